@@ -1,0 +1,131 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { toolPath } from './tools';
+
+/** A running real S3-compatible server (versitygw over a temporary directory) for tests. */
+export interface S3Server {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  /** The directory that holds the buckets: one subfolder per bucket, one file per object. */
+  readonly dataDir: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+/** Options for startS3Server. */
+export interface S3ServerOptions {
+  /** Listen port; 0 picks a free one. */
+  port?: number;
+  /** Extra environment for the server process. */
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Returns a TCP port that was free a moment ago on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess, log: () => string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`S3 test server exited with ${child.exitCode}: ${log()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`S3 test server did not listen on ${port} within ${timeoutMs} ms: ${log()}`);
+}
+
+/** Starts versitygw (pinned, installed by e2e/tools/install.sh) on 127.0.0.1 with fresh credentials. */
+export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Server> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-s3-'));
+  const port = options.port || (await freePort());
+  const accessKeyId = 'granarytest';
+  const secretAccessKey = `secret-${process.pid}-${Date.now()}`;
+  const region = 'us-east-1';
+  let output = '';
+  // Credentials go through the environment, never argv.
+  const child = spawn(toolPath('versitygw'), ['--port', `127.0.0.1:${port}`, '--quiet', 'posix', dataDir], {
+    env: { ...process.env, ...options.env, ROOT_ACCESS_KEY_ID: accessKeyId, ROOT_SECRET_ACCESS_KEY: secretAccessKey, VGW_REGION: region },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const collect = (chunk: Buffer) => { output = (output + chunk.toString()).slice(-4000); };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  await waitForPort(port, child, () => output, 20_000);
+  // Once it listens, the server must not keep the test runner alive through its pipes.
+  child.unref();
+  child.stdout?.destroy();
+  child.stderr?.destroy();
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  };
+  return { endpoint: `http://127.0.0.1:${port}`, region, accessKeyId, secretAccessKey, dataDir, pid: child.pid ?? -1, stop };
+}
+
+/** A plain SDK client for a test server, to set up and inspect buckets outside granary. */
+export function s3Client(server: Pick<S3Server, 'endpoint' | 'region' | 'accessKeyId' | 'secretAccessKey'>): S3Client {
+  return new S3Client({
+    endpoint: server.endpoint,
+    region: server.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+  });
+}
+
+/** Creates a bucket with a unique name that starts with `stem`. */
+export async function createBucket(server: S3Server | TestS3, stem = 'test'): Promise<string> {
+  const name = `${stem}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`.toLowerCase().slice(0, 63);
+  const client = s3Client(server);
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: name }));
+  } finally {
+    client.destroy();
+  }
+  return name;
+}
+
+/** The shared test server started by the integration project's global setup. */
+export interface TestS3 {
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  dataDir: string;
+}
+
+/** Reads the shared test server from the environment that global setup exported. */
+export function testS3(): TestS3 {
+  const endpoint = process.env.GRANARY_TEST_S3_ENDPOINT;
+  if (!endpoint) throw new Error('GRANARY_TEST_S3_ENDPOINT is not set: run integration tests through jest (npm test), whose global setup starts the S3 server');
+  return {
+    endpoint,
+    region: process.env.GRANARY_TEST_S3_REGION ?? 'us-east-1',
+    accessKeyId: process.env.GRANARY_TEST_S3_ACCESS_KEY_ID ?? '',
+    secretAccessKey: process.env.GRANARY_TEST_S3_SECRET_ACCESS_KEY ?? '',
+    dataDir: process.env.GRANARY_TEST_S3_DATA_DIR ?? '',
+  };
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the pinned test tools (real S3-compatible server, csi-sanity) with `go install`.
+# Tools are cached under $GRANARY_TOOLS_DIR (default ~/.cache/granary/tools), one folder per
+# tool and version, so a second run on the same machine installs nothing.
+set -euo pipefail
+
+TOOLS_DIR="${GRANARY_TOOLS_DIR:-$HOME/.cache/granary/tools}"
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# One line per tool, "name|go package|pinned version", from versions.json (the one place versions live).
+mapfile -t TOOLS < <(node -e '
+  const v = require(process.argv[1]);
+  for (const [name, t] of Object.entries(v)) console.log([name, t.package, t.version].join("|"));
+' "$HERE/versions.json")
+
+need() { command -v "$1" >/dev/null 2>&1 || { echo "test tools: '$1' is required but not installed: $2" >&2; exit 1; }; }
+need go "install Go (https://go.dev/doc/install); the test setup builds its pinned tools with 'go install'"
+need mount "install util-linux (apt-get install util-linux); FUSE mounts are made with mount(8)"
+[ -c /dev/fuse ] || { echo "test tools: /dev/fuse is missing; load the fuse module (modprobe fuse)" >&2; exit 1; }
+
+for entry in "${TOOLS[@]}"; do
+  IFS='|' read -r name pkg version <<<"$entry"
+  dir="$TOOLS_DIR/$name-$version"
+  if [ -x "$dir/$name" ]; then
+    echo "test tools: $name $version cached at $dir"
+    continue
+  fi
+  echo "test tools: installing $name $version (go install $pkg@$version, cached in $dir; first run only, takes a few minutes)"
+  mkdir -p "$dir"
+  GOBIN="$dir" GOFLAGS="-mod=mod" go install "$pkg@$version"
+done

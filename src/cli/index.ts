@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { version } from '../version';
+
+// Subcommands, one file each: `register(program)` adds the command and its flags; the action
+// builds a validated config (src/config/) and calls into the role's module.
+const subcommands: Array<(program: Command) => void> = [];
+
+/** Builds the `granary` command line. */
+export function buildProgram(): Command {
+  const program = new Command('granary')
+    .description('S3-backed Kubernetes volumes with a cluster cache pooled from GPU nodes')
+    .version(version, '-V, --version')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const register of subcommands) register(program);
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) process.exit(error.exitCode);
+    process.stderr.write(`granary: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+}
+
+if (require.main === module) void main(process.argv);

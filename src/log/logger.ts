@@ -1,0 +1,27 @@
+import pino from 'pino';
+
+/** Field names whose values are secrets wherever they appear in a logged object. */
+export const SECRET_FIELDS = ['secrets', 'secretAccessKey', 'accessKeyID', 'accessKeyId', 'sessionToken', 'token', 'authorization', 'credentials'];
+
+/** The logger type every module takes. */
+export type Logger = pino.Logger;
+
+/** Builds the process's structured JSON logger (to stderr); secret fields are redacted at any depth up to 3. */
+export function createLogger(options: { level?: string; name?: string } = {}): Logger {
+  const paths = SECRET_FIELDS.flatMap((f) => [f, `*.${f}`, `*.*.${f}`]);
+  return pino(
+    {
+      name: options.name ?? 'granary',
+      level: options.level ?? process.env.GRANARY_LOG_LEVEL ?? 'info',
+      redact: { paths, censor: '[redacted]' },
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    pino.destination({ fd: 2, sync: false }),
+  );
+}
+
+/** A logger that discards everything, for tests. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
