@@ -1,0 +1,75 @@
+import * as grpc from '@grpc/grpc-js';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import { silentLogger } from '../log/logger';
+import { Driver, parseEndpoint } from './driver';
+import { CsiError } from './errors';
+import { createIdentityService, DRIVER_NAME } from './identity';
+import { csiPackage } from './proto';
+import { version } from '../version';
+
+describe('Driver over a real gRPC server on a unix socket', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-driver-'));
+  const endpoint = `unix://${path.join(dir, 'csi.sock')}`;
+  let driver: Driver;
+  let identity: InstanceType<ReturnType<typeof csiPackage>['Identity']>;
+  let controller: InstanceType<ReturnType<typeof csiPackage>['Controller']>;
+
+  beforeAll(async () => {
+    fs.writeFileSync(path.join(dir, 'csi.sock'), 'stale'); // a stale socket must not stop the driver
+    driver = new Driver(
+      {
+        identity: createIdentityService({ controller: true }) as never,
+        controller: {
+          DeleteVolume: async () => {
+            throw new CsiError('INVALID_ARGUMENT', 'volume_id is required');
+          },
+        },
+      },
+      silentLogger(),
+    );
+    await driver.start(endpoint);
+    const csi = csiPackage();
+    identity = new csi.Identity(endpoint, grpc.credentials.createInsecure());
+    controller = new csi.Controller(endpoint, grpc.credentials.createInsecure());
+  });
+
+  afterAll(async () => {
+    identity.close();
+    controller.close();
+    await driver.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('answers GetPluginInfo with the driver name and the package version', async () => {
+    const info = await new Promise((resolve, reject) => identity.GetPluginInfo({}, (e, r) => (e ? reject(e) : resolve(r))));
+    expect(info).toMatchObject({ name: DRIVER_NAME, vendor_version: version });
+  });
+
+  it('advertises the controller service when it serves one', async () => {
+    const caps = await new Promise((resolve, reject) => identity.GetPluginCapabilities({}, (e, r) => (e ? reject(e) : resolve(r))));
+    expect(caps).toMatchObject({ capabilities: [{ service: { type: 'CONTROLLER_SERVICE' } }] });
+  });
+
+  it('turns a thrown CsiError into its gRPC status and message', async () => {
+    const error = await new Promise<grpc.ServiceError>((resolve) => controller.DeleteVolume({}, (e) => resolve(e as grpc.ServiceError)));
+    expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(error.details).toBe('volume_id is required');
+  });
+
+  it('answers UNIMPLEMENTED for a method the plugin does not offer', async () => {
+    const error = await new Promise<grpc.ServiceError>((resolve) => controller.ListVolumes({}, (e) => resolve(e as grpc.ServiceError)));
+    expect(error.code).toBe(grpc.status.UNIMPLEMENTED);
+  });
+});
+
+describe('parseEndpoint', () => {
+  it('accepts unix and tcp endpoints', () => {
+    expect(parseEndpoint('unix:///csi/csi.sock')).toEqual({ address: 'unix:///csi/csi.sock', socketPath: '/csi/csi.sock' });
+    expect(parseEndpoint('tcp://127.0.0.1:10000')).toEqual({ address: '127.0.0.1:10000' });
+  });
+  it.each(['unix://relative.sock', '/csi.sock', 'http://x:1'])('rejects %s with the accepted forms', (endpoint) => {
+    expect(() => parseEndpoint(endpoint)).toThrow(/unix:\/\/\/|absolute path/);
+  });
+});

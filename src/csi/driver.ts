@@ -1,0 +1,78 @@
+import * as fs from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../log/logger';
+import { csiPackage } from './proto';
+import { unaryHandler, type RpcService } from './rpc';
+
+/** The services one driver process serves (by mode: controller, node or all). */
+export interface DriverServices {
+  identity: RpcService;
+  controller?: RpcService;
+  node?: RpcService;
+}
+
+/** Turns a service object into gRPC handlers, each wrapped for logging and error mapping. */
+function handlers(service: RpcService, logger: Logger): grpc.UntypedServiceImplementation {
+  const out: grpc.UntypedServiceImplementation = {};
+  for (const [method, rpc] of Object.entries(service)) {
+    out[method] = unaryHandler(method, rpc as never, logger);
+  }
+  return out;
+}
+
+/** Where a CSI endpoint listens: `unix:///path` (what kubelet and sidecars use) or `tcp://host:port` for tests. */
+export function parseEndpoint(endpoint: string): { address: string; socketPath?: string } {
+  if (endpoint.startsWith('unix://')) {
+    const socketPath = endpoint.slice('unix://'.length);
+    if (!socketPath.startsWith('/')) throw new Error(`--endpoint ${endpoint}: a unix endpoint needs an absolute path, e.g. unix:///csi/csi.sock`);
+    return { address: `unix://${socketPath}`, socketPath };
+  }
+  const tcp = /^tcp:\/\/([^/]+:\d+)$/.exec(endpoint);
+  if (tcp?.[1]) return { address: tcp[1] };
+  throw new Error(`--endpoint ${endpoint}: use unix:///path/to/csi.sock or tcp://host:port`);
+}
+
+/** A CSI gRPC server over a set of services. */
+export class Driver {
+  private readonly server = new grpc.Server();
+
+  constructor(
+    private readonly services: DriverServices,
+    private readonly logger: Logger,
+  ) {
+    const csi = csiPackage();
+    this.server.addService(csi.Identity.service, handlers(services.identity, logger));
+    if (services.controller) this.server.addService(csi.Controller.service, handlers(services.controller, logger));
+    if (services.node) this.server.addService(csi.Node.service, handlers(services.node, logger));
+  }
+
+  /** Listens on the endpoint (a stale socket file is removed first); resolves to the bound address. */
+  async start(endpoint: string): Promise<string> {
+    const { address, socketPath } = parseEndpoint(endpoint);
+    if (socketPath) {
+      // A socket left by a previous run (kubelet restarts plugins) would make bind fail.
+      fs.rmSync(socketPath, { force: true });
+    }
+    const port = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
+    });
+    const served = ['identity', this.services.controller && 'controller', this.services.node && 'node'].filter(Boolean);
+    const listening = socketPath ? address : address.replace(/:\d+$/, `:${port}`);
+    this.logger.info({ endpoint: listening, services: served }, 'CSI driver listening');
+    return listening;
+  }
+
+  /** Stops accepting calls and waits up to `graceMs` for calls under way. */
+  async stop(graceMs = 5000): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
