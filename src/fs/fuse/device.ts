@@ -1,0 +1,95 @@
+// The outside world a FuseSession touches: the /dev/fuse character device, mount(8) and umount(8).
+// Exposed for testing: unit tests pass a fake FuseSystem that plays the kernel in memory.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+
+/** An open connection to the kernel's FUSE device. */
+export interface FuseDevice {
+  /** The file descriptor, handed to mount(8) so the kernel ties the mount to this connection. */
+  readonly fd: number;
+  /** Reads one whole request into `buffer` (blocks a threadpool thread until one arrives); resolves to its length. */
+  read(buffer: Buffer): Promise<number>;
+  /** Writes one whole reply (the chunks form one message: a single writev). */
+  write(chunks: Buffer[]): void;
+  /** Closes the descriptor. */
+  close(): void;
+}
+
+/** What to mount: `mount -t TYPE -o OPTIONS SOURCE MOUNTPOINT` with the device as fd 3. */
+export interface MountRequest {
+  device: FuseDevice;
+  mountpoint: string;
+  /** Filesystem type as shown in mountinfo: "fuse.<subtype>". */
+  type: string;
+  /** The source column of mountinfo (fsname). */
+  source: string;
+  /** Mount options, without the fd= one (added by the implementation). */
+  options: string[];
+}
+
+/** The side effects of mounting, injectable so unit tests need no kernel. */
+export interface FuseSystem {
+  /** Opens /dev/fuse. */
+  openDevice(): Promise<FuseDevice>;
+  /** Mounts a FUSE filesystem served through `request.device`. */
+  mount(request: MountRequest): Promise<void>;
+  /** Unmounts; `lazy` detaches a busy mount now and finishes when it is no longer used (umount -l). */
+  unmount(mountpoint: string, lazy: boolean): Promise<void>;
+}
+
+/** Where the kernel's FUSE device lives. */
+export const FUSE_DEVICE_PATH = '/dev/fuse';
+
+/** The fd number the device has inside the mount(8) child: stdio 0-2, then the device. */
+const CHILD_DEVICE_FD = 3;
+
+/** Opens the real /dev/fuse. */
+export function openFuseDevice(path = FUSE_DEVICE_PATH): FuseDevice {
+  const fd = fs.openSync(path, 'r+');
+  return {
+    fd,
+    read: (buffer) =>
+      new Promise((resolve, reject) => {
+        fs.read(fd, buffer, 0, buffer.length, null, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead)));
+      }),
+    // Synchronous on purpose: a reply never blocks (the kernel takes it or rejects it at once), and
+    // writing on the main thread keeps the threadpool free for the readers.
+    write: (chunks) => {
+      if (chunks.length === 1) fs.writeSync(fd, chunks[0] as Buffer);
+      else fs.writevSync(fd, chunks);
+    },
+    close: () => fs.closeSync(fd),
+  };
+}
+
+/** Runs a command, resolving with its exit code and the tail of its stderr. */
+export function runCommand(
+  command: string,
+  args: string[],
+  extraFds: number[] = [],
+): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe', ...extraFds] });
+    let stderr = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4000);
+    });
+    child.once('error', reject);
+    child.once('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stderr: stderr.trim() }));
+  });
+}
+
+/** The real FuseSystem: /dev/fuse plus util-linux mount(8)/umount(8). */
+export const linuxFuseSystem: FuseSystem = {
+  openDevice: async () => openFuseDevice(),
+  mount: async ({ device, mountpoint, type, source, options }) => {
+    // -i: do not look for a /sbin/mount.fuse.* helper; we hand the kernel our own device fd.
+    const args = ['-i', '-t', type, '-o', [`fd=${CHILD_DEVICE_FD}`, ...options].join(','), source, mountpoint];
+    const { code, stderr } = await runCommand('mount', args, [device.fd]);
+    if (code !== 0) throw new Error(`mount ${mountpoint} failed (exit ${code}): ${stderr || 'no message'}`);
+  },
+  unmount: async (mountpoint, lazy) => {
+    const { code, stderr } = await runCommand('umount', lazy ? ['-l', mountpoint] : [mountpoint]);
+    if (code !== 0) throw new Error(`umount${lazy ? ' -l' : ''} ${mountpoint} failed (exit ${code}): ${stderr || 'no message'}`);
+  },
+};

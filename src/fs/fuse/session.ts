@@ -1,0 +1,428 @@
+// A FUSE session: one mount, served by reading requests from /dev/fuse and dispatching each to a
+// FuseOperations handler. Reads block a libuv threadpool thread each, so only a few are kept
+// outstanding (`deviceReaders`); every request is handled asynchronously as soon as it is read, so
+// many requests are in flight at once. Replies are written synchronously, one write per reply.
+import { constants as osConstants } from 'node:os';
+import type { Logger } from '../../log/logger';
+import { linuxFuseSystem, type FuseDevice, type FuseSystem } from './device';
+import { FuseError, type FuseOperations, type RequestContext } from './operations';
+import {
+  decodeAccessIn,
+  decodeBatchForgetIn,
+  decodeCreateIn,
+  decodeForgetIn,
+  decodeFlushIn,
+  decodeFsyncIn,
+  decodeGetattrIn,
+  decodeInHeader,
+  decodeInitIn,
+  decodeMkdirIn,
+  decodeMknodIn,
+  decodeName,
+  decodeOpenIn,
+  decodeReadIn,
+  decodeReleaseIn,
+  decodeRenameIn,
+  decodeSetattrIn,
+  decodeWriteIn,
+  encodeAttrOut,
+  encodeDirents,
+  encodeEntryOut,
+  encodeInitOut,
+  encodeOpenOut,
+  encodeOutHeader,
+  encodeStatfsOut,
+  encodeWriteOut,
+  InitFlag,
+  KERNEL_MINOR_VERSION,
+  KERNEL_VERSION,
+  MAX_PAGES,
+  MAX_WRITE,
+  MINIMUM_KERNEL_MINOR_VERSION,
+  Opcode,
+  opcodeName,
+  REQUEST_BUFFER_SIZE,
+  Size,
+  type InHeader,
+  type InitRequest,
+} from './protocol';
+
+const { errno } = osConstants;
+
+/** Capabilities granary asks for in FUSE_INIT (each only if the kernel offers it). */
+export const DEFAULT_INIT_FLAGS =
+  InitFlag.ASYNC_READ | // several READs per file in flight (readahead)
+  InitFlag.BIG_WRITES | // WRITEs up to max_write instead of 4 KiB
+  InitFlag.MAX_PAGES | // honour max_pages: 1 MiB READ/WRITE requests
+  InitFlag.PARALLEL_DIROPS | // concurrent LOOKUP/READDIR in one directory
+  InitFlag.AUTO_INVAL_DATA; // drop cached pages when a refreshed mtime/size says the object changed
+
+/** Requests larger than this hand their read buffer to the handler instead of being copied out of it. */
+const COPY_LIMIT = 64 * 1024;
+
+/** Options of one session; see MountConfig for the documented defaults. */
+export interface FuseSessionOptions {
+  mountpoint: string;
+  /** The source column in mountinfo (e.g. "s3://bucket/prefix"); never holds credentials. */
+  fsname: string;
+  /** The type is "fuse.<subtype>". */
+  subtype: string;
+  /** Mount with `ro`: the kernel refuses every write itself. */
+  readOnly: boolean;
+  /** Let the kernel check permission bits against the caller (mode/uid/gid), so handlers need not. */
+  defaultPermissions: boolean;
+  /** Reads of /dev/fuse kept outstanding (each holds one threadpool thread). */
+  deviceReaders: number;
+  /** init_out.max_background: async requests (readahead) the kernel keeps in flight. */
+  maxBackground: number;
+  /** Upper bound on the kernel's readahead, in bytes (the smaller of this and the kernel's offer wins). */
+  maxReadahead: number;
+  /** How long unmount() waits for the kernel to end the connection before giving up, in ms. */
+  unmountTimeoutMs: number;
+  /** FUSE_INIT capabilities to request (DEFAULT_INIT_FLAGS unless the filesystem needs more). */
+  initFlags?: number;
+  /** uid/gid recorded as the mount's owner (user_id/group_id). */
+  ownerUid?: number;
+  ownerGid?: number;
+}
+
+/** What was agreed with the kernel in FUSE_INIT. */
+export interface NegotiatedProtocol {
+  major: number;
+  minor: number;
+  flags: number;
+  maxReadahead: number;
+}
+
+/** Serves one FUSE mount: mount(), then requests flow to `operations` until unmount() or an external umount. */
+export class FuseSession {
+  private readonly system: FuseSystem;
+  private device: FuseDevice | undefined;
+  private mounted = false;
+  private activeReaders = 0;
+  private protocol: NegotiatedProtocol | undefined;
+  private resolveInitialized!: (protocol: NegotiatedProtocol) => void;
+  private resolveClosed!: () => void;
+  /** Resolves once the kernel's FUSE_INIT has been answered: the mount serves requests. */
+  readonly initialized: Promise<NegotiatedProtocol>;
+  /** Resolves when the connection has ended (unmounted by us or by anyone else). */
+  readonly closed: Promise<void>;
+
+  constructor(
+    private readonly options: FuseSessionOptions,
+    private readonly operations: FuseOperations,
+    private readonly logger: Logger,
+    system: FuseSystem = linuxFuseSystem,
+  ) {
+    this.system = system;
+    this.initialized = new Promise((resolve) => (this.resolveInitialized = resolve));
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+  }
+
+  /** The protocol agreed with the kernel, once initialized. */
+  get negotiated(): NegotiatedProtocol | undefined {
+    return this.protocol;
+  }
+
+  /**
+   * Mounts and starts serving; resolves once the kernel's FUSE_INIT is answered (the mount is live).
+   * Steps: 1. open /dev/fuse; 2. mount(8) with the device as fd; 3. start the readers; 4. wait for INIT.
+   * On failure it undoes what it did (closes the device, unmounts).
+   */
+  async mount(): Promise<NegotiatedProtocol> {
+    if (this.device) throw new Error('FuseSession.mount() called twice');
+    const device = await this.system.openDevice();
+    this.device = device;
+    const { options } = this;
+    const mountOptions = [
+      'rootmode=40000', // the root is a directory (S_IFDIR, octal)
+      `user_id=${options.ownerUid ?? process.getuid?.() ?? 0}`,
+      `group_id=${options.ownerGid ?? process.getgid?.() ?? 0}`,
+      'allow_other', // pods of any uid use the mount, not only the mount process's user
+      ...(options.defaultPermissions ? ['default_permissions'] : []),
+      ...(options.readOnly ? ['ro'] : []),
+    ];
+    try {
+      await this.system.mount({ device, mountpoint: options.mountpoint, type: `fuse.${options.subtype}`, source: options.fsname, options: mountOptions });
+    } catch (error) {
+      device.close();
+      this.device = undefined;
+      throw error;
+    }
+    this.mounted = true;
+    // Reading before mount(2) ties the device to a connection would fail with EPERM, hence here.
+    for (let i = 0; i < Math.max(1, options.deviceReaders); i++) void this.readLoop(device);
+    const outcome = await Promise.race([this.initialized, this.closed.then(() => undefined)]);
+    if (!outcome) {
+      await this.unmount().catch(() => undefined);
+      throw new Error(`the kernel closed the FUSE connection on ${options.mountpoint} before FUSE_INIT completed`);
+    }
+    return outcome;
+  }
+
+  /**
+   * Unmounts: umount, and if that fails (busy) umount -l, which detaches now and lets open files
+   * drain; then waits up to unmountTimeoutMs for the kernel to end the connection.
+   */
+  async unmount(): Promise<void> {
+    if (!this.mounted) return;
+    this.mounted = false;
+    const { mountpoint, unmountTimeoutMs } = this.options;
+    if (this.activeReaders > 0) {
+      try {
+        await this.system.unmount(mountpoint, false);
+      } catch (error) {
+        this.logger.warn({ mountpoint, err: error }, 'umount failed; detaching lazily (umount -l)');
+        await this.system.unmount(mountpoint, true);
+      }
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), unmountTimeoutMs)));
+    const ended = await Promise.race([this.closed.then(() => false), timedOut]);
+    clearTimeout(timer);
+    if (ended) this.logger.warn({ mountpoint, unmountTimeoutMs }, 'unmounted, but the FUSE connection is still open (files in use after a lazy unmount)');
+  }
+
+  private async readLoop(device: FuseDevice): Promise<void> {
+    this.activeReaders++;
+    let buffer = Buffer.allocUnsafe(REQUEST_BUFFER_SIZE);
+    try {
+      while (true) {
+        let length: number;
+        try {
+          length = await device.read(buffer);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          // ENOENT: the request we were about to read was interrupted; EINTR/EAGAIN: try again.
+          if (code === 'ENOENT' || code === 'EINTR' || code === 'EAGAIN') continue;
+          // ENODEV: the filesystem was unmounted; the normal end of a session.
+          if (code !== 'ENODEV') this.logger.error({ err: error, mountpoint: this.options.mountpoint }, 'reading /dev/fuse failed; stopping the session');
+          return;
+        }
+        if (length === 0) return;
+        let request: Buffer;
+        if (length > COPY_LIMIT) {
+          // A big WRITE: hand this buffer over rather than copy 1 MiB, and read into a fresh one.
+          request = buffer.subarray(0, length);
+          buffer = Buffer.allocUnsafe(REQUEST_BUFFER_SIZE);
+        } else {
+          request = Buffer.from(buffer.subarray(0, length));
+        }
+        void this.dispatch(request);
+      }
+    } finally {
+      this.activeReaders--;
+      if (this.activeReaders === 0) this.end(device);
+    }
+  }
+
+  private end(device: FuseDevice): void {
+    // Only once no thread is blocked in read() on it: closing an fd another thread reads is a race.
+    this.mounted = false;
+    if (this.device === device) {
+      this.device = undefined;
+      try {
+        device.close();
+      } catch {
+        // Already closed.
+      }
+    }
+    this.resolveClosed();
+  }
+
+  /** Decodes one request and answers it (or not: FORGET, BATCH_FORGET and INTERRUPT get no reply). */
+  async dispatch(request: Buffer): Promise<void> {
+    let header: InHeader;
+    try {
+      header = decodeInHeader(request);
+    } catch (error) {
+      this.logger.error({ err: error, length: request.length }, 'unreadable FUSE request header; dropped');
+      return;
+    }
+    // Extensions (8-byte units) trail the body; granary negotiates none, but skip them if present.
+    const body = request.subarray(Size.IN_HEADER, Math.max(Size.IN_HEADER, Math.min(request.length, header.length) - header.totalExtensionLength * 8));
+    const context: RequestContext = { unique: header.unique, uid: header.uid, gid: header.gid, pid: header.pid };
+    try {
+      await this.handle(header, body, context);
+    } catch (error) {
+      if (error instanceof FuseError) {
+        this.replyError(header.unique, error.errno);
+      } else {
+        this.logger.error({ err: error, op: opcodeName(header.opcode), nodeId: header.nodeId }, 'FUSE request failed unexpectedly');
+        this.replyError(header.unique, errno.EIO);
+      }
+    }
+  }
+
+  private async handle(header: InHeader, body: Buffer, context: RequestContext): Promise<void> {
+    const ops = this.operations;
+    const { unique, nodeId } = header;
+    const missing = () => this.replyError(unique, errno.ENOSYS);
+    if (!this.protocol && header.opcode !== Opcode.INIT) throw new FuseError(errno.EIO, 'request before FUSE_INIT');
+    switch (header.opcode) {
+      case Opcode.INIT:
+        return this.handleInit(unique, decodeInitIn(body));
+      case Opcode.DESTROY:
+        ops.destroy?.();
+        return this.reply(unique);
+      case Opcode.FORGET:
+        ops.forget?.(nodeId, decodeForgetIn(body).lookups);
+        return;
+      case Opcode.BATCH_FORGET:
+        for (const forget of decodeBatchForgetIn(body)) ops.forget?.(forget.nodeId, forget.lookups);
+        return;
+      case Opcode.INTERRUPT:
+        // Allowed by the protocol: the interrupted request simply completes normally.
+        return;
+      case Opcode.LOOKUP:
+        if (!ops.lookup) return missing();
+        return this.reply(unique, encodeEntryOut(await ops.lookup(context, nodeId, decodeName(body).name)));
+      case Opcode.GETATTR:
+        if (!ops.getattr) return missing();
+        return this.reply(unique, encodeAttrOut(await ops.getattr(context, nodeId, decodeGetattrIn(body).handle)));
+      case Opcode.SETATTR:
+        if (!ops.setattr) return missing();
+        return this.reply(unique, encodeAttrOut(await ops.setattr(context, nodeId, decodeSetattrIn(body))));
+      case Opcode.ACCESS:
+        if (!ops.access) return missing();
+        await ops.access(context, nodeId, decodeAccessIn(body).mask);
+        return this.reply(unique);
+      case Opcode.STATFS:
+        if (!ops.statfs) return missing();
+        return this.reply(unique, encodeStatfsOut(await ops.statfs(context, nodeId)));
+      case Opcode.OPEN:
+        if (!ops.open) return missing();
+        return this.reply(unique, encodeOpenOut(await ops.open(context, nodeId, decodeOpenIn(body).flags)));
+      case Opcode.READ: {
+        if (!ops.read) return missing();
+        const read = decodeReadIn(body);
+        const data = await ops.read(context, nodeId, read.handle, read.offset, read.size);
+        return this.reply(unique, data.length > read.size ? data.subarray(0, read.size) : data);
+      }
+      case Opcode.WRITE: {
+        if (!ops.write) return missing();
+        const write = decodeWriteIn(body);
+        return this.reply(unique, encodeWriteOut(await ops.write(context, nodeId, write.handle, write.offset, write.data)));
+      }
+      case Opcode.FLUSH:
+        if (!ops.flush) return missing(); // the kernel then stops sending FLUSH
+        await ops.flush(context, nodeId, decodeFlushIn(body).handle);
+        return this.reply(unique);
+      case Opcode.FSYNC:
+      case Opcode.FSYNCDIR: {
+        const fsync = header.opcode === Opcode.FSYNC ? ops.fsync : ops.fsyncdir;
+        if (!fsync) return missing();
+        const { handle, dataOnly } = decodeFsyncIn(body);
+        await fsync.call(ops, context, nodeId, handle, dataOnly);
+        return this.reply(unique);
+      }
+      case Opcode.RELEASE:
+      case Opcode.RELEASEDIR: {
+        // A release cannot fail from the application's point of view; without a handler, just agree.
+        const release = header.opcode === Opcode.RELEASE ? ops.release : ops.releasedir;
+        const { handle, flags } = decodeReleaseIn(body);
+        if (release) await release.call(ops, context, nodeId, handle, flags);
+        return this.reply(unique);
+      }
+      case Opcode.CREATE: {
+        if (!ops.create) return missing(); // the kernel falls back to MKNOD + OPEN
+        const create = decodeCreateIn(body);
+        const created = await ops.create(context, nodeId, create.name, create.mode, create.flags, create.umask);
+        return this.reply(unique, Buffer.concat([encodeEntryOut(created.entry), encodeOpenOut(created.open)]));
+      }
+      case Opcode.OPENDIR:
+        if (!ops.opendir) return missing();
+        return this.reply(unique, encodeOpenOut(await ops.opendir(context, nodeId, decodeOpenIn(body).flags)));
+      case Opcode.READDIR: {
+        if (!ops.readdir) return missing();
+        const read = decodeReadIn(body);
+        const entries = await ops.readdir(context, nodeId, read.handle, read.offset, read.size);
+        return this.reply(unique, encodeDirents(entries, read.size).buffer);
+      }
+      case Opcode.MKDIR: {
+        if (!ops.mkdir) return missing();
+        const mkdir = decodeMkdirIn(body);
+        return this.reply(unique, encodeEntryOut(await ops.mkdir(context, nodeId, mkdir.name, mkdir.mode, mkdir.umask)));
+      }
+      case Opcode.MKNOD: {
+        if (!ops.mknod) return missing();
+        const mknod = decodeMknodIn(body);
+        return this.reply(unique, encodeEntryOut(await ops.mknod(context, nodeId, mknod.name, mknod.mode, mknod.rdev, mknod.umask)));
+      }
+      case Opcode.UNLINK:
+        if (!ops.unlink) return missing();
+        await ops.unlink(context, nodeId, decodeName(body).name);
+        return this.reply(unique);
+      case Opcode.RMDIR:
+        if (!ops.rmdir) return missing();
+        await ops.rmdir(context, nodeId, decodeName(body).name);
+        return this.reply(unique);
+      case Opcode.RENAME:
+      case Opcode.RENAME2:
+        if (!ops.rename) return missing();
+        await ops.rename(context, nodeId, decodeRenameIn(body, header.opcode === Opcode.RENAME2 ? 2 : 1));
+        return this.reply(unique);
+      default:
+        return missing();
+    }
+  }
+
+  private handleInit(unique: bigint, init: InitRequest): void {
+    if (init.major > KERNEL_VERSION) {
+      // The kernel is newer: answer with our major only; it then sends INIT again with ours.
+      return this.reply(unique, encodeInitOut({ major: KERNEL_VERSION, minor: KERNEL_MINOR_VERSION, maxReadahead: 0, flags: 0, maxBackground: 0, congestionThreshold: 0, maxWrite: 0, timeGranularity: 0, maxPages: 0, flags2: 0 }));
+    }
+    if (init.major < KERNEL_VERSION || init.minor < MINIMUM_KERNEL_MINOR_VERSION) {
+      this.logger.error({ kernel: `${init.major}.${init.minor}`, minimum: `${KERNEL_VERSION}.${MINIMUM_KERNEL_MINOR_VERSION}` }, 'kernel FUSE protocol too old');
+      return this.replyError(unique, errno.EPROTO);
+    }
+    const { options } = this;
+    const minor = Math.min(init.minor, KERNEL_MINOR_VERSION);
+    const flags = (init.flags & (options.initFlags ?? DEFAULT_INIT_FLAGS)) >>> 0;
+    const maxReadahead = Math.min(init.maxReadahead, options.maxReadahead);
+    const maxBackground = Math.min(0xffff, Math.max(1, options.maxBackground));
+    this.reply(
+      unique,
+      encodeInitOut({
+        major: KERNEL_VERSION,
+        minor,
+        maxReadahead,
+        flags,
+        maxBackground,
+        congestionThreshold: Math.max(1, Math.floor((maxBackground * 3) / 4)), // libfuse's ratio
+        maxWrite: MAX_WRITE,
+        timeGranularity: 1, // nanoseconds
+        maxPages: MAX_PAGES,
+        flags2: 0,
+      }),
+    );
+    this.protocol = { major: KERNEL_VERSION, minor, flags, maxReadahead };
+    this.logger.info({ mountpoint: options.mountpoint, kernel: `${init.major}.${init.minor}`, agreed: `${KERNEL_VERSION}.${minor}`, flags }, 'FUSE session initialized');
+    this.operations.init?.(init);
+    this.resolveInitialized(this.protocol);
+  }
+
+  /** Sends a successful reply with an optional body (header and body go out in one write). */
+  private reply(unique: bigint, body?: Buffer): void {
+    const length = body?.length ?? 0;
+    this.write(unique, body && length > 0 ? [encodeOutHeader(unique, 0, length), body] : [encodeOutHeader(unique, 0, 0)]);
+  }
+
+  /** Sends an error reply: `errnoValue` is a positive errno, sent negated as the protocol wants. */
+  private replyError(unique: bigint, errnoValue: number): void {
+    this.write(unique, [encodeOutHeader(unique, -Math.abs(errnoValue), 0)]);
+  }
+
+  private write(unique: bigint, chunks: Buffer[]): void {
+    const device = this.device;
+    if (!device) return;
+    try {
+      device.write(chunks);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // ENOENT: the kernel no longer waits for this request (interrupted); ENODEV: unmounted.
+      if (code === 'ENOENT' || code === 'ENODEV') this.logger.debug({ unique: String(unique), code }, 'FUSE reply not delivered');
+      else this.logger.error({ err: error, unique: String(unique) }, 'writing a FUSE reply failed');
+    }
+  }
+}
