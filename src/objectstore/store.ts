@@ -78,7 +78,10 @@ export const MIN_PART_SIZE = 5 * 1024 * 1024;
 /** The most parts S3 accepts in one upload. */
 export const MAX_PARTS = 10_000;
 
-/** One bucket of an object store: the only way granary touches stored data. */
+/**
+ * One bucket of an object store: the only way granary touches stored data. Failures are ObjectStoreErrors, except
+ * that a call whose signal aborts rejects with the signal's reason (an AbortError).
+ */
 export interface ObjectStore {
   /** Where this store points, for logs and errors (never contains credentials). */
   readonly location: string;
