@@ -2,9 +2,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
+import { createBucket, s3Client, testS3 } from '../../e2e/support/s3-server';
 import { isObjectStoreError, type ObjectStoreErrorCode } from './errors';
 import { LocalDirStore, STATE_DIR, UPLOAD_KEY_FILE } from './local-dir';
 import { MemoryStore } from './memory';
+import { S3Store } from './s3';
 import { MIN_PART_SIZE, type ListOptions, type ObjectStore } from './store';
 
 /** A store under test, with what the contract needs to see beyond the interface. */
@@ -266,4 +269,23 @@ objectStoreContract('LocalDirStore', async () => {
 objectStoreContract('MemoryStore', async () => {
   const store = new MemoryStore();
   return { store, pendingUploads: async (prefix) => store.pendingUploads().filter((k) => k.startsWith(prefix)), cleanup: async () => {} };
+});
+
+objectStoreContract('S3Store against the real S3-compatible test server', async () => {
+  const server = testS3();
+  const bucket = await createBucket(server, 'contract');
+  const raw = s3Client(server);
+  return {
+    store: new S3Store({
+      bucket,
+      endpoint: server.endpoint,
+      region: server.region,
+      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+    }),
+    pendingUploads: async (prefix) => {
+      const output = await raw.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix }));
+      return (output.Uploads ?? []).map((u) => u.Key ?? '');
+    },
+    cleanup: async () => raw.destroy(),
+  };
 });

@@ -1,0 +1,510 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
+  DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand,
+  ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand, UploadPartCopyCommand,
+  type HeadObjectCommandOutput,
+} from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS, loadConfig } from '@smithy/core/config';
+import { ObjectStoreError, isObjectStoreError } from './errors';
+import { toObjectStoreError } from './s3-errors';
+import {
+  MAX_PARTS, MIN_PART_SIZE,
+  type ByteRange, type GetOptions, type GetResult, type ListOptions, type ListPage, type MultipartUpload,
+  type ObjectInfo, type ObjectStore, type PutOptions,
+} from './store';
+import { checkKey, checkPartNumber, checkRange, pageSize } from './validate';
+
+/** Default for S3StoreOptions.maxAttempts: the first try plus 4 retries. */
+export const DEFAULT_MAX_ATTEMPTS = 5;
+
+/** Default for S3StoreOptions.requestTimeoutMs. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+/** Default for S3StoreOptions.maxSockets. */
+export const DEFAULT_MAX_SOCKETS = 64;
+
+/** The region used when neither the options, the environment nor the AWS profile names one. */
+export const DEFAULT_REGION = 'us-east-1';
+
+/** The longest a TCP connection may take to open, whatever requestTimeoutMs says. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+
+/** Largest object CopyObject copies in one request (S3's limit); above it, copy() copies in parts. */
+export const MAX_SINGLE_COPY_BYTES = 5 * 1024 ** 3;
+
+/** Default size of each part of a multipart copy (raised so that the copy fits in MAX_PARTS parts). */
+export const COPY_PART_BYTES = 512 * 1024 ** 2;
+
+/** Parts of a multipart copy in flight at once. */
+export const COPY_CONCURRENCY = 8;
+
+/** Part size of put() of a Readable: a stream longer than this goes up as a multipart upload (limit: MAX_PARTS parts). */
+export const STREAM_PART_BYTES = 8 * 1024 ** 2;
+
+/** The most keys one DeleteObjects request takes (S3's limit). */
+export const MAX_DELETE_BATCH = 1000;
+
+/** How to reach one bucket; absent fields come from the standard AWS environment and profile. */
+export interface S3StoreOptions {
+  bucket: string;
+  /** Custom endpoint (MinIO, Ceph, R2, ...); default: AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL, then AWS itself. */
+  endpoint?: string;
+  /** Default: AWS_REGION, AWS_DEFAULT_REGION, the AWS profile, then DEFAULT_REGION. */
+  region?: string;
+  /** Path-style URLs (`endpoint/bucket/key`); default: on when a custom endpoint is set, since most S3-compatible servers need it. */
+  forcePathStyle?: boolean;
+  /** Default: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, then the SDK's chain (profile, web identity, instance role). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Tries per request, retries included (exponential backoff with jitter on 5xx, SlowDown, throttling, network errors); default DEFAULT_MAX_ATTEMPTS. */
+  maxAttempts?: number;
+  /** How long a request may go without any byte moving before it fails and is retried; default DEFAULT_REQUEST_TIMEOUT_MS. */
+  requestTimeoutMs?: number;
+  /** Keep-alive connections per host; default DEFAULT_MAX_SOCKETS. */
+  maxSockets?: number;
+  /** Size above which copy() copies in parts; default MAX_SINGLE_COPY_BYTES (exposed for testing). */
+  multipartCopyThresholdBytes?: number;
+  /** Part size of a multipart copy; default COPY_PART_BYTES (exposed for testing). */
+  copyPartBytes?: number;
+}
+
+/** The endpoint the SDK would use from the environment, honouring AWS_IGNORE_CONFIGURED_ENDPOINT_URLS. */
+function endpointFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS === 'true') return undefined;
+  return env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+}
+
+const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '');
+
+/** Parses `bytes 0-9/100` into the returned range and the object's size. */
+function parseContentRange(header: string | undefined): { range: ByteRange; size: number } | undefined {
+  const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(header ?? '');
+  if (!match) return undefined;
+  return { range: { start: Number(match[1]), end: Number(match[2]) + 1 }, size: Number(match[3]) };
+}
+
+/** Cuts a stream into buffers of exactly `size` bytes (the last one shorter). */
+async function* partsOf(stream: Readable, size: number): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  for await (const chunk of stream) {
+    let data: Buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    while (pendingBytes + data.length >= size) {
+      const take = size - pendingBytes;
+      pending.push(data.subarray(0, take));
+      yield Buffer.concat(pending);
+      pending = [];
+      pendingBytes = 0;
+      data = data.subarray(take);
+    }
+    if (data.length > 0) {
+      pending.push(data);
+      pendingBytes += data.length;
+    }
+  }
+  if (pendingBytes > 0) yield Buffer.concat(pending);
+}
+
+/** Runs tasks with at most `limit` in flight; the first failure rejects (the others still settle). */
+async function runLimited(tasks: Array<() => Promise<void>>, limit: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) await tasks[next++]!();
+  };
+  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+/** An object store bucket reached with @aws-sdk/client-s3: AWS S3 or any S3-compatible server. */
+export class S3Store implements ObjectStore {
+  readonly location: string;
+  readonly bucket: string;
+  /** The custom endpoint, when one is set (from the options or the environment). */
+  readonly endpoint: string | undefined;
+  private readonly client: S3Client;
+  private readonly endpointHost: string | undefined;
+  private readonly secrets: string[];
+  private readonly multipartCopyThreshold: number;
+  private readonly copyPartBytes: number;
+
+  /** Builds the client; `env` supplies the AWS_* variables (endpoint, region, static credentials). */
+  constructor(options: S3StoreOptions, env: NodeJS.ProcessEnv = process.env) {
+    this.bucket = options.bucket;
+    this.endpoint = options.endpoint || endpointFromEnv(env);
+    this.endpointHost = this.endpoint ? safeHost(this.endpoint) : undefined;
+    this.location = `s3://${this.bucket}${this.endpointHost ? ` at ${this.endpointHost}` : ''}`;
+    this.multipartCopyThreshold = options.multipartCopyThresholdBytes ?? MAX_SINGLE_COPY_BYTES;
+    this.copyPartBytes = options.copyPartBytes ?? COPY_PART_BYTES;
+    const credentials = options.credentials ?? (env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY
+      ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, ...(env.AWS_SESSION_TOKEN && { sessionToken: env.AWS_SESSION_TOKEN }) }
+      : undefined);
+    this.secrets = credentials ? [credentials.accessKeyId, credentials.secretAccessKey, credentials.sessionToken ?? ''] : [];
+    const timeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const maxSockets = options.maxSockets ?? DEFAULT_MAX_SOCKETS;
+    const region = options.region || env.AWS_REGION || env.AWS_DEFAULT_REGION;
+    this.client = new S3Client({
+      region: region ?? regionFromProfile,
+      ...(this.endpoint && { endpoint: this.endpoint }),
+      forcePathStyle: options.forcePathStyle ?? this.endpoint !== undefined,
+      ...(credentials && { credentials }),
+      maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      retryMode: 'standard',
+      // Checksums only where S3 requires them: many S3-compatible servers reject the SDK's newer default headers.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: new NodeHttpHandler({
+        httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
+        httpsAgent: new https.Agent({ keepAlive: true, maxSockets }),
+        connectionTimeout: Math.min(timeout, CONNECT_TIMEOUT_MS),
+        // An idle timeout rather than a total one, so a large part on a slow link is not cut off while it progresses.
+        socketTimeout: timeout,
+      }),
+    });
+  }
+
+  async checkBucket(signal?: AbortSignal): Promise<void> {
+    await this.call('checkBucket', undefined, signal, () => this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal }));
+  }
+
+  async head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {
+    const output = await this.headObject('head', key, signal);
+    return this.infoOf(key, output);
+  }
+
+  async list(options: ListOptions, signal?: AbortSignal): Promise<ListPage> {
+    const maxKeys = pageSize(options);
+    const output = await this.call('list', options.prefix, signal, () => this.client.send(new ListObjectsV2Command({
+      Bucket: this.bucket,
+      Prefix: options.prefix,
+      ...(options.delimiter && { Delimiter: options.delimiter }),
+      ...(options.continuationToken && { ContinuationToken: options.continuationToken }),
+      MaxKeys: maxKeys,
+    }), { abortSignal: signal }));
+    return {
+      objects: (output.Contents ?? []).map((item) => ({
+        key: item.Key ?? '',
+        size: item.Size ?? 0,
+        etag: unquote(item.ETag),
+        lastModified: item.LastModified ?? new Date(0),
+      })),
+      commonPrefixes: (output.CommonPrefixes ?? []).map((p) => p.Prefix ?? ''),
+      ...(output.IsTruncated && output.NextContinuationToken && { nextToken: output.NextContinuationToken }),
+    };
+  }
+
+  async get(key: string, options: GetOptions = {}): Promise<GetResult> {
+    checkKey(key, this.location);
+    if (options.range) checkRange(options.range, key);
+    const { range, ifMatch, signal } = options;
+    const output = await this.call('get', key, signal, () => this.client.send(new GetObjectCommand({
+      Bucket: this.bucket,
+      Key: key,
+      ...(range && { Range: `bytes=${range.start}-${range.end - 1}` }),
+      ...(ifMatch !== undefined && { IfMatch: `"${ifMatch}"` }),
+    }), { abortSignal: signal }));
+    const body = output.Body;
+    if (!(body instanceof Readable)) {
+      throw new ObjectStoreError('Internal', `get of "${key}" in ${this.location} returned no readable body; report this with the server's name`);
+    }
+    const contentRange = parseContentRange(output.ContentRange);
+    const size = contentRange?.size ?? output.ContentLength ?? 0;
+    return { body, size, etag: unquote(output.ETag), range: contentRange?.range ?? { start: 0, end: size } };
+  }
+
+  /**
+   * Writes an object. A Buffer goes up in one PutObject. A Readable of unknown length is read STREAM_PART_BYTES at
+   * a time: if it ends within the first part it is one PutObject, else a multipart upload (aborted on any failure),
+   * so that memory stays bounded and no length is needed up front.
+   */
+  async put(key: string, body: Buffer | Readable, options: PutOptions = {}): Promise<ObjectInfo> {
+    checkKey(key, this.location);
+    if (Buffer.isBuffer(body)) return this.putBuffer(key, body, options);
+    const parts = partsOf(body, STREAM_PART_BYTES);
+    let first: IteratorResult<Buffer>;
+    try {
+      first = await parts.next();
+    } catch (error) {
+      throw this.streamFailure(error, key);
+    }
+    if (first.done) return this.putBuffer(key, Buffer.alloc(0), options);
+    if (first.value.length < STREAM_PART_BYTES) return this.putBuffer(key, first.value, options);
+    const upload = await this.createMultipartUpload(key, options);
+    try {
+      let partNumber = 1;
+      await upload.uploadPart(partNumber, first.value, options.signal);
+      for (;;) {
+        let next: IteratorResult<Buffer>;
+        try {
+          next = await parts.next();
+        } catch (error) {
+          throw this.streamFailure(error, key);
+        }
+        if (next.done) break;
+        partNumber += 1;
+        if (partNumber > MAX_PARTS) {
+          throw new ObjectStoreError('InvalidArgument', `put of "${key}" in ${this.location}: the stream is longer than ${MAX_PARTS} parts of ${STREAM_PART_BYTES} bytes; upload it with createMultipartUpload and larger parts`);
+        }
+        await upload.uploadPart(partNumber, next.value, options.signal);
+      }
+      return await upload.complete();
+    } catch (error) {
+      await upload.abort().catch(() => undefined);
+      body.destroy();
+      throw error;
+    }
+  }
+
+  async createMultipartUpload(key: string, options: PutOptions = {}): Promise<MultipartUpload> {
+    checkKey(key, this.location);
+    const output = await this.call('start of a multipart upload', key, options.signal, () => this.client.send(new CreateMultipartUploadCommand({
+      Bucket: this.bucket,
+      Key: key,
+      ...(options.metadata && { Metadata: options.metadata }),
+      ...(options.contentType && { ContentType: options.contentType }),
+    }), { abortSignal: options.signal }));
+    if (!output.UploadId) throw new ObjectStoreError('Internal', `start of a multipart upload to "${key}" in ${this.location} returned no upload id`);
+    return new S3MultipartUpload(this, key, output.UploadId);
+  }
+
+  /** Copies with CopyObject up to the threshold (5 GiB), else with UploadPartCopy parts; the user metadata is kept. */
+  async copy(sourceKey: string, destinationKey: string, signal?: AbortSignal): Promise<ObjectInfo> {
+    checkKey(destinationKey, this.location);
+    const source = await this.headObject('copy', sourceKey, signal);
+    const size = source.ContentLength ?? 0;
+    if (size > this.multipartCopyThreshold) return this.copyInParts(sourceKey, source, destinationKey, signal);
+    const output = await this.call(`copy of "${sourceKey}" to`, destinationKey, signal, () => this.client.send(new CopyObjectCommand({
+      Bucket: this.bucket,
+      Key: destinationKey,
+      CopySource: this.copySource(sourceKey),
+      MetadataDirective: 'COPY',
+    }), { abortSignal: signal }));
+    return {
+      key: destinationKey,
+      size,
+      etag: unquote(output.CopyObjectResult?.ETag),
+      lastModified: output.CopyObjectResult?.LastModified ?? new Date(),
+    };
+  }
+
+  async delete(key: string, signal?: AbortSignal): Promise<void> {
+    checkKey(key, this.location);
+    try {
+      await this.call('delete', key, signal, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal }));
+    } catch (error) {
+      if (!isObjectStoreError(error, 'NotFound')) throw error;
+    }
+  }
+
+  /** Deletes in DeleteObjects batches of MAX_DELETE_BATCH; a batch that fails as a whole throws (deletes are safe to retry). */
+  async deleteMany(keys: string[], signal?: AbortSignal): Promise<string[]> {
+    const failed: string[] = [];
+    for (let start = 0; start < keys.length; start += MAX_DELETE_BATCH) {
+      const batch = keys.slice(start, start + MAX_DELETE_BATCH);
+      const output = await this.call(`delete of ${batch.length} keys starting with`, batch[0], signal, () => this.client.send(new DeleteObjectsCommand({
+        Bucket: this.bucket,
+        Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+      }), { abortSignal: signal }));
+      for (const error of output.Errors ?? []) {
+        if (error.Key !== undefined && error.Code !== 'NoSuchKey') failed.push(error.Key);
+      }
+    }
+    return failed;
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+
+  /**
+   * Runs one SDK call and maps its failure; an aborted call rejects with the signal's reason instead.
+   * Exposed to the upload class of this module.
+   */
+  async call<T>(operation: string, key: string | undefined, signal: AbortSignal | undefined, send: () => Promise<T>): Promise<T> {
+    signal?.throwIfAborted();
+    try {
+      return await send();
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason ?? error;
+      throw toObjectStoreError(error, {
+        operation,
+        bucket: this.bucket,
+        ...(key !== undefined && { key }),
+        ...(this.endpointHost && { endpointHost: this.endpointHost }),
+        secrets: this.secrets,
+      });
+    }
+  }
+
+  /** The SDK client, for the upload class of this module. */
+  get sdk(): S3Client {
+    return this.client;
+  }
+
+  /** The CopySource header for a key of this bucket (URL-encoded, slashes kept). */
+  copySource(key: string): string {
+    return `${this.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+  }
+
+  private async headObject(operation: string, key: string, signal: AbortSignal | undefined): Promise<HeadObjectCommandOutput> {
+    checkKey(key, this.location);
+    return this.call(operation, key, signal, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal }));
+  }
+
+  private infoOf(key: string, output: HeadObjectCommandOutput): ObjectInfo {
+    return {
+      key,
+      size: output.ContentLength ?? 0,
+      etag: unquote(output.ETag),
+      lastModified: output.LastModified ?? new Date(0),
+      metadata: output.Metadata ?? {},
+    };
+  }
+
+  private async putBuffer(key: string, body: Buffer, options: PutOptions): Promise<ObjectInfo> {
+    const output = await this.call('put', key, options.signal, () => this.client.send(new PutObjectCommand({
+      Bucket: this.bucket,
+      Key: key,
+      Body: body,
+      ContentLength: body.length,
+      ...(options.metadata && { Metadata: options.metadata }),
+      ...(options.contentType && { ContentType: options.contentType }),
+    }), { abortSignal: options.signal }));
+    // PutObject does not return Last-Modified; the local clock at completion is close enough (the cache keys on ETag).
+    return { key, size: body.length, etag: unquote(output.ETag), lastModified: new Date() };
+  }
+
+  private streamFailure(error: unknown, key: string): unknown {
+    if (isObjectStoreError(error) || (error instanceof Error && error.name === 'AbortError')) return error;
+    return new ObjectStoreError('Internal', `put of "${key}" in ${this.location} failed: reading the source stream failed (${error instanceof Error ? error.message : String(error)}); nothing was written`, { cause: error });
+  }
+
+  /** Steps: 1. start an upload with the source's metadata and type, 2. copy ranges in parallel, 3. complete; abort on any failure. */
+  private async copyInParts(sourceKey: string, source: HeadObjectCommandOutput, destinationKey: string, signal?: AbortSignal): Promise<ObjectInfo> {
+    const size = source.ContentLength ?? 0;
+    const upload = (await this.createMultipartUpload(destinationKey, {
+      metadata: source.Metadata ?? {},
+      ...(source.ContentType && { contentType: source.ContentType }),
+      ...(signal && { signal }),
+    })) as S3MultipartUpload;
+    try {
+      const partBytes = Math.max(this.copyPartBytes, MIN_PART_SIZE, Math.ceil(size / MAX_PARTS));
+      const tasks: Array<() => Promise<void>> = [];
+      for (let start = 0, partNumber = 1; start < size; start += partBytes, partNumber += 1) {
+        const range = { start, end: Math.min(start + partBytes, size) };
+        const number = partNumber;
+        tasks.push(() => upload.copyPart(number, sourceKey, range, unquote(source.ETag), signal));
+      }
+      await runLimited(tasks, COPY_CONCURRENCY);
+      return await upload.complete();
+    } catch (error) {
+      await upload.abort().catch(() => undefined);
+      throw error;
+    }
+  }
+}
+
+/** The host[:port] of an endpoint URL, without any user info. */
+function safeHost(endpoint: string): string {
+  try {
+    return new URL(endpoint).host;
+  } catch {
+    return '(invalid endpoint URL)';
+  }
+}
+
+/** The region from the AWS profile (the SDK's own loader), else DEFAULT_REGION instead of the SDK's "Region is missing". */
+async function regionFromProfile(): Promise<string> {
+  try {
+    return await loadConfig(NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS)();
+  } catch {
+    return DEFAULT_REGION;
+  }
+}
+
+/** One S3 multipart upload: parts are remembered by number so complete() can send them in order. */
+class S3MultipartUpload implements MultipartUpload {
+  private readonly parts = new Map<number, { etag: string; size: number }>();
+  private state: 'open' | 'completed' | 'aborted' = 'open';
+  private aborting: Promise<void> | undefined;
+
+  constructor(
+    private readonly store: S3Store,
+    readonly key: string,
+    private readonly uploadId: string,
+  ) {}
+
+  async uploadPart(partNumber: number, body: Buffer, signal?: AbortSignal): Promise<void> {
+    checkPartNumber(partNumber, this.key);
+    this.checkOpen();
+    const output = await this.store.call(`upload of part ${partNumber} to`, this.key, signal, () => this.store.sdk.send(new UploadPartCommand({
+      Bucket: this.store.bucket,
+      Key: this.key,
+      UploadId: this.uploadId,
+      PartNumber: partNumber,
+      Body: body,
+      ContentLength: body.length,
+    }), { abortSignal: signal }));
+    this.parts.set(partNumber, { etag: output.ETag ?? '', size: body.length });
+  }
+
+  /** Copies a byte range of another key of the bucket as part `partNumber`, if that key still has ETag `ifMatch`. */
+  async copyPart(partNumber: number, sourceKey: string, range: ByteRange, ifMatch: string, signal?: AbortSignal): Promise<void> {
+    checkPartNumber(partNumber, this.key);
+    this.checkOpen();
+    const output = await this.store.call(`copy of part ${partNumber} from "${sourceKey}" to`, this.key, signal, () => this.store.sdk.send(new UploadPartCopyCommand({
+      Bucket: this.store.bucket,
+      Key: this.key,
+      UploadId: this.uploadId,
+      PartNumber: partNumber,
+      CopySource: this.store.copySource(sourceKey),
+      CopySourceRange: `bytes=${range.start}-${range.end - 1}`,
+      CopySourceIfMatch: `"${ifMatch}"`,
+    }), { abortSignal: signal }));
+    this.parts.set(partNumber, { etag: output.CopyPartResult?.ETag ?? '', size: range.end - range.start });
+  }
+
+  async complete(): Promise<ObjectInfo> {
+    this.checkOpen();
+    const ordered = [...this.parts.entries()].sort(([a], [b]) => a - b);
+    if (ordered.length === 0) {
+      throw new ObjectStoreError('InvalidArgument', `the upload to "${this.key}" has no parts: upload at least one part before complete()`);
+    }
+    const output = await this.store.call('complete of the multipart upload to', this.key, undefined, () => this.store.sdk.send(new CompleteMultipartUploadCommand({
+      Bucket: this.store.bucket,
+      Key: this.key,
+      UploadId: this.uploadId,
+      MultipartUpload: { Parts: ordered.map(([PartNumber, part]) => ({ PartNumber, ETag: part.etag })) },
+    })));
+    this.state = 'completed';
+    const size = ordered.reduce((sum, [, part]) => sum + part.size, 0);
+    return { key: this.key, size, etag: unquote(output.ETag), lastModified: new Date() };
+  }
+
+  /** Aborts once; concurrent and later calls share the outcome, and a failed abort may be retried. */
+  async abort(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.aborting ??= this.store.call('abort of the multipart upload to', this.key, undefined, () => this.store.sdk.send(new AbortMultipartUploadCommand({
+      Bucket: this.store.bucket,
+      Key: this.key,
+      UploadId: this.uploadId,
+    }))).then(
+      () => { this.state = 'aborted'; },
+      (error: unknown) => {
+        this.aborting = undefined;
+        if (isObjectStoreError(error, 'NotFound')) this.state = 'aborted';
+        else throw error;
+      },
+    );
+    return this.aborting;
+  }
+
+  private checkOpen(): void {
+    if (this.state !== 'open') {
+      throw new ObjectStoreError('NotFound', `the multipart upload to "${this.key}" was already ${this.state}: start a new one`);
+    }
+  }
+}
