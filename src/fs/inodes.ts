@@ -1,0 +1,84 @@
+// The inode table: which node id the kernel knows each path by, and how many lookups it holds.
+import { ROOT_NODE_ID } from './fuse/protocol';
+
+/** What a path is in the volume: an object, or a prefix (common prefix or `dir/` marker). */
+export type NodeKind = 'file' | 'directory';
+
+/** One node the kernel knows: its id, its path relative to the volume root ('' for the root). */
+export interface Inode {
+  readonly id: number;
+  readonly path: string;
+  readonly kind: NodeKind;
+  /** Lookups the kernel holds (each LOOKUP/CREATE/MKDIR reply adds one, FORGET removes some). */
+  lookups: number;
+}
+
+/** The path of `name` inside directory `parentPath` ('' is the root). */
+export function childPath(parentPath: string, name: string): string {
+  return parentPath === '' ? name : `${parentPath}/${name}`;
+}
+
+/** The directory part of `path` ('' for a top-level name or the root). */
+export function parentPath(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash < 0 ? '' : path.slice(0, slash);
+}
+
+/**
+ * Maps node ids to paths and back. Node ids are never reused during the life of the mount, so the
+ * generation the kernel asks for is always 0. A node lives while the kernel holds a lookup on it.
+ */
+export class InodeTable {
+  private readonly byId = new Map<number, Inode>();
+  private readonly byPathMap = new Map<string, Inode>();
+  private nextId = ROOT_NODE_ID + 1;
+  /** The root directory; never forgotten. */
+  readonly root: Inode = { id: ROOT_NODE_ID, path: '', kind: 'directory', lookups: 1 };
+
+  constructor() {
+    this.byId.set(this.root.id, this.root);
+    this.byPathMap.set(this.root.path, this.root);
+  }
+
+  /** The node with this id, if the kernel still holds it. */
+  get(id: number): Inode | undefined {
+    return this.byId.get(id);
+  }
+
+  /** The current node of a path, if the kernel holds one. */
+  byPath(path: string): Inode | undefined {
+    return this.byPathMap.get(path);
+  }
+
+  /** Nodes currently held (root included). */
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /**
+   * Records one more kernel lookup of `path` as `kind` and returns its node. When the path changed
+   * kind (a file replaced by a directory), it gets a new node: the kernel must not see one inode
+   * change type, and the old node stays until the kernel forgets it.
+   */
+  remember(path: string, kind: NodeKind): Inode {
+    const existing = this.byPathMap.get(path);
+    if (existing && (existing.kind === kind || existing === this.root)) {
+      existing.lookups++;
+      return existing;
+    }
+    const node: Inode = { id: this.nextId++, path, kind, lookups: 1 };
+    this.byId.set(node.id, node);
+    this.byPathMap.set(path, node);
+    return node;
+  }
+
+  /** The kernel dropped `lookups` references; the node goes away when none are left (never the root). */
+  forget(id: number, lookups: number): void {
+    const node = this.byId.get(id);
+    if (!node || node === this.root) return;
+    node.lookups -= lookups;
+    if (node.lookups > 0) return;
+    this.byId.delete(id);
+    if (this.byPathMap.get(node.path) === node) this.byPathMap.delete(node.path);
+  }
+}
