@@ -1,0 +1,174 @@
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { findMount, isReadOnlyMount, type Mounter, type MountEntry, type MountState } from './mounter';
+
+/** How long one mount(8)/umount(8) call may take before it is killed (a hung FUSE server can stall umount). */
+export const MOUNT_COMMAND_TIMEOUT_MS = 60_000;
+
+/** How many mounts stacked on one path unmount() peels off before giving up. */
+export const MAX_STACKED_MOUNTS = 8;
+
+/** errno codes a dead or broken mount answers with: the FUSE server is gone (ENOTCONN), or the filesystem fails (EIO, ESTALE). */
+const DEAD_MOUNT_CODES = new Set(['ENOTCONN', 'ECONNABORTED', 'EIO', 'ESTALE']);
+
+/** umount(8) failures that a lazy unmount (`umount -l`) can still resolve. */
+const LAZY_UNMOUNT_WORTHY = /busy|not connected|input\/output error|stale file handle/i;
+
+/** A failed mount(8)/umount(8) call, with what the command printed. */
+export class MountCommandError extends Error {
+  override readonly name = 'MountCommandError';
+
+  constructor(
+    readonly command: string,
+    readonly args: readonly string[],
+    readonly stderr: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${command} ${args.join(' ')} failed: ${stderr.trim() || String((options?.cause as Error | undefined)?.message ?? 'unknown error')}`, options);
+  }
+}
+
+/** Runs a command and resolves with its output; rejects with MountCommandError. */
+export type RunCommand = (command: string, args: readonly string[]) => Promise<{ stdout: string; stderr: string }>;
+
+/** The side effects LinuxMounter performs, exposed for testing. */
+export interface LinuxMounterEffects {
+  /** Runs mount(8)/umount(8). */
+  run: RunCommand;
+  /** Reads /proc/self/mountinfo. */
+  readMountInfo: () => Promise<string>;
+  /** stat(2) of a path (to tell a live mount from a dead one). */
+  stat: (target: string) => Promise<unknown>;
+}
+
+/** Runs a command with execFile and the mount timeout. */
+export const runCommand: RunCommand = (command, args) =>
+  new Promise((resolve, reject) => {
+    execFile(command, [...args], { timeout: MOUNT_COMMAND_TIMEOUT_MS, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error) reject(new MountCommandError(command, args, stderr, { cause: error }));
+      else resolve({ stdout, stderr });
+    });
+  });
+
+const defaultEffects: LinuxMounterEffects = {
+  run: runCommand,
+  readMountInfo: () => fs.promises.readFile('/proc/self/mountinfo', 'utf8'),
+  stat: (target) => fs.promises.stat(target),
+};
+
+/** Decodes the octal escapes the kernel writes in mountinfo paths (`\040` space, `\011` tab, `\012` newline, `\134` backslash). */
+export function unescapeMountInfoField(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+}
+
+/**
+ * Parses /proc/self/mountinfo (proc(5)): `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS`.
+ * Lines that do not fit are skipped rather than failing every mount check.
+ */
+export function parseMountInfo(text: string): MountEntry[] {
+  const entries: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    const fields = line.trim().split(' ');
+    const separator = fields.indexOf('-', 6);
+    if (fields.length < 10 || separator < 0) continue;
+    const [mountId, , device, root, mountPoint, mountOptions] = fields;
+    const [fsType, source, superOptions] = fields.slice(separator + 1);
+    if (!mountId || !device || !root || !mountPoint || !mountOptions || !fsType || source === undefined) continue;
+    entries.push({
+      mountId: Number(mountId),
+      device,
+      root: unescapeMountInfoField(root),
+      mountPoint: unescapeMountInfoField(mountPoint),
+      mountOptions: mountOptions.split(','),
+      fsType: unescapeMountInfoField(fsType),
+      source: unescapeMountInfoField(source),
+      superOptions: (superOptions ?? '').split(','),
+    });
+  }
+  return entries;
+}
+
+function errorCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/**
+ * The real mounter: mount(8) and umount(8) for changes, /proc/self/mountinfo and stat(2) for questions.
+ * Paths are compared after path.resolve, not realpath (realpath of a dead FUSE mount fails); kubelet's paths are canonical.
+ */
+export class LinuxMounter implements Mounter {
+  private readonly effects: LinuxMounterEffects;
+
+  constructor(effects: Partial<LinuxMounterEffects> = {}) {
+    this.effects = { ...defaultEffects, ...effects };
+  }
+
+  /** Mounts with `mount -t FSTYPE -o OPTIONS SOURCE TARGET`. */
+  async mount(source: string, target: string, fstype: string, options: string[]): Promise<void> {
+    const args = ['-t', fstype, ...(options.length > 0 ? ['-o', options.join(',')] : []), source, target];
+    await this.effects.run('mount', args);
+  }
+
+  /**
+   * Bind-mounts in two steps, because the kernel ignores `ro` on the bind itself (MS_BIND|MS_RDONLY
+   * makes a read-write bind; only a later MS_REMOUNT|MS_BIND|MS_RDONLY makes it read-only):
+   * 1. `mount --bind SOURCE TARGET`;
+   * 2. read-only: `mount -o remount,bind,ro TARGET`;
+   * 3. read-only: check mountinfo says `ro`. If 2 or 3 fails, the bind is undone, so no writable bind is left behind.
+   */
+  async bindMount(source: string, target: string, readOnly: boolean): Promise<void> {
+    await this.effects.run('mount', ['--bind', source, target]);
+    if (!readOnly) return;
+    try {
+      await this.effects.run('mount', ['-o', 'remount,bind,ro', target]);
+      const entry = findMount(await this.listMounts(), target);
+      if (!entry || !isReadOnlyMount(entry)) throw new Error(`the bind mount at ${target} is not read-only after remount,bind,ro`);
+    } catch (error) {
+      await this.unmount(target).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Unmounts every mount stacked at `target`. A busy or dead mount that umount refuses is detached
+   * with `umount -l`: the path is free at once, and the kernel drops the mount when its last user lets go.
+   */
+  async unmount(target: string): Promise<void> {
+    for (let peeled = 0; peeled < MAX_STACKED_MOUNTS; peeled++) {
+      const state = await this.isMountPoint(target);
+      if (state === 'not-mounted') return;
+      try {
+        await this.effects.run('umount', [target]);
+      } catch (error) {
+        const stderr = error instanceof MountCommandError ? error.stderr : '';
+        if (state !== 'corrupt' && !LAZY_UNMOUNT_WORTHY.test(stderr)) throw error;
+        await this.effects.run('umount', ['-l', target]);
+      }
+    }
+    throw new Error(`${target} is still a mount point after ${MAX_STACKED_MOUNTS} unmounts`);
+  }
+
+  /** Live when listed in mountinfo and stat works; corrupt when stat fails the way a dead FUSE mount does. */
+  async isMountPoint(target: string): Promise<MountState> {
+    const resolved = path.resolve(target);
+    let statError: unknown;
+    try {
+      await this.effects.stat(resolved);
+    } catch (error) {
+      statError = error;
+    }
+    const code = errorCode(statError);
+    // Only a mount point answers ENOTCONN for its own root, so no mountinfo look-up is needed to call it dead.
+    if (code !== undefined && DEAD_MOUNT_CODES.has(code)) return 'corrupt';
+    if (code === 'ENOENT') return 'not-mounted';
+    const entry = findMount(await this.listMounts(), resolved);
+    if (statError !== undefined && entry) throw statError;
+    return entry ? 'mounted' : 'not-mounted';
+  }
+
+  /** Every mount of this process's mount namespace. */
+  async listMounts(): Promise<MountEntry[]> {
+    return parseMountInfo(await this.effects.readMountInfo());
+  }
+}

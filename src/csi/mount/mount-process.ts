@@ -1,0 +1,325 @@
+import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Logger } from '../../log/logger';
+import { CsiError } from '../errors';
+import { settingsToEnvironment, type StoreSettings } from '../secrets';
+import type { VolumeLocation } from '../volume-id';
+import type { Mounter } from './mounter';
+
+/** Defaults of MountProcessOptions, each the value used when the option is left out. */
+export const MOUNT_PROCESS_DEFAULTS = {
+  /** Where per-volume mount logs live: a hostPath in the chart, so they outlive plugin restarts. */
+  stateDir: '/var/lib/granary/mounts',
+  /** How long a mount process may take to say `ready` (its first object-store call is in that window). */
+  readyTimeoutMs: 30_000,
+  /** How long a mount process gets after SIGTERM to flush and unmount before SIGKILL. */
+  stopGraceMs: 10_000,
+  /** Lines of the mount log quoted in a failed stage's error message. */
+  logTailLines: 20,
+  /** A mount log bigger than this is moved to `<hash>.log.1` when the volume is staged again. */
+  maxLogBytes: 10 * 1024 * 1024,
+} as const;
+
+/** The child's file descriptor for the readiness pipe, announced to it in GRANARY_READY_FD. */
+export const READY_FD = 3;
+
+/** What the mount process writes on the readiness pipe once the filesystem is mounted and serving. */
+const READY_LINE = 'ready';
+
+/** How long to wait for a SIGKILLed process to be reaped (it cannot refuse; this only bounds a stuck D state). */
+const KILL_REAP_MS = 5_000;
+
+/** Bytes read from the end of a log to find its last lines. */
+const LOG_TAIL_BYTES = 16 * 1024;
+
+/** Plugin environment variables a mount process inherits besides AWS_* and GRANARY_* (no secrets, only plumbing). */
+const INHERITED_VARIABLES = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY'];
+
+/** AWS variables that pick a credential source: dropped when the volume's secrets carry credentials, so sources never mix. */
+const AWS_CREDENTIAL_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_ROLE_ARN', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN'];
+
+/** What one staged volume's mount process is asked to serve. */
+export interface MountRequest {
+  volumeId: string;
+  location: VolumeLocation;
+  stagingTargetPath: string;
+  readOnly: boolean;
+  /** Endpoint, region and credentials: they reach the child through its environment only. */
+  settings: StoreSettings;
+}
+
+/** A running mount process as the supervisor knows it. */
+export interface MountRecord {
+  volumeId: string;
+  stagingTargetPath: string;
+  readOnly: boolean;
+  pid: number;
+  /** The per-volume log file the process writes to. */
+  logPath: string;
+}
+
+/** Starts, watches and stops the one `granary mount` process of each staged volume on this node. */
+export interface MountSupervisor {
+  /** Starts the volume's mount process and resolves once the staging path is a live mount; on failure nothing is left running or mounted. */
+  start(request: MountRequest, log: Logger): Promise<MountRecord>;
+  /** Stops the volume's mount process (SIGTERM, then SIGKILL after the grace period); resolves false when none was running. */
+  stop(volumeId: string, log: Logger): Promise<boolean>;
+  /** The volume's running mount process, if this supervisor started one that is still alive. */
+  describe(volumeId: string): MountRecord | undefined;
+}
+
+/** How MountProcesses starts children; every field has a documented default. */
+export interface MountProcessOptions {
+  /** Used to confirm the staging path is live after `ready`, and to clean a failed mount up. */
+  mounter: Mounter;
+  /** The `granary` CLI script run by node; default: the running script (process.argv[1]). */
+  cliScript?: string;
+  /** The node executable; default process.execPath. */
+  nodeExecutable?: string;
+  /** See MOUNT_PROCESS_DEFAULTS.stateDir. */
+  stateDir?: string;
+  /** See MOUNT_PROCESS_DEFAULTS.readyTimeoutMs. */
+  readyTimeoutMs?: number;
+  /** See MOUNT_PROCESS_DEFAULTS.stopGraceMs. */
+  stopGraceMs?: number;
+  /** See MOUNT_PROCESS_DEFAULTS.logTailLines. */
+  logTailLines?: number;
+  /** See MOUNT_PROCESS_DEFAULTS.maxLogBytes. */
+  maxLogBytes?: number;
+  /** The environment a child's is filtered from; default process.env. */
+  baseEnvironment?: NodeJS.ProcessEnv;
+  /** child_process.spawn, exposed for testing. */
+  spawn?: typeof spawnProcess;
+}
+
+/** A short stable name for a volume's files (volume IDs hold slashes and can be 128 bytes). */
+export function volumeHash(volumeId: string): string {
+  return createHash('sha256').update(volumeId).digest('hex').slice(0, 16);
+}
+
+/** The source argument of `granary mount` for a volume location. */
+export function mountSource(location: VolumeLocation): string {
+  return `s3://${location.bucket}/${location.prefix}`;
+}
+
+/** The environment of a mount process: plumbing from the plugin, the volume's store settings, and the readiness fd. */
+export function mountEnvironment(base: NodeJS.ProcessEnv, settings: StoreSettings): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(base)) {
+    if (value === undefined) continue;
+    if (INHERITED_VARIABLES.includes(name) || name.startsWith('AWS_') || name.startsWith('GRANARY_')) env[name] = value;
+  }
+  if (settings.credentials) {
+    for (const name of AWS_CREDENTIAL_VARIABLES) delete env[name];
+  }
+  return { ...env, ...settingsToEnvironment(settings), GRANARY_READY_FD: String(READY_FD) };
+}
+
+/** The last `lines` lines of a file ('' when it cannot be read). */
+export function readLogTail(file: string, lines: number): string {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const length = Math.min(size, LOG_TAIL_BYTES);
+      const buffer = Buffer.alloc(length);
+      fs.readSync(fd, buffer, 0, length, size - length);
+      return buffer.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
+interface Running {
+  record: MountRecord;
+  child: ChildProcess;
+  exited: Promise<void>;
+}
+
+type ReadyOutcome = { kind: 'ready' } | { kind: 'exited'; code: number | null; signal: NodeJS.Signals | null } | { kind: 'timeout' } | { kind: 'error'; error: Error };
+
+/** Supervises `granary mount` children: one per staged volume, stderr to a per-volume log, readiness over a pipe. */
+export class MountProcesses implements MountSupervisor {
+  private readonly running = new Map<string, Running>();
+  private readonly mounter: Mounter;
+  private readonly cliScript: string;
+  private readonly nodeExecutable: string;
+  private readonly stateDir: string;
+  private readonly readyTimeoutMs: number;
+  private readonly stopGraceMs: number;
+  private readonly logTailLines: number;
+  private readonly maxLogBytes: number;
+  private readonly baseEnvironment: NodeJS.ProcessEnv;
+  private readonly spawn: typeof spawnProcess;
+
+  constructor(options: MountProcessOptions) {
+    this.mounter = options.mounter;
+    this.cliScript = options.cliScript ?? process.argv[1] ?? '';
+    this.nodeExecutable = options.nodeExecutable ?? process.execPath;
+    this.stateDir = options.stateDir ?? MOUNT_PROCESS_DEFAULTS.stateDir;
+    this.readyTimeoutMs = options.readyTimeoutMs ?? MOUNT_PROCESS_DEFAULTS.readyTimeoutMs;
+    this.stopGraceMs = options.stopGraceMs ?? MOUNT_PROCESS_DEFAULTS.stopGraceMs;
+    this.logTailLines = options.logTailLines ?? MOUNT_PROCESS_DEFAULTS.logTailLines;
+    this.maxLogBytes = options.maxLogBytes ?? MOUNT_PROCESS_DEFAULTS.maxLogBytes;
+    this.baseEnvironment = options.baseEnvironment ?? process.env;
+    this.spawn = options.spawn ?? spawnProcess;
+  }
+
+  /** The log file of a volume's mount process: `<stateDir>/<volume-hash>.log`. */
+  logPath(volumeId: string): string {
+    return path.join(this.stateDir, `${volumeHash(volumeId)}.log`);
+  }
+
+  /** The volume's running mount process, if any. */
+  describe(volumeId: string): MountRecord | undefined {
+    return this.running.get(volumeId)?.record;
+  }
+
+  /**
+   * Starts the mount process of a volume:
+   * 1. open the volume's log (rotated when too big) and note the start in it;
+   * 2. spawn `node CLI mount s3://bucket/prefix STAGING [--read-only]`, credentials in env, stdout+stderr to the log, a pipe on fd 3;
+   * 3. wait for `ready` on the pipe, the child's exit, or the ready timeout;
+   * 4. confirm the staging path is a live mount.
+   * If 3 or 4 fails: stop the child, unmount the staging path, and throw with the log's last lines.
+   */
+  async start(request: MountRequest, log: Logger): Promise<MountRecord> {
+    const { volumeId, stagingTargetPath, readOnly } = request;
+    const existing = this.running.get(volumeId);
+    if (existing) {
+      throw new CsiError('FAILED_PRECONDITION', `volume ${volumeId} already has a mount process (pid ${existing.record.pid}) for ${existing.record.stagingTargetPath}; unstage it first`);
+    }
+    if (!this.cliScript || !fs.existsSync(this.cliScript)) {
+      throw new CsiError('INTERNAL', `the granary CLI script ${JSON.stringify(this.cliScript)} does not exist; the node plugin cannot start mount processes (check the image, or build with npm run build)`);
+    }
+
+    // 1. The log: the child writes straight into it, so it keeps logging even if this plugin restarts.
+    const logPath = this.logPath(volumeId);
+    fs.mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    this.rotateLog(logPath);
+    const logFd = fs.openSync(logPath, 'a', 0o600);
+    let child: ChildProcess;
+    try {
+      fs.writeSync(logFd, `${JSON.stringify({ time: new Date().toISOString(), msg: 'node plugin: starting granary mount', volumeId, stagingTargetPath, readOnly })}\n`);
+      // 2. Spawn: argv holds only the source, the path and flags; settings travel in the environment.
+      const args = [this.cliScript, 'mount', mountSource(request.location), stagingTargetPath, ...(readOnly ? ['--read-only'] : [])];
+      child = this.spawn(this.nodeExecutable, args, {
+        env: mountEnvironment(this.baseEnvironment, request.settings),
+        stdio: ['ignore', logFd, logFd, 'pipe'],
+      });
+    } finally {
+      fs.closeSync(logFd);
+    }
+
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const record: MountRecord = { volumeId, stagingTargetPath, readOnly, pid: child.pid ?? -1, logPath };
+    log.info({ pid: record.pid, stagingTargetPath, readOnly, logPath }, 'started granary mount');
+
+    // 3. Readiness.
+    const outcome = await this.waitReady(child);
+    let failure: string | undefined;
+    let code: 'INTERNAL' | 'DEADLINE_EXCEEDED' = 'INTERNAL';
+    if (outcome.kind === 'exited') failure = `exited (${outcome.signal ? `signal ${outcome.signal}` : `code ${outcome.code}`}) before it was ready`;
+    else if (outcome.kind === 'error') failure = `could not be started: ${outcome.error.message}`;
+    else if (outcome.kind === 'timeout') {
+      failure = `was not ready within ${this.readyTimeoutMs} ms`;
+      code = 'DEADLINE_EXCEEDED';
+    } else {
+      // 4. `ready` is the child's word; the mount table is the proof.
+      const state = await this.mounter.isMountPoint(stagingTargetPath).catch((error: Error) => `unknown (${error.message})`);
+      if (state !== 'mounted') failure = `said ready but ${stagingTargetPath} is ${state}`;
+    }
+
+    if (failure !== undefined) {
+      await this.stopChild(child, exited);
+      await this.mounter.unmount(stagingTargetPath).catch((error: unknown) => log.warn({ err: error }, 'could not unmount after a failed mount'));
+      const tail = readLogTail(logPath, this.logTailLines);
+      throw new CsiError(code, `granary mount of volume ${volumeId} at ${stagingTargetPath} ${failure}${tail ? `; last lines of its log:\n${tail}\n` : '; '}see the mount log at ${logPath}`);
+    }
+
+    const running: Running = { record, child, exited };
+    this.running.set(volumeId, running);
+    // A process that dies later leaves a dead FUSE mount; NodeStage and NodeUnstage see it as corrupt and clean it up.
+    void exited.then(() => {
+      if (this.running.get(volumeId) === running) this.running.delete(volumeId);
+      if (child.exitCode !== 0 || child.signalCode !== null) {
+        log.warn({ pid: record.pid, code: child.exitCode, signal: child.signalCode, logPath }, 'granary mount exited');
+      }
+    });
+    return record;
+  }
+
+  /** Sends SIGTERM, waits for the grace period, then SIGKILL. */
+  async stop(volumeId: string, log: Logger): Promise<boolean> {
+    const running = this.running.get(volumeId);
+    if (!running) return false;
+    log.info({ pid: running.record.pid }, 'stopping granary mount');
+    await this.stopChild(running.child, running.exited);
+    if (this.running.get(volumeId) === running) this.running.delete(volumeId);
+    return true;
+  }
+
+  /** Stops every mount process (plugin shutdown in tests; in a pod they die with the container). */
+  async stopAll(log: Logger): Promise<void> {
+    await Promise.all([...this.running.keys()].map((volumeId) => this.stop(volumeId, log)));
+  }
+
+  private waitReady(child: ChildProcess): Promise<ReadyOutcome> {
+    return new Promise((resolve) => {
+      const pipe = child.stdio[READY_FD] as Readable | null | undefined;
+      let buffered = '';
+      const finish = (outcome: ReadyOutcome) => {
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        child.off('error', onError);
+        // Only one line is ever expected: closing our end keeps the pipe from holding the event loop.
+        pipe?.destroy();
+        resolve(outcome);
+      };
+      const onExit = (code: number | null, signal: NodeJS.Signals | null) => finish({ kind: 'exited', code, signal });
+      const onError = (error: Error) => finish({ kind: 'error', error });
+      const timer = setTimeout(() => finish({ kind: 'timeout' }), this.readyTimeoutMs);
+      child.once('exit', onExit);
+      child.once('error', onError);
+      pipe?.on('error', () => undefined);
+      pipe?.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('utf8');
+        if (buffered.split('\n').some((line, i, all) => line.trim() === READY_LINE && i < all.length - 1)) finish({ kind: 'ready' });
+      });
+    });
+  }
+
+  private async stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+    child.kill('SIGTERM');
+    if (await settlesWithin(exited, this.stopGraceMs)) return;
+    child.kill('SIGKILL');
+    await settlesWithin(exited, KILL_REAP_MS);
+  }
+
+  private rotateLog(logPath: string): void {
+    try {
+      if (fs.statSync(logPath).size > this.maxLogBytes) fs.renameSync(logPath, `${logPath}.1`);
+    } catch {
+      // No log yet.
+    }
+  }
+}
+
+async function settlesWithin(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

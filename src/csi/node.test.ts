@@ -1,0 +1,418 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { silentLogger } from '../log/logger';
+import { CsiError } from './errors';
+import type { NodePublishVolumeRequest__Output } from './generated/csi/v1/NodePublishVolumeRequest';
+import type { NodeStageVolumeRequest__Output } from './generated/csi/v1/NodeStageVolumeRequest';
+import type { VolumeCapability__Output } from './generated/csi/v1/VolumeCapability';
+import { InFlight } from './inflight';
+import { FakeMounter, FakeMountProcesses } from './mount/fake';
+import { createNodeService, type NodeService } from './node';
+
+const context = { log: silentLogger() };
+const VOLUME = 'bucket-one/team/data';
+
+function capability(mode: string = 'SINGLE_NODE_WRITER', accessType: 'mount' | 'block' = 'mount'): VolumeCapability__Output {
+  return {
+    ...(accessType === 'mount' ? { mount: { fs_type: '', mount_flags: [], volume_mount_group: '' } } : { block: {} }),
+    access_type: accessType,
+    access_mode: { mode: mode as never },
+  };
+}
+
+async function codeOf(promise: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof CsiError) return { code: error.code, message: error.message };
+    throw error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('Node service', () => {
+  let dir: string;
+  let staging: string;
+  let target: string;
+  let mounter: FakeMounter;
+  let processes: FakeMountProcesses;
+  let node: NodeService;
+
+  const stageRequest = (overrides: Partial<NodeStageVolumeRequest__Output> = {}): NodeStageVolumeRequest__Output => ({
+    volume_id: VOLUME,
+    publish_context: {},
+    staging_target_path: staging,
+    volume_capability: capability(),
+    secrets: { accessKeyID: 'AKID', secretAccessKey: 'SECRET', endpoint: 'http://127.0.0.1:9000' },
+    volume_context: {},
+    ...overrides,
+  });
+
+  const publishRequest = (overrides: Partial<NodePublishVolumeRequest__Output> = {}): NodePublishVolumeRequest__Output => ({
+    volume_id: VOLUME,
+    publish_context: {},
+    staging_target_path: staging,
+    target_path: target,
+    volume_capability: capability(),
+    readonly: false,
+    secrets: {},
+    volume_context: {},
+    ...overrides,
+  });
+
+  const stage = (overrides?: Partial<NodeStageVolumeRequest__Output>) => node.NodeStageVolume(stageRequest(overrides), context);
+  const publish = (overrides?: Partial<NodePublishVolumeRequest__Output>) => node.NodePublishVolume(publishRequest(overrides), context);
+  const unpublish = (targetPath = target, volumeId = VOLUME) => node.NodeUnpublishVolume({ volume_id: volumeId, target_path: targetPath }, context);
+  const unstage = (stagingPath = staging, volumeId = VOLUME) => node.NodeUnstageVolume({ volume_id: volumeId, staging_target_path: stagingPath }, context);
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-node-'));
+    staging = path.join(dir, 'staging');
+    target = path.join(dir, 'pods', 'p1', 'mount');
+    fs.mkdirSync(staging);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    mounter = new FakeMounter();
+    processes = new FakeMountProcesses(mounter);
+    node = createNodeService({ nodeId: 'node-a', mounter, mountProcesses: processes });
+  });
+
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  describe('NodeStageVolume', () => {
+    it.each([
+      ['no volume_id', { volume_id: '' }, 'volume_id is required'],
+      ['a malformed volume_id', { volume_id: 'Bad_Bucket/x' }, 'is not of the form bucket/prefix'],
+      ['no staging_target_path', { staging_target_path: '' }, 'staging_target_path is required'],
+      ['a relative staging_target_path', { staging_target_path: 'rel/path' }, 'staging_target_path must be an absolute path, got "rel/path"'],
+      ['no volume_capability', { volume_capability: null }, 'volume_capability is required'],
+      ['block access', { volume_capability: capability('SINGLE_NODE_WRITER', 'block') }, 'block access is not supported'],
+      ['an unknown access mode', { volume_capability: capability('UNKNOWN') }, 'access_mode.mode "UNKNOWN" is not supported'],
+      ['half the credentials', { secrets: { accessKeyID: 'AKID' } }, 'secrets must hold both accessKeyID and secretAccessKey'],
+    ])('refuses %s with INVALID_ARGUMENT', async (_, overrides, message) => {
+      const error = await codeOf(stage(overrides as Partial<NodeStageVolumeRequest__Output>));
+      expect(error.code).toBe('INVALID_ARGUMENT');
+      expect(error.message).toContain(message);
+      expect(processes.starts).toHaveLength(0);
+    });
+
+    it('starts one mount process with the volume location and settings', async () => {
+      await stage();
+      expect(processes.starts).toHaveLength(1);
+      expect(processes.starts[0]).toMatchObject({
+        volumeId: VOLUME,
+        location: { bucket: 'bucket-one', prefix: 'team/data/' },
+        stagingTargetPath: staging,
+        readOnly: false,
+        settings: { endpoint: 'http://127.0.0.1:9000', credentials: { accessKeyId: 'AKID', secretAccessKey: 'SECRET' } },
+      });
+      expect(await mounter.isMountPoint(staging)).toBe('mounted');
+    });
+
+    it.each(['SINGLE_NODE_READER_ONLY', 'MULTI_NODE_READER_ONLY'])('mounts read-only for %s', async (mode) => {
+      await stage({ volume_capability: capability(mode) });
+      expect(processes.starts[0]?.readOnly).toBe(true);
+    });
+
+    it.each(['SINGLE_NODE_WRITER', 'MULTI_NODE_MULTI_WRITER', 'MULTI_NODE_SINGLE_WRITER'])('mounts read-write for %s', async (mode) => {
+      await stage({ volume_capability: capability(mode) });
+      expect(processes.starts[0]?.readOnly).toBe(false);
+    });
+
+    it('is idempotent: a second identical call starts nothing', async () => {
+      await stage();
+      await stage();
+      expect(processes.starts).toHaveLength(1);
+    });
+
+    it('answers ALREADY_EXISTS when staged with another read-only-ness', async () => {
+      await stage();
+      const error = await codeOf(stage({ volume_capability: capability('MULTI_NODE_READER_ONLY') }));
+      expect(error.code).toBe('ALREADY_EXISTS');
+      expect(error.message).toContain('already staged');
+    });
+
+    it('answers ALREADY_EXISTS when another filesystem is mounted at the staging path', async () => {
+      mounter.add({ source: 'tmpfs', target: staging, fsType: 'tmpfs' });
+      const error = await codeOf(stage());
+      expect(error.code).toBe('ALREADY_EXISTS');
+      expect(error.message).toContain('already holds another mount (tmpfs tmpfs)');
+    });
+
+    it('answers ALREADY_EXISTS when another volume is mounted at the staging path', async () => {
+      mounter.add({ source: 's3://bucket-two/', target: staging, fsType: 'fuse.granary' });
+      expect((await codeOf(stage())).code).toBe('ALREADY_EXISTS');
+    });
+
+    it('unmounts a dead mount (FUSE process gone) and stages again', async () => {
+      await stage();
+      mounter.markCorrupt(staging);
+      await stage();
+      expect(processes.starts).toHaveLength(2);
+      expect(processes.stops).toEqual([VOLUME]);
+      expect(mounter.calls).toContainEqual({ method: 'unmount', target: staging });
+      expect(await mounter.isMountPoint(staging)).toBe('mounted');
+    });
+
+    it('refuses to stage a volume at a second path while it is staged at a first', async () => {
+      await stage();
+      const other = path.join(dir, 'staging-2');
+      const error = await codeOf(stage({ staging_target_path: other }));
+      expect(error.code).toBe('FAILED_PRECONDITION');
+      expect(error.message).toContain(`already staged at ${staging}`);
+    });
+
+    it('creates a missing staging directory', async () => {
+      fs.rmdirSync(staging);
+      await stage();
+      expect(fs.statSync(staging).isDirectory()).toBe(true);
+    });
+
+    it('passes a mount failure through', async () => {
+      processes.failNext(new CsiError('INTERNAL', 'granary mount exited; see the mount log at /x.log'));
+      const error = await codeOf(stage());
+      expect(error).toEqual({ code: 'INTERNAL', message: 'granary mount exited; see the mount log at /x.log' });
+    });
+
+    it('answers ABORTED to a concurrent call for the same volume', async () => {
+      const release = processes.hold();
+      const first = stage();
+      const second = await codeOf(stage());
+      expect(second.code).toBe('ABORTED');
+      const unstaging = await codeOf(unstage());
+      expect(unstaging.code).toBe('ABORTED');
+      release();
+      await first;
+    });
+
+    it('answers ABORTED when two volumes race for one staging path', async () => {
+      const release = processes.hold();
+      const first = stage();
+      const second = await codeOf(stage({ volume_id: 'bucket-two' }));
+      expect(second.code).toBe('ABORTED');
+      expect(second.message).toContain(`path:${staging}`);
+      release();
+      await first;
+    });
+  });
+
+  describe('NodePublishVolume', () => {
+    it.each([
+      ['no volume_id', { volume_id: '' }, 'volume_id is required'],
+      ['no target_path', { target_path: '' }, 'target_path is required'],
+      ['a relative target_path', { target_path: 'pods/x' }, 'target_path must be an absolute path'],
+      ['no volume_capability', { volume_capability: null }, 'volume_capability is required'],
+      ['block access', { volume_capability: capability('SINGLE_NODE_WRITER', 'block') }, 'block access is not supported'],
+      ['a relative staging_target_path', { staging_target_path: 'staging' }, 'staging_target_path must be an absolute path'],
+    ])('refuses %s with INVALID_ARGUMENT', async (_, overrides, message) => {
+      const error = await codeOf(publish(overrides as Partial<NodePublishVolumeRequest__Output>));
+      expect(error.code).toBe('INVALID_ARGUMENT');
+      expect(error.message).toContain(message);
+    });
+
+    it('answers FAILED_PRECONDITION without a staging_target_path (spec: "Staging target path not set")', async () => {
+      const error = await codeOf(publish({ staging_target_path: '' }));
+      expect(error.code).toBe('FAILED_PRECONDITION');
+      expect(error.message).toContain('staging_target_path is required');
+    });
+
+    it('answers FAILED_PRECONDITION when the volume is not staged', async () => {
+      const error = await codeOf(publish());
+      expect(error.code).toBe('FAILED_PRECONDITION');
+      expect(error.message).toContain('is not staged');
+    });
+
+    it('answers FAILED_PRECONDITION when the staged mount is dead', async () => {
+      await stage();
+      mounter.markCorrupt(staging);
+      const error = await codeOf(publish());
+      expect(error.code).toBe('FAILED_PRECONDITION');
+      expect(error.message).toContain('is dead');
+    });
+
+    it('answers FAILED_PRECONDITION when the staging path holds another volume', async () => {
+      mounter.add({ source: 's3://bucket-two/', target: staging, fsType: 'fuse.granary' });
+      expect((await codeOf(publish())).code).toBe('FAILED_PRECONDITION');
+    });
+
+    it('creates the target directory and binds the staged mount read-write', async () => {
+      await stage();
+      await publish();
+      expect(fs.statSync(target).isDirectory()).toBe(true);
+      expect(mounter.calls.filter((c) => c.method === 'bindMount')).toEqual([{ method: 'bindMount', source: staging, target, readOnly: false }]);
+    });
+
+    it.each([
+      ['readonly is true', { readonly: true }, 'SINGLE_NODE_WRITER', true],
+      ['the access mode is reader-only', { readonly: false }, 'MULTI_NODE_READER_ONLY', true],
+      ['neither', { readonly: false }, 'MULTI_NODE_MULTI_WRITER', false],
+    ])('binds read-only exactly when %s', async (_, overrides, mode, readOnly) => {
+      await stage({ volume_capability: capability(mode) });
+      await publish({ ...overrides, volume_capability: capability(mode) });
+      expect(mounter.calls.find((c) => c.method === 'bindMount')?.readOnly).toBe(readOnly);
+    });
+
+    it('is idempotent: the same publish again binds nothing more', async () => {
+      await stage();
+      await publish({ readonly: true });
+      await publish({ readonly: true });
+      expect(mounter.calls.filter((c) => c.method === 'bindMount')).toHaveLength(1);
+    });
+
+    it('answers ALREADY_EXISTS when published at the target with another readonly flag', async () => {
+      await stage();
+      await publish({ readonly: true });
+      const error = await codeOf(publish({ readonly: false }));
+      expect(error.code).toBe('ALREADY_EXISTS');
+      expect(error.message).toContain('already published');
+    });
+
+    it('answers ALREADY_EXISTS when something else is mounted at the target', async () => {
+      await stage();
+      mounter.add({ source: 'tmpfs', target, fsType: 'tmpfs' });
+      expect((await codeOf(publish())).code).toBe('ALREADY_EXISTS');
+    });
+
+    it('refuses to publish read-write a volume staged read-only', async () => {
+      await stage({ volume_capability: capability('MULTI_NODE_READER_ONLY') });
+      const error = await codeOf(publish({ volume_capability: capability('MULTI_NODE_MULTI_WRITER') }));
+      expect(error.code).toBe('FAILED_PRECONDITION');
+    });
+
+    it('replaces a dead bind left at the target', async () => {
+      await stage();
+      mounter.add({ source: 's3://bucket-one/team/data/', target, fsType: 'fuse.granary', device: '9:9' });
+      mounter.markCorrupt(target);
+      await publish();
+      expect(await mounter.isMountPoint(target)).toBe('mounted');
+      expect(mounter.calls.map((c) => c.method)).toEqual(['unmount', 'bindMount']);
+    });
+
+    it('removes the target directory it created when the bind fails', async () => {
+      await stage();
+      mounter.failNext('bindMount', new Error('mount: permission denied'));
+      await expect(publish()).rejects.toThrow(/permission denied/);
+      expect(fs.existsSync(target)).toBe(false);
+    });
+
+    it('answers ABORTED to a publish while the volume is being staged', async () => {
+      await stage();
+      const release = processes.hold();
+      const staging2 = path.join(dir, 'staging-2');
+      const racing = node.NodeStageVolume(stageRequest({ volume_id: 'bucket-two', staging_target_path: staging2 }), context);
+      // bucket-two's stage holds 'bucket-two'; its publish must be ABORTED on the volume key.
+      expect((await codeOf(publish({ volume_id: 'bucket-two', staging_target_path: staging2 }))).code).toBe('ABORTED');
+      release();
+      await racing;
+    });
+  });
+
+  describe('NodeUnpublishVolume', () => {
+    it.each([
+      ['no volume_id', '', target, 'volume_id is required'],
+      ['no target_path', VOLUME, '', 'target_path is required'],
+      ['a relative target_path', VOLUME, 'x/y', 'target_path must be an absolute path'],
+    ])('refuses %s with INVALID_ARGUMENT', async (_, volumeId, targetPath, message) => {
+      const error = await codeOf(unpublish(targetPath, volumeId));
+      expect(error.code).toBe('INVALID_ARGUMENT');
+      expect(error.message).toContain(message);
+    });
+
+    it('unmounts the target and removes its directory', async () => {
+      await stage();
+      await publish();
+      await unpublish();
+      expect(await mounter.isMountPoint(target)).toBe('not-mounted');
+      expect(fs.existsSync(target)).toBe(false);
+    });
+
+    it('unmounts a dead target (ENOTCONN) too', async () => {
+      await stage();
+      await publish();
+      mounter.markCorrupt(staging);
+      expect(await mounter.isMountPoint(target)).toBe('corrupt');
+      await unpublish();
+      expect(await mounter.isMountPoint(target)).toBe('not-mounted');
+      expect(fs.existsSync(target)).toBe(false);
+    });
+
+    it('answers OK for a target that is not mounted or does not exist', async () => {
+      fs.mkdirSync(target);
+      await unpublish();
+      expect(fs.existsSync(target)).toBe(false);
+      await unpublish();
+      expect(mounter.calls).toEqual([]);
+    });
+
+    it('refuses to delete a target that still has content', async () => {
+      fs.mkdirSync(target);
+      fs.writeFileSync(path.join(target, 'data'), 'x');
+      const error = await codeOf(unpublish());
+      expect(error.code).toBe('INTERNAL');
+      expect(fs.existsSync(path.join(target, 'data'))).toBe(true);
+    });
+  });
+
+  describe('NodeUnstageVolume', () => {
+    it.each([
+      ['no volume_id', '', staging, 'volume_id is required'],
+      ['no staging_target_path', VOLUME, '', 'staging_target_path is required'],
+      ['a relative staging_target_path', VOLUME, 'x', 'staging_target_path must be an absolute path'],
+    ])('refuses %s with INVALID_ARGUMENT', async (_, volumeId, stagingPath, message) => {
+      const error = await codeOf(unstage(stagingPath || '', volumeId));
+      expect(error.code).toBe('INVALID_ARGUMENT');
+      expect(error.message).toContain(message);
+    });
+
+    it('stops the mount process and unmounts the staging path', async () => {
+      await stage();
+      await unstage();
+      expect(processes.stops).toEqual([VOLUME]);
+      expect(processes.describe(VOLUME)).toBeUndefined();
+      expect(await mounter.isMountPoint(staging)).toBe('not-mounted');
+      // The CO owns the staging directory.
+      expect(fs.existsSync(staging)).toBe(true);
+    });
+
+    it('answers OK when not staged', async () => {
+      await unstage();
+      await unstage(path.join(dir, 'never-existed'));
+      expect(mounter.calls).toEqual([]);
+    });
+
+    it('unmounts a dead staging mount with no process in memory (after a plugin restart)', async () => {
+      mounter.add({ source: 's3://bucket-one/team/data/', target: staging, fsType: 'fuse.granary' });
+      mounter.markCorrupt(staging);
+      await unstage();
+      expect(processes.stops).toEqual([]);
+      expect(await mounter.isMountPoint(staging)).toBe('not-mounted');
+    });
+
+    it('leaves a process serving another path alone', async () => {
+      await stage();
+      await unstage(path.join(dir, 'elsewhere'));
+      expect(processes.describe(VOLUME)).toBeDefined();
+    });
+  });
+
+  describe('NodeGetInfo and NodeGetCapabilities', () => {
+    it('reports the node ID and no volume limit by default', async () => {
+      expect(await node.NodeGetInfo({}, context)).toEqual({ node_id: 'node-a', max_volumes_per_node: 0 });
+    });
+
+    it('reports a configured volume limit', async () => {
+      const limited = createNodeService({ nodeId: 'node-b', mounter, mountProcesses: processes, maxVolumesPerNode: 12, inflight: new InFlight() });
+      expect(await limited.NodeGetInfo({}, context)).toEqual({ node_id: 'node-b', max_volumes_per_node: 12 });
+    });
+
+    it('advertises STAGE_UNSTAGE_VOLUME only', async () => {
+      expect(await node.NodeGetCapabilities({}, context)).toEqual({ capabilities: [{ rpc: { type: 'STAGE_UNSTAGE_VOLUME' } }] });
+    });
+
+    it('refuses a bad node ID or volume limit at construction', () => {
+      expect(() => createNodeService({ nodeId: '', mounter, mountProcesses: processes })).toThrow(/node ID/);
+      expect(() => createNodeService({ nodeId: 'x'.repeat(257), mounter, mountProcesses: processes })).toThrow(/node ID/);
+      expect(() => createNodeService({ nodeId: 'n', mounter, mountProcesses: processes, maxVolumesPerNode: -1 })).toThrow(/maxVolumesPerNode/);
+    });
+  });
+});

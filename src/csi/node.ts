@@ -1,0 +1,275 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Logger } from '../log/logger';
+import { isReadOnlyMode, validateVolumeCapabilities } from './capabilities';
+import { CsiError } from './errors';
+import type { NodeGetCapabilitiesResponse } from './generated/csi/v1/NodeGetCapabilitiesResponse';
+import type { NodeGetInfoResponse } from './generated/csi/v1/NodeGetInfoResponse';
+import type { NodePublishVolumeRequest__Output } from './generated/csi/v1/NodePublishVolumeRequest';
+import type { NodePublishVolumeResponse } from './generated/csi/v1/NodePublishVolumeResponse';
+import type { NodeStageVolumeRequest__Output } from './generated/csi/v1/NodeStageVolumeRequest';
+import type { NodeStageVolumeResponse } from './generated/csi/v1/NodeStageVolumeResponse';
+import type { NodeUnpublishVolumeRequest__Output } from './generated/csi/v1/NodeUnpublishVolumeRequest';
+import type { NodeUnpublishVolumeResponse } from './generated/csi/v1/NodeUnpublishVolumeResponse';
+import type { NodeUnstageVolumeRequest__Output } from './generated/csi/v1/NodeUnstageVolumeRequest';
+import type { NodeUnstageVolumeResponse } from './generated/csi/v1/NodeUnstageVolumeResponse';
+import { InFlight } from './inflight';
+import { findMount, isReadOnlyMount, type Mounter, type MountEntry } from './mount/mounter';
+import { mountSource, type MountSupervisor } from './mount/mount-process';
+import { VOLUME_CONTEXT } from './parameters';
+import type { Rpc } from './rpc';
+import { settingsFromSecrets } from './secrets';
+import { parseVolumeId, type VolumeLocation } from './volume-id';
+
+/** The filesystem type `granary mount` shows in mountinfo. */
+export const GRANARY_FS_TYPE = 'fuse.granary';
+
+/** Longest node ID the CSI spec allows (NodeGetInfoResponse.node_id: "SHALL NOT exceed 256 bytes"). */
+export const MAX_NODE_ID_BYTES = 256;
+
+/** What the node service needs: who it is, how to mount, and who runs the mount processes. */
+export interface NodeDeps {
+  /** This node's ID as the CO will send it back (the Kubernetes node name). */
+  nodeId: string;
+  mounter: Mounter;
+  mountProcesses: MountSupervisor;
+  /** The per-volume lock set; shared with the controller when both run in one process. */
+  inflight?: InFlight;
+  /** Volumes the CO may publish to this node; 0 (the default) lets the CO decide. */
+  maxVolumesPerNode?: number;
+}
+
+/** The CSI Node service. */
+export interface NodeService {
+  NodeStageVolume: Rpc<NodeStageVolumeRequest__Output, NodeStageVolumeResponse>;
+  NodeUnstageVolume: Rpc<NodeUnstageVolumeRequest__Output, NodeUnstageVolumeResponse>;
+  NodePublishVolume: Rpc<NodePublishVolumeRequest__Output, NodePublishVolumeResponse>;
+  NodeUnpublishVolume: Rpc<NodeUnpublishVolumeRequest__Output, NodeUnpublishVolumeResponse>;
+  NodeGetCapabilities: Rpc<unknown, NodeGetCapabilitiesResponse>;
+  NodeGetInfo: Rpc<unknown, NodeGetInfoResponse>;
+}
+
+/** Checks a required path field: present and absolute (the spec demands "an absolute path in the root filesystem"). */
+function requireAbsolutePath(value: string | undefined, field: string): string {
+  if (!value) throw new CsiError('INVALID_ARGUMENT', `${field} is required`);
+  if (!path.isAbsolute(value)) throw new CsiError('INVALID_ARGUMENT', `${field} must be an absolute path, got ${JSON.stringify(value)}`);
+  return path.resolve(value);
+}
+
+/** The InFlight key of a path, kept apart from volume IDs (which cannot start with '/'). */
+function pathKey(target: string): string {
+  return `path:${target}`;
+}
+
+/** Holds every key in turn (the volume, then a path), so two volumes aimed at one path cannot race either. */
+function holdAll<T>(inflight: InFlight, keys: readonly string[], operation: string, work: () => Promise<T>): Promise<T> {
+  const [first, ...rest] = keys;
+  if (first === undefined) return work();
+  return inflight.run(first, operation, () => holdAll(inflight, rest, operation, work));
+}
+
+/**
+ * True when a mount is `granary mount` serving this volume. The source column is compared only when
+ * it is an s3:// URL, so a mount made by an older build with another fsname is still recognised by type.
+ */
+function isGranaryMountOf(entry: MountEntry, location: VolumeLocation): boolean {
+  if (entry.fsType !== GRANARY_FS_TYPE) return false;
+  if (!entry.source.startsWith('s3://')) return true;
+  const trim = (source: string) => source.replace(/\/+$/, '');
+  return trim(entry.source) === trim(mountSource(location));
+}
+
+function describeMount(entry: MountEntry | undefined): string {
+  return entry ? `${entry.fsType} ${entry.source}${isReadOnlyMount(entry) ? ' (read-only)' : ''}` : 'an unknown mount';
+}
+
+/** Removes a directory this service created, never its contents: a leftover file means the unmount did not happen. */
+async function removeDirectory(target: string): Promise<void> {
+  try {
+    await fs.promises.rmdir(target);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+      throw new CsiError('INTERNAL', `${target} is not a mount point but is not empty; granary refuses to delete it (check what wrote into it, then remove it by hand)`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/** Creates a directory and tells whether it was missing (so a failed operation can remove only what it made). */
+async function ensureDirectory(target: string): Promise<boolean> {
+  const created = await fs.promises.mkdir(target, { recursive: true });
+  return created !== undefined;
+}
+
+/** Notes volume_context settings the node does not apply yet, so a user sees why they have no effect. */
+function noteUnappliedContext(context: Record<string, string> | undefined, log: Logger): void {
+  // Simplified for now: the cache switch and mount options from the StorageClass reach the node in
+  // volume_context but `granary mount` is started with its defaults.
+  const unapplied = [VOLUME_CONTEXT.cache, VOLUME_CONTEXT.mountOptions].filter((key) => context?.[key] !== undefined);
+  if (unapplied.length > 0) log.debug({ unapplied }, 'volume_context settings are not applied by the node yet');
+}
+
+/** Builds the Node service over a mounter and a mount-process supervisor. */
+export function createNodeService(deps: NodeDeps): NodeService {
+  const { mounter, mountProcesses } = deps;
+  const inflight = deps.inflight ?? new InFlight();
+  if (!deps.nodeId || Buffer.byteLength(deps.nodeId) > MAX_NODE_ID_BYTES) {
+    throw new Error(`node ID ${JSON.stringify(deps.nodeId)} must be 1-${MAX_NODE_ID_BYTES} bytes (use the Kubernetes node name)`);
+  }
+  const maxVolumesPerNode = deps.maxVolumesPerNode ?? 0;
+  if (!Number.isInteger(maxVolumesPerNode) || maxVolumesPerNode < 0) {
+    throw new Error(`maxVolumesPerNode must be a whole number >= 0 (0 lets the CO decide), got ${maxVolumesPerNode}`);
+  }
+
+  return {
+    NodeStageVolume: async (request, { log }) => {
+      const location = parseVolumeId(request.volume_id);
+      const volumeId = request.volume_id;
+      const stagingTargetPath = requireAbsolutePath(request.staging_target_path, 'staging_target_path');
+      validateVolumeCapabilities(request.volume_capability, 'volume_capability');
+      const settings = settingsFromSecrets(request.secrets);
+      const readOnly = isReadOnlyMode(request.volume_capability?.access_mode?.mode);
+      noteUnappliedContext(request.volume_context, log);
+
+      return holdAll(inflight, [volumeId, pathKey(stagingTargetPath)], 'NodeStageVolume', async () => {
+        // 1. Already staged here?
+        const state = await mounter.isMountPoint(stagingTargetPath);
+        if (state === 'mounted') {
+          const entry = findMount(await mounter.listMounts(), stagingTargetPath);
+          if (entry && isGranaryMountOf(entry, location)) {
+            // Spec: "If the volume corresponding to the volume_id is already staged to the staging_target_path,
+            // and is identical to the specified volume_capability the Plugin MUST reply 0 OK."
+            if (isReadOnlyMount(entry) === readOnly) return {};
+            // Spec (NodeStageVolume errors): "Volume published but is incompatible | 6 ALREADY_EXISTS".
+            throw new CsiError('ALREADY_EXISTS', `volume ${volumeId} is already staged at ${stagingTargetPath} ${readOnly ? 'read-write' : 'read-only'}, which is incompatible with the requested ${readOnly ? 'read-only' : 'read-write'} access mode; unstage it first`);
+          }
+          throw new CsiError('ALREADY_EXISTS', `staging_target_path ${stagingTargetPath} already holds another mount (${describeMount(entry)}); unmount it or stage volume ${volumeId} elsewhere`);
+        }
+
+        // 2. A dead mount (its FUSE process is gone) or a process that lost its mount: clear both, then stage afresh.
+        const running = mountProcesses.describe(volumeId);
+        if (running && running.stagingTargetPath !== stagingTargetPath) {
+          // The CO "SHALL ensure that there is only one staging_target_path per volume".
+          throw new CsiError('FAILED_PRECONDITION', `volume ${volumeId} is already staged at ${running.stagingTargetPath} on this node; the CO must unstage it there before staging it at ${stagingTargetPath}`);
+        }
+        if (running) await mountProcesses.stop(volumeId, log);
+        if (state === 'corrupt') {
+          log.warn({ stagingTargetPath }, 'staging path is a dead mount (its mount process exited); unmounting it and staging again');
+          await mounter.unmount(stagingTargetPath);
+        }
+
+        // 3. The CO creates the directory, but a node restart can lose it (tmpfs /var/lib/kubelet on some distributions).
+        await ensureDirectory(stagingTargetPath);
+
+        // 4. One mount process for the volume; start() resolves only once the staging path is live, and cleans up when it fails.
+        await mountProcesses.start({ volumeId, location, stagingTargetPath, readOnly, settings }, log);
+        return {};
+      });
+    },
+
+    NodeUnstageVolume: async (request, { log }) => {
+      parseVolumeId(request.volume_id);
+      const volumeId = request.volume_id;
+      const stagingTargetPath = requireAbsolutePath(request.staging_target_path, 'staging_target_path');
+
+      return holdAll(inflight, [volumeId, pathKey(stagingTargetPath)], 'NodeUnstageVolume', async () => {
+        // 1. Stop the mount process: SIGTERM lets it flush and unmount itself. After a plugin restart there is
+        //    no process in memory, and step 2 alone does the work.
+        const running = mountProcesses.describe(volumeId);
+        if (running?.stagingTargetPath === stagingTargetPath) await mountProcesses.stop(volumeId, log);
+
+        // 2. Unmount whatever is left, live or dead (a SIGKILLed process leaves a mount that answers ENOTCONN).
+        // Spec: "If the volume corresponding to the volume_id is not staged to the staging_target_path, the Plugin MUST reply 0 OK."
+        if ((await mounter.isMountPoint(stagingTargetPath)) !== 'not-mounted') await mounter.unmount(stagingTargetPath);
+
+        // 3. The staging directory stays: the CO created it and removes it ("The CO SHALL be responsible for creating the directory").
+        return {};
+      });
+    },
+
+    NodePublishVolume: async (request) => {
+      const location = parseVolumeId(request.volume_id);
+      const volumeId = request.volume_id;
+      const targetPath = requireAbsolutePath(request.target_path, 'target_path');
+      validateVolumeCapabilities(request.volume_capability, 'volume_capability');
+      if (!request.staging_target_path) {
+        // Spec (NodePublishVolume errors): "Staging target path not set | 9 FAILED_PRECONDITION | Indicates that
+        // STAGE_UNSTAGE_VOLUME capability is set but no staging_target_path was set."
+        throw new CsiError('FAILED_PRECONDITION', 'staging_target_path is required: this plugin stages volumes (STAGE_UNSTAGE_VOLUME), so NodeStageVolume must succeed first');
+      }
+      const stagingTargetPath = requireAbsolutePath(request.staging_target_path, 'staging_target_path');
+      const readOnly = request.readonly || isReadOnlyMode(request.volume_capability?.access_mode?.mode);
+
+      return holdAll(inflight, [volumeId, pathKey(targetPath)], 'NodePublishVolume', async () => {
+        // 1. The staged mount must be live and be this volume.
+        const stagedState = await mounter.isMountPoint(stagingTargetPath);
+        if (stagedState === 'not-mounted') {
+          throw new CsiError('FAILED_PRECONDITION', `volume ${volumeId} is not staged at ${stagingTargetPath}; NodeStageVolume must succeed before NodePublishVolume`);
+        }
+        if (stagedState === 'corrupt') {
+          throw new CsiError('FAILED_PRECONDITION', `the staged mount of volume ${volumeId} at ${stagingTargetPath} is dead (its granary mount process exited; see its mount log); unstage and stage the volume again`);
+        }
+        const mounts = await mounter.listMounts();
+        const staged = findMount(mounts, stagingTargetPath);
+        if (!staged || !isGranaryMountOf(staged, location)) {
+          throw new CsiError('FAILED_PRECONDITION', `${stagingTargetPath} holds ${describeMount(staged)}, not volume ${volumeId}; stage the volume there first`);
+        }
+        if (!readOnly && isReadOnlyMount(staged)) {
+          throw new CsiError('FAILED_PRECONDITION', `volume ${volumeId} is staged read-only (a reader-only access mode) and cannot be published read-write`);
+        }
+
+        // 2. Already published here?
+        const targetState = await mounter.isMountPoint(targetPath);
+        if (targetState === 'mounted') {
+          const published = findMount(mounts, targetPath);
+          if (published && published.device === staged.device && published.root === staged.root) {
+            // Spec: "If the volume corresponding to the volume_id has already been published at the specified target_path,
+            // and is compatible with the specified volume_capability and readonly flag, the Plugin MUST reply 0 OK."
+            if (isReadOnlyMount(published) === readOnly) return {};
+            // Spec (NodePublishVolume errors): "Volume published but is incompatible | 6 ALREADY_EXISTS | ... incompatible
+            // with the specified volume_capability or readonly flag."
+            throw new CsiError('ALREADY_EXISTS', `volume ${volumeId} is already published at ${targetPath} ${isReadOnlyMount(published) ? 'read-only' : 'read-write'}, not ${readOnly ? 'read-only' : 'read-write'} as requested; unpublish it first`);
+          }
+          throw new CsiError('ALREADY_EXISTS', `target_path ${targetPath} already holds another mount (${describeMount(published)}); unpublish it first`);
+        }
+        // A dead bind left from an earlier staging of the volume: drop it and bind the live one.
+        if (targetState === 'corrupt') await mounter.unmount(targetPath);
+
+        // 3. "Creation of target_path is the responsibility of the SP."
+        const created = await ensureDirectory(targetPath);
+
+        // 4. Bind the staged mount; read-only when the request or the access mode says so. On failure, undo step 3.
+        try {
+          await mounter.bindMount(stagingTargetPath, targetPath, readOnly);
+        } catch (error) {
+          if (created) await removeDirectory(targetPath).catch(() => undefined);
+          throw error;
+        }
+        return {};
+      });
+    },
+
+    NodeUnpublishVolume: async (request) => {
+      parseVolumeId(request.volume_id);
+      const volumeId = request.volume_id;
+      const targetPath = requireAbsolutePath(request.target_path, 'target_path');
+
+      return holdAll(inflight, [volumeId, pathKey(targetPath)], 'NodeUnpublishVolume', async () => {
+        // 1. Unmount, live or dead; a target that is not a mount point (or does not exist) is already unpublished.
+        if ((await mounter.isMountPoint(targetPath)) !== 'not-mounted') await mounter.unmount(targetPath);
+        // 2. "The SP MUST delete the file or directory it created at this path."
+        await removeDirectory(targetPath);
+        return {};
+      });
+    },
+
+    NodeGetCapabilities: async () => ({
+      // Only what is implemented: GET_VOLUME_STATS would need real statfs numbers from the FUSE filesystem.
+      capabilities: [{ rpc: { type: 'STAGE_UNSTAGE_VOLUME' } }],
+    }),
+
+    NodeGetInfo: async () => ({ node_id: deps.nodeId, max_volumes_per_node: maxVolumesPerNode }),
+  };
+}
