@@ -208,14 +208,14 @@ describe('Controller service', () => {
       await putObjects('team-a/data/', 3);
       await expect(controller.DeleteVolume(deleteRequest(), context)).resolves.toEqual({});
       expect(store.keys()).toHaveLength(4);
-      expect((await store.head('team-a/data/')).metadata).toEqual({});
+      expect((await store.head('team-a/data/')).metadata).toEqual({ [MARKER_METADATA.released]: 'pvc-1' });
       await expect(controller.CreateVolume(createRequest({ name: 'pvc-2' }), context)).resolves.toMatchObject({ volume: { volume_id: 'volumes/team-a/data' } });
     });
 
     it('keeps metadata granary does not own when releasing a marker', async () => {
       await store.put('team-a/data/', Buffer.alloc(0), { metadata: { owner: 'ml-team', [MARKER_METADATA.volume]: 'pvc-1' } });
       await controller.DeleteVolume(deleteRequest(), context);
-      expect((await store.head('team-a/data/')).metadata).toEqual({ owner: 'ml-team' });
+      expect((await store.head('team-a/data/')).metadata).toEqual({ owner: 'ml-team', [MARKER_METADATA.released]: 'pvc-1' });
     });
 
     it('succeeds for a volume that does not exist, a static volume, a missing bucket and a whole bucket', async () => {

@@ -50,6 +50,8 @@ export const MARKER_METADATA = {
   capacity: 'granary-capacity',
   /** The reclaim policy DeleteVolume applies (DeleteVolume receives no parameters). */
   reclaim: 'granary-reclaim',
+  /** Left by DeleteVolume of a retained volume: the name that used to own the prefix (not an owner). */
+  released: 'granary-released',
 } as const;
 
 /** Objects asked for per listing page while deleting a volume (S3's maximum). */
@@ -127,7 +129,7 @@ function ownerOf(marker: ObjectInfo | undefined): MarkerOwner | undefined {
   };
 }
 
-/** Metadata of a marker without granary's ownership keys (what a retained volume keeps). */
+/** Metadata of a marker without any of granary's keys (what a retained volume keeps of its marker). */
 function withoutOwner(metadata: Record<string, string> | undefined): Record<string, string> {
   const granaryKeys = new Set<string>(Object.values(MARKER_METADATA));
   return Object.fromEntries(Object.entries(metadata ?? {}).filter(([key]) => !granaryKeys.has(key)));
@@ -265,8 +267,13 @@ export function createControllerService(deps: ControllerDeps): ControllerService
           return {};
         }
         if (owner.reclaim === 'retain') {
-          // Keep the data; drop only the ownership so a later CreateVolume may adopt the prefix again.
-          await step(`${context}: releasing the volume marker ${location.prefix} in ${store.location}`, store.put(location.prefix, Buffer.alloc(0), { metadata: withoutOwner(marker?.metadata) }));
+          // Keep the data; replace the ownership with a note of who held the prefix, so a later
+          // CreateVolume may adopt it again. The note also keeps the metadata non-empty: some
+          // S3-compatible servers (versitygw) keep a directory object's old metadata when a PUT carries none.
+          await step(
+            `${context}: releasing the volume marker ${location.prefix} in ${store.location}`,
+            store.put(location.prefix, Buffer.alloc(0), { metadata: { ...withoutOwner(marker?.metadata), [MARKER_METADATA.released]: encodeURIComponent(owner.name) } }),
+          );
           log.info({ volumeId, volume: owner.name }, 'volume released; its objects are retained');
           return {};
         }
