@@ -1,0 +1,42 @@
+// `granary mount SOURCE MOUNTPOINT`: parse flags, build the MountConfig, run the mount process.
+import { Command, Option } from 'commander';
+import { LOG_LEVELS, parseMountConfig, readyFdFromEnv, READY_FD_ENV } from '../config/mount';
+import { serveMount } from '../fs/mount';
+import { createLogger, type Logger } from '../log/logger';
+
+function flush(logger: Logger): Promise<void> {
+  return new Promise((resolve) => logger.flush(() => resolve()));
+}
+
+/** Adds `granary mount` to the program. */
+export function register(program: Command): void {
+  program
+    .command('mount')
+    .description(
+      'Mount SOURCE (s3://BUCKET/PREFIX, endpoint and credentials from AWS_* environment variables, or a local folder) ' +
+        `at MOUNTPOINT and serve it until SIGTERM/SIGINT. Logs JSON on stderr. When ${READY_FD_ENV} names an inherited fd, ` +
+        'writes "ready\\n" to it once the mount is live.',
+    )
+    .argument('<source>', 's3://BUCKET/PREFIX or a local folder')
+    .argument('<mountpoint>', 'an existing directory')
+    .option('--read-only', 'mount read-only (ro)', false)
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .action(async (source: string, mountpoint: string, flags: { readOnly: boolean; logLevel: (typeof LOG_LEVELS)[number] }) => {
+      const config = parseMountConfig({ source, mountpoint, readOnly: flags.readOnly, logLevel: flags.logLevel, readyFd: readyFdFromEnv() });
+      // Before anything queues work on libuv's threadpool (the logger's async writes are the first):
+      // libuv reads UV_THREADPOOL_SIZE once, when it starts the pool, and each outstanding /dev/fuse
+      // read holds one pool thread for as long as the kernel has no request.
+      process.env.UV_THREADPOOL_SIZE = String(Math.max(config.fuse.threadpoolSize, Number(process.env.UV_THREADPOOL_SIZE) || 0));
+      const logger = createLogger({ level: config.logLevel, name: 'granary-mount' });
+      try {
+        await serveMount(config, { logger });
+      } catch (error) {
+        logger.error({ err: error, mountpoint: config.mountpoint }, 'mount failed');
+        await flush(logger);
+        throw error; // the program prints the message and exits non-zero
+      }
+      await flush(logger);
+      // Threadpool threads may still sit in read(/dev/fuse) after a lazy unmount; do not wait for them.
+      process.exit(0);
+    });
+}

@@ -1,0 +1,31 @@
+import * as path from 'node:path';
+import { parseMountConfig, readyFdFromEnv } from './mount';
+
+describe('MountConfig', () => {
+  it('fills every default and makes the mountpoint absolute', () => {
+    const config = parseMountConfig({ source: 's3://bucket/prefix', mountpoint: 'mnt' });
+    expect(config).toEqual({
+      source: 's3://bucket/prefix',
+      mountpoint: path.resolve('mnt'),
+      readOnly: false,
+      logLevel: 'info',
+      attrTimeoutMs: 1000,
+      listPageSize: 1000,
+      subtype: 'granary',
+      fuse: { deviceReaders: 4, threadpoolSize: 20, maxBackground: 64, maxReadahead: 1024 * 1024, unmountTimeoutMs: 10_000 },
+    });
+  });
+
+  it('rejects what cannot work, naming each problem', () => {
+    expect(() => parseMountConfig({ source: ' ', mountpoint: '' })).toThrow(/source: SOURCE is empty.*mountpoint: MOUNTPOINT is empty/);
+    expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', logLevel: 'loud' as 'info' })).toThrow(/logLevel/);
+    expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', fuse: { deviceReaders: 8, threadpoolSize: 10 } })).toThrow(/threadpoolSize must exceed/);
+    expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', readyFd: 1 })).toThrow(/readyFd/);
+  });
+
+  it('reads the ready fd from GRANARY_READY_FD', () => {
+    expect(readyFdFromEnv({})).toBeUndefined();
+    expect(readyFdFromEnv({ GRANARY_READY_FD: '3' })).toBe(3);
+    expect(() => readyFdFromEnv({ GRANARY_READY_FD: 'stdout' })).toThrow(/not an inherited file descriptor/);
+  });
+});

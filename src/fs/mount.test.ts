@@ -1,0 +1,84 @@
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parseMountConfig } from '../config/mount';
+import { silentLogger } from '../log/logger';
+import { MemoryStore } from '../objectstore/memory';
+import { FakeKernel } from './fuse/fake-kernel';
+import type { MountInfoEntry } from './fuse/mountinfo';
+import { checkMountpoint, MountpointError, serveMount } from './mount';
+
+describe('checkMountpoint', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-mountpoint-'));
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('accepts an existing directory that is not a mount and returns its real path', () => {
+    expect(checkMountpoint(dir, () => [])).toBe(fs.realpathSync(dir));
+  });
+
+  it('refuses a missing path, a file, and an existing mount, saying what to do', () => {
+    expect(() => checkMountpoint(path.join(dir, 'nope'), () => [])).toThrow(/does not exist: create the directory/);
+    fs.writeFileSync(path.join(dir, 'file'), 'x');
+    expect(() => checkMountpoint(path.join(dir, 'file'), () => [])).toThrow(/is not a directory/);
+    const mounted: MountInfoEntry = { mountId: 1, mountpoint: fs.realpathSync(dir), type: 'fuse.granary', source: 's3://b/p', options: ['rw'] };
+    expect(() => checkMountpoint(dir, () => [mounted])).toThrow(MountpointError);
+    expect(() => checkMountpoint(dir, () => [mounted])).toThrow(/already a mount \(fuse.granary from s3:\/\/b\/p\): unmount it first/);
+  });
+});
+
+describe('serveMount', () => {
+  let dir: string;
+  let kernel: FakeKernel;
+  let store: MemoryStore;
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-serve-'));
+    kernel = new FakeKernel();
+    store = new MemoryStore('bucket');
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  const config = (extra: Record<string, unknown> = {}) => parseMountConfig({ source: 's3://bucket/vol', mountpoint: dir, ...extra });
+  const dependencies = (signals: EventEmitter) => ({
+    logger: silentLogger(),
+    fuseSystem: kernel,
+    mounts: () => [],
+    signals,
+    openSource: () => ({ store, prefix: 'vol/' }),
+  });
+
+  it('mounts, writes ready to the ready fd, and unmounts on SIGTERM', async () => {
+    const readyFile = path.join(dir, '..', `${path.basename(dir)}.ready`);
+    const readyFd = fs.openSync(readyFile, 'w');
+    const signals = new EventEmitter();
+    const served = serveMount(config({ readyFd, readOnly: true }), dependencies(signals));
+    while (!fs.readFileSync(readyFile, 'utf8')) await new Promise((r) => setTimeout(r, 5));
+    expect(fs.readFileSync(readyFile, 'utf8')).toBe('ready\n');
+    expect(kernel.mounts[0]).toMatchObject({ source: 's3://bucket/vol', type: 'fuse.granary', mountpoint: fs.realpathSync(dir) });
+    expect(kernel.mounts[0]?.options).toContain('ro');
+    signals.emit('SIGTERM');
+    await served;
+    expect(kernel.unmounts).toEqual([[fs.realpathSync(dir), false]]);
+    expect(signals.listenerCount('SIGTERM')).toBe(0);
+    fs.rmSync(readyFile);
+  });
+
+  it('returns when someone else unmounts', async () => {
+    const signals = new EventEmitter();
+    const served = serveMount(config(), dependencies(signals));
+    while (kernel.mounts.length === 0) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 10));
+    kernel.disconnect();
+    await served;
+    expect(kernel.unmounts).toEqual([]);
+  });
+
+  it('fails before mounting when the bucket cannot be used', async () => {
+    store.failNext('checkBucket', 'AccessDenied');
+    await expect(serveMount(config(), dependencies(new EventEmitter()))).rejects.toThrow(/cannot use memory:\/\/bucket/);
+    expect(kernel.mounts).toEqual([]);
+  });
+});

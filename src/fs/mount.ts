@@ -1,0 +1,168 @@
+// The life of one `granary mount` process: check the mountpoint, open the source, mount, tell the
+// parent it is live, serve until SIGTERM/SIGINT or an external umount, then unmount.
+import * as fs from 'node:fs';
+import type { MountConfig } from '../config/mount';
+import type { Logger } from '../log/logger';
+import { openSource as defaultOpenSource, type OpenedSource } from '../objectstore/source';
+import { Filesystem } from './filesystem';
+import { linuxFuseSystem, type FuseSystem } from './fuse/device';
+import { findMount, readMountInfo, type MountInfoEntry } from './fuse/mountinfo';
+import { FuseSession } from './fuse/session';
+
+/** A mountpoint that cannot be used, with the step that fixes it in the message. */
+export class MountpointError extends Error {
+  override readonly name = 'MountpointError';
+}
+
+/** The outside world a mount touches, injectable for tests. */
+export interface MountDependencies {
+  logger: Logger;
+  /** Opens a source string (default: objectstore/source openSource, AWS_* variables from `env`). */
+  openSource?: (source: string, env: NodeJS.ProcessEnv) => OpenedSource;
+  /** Environment that holds the store's endpoint and credentials (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  fuseSystem?: FuseSystem;
+  /** Current mounts (default: /proc/self/mountinfo). */
+  mounts?: () => MountInfoEntry[];
+}
+
+/** A live mount. */
+export interface MountedVolume {
+  readonly mountpoint: string;
+  /** Resolves when the kernel connection has ended (our unmount or someone else's). */
+  readonly closed: Promise<void>;
+  /** Unmounts (umount, then umount -l if busy) and releases the store. */
+  unmount(): Promise<void>;
+}
+
+/**
+ * Checks that `mountpoint` exists, is a directory and is not already a mount; returns its real path
+ * (as mountinfo shows it). A dead FUSE mount (its process was killed) is reported with the fix.
+ */
+export function checkMountpoint(mountpoint: string, mounts: () => MountInfoEntry[] = readMountInfo): string {
+  let stats: fs.Stats;
+  try {
+    stats = fs.statSync(mountpoint);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new MountpointError(`mountpoint ${mountpoint} does not exist: create the directory first (mkdir -p ${mountpoint})`);
+    if (code === 'ENOTCONN') throw new MountpointError(`mountpoint ${mountpoint} is a dead FUSE mount (its process exited): run 'umount ${mountpoint}' and mount again`);
+    throw new MountpointError(`mountpoint ${mountpoint} cannot be checked: ${(error as Error).message}`);
+  }
+  if (!stats.isDirectory()) throw new MountpointError(`mountpoint ${mountpoint} is not a directory: pass an empty directory`);
+  const real = fs.realpathSync(mountpoint);
+  const existing = findMount(real, mounts());
+  if (existing) {
+    throw new MountpointError(`mountpoint ${real} is already a mount (${existing.type} from ${existing.source}): unmount it first ('umount ${real}') or pick another directory`);
+  }
+  return real;
+}
+
+/** The fsname shown in mountinfo: the S3 URL as given, or the local folder's absolute path. */
+function fsnameOf(source: string, opened: OpenedSource): string {
+  if (/^s3:\/\//i.test(source)) return source;
+  return opened.store.location.replace(/^file:\/\//, '');
+}
+
+/**
+ * Mounts `config.source` at `config.mountpoint`. Steps: 1. check the mountpoint; 2. open the source
+ * and check the bucket (clear error on bad credentials before any mount exists); 3. mount and wait
+ * for FUSE_INIT. On failure, whatever was set up is released.
+ */
+export async function mountVolume(config: MountConfig, dependencies: MountDependencies): Promise<MountedVolume> {
+  const { logger } = dependencies;
+  const mountpoint = checkMountpoint(config.mountpoint, dependencies.mounts);
+  const opened = (dependencies.openSource ?? defaultOpenSource)(config.source, dependencies.env ?? process.env);
+  const { store, prefix } = opened;
+  try {
+    try {
+      await store.checkBucket();
+    } catch (error) {
+      throw new Error(`cannot use ${store.location}: ${(error as Error).message}`, { cause: error });
+    }
+    const filesystem = new Filesystem({ store, prefix, attrTimeoutMs: config.attrTimeoutMs, listPageSize: config.listPageSize, logger });
+    const session = new FuseSession(
+      {
+        mountpoint,
+        fsname: fsnameOf(config.source, opened),
+        subtype: config.subtype,
+        readOnly: config.readOnly,
+        defaultPermissions: true,
+        deviceReaders: config.fuse.deviceReaders,
+        maxBackground: config.fuse.maxBackground,
+        maxReadahead: config.fuse.maxReadahead,
+        unmountTimeoutMs: config.fuse.unmountTimeoutMs,
+      },
+      filesystem,
+      logger,
+      dependencies.fuseSystem ?? linuxFuseSystem,
+    );
+    await session.mount();
+    logger.info({ mountpoint, store: store.location, prefix, readOnly: config.readOnly }, 'mounted');
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      store.close();
+    };
+    void session.closed.then(release);
+    return {
+      mountpoint,
+      closed: session.closed,
+      unmount: async () => {
+        try {
+          await session.unmount();
+        } finally {
+          release();
+        }
+      },
+    };
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+}
+
+/** Writes `ready\n` to the inherited fd and closes it; a parent that went away is only logged. */
+export function signalReady(fd: number, logger: Logger): void {
+  try {
+    fs.writeSync(fd, 'ready\n');
+    fs.closeSync(fd);
+  } catch (error) {
+    logger.warn({ err: error, fd }, 'could not signal readiness on the ready fd');
+  }
+}
+
+/**
+ * Runs a mount process: mounts, signals readiness (config.readyFd), then serves until SIGTERM or
+ * SIGINT (unmount, resolve) or until someone else unmounts it (resolve).
+ */
+export async function serveMount(config: MountConfig, dependencies: MountDependencies & { signals?: NodeJS.EventEmitter }): Promise<void> {
+  const { logger } = dependencies;
+  const volume = await mountVolume(config, dependencies);
+  if (config.readyFd !== undefined) signalReady(config.readyFd, logger);
+  const signals = dependencies.signals ?? process;
+  let unmounting: Promise<void> | undefined;
+  let onSignal: (signal: string) => void = () => undefined;
+  // Settles once the unmount a signal started is done (it may fail: both umounts refused).
+  const stoppedBySignal = new Promise<void>((resolve, reject) => {
+    onSignal = (signal) => {
+      if (unmounting) return;
+      logger.info({ signal, mountpoint: volume.mountpoint }, 'unmounting on signal');
+      unmounting = volume.unmount();
+      unmounting.then(resolve, reject);
+    };
+  });
+  const onTerm = () => onSignal('SIGTERM');
+  const onInt = () => onSignal('SIGINT');
+  signals.on('SIGTERM', onTerm);
+  signals.on('SIGINT', onInt);
+  try {
+    await Promise.race([volume.closed, stoppedBySignal]);
+    if (unmounting) await unmounting;
+    else logger.info({ mountpoint: volume.mountpoint }, 'unmounted from outside; exiting');
+  } finally {
+    signals.off('SIGTERM', onTerm);
+    signals.off('SIGINT', onInt);
+  }
+}
