@@ -20,6 +20,8 @@ describe('toObjectStoreError', () => {
     ['SignatureDoesNotMatch', sdkError('SignatureDoesNotMatch', 403), 'AccessDenied'],
     ['ExpiredToken', sdkError('ExpiredToken', 400), 'AccessDenied'],
     ['a bare 403', sdkError('Forbidden', 403), 'AccessDenied'],
+    ['versitygw unknown access key', sdkError('XAdminUserNotFound', 404), 'AccessDenied'],
+    ['a rewrapped network error', sdkError('Error', undefined, { message: 'AWS SDK error wrapper for Error: connect ECONNREFUSED 127.0.0.1:1' }), 'Unavailable'],
     ['no credentials found', sdkError('CredentialsProviderError'), 'AccessDenied'],
     ['PreconditionFailed', sdkError('PreconditionFailed', 412), 'PreconditionFailed'],
     ['a bare 412', sdkError('UnknownError', 412), 'PreconditionFailed'],

@@ -30,6 +30,8 @@ const S3_CODES: Record<string, ObjectStoreErrorCode> = {
   AllAccessDisabled: 'AccessDenied',
   AccountProblem: 'AccessDenied',
   CredentialsProviderError: 'AccessDenied',
+  // versitygw's answer (HTTP 404) for an access key it does not know, where AWS says InvalidAccessKeyId.
+  XAdminUserNotFound: 'AccessDenied',
   PreconditionFailed: 'PreconditionFailed',
   InvalidRange: 'InvalidArgument',
   EntityTooSmall: 'InvalidArgument',
@@ -79,10 +81,12 @@ function codeFor(error: SdkErrorShape, operation: string): ObjectStoreErrorCode 
   const errno = typeof error.code === 'string' ? error.code : '';
   const status = error.$metadata?.httpStatusCode;
   const message = typeof error.message === 'string' ? error.message : '';
-  // HeadBucket has no body: its 404 is the bucket's.
-  if (operation === 'checkBucket' && (s3Code === 'NotFound' || status === 404)) return 'NoSuchBucket';
-  if (NETWORK_ERROR_CODES.has(errno) || /socket hang up/i.test(message)) return 'Unavailable';
+  // The SDK's retry layer may rewrap a network error into a plain message (e.g. when it comes from another realm).
+  const errnoInMessage = /\b(E[A-Z_]+)\b/.exec(message)?.[1] ?? '';
+  if (NETWORK_ERROR_CODES.has(errno) || NETWORK_ERROR_CODES.has(errnoInMessage) || /socket hang up/i.test(message)) return 'Unavailable';
   const byCode = S3_CODES[s3Code];
+  // HeadBucket has no body: a bare 404 there is the bucket's.
+  if (operation === 'checkBucket' && (s3Code === 'NotFound' || (!byCode && status === 404))) return 'NoSuchBucket';
   if (byCode) return byCode;
   if (status === 404) return 'NotFound';
   if (status === 401 || status === 403) return 'AccessDenied';

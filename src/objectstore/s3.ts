@@ -166,8 +166,18 @@ export class S3Store implements ObjectStore {
     });
   }
 
+  /**
+   * HeadBucket; its answers have no body, so a 404 is confirmed with a one-key listing whose error says more
+   * (some servers, versitygw among them, answer 404 rather than 403 to an unknown access key).
+   */
   async checkBucket(signal?: AbortSignal): Promise<void> {
-    await this.call('checkBucket', undefined, signal, () => this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal }));
+    try {
+      await this.call('checkBucket', undefined, signal, () => this.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: signal }));
+    } catch (error) {
+      if (!isObjectStoreError(error, 'NoSuchBucket')) throw error;
+      await this.call('checkBucket', undefined, signal, () => this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, MaxKeys: 1 }), { abortSignal: signal }));
+      throw error;
+    }
   }
 
   async head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {

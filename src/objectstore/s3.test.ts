@@ -1,0 +1,100 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isObjectStoreError } from './errors';
+import { S3Store } from './s3';
+
+const EMPTY_LISTING = '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>bucket</Name><Prefix></Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>';
+const SLOW_DOWN = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
+
+/** A scripted HTTP server standing in for S3: answers each request with the next scripted status (then 200). */
+async function scriptedServer(statuses: number[]) {
+  const requests: Array<{ method: string; url: string; authorization: string }> = [];
+  let connections = 0;
+  const server = http.createServer((req, res) => {
+    requests.push({ method: req.method ?? '', url: req.url ?? '', authorization: String(req.headers.authorization ?? '') });
+    const status = statuses.shift() ?? 200;
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(status, { 'content-type': 'application/xml' });
+      res.end(status === 200 ? EMPTY_LISTING : SLOW_DOWN);
+    });
+  });
+  server.on('connection', () => { connections += 1; });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return {
+    endpoint,
+    requests,
+    connections: () => connections,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+const credentials = { accessKeyId: 'AKIAUNITTEST', secretAccessKey: 'unit-test-secret' };
+
+describe('S3Store', () => {
+  it('retries SlowDown (503) with backoff and then succeeds', async () => {
+    const server = await scriptedServer([503, 503]);
+    const store = new S3Store({ bucket: 'bucket', endpoint: server.endpoint, region: 'us-east-1', credentials, maxAttempts: 3 }, {});
+    try {
+      await expect(store.list({ prefix: '' })).resolves.toEqual({ objects: [], commonPrefixes: [] });
+      expect(server.requests).toHaveLength(3);
+    } finally {
+      store.close();
+      await server.close();
+    }
+  });
+
+  it('gives up after maxAttempts with Unavailable, saying how many attempts were made', async () => {
+    const server = await scriptedServer([503, 503, 503, 503]);
+    const store = new S3Store({ bucket: 'bucket', endpoint: server.endpoint, region: 'us-east-1', credentials, maxAttempts: 2 }, {});
+    try {
+      const error = await store.list({ prefix: 'p/' }).catch((e: unknown) => e);
+      expect(isObjectStoreError(error, 'Unavailable')).toBe(true);
+      expect((error as Error).message).toMatch(/^list of "p\/" in s3:\/\/bucket at 127\.0\.0\.1:\d+ failed after 2 attempts \(SlowDown/);
+      expect(server.requests).toHaveLength(2);
+    } finally {
+      store.close();
+      await server.close();
+    }
+  });
+
+  it('takes endpoint, credentials and path style from AWS_ENDPOINT_URL and friends, and defaults the region to us-east-1', async () => {
+    const server = await scriptedServer([]);
+    const saved = { region: process.env.AWS_REGION, defaultRegion: process.env.AWS_DEFAULT_REGION, config: process.env.AWS_CONFIG_FILE };
+    delete process.env.AWS_REGION;
+    delete process.env.AWS_DEFAULT_REGION;
+    process.env.AWS_CONFIG_FILE = '/nonexistent/granary-test-aws-config';
+    const store = new S3Store({ bucket: 'bucket' }, { AWS_ENDPOINT_URL: server.endpoint, AWS_ACCESS_KEY_ID: 'AKIAFROMENV', AWS_SECRET_ACCESS_KEY: 'from-env' });
+    try {
+      expect(store.endpoint).toBe(server.endpoint);
+      expect(store.location).toBe(`s3://bucket at ${new URL(server.endpoint).host}`);
+      await store.list({ prefix: '' });
+      await store.list({ prefix: 'again/' });
+      expect(server.requests[0]?.url).toMatch(/^\/bucket\/?\?/);
+      expect(server.requests[0]?.authorization).toMatch(/Credential=AKIAFROMENV\/\d{8}\/us-east-1\/s3\//);
+      expect(server.connections()).toBe(1);
+    } finally {
+      store.close();
+      await server.close();
+      for (const [name, value] of [['AWS_REGION', saved.region], ['AWS_DEFAULT_REGION', saved.defaultRegion], ['AWS_CONFIG_FILE', saved.config]] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
+  it('prefers AWS_ENDPOINT_URL_S3 and AWS_DEFAULT_REGION, and keeps user info out of the location', () => {
+    const store = new S3Store({ bucket: 'b1b' }, { AWS_ENDPOINT_URL: 'http://generic:1', AWS_ENDPOINT_URL_S3: 'https://user:pass@s3.example:9000', AWS_DEFAULT_REGION: 'eu-north-1' });
+    try {
+      expect(store.endpoint).toBe('https://user:pass@s3.example:9000');
+      expect(store.location).toBe('s3://b1b at s3.example:9000');
+    } finally {
+      store.close();
+    }
+    const aws = new S3Store({ bucket: 'b2b', region: 'us-west-2' }, {});
+    expect(aws.location).toBe('s3://b2b');
+    expect(aws.endpoint).toBeUndefined();
+    aws.close();
+  });
+});
