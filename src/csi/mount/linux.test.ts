@@ -34,7 +34,7 @@ function scripted(options: { mountinfo?: string; statErrors?: Record<string, str
       return { stdout: '', stderr: '' };
     },
     readMountInfo: async () => mountinfo,
-    stat: async (target) => {
+    statfs: async (target) => {
       // A dead mount answers its error only while it is mounted, as in the kernel.
       const code = options.statErrors?.[target];
       if (code && (code === 'ENOENT' || mountinfo.split('\n').some((l) => unescapeMountInfoField(l.split(' ')[4] ?? '') === target))) throw errno(code);
@@ -84,9 +84,13 @@ describe('LinuxMounter', () => {
     expect(await scripted().mounter.isMountPoint(staging)).toBe('mounted');
   });
 
-  it('calls a path that answers ENOTCONN (dead FUSE) corrupt', async () => {
+  it('calls a path whose statfs answers ENOTCONN (dead FUSE) corrupt', async () => {
     expect(await scripted({ statErrors: { [staging]: 'ENOTCONN' } }).mounter.isMountPoint(staging)).toBe('corrupt');
     expect(await scripted({ statErrors: { [staging]: 'EIO' } }).mounter.isMountPoint(staging)).toBe('corrupt');
+  });
+
+  it('calls a listed path mounted when its filesystem answers statfs with another error', async () => {
+    expect(await scripted({ statErrors: { [staging]: 'ENOSYS' } }).mounter.isMountPoint(staging)).toBe('mounted');
   });
 
   it('calls an unlisted or missing path not-mounted', async () => {

@@ -38,8 +38,8 @@ export interface LinuxMounterEffects {
   run: RunCommand;
   /** Reads /proc/self/mountinfo. */
   readMountInfo: () => Promise<string>;
-  /** stat(2) of a path (to tell a live mount from a dead one). */
-  stat: (target: string) => Promise<unknown>;
+  /** statfs(2) of a path (to tell a live mount from a dead one). */
+  statfs: (target: string) => Promise<unknown>;
 }
 
 /** Runs a command with execFile and the mount timeout. */
@@ -54,7 +54,7 @@ export const runCommand: RunCommand = (command, args) =>
 const defaultEffects: LinuxMounterEffects = {
   run: runCommand,
   readMountInfo: () => fs.promises.readFile('/proc/self/mountinfo', 'utf8'),
-  stat: (target) => fs.promises.stat(target),
+  statfs: (target) => fs.promises.statfs(target),
 };
 
 /** Decodes the octal escapes the kernel writes in mountinfo paths (`\040` space, `\011` tab, `\012` newline, `\134` backslash). */
@@ -94,7 +94,7 @@ function errorCode(error: unknown): string | undefined {
 }
 
 /**
- * The real mounter: mount(8) and umount(8) for changes, /proc/self/mountinfo and stat(2) for questions.
+ * The real mounter: mount(8) and umount(8) for changes, /proc/self/mountinfo and statfs(2) for questions.
  * Paths are compared after path.resolve, not realpath (realpath of a dead FUSE mount fails); kubelet's paths are canonical.
  */
 export class LinuxMounter implements Mounter {
@@ -149,22 +149,24 @@ export class LinuxMounter implements Mounter {
     throw new Error(`${target} is still a mount point after ${MAX_STACKED_MOUNTS} unmounts`);
   }
 
-  /** Live when listed in mountinfo and stat works; corrupt when stat fails the way a dead FUSE mount does. */
+  /**
+   * Live when listed in mountinfo and its filesystem answers; corrupt when it fails the way a dead FUSE mount does.
+   * The probe is statfs, not stat: the kernel answers stat of a FUSE root from its attribute cache for a while
+   * after the FUSE process died, but always sends STATFS to the process, so only statfs sees ENOTCONN at once.
+   */
   async isMountPoint(target: string): Promise<MountState> {
     const resolved = path.resolve(target);
-    let statError: unknown;
+    let code: string | undefined;
     try {
-      await this.effects.stat(resolved);
+      await this.effects.statfs(resolved);
     } catch (error) {
-      statError = error;
+      code = errorCode(error) ?? 'UNKNOWN';
     }
-    const code = errorCode(statError);
-    // Only a mount point answers ENOTCONN for its own root, so no mountinfo look-up is needed to call it dead.
+    // A path under a dead FUSE mount answers ENOTCONN too, but the node service only asks about the mount points it made.
     if (code !== undefined && DEAD_MOUNT_CODES.has(code)) return 'corrupt';
     if (code === 'ENOENT') return 'not-mounted';
-    const entry = findMount(await this.listMounts(), resolved);
-    if (statError !== undefined && entry) throw statError;
-    return entry ? 'mounted' : 'not-mounted';
+    // Any other answer (ENOSYS from a filesystem without statfs, say) came from a live filesystem: mountinfo decides.
+    return findMount(await this.listMounts(), resolved) ? 'mounted' : 'not-mounted';
   }
 
   /** Every mount of this process's mount namespace. */

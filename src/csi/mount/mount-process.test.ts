@@ -153,6 +153,7 @@ describe('helpers', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'granary-tail-')), 'x.log');
     fs.writeFileSync(file, Array.from({ length: 50 }, (_, i) => `line ${i}`).join('\n') + '\n');
     expect(readLogTail(file, 3)).toBe('line 47\nline 48\nline 49');
+    expect(readLogTail(file, 3, 10)).toBe('...48\nline 49');
     expect(readLogTail(path.join(file, 'missing'), 3)).toBe('');
     fs.rmSync(path.dirname(file), { recursive: true });
   });

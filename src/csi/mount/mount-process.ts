@@ -19,6 +19,8 @@ export const MOUNT_PROCESS_DEFAULTS = {
   stopGraceMs: 10_000,
   /** Lines of the mount log quoted in a failed stage's error message. */
   logTailLines: 20,
+  /** Characters of those lines kept (the end: the process's last words): kubelet events and gRPC messages stay readable. */
+  logTailChars: 2000,
   /** A mount log bigger than this is moved to `<hash>.log.1` when the volume is staged again. */
   maxLogBytes: 10 * 1024 * 1024,
 } as const;
@@ -87,6 +89,8 @@ export interface MountProcessOptions {
   stopGraceMs?: number;
   /** See MOUNT_PROCESS_DEFAULTS.logTailLines. */
   logTailLines?: number;
+  /** See MOUNT_PROCESS_DEFAULTS.logTailChars. */
+  logTailChars?: number;
   /** See MOUNT_PROCESS_DEFAULTS.maxLogBytes. */
   maxLogBytes?: number;
   /** The environment a child's is filtered from; default process.env. */
@@ -118,8 +122,8 @@ export function mountEnvironment(base: NodeJS.ProcessEnv, settings: StoreSetting
   return { ...env, ...settingsToEnvironment(settings), GRANARY_READY_FD: String(READY_FD) };
 }
 
-/** The last `lines` lines of a file ('' when it cannot be read). */
-export function readLogTail(file: string, lines: number): string {
+/** The last `lines` lines of a file, at most `maxChars` of them from the end ('' when it cannot be read). */
+export function readLogTail(file: string, lines: number, maxChars = Number.POSITIVE_INFINITY): string {
   try {
     const fd = fs.openSync(file, 'r');
     try {
@@ -127,7 +131,8 @@ export function readLogTail(file: string, lines: number): string {
       const length = Math.min(size, LOG_TAIL_BYTES);
       const buffer = Buffer.alloc(length);
       fs.readSync(fd, buffer, 0, length, size - length);
-      return buffer.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
+      const tail = buffer.toString('utf8').trimEnd().split('\n').slice(-lines).join('\n');
+      return tail.length > maxChars ? `...${tail.slice(-maxChars)}` : tail;
     } finally {
       fs.closeSync(fd);
     }
@@ -154,6 +159,7 @@ export class MountProcesses implements MountSupervisor {
   private readonly readyTimeoutMs: number;
   private readonly stopGraceMs: number;
   private readonly logTailLines: number;
+  private readonly logTailChars: number;
   private readonly maxLogBytes: number;
   private readonly baseEnvironment: NodeJS.ProcessEnv;
   private readonly spawn: typeof spawnProcess;
@@ -166,6 +172,7 @@ export class MountProcesses implements MountSupervisor {
     this.readyTimeoutMs = options.readyTimeoutMs ?? MOUNT_PROCESS_DEFAULTS.readyTimeoutMs;
     this.stopGraceMs = options.stopGraceMs ?? MOUNT_PROCESS_DEFAULTS.stopGraceMs;
     this.logTailLines = options.logTailLines ?? MOUNT_PROCESS_DEFAULTS.logTailLines;
+    this.logTailChars = options.logTailChars ?? MOUNT_PROCESS_DEFAULTS.logTailChars;
     this.maxLogBytes = options.maxLogBytes ?? MOUNT_PROCESS_DEFAULTS.maxLogBytes;
     this.baseEnvironment = options.baseEnvironment ?? process.env;
     this.spawn = options.spawn ?? spawnProcess;
@@ -239,7 +246,7 @@ export class MountProcesses implements MountSupervisor {
     if (failure !== undefined) {
       await this.stopChild(child, exited);
       await this.mounter.unmount(stagingTargetPath).catch((error: unknown) => log.warn({ err: error }, 'could not unmount after a failed mount'));
-      const tail = readLogTail(logPath, this.logTailLines);
+      const tail = readLogTail(logPath, this.logTailLines, this.logTailChars);
       throw new CsiError(code, `granary mount of volume ${volumeId} at ${stagingTargetPath} ${failure}${tail ? `; last lines of its log:\n${tail}\n` : '; '}see the mount log at ${logPath}`);
     }
 

@@ -1,0 +1,204 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { builtCli } from '../../e2e/support/built-cli';
+import { createBucket, s3Client, testS3 } from '../../e2e/support/s3-server';
+import { silentLogger } from '../log/logger';
+import { Driver } from './driver';
+import { createIdentityService } from './identity';
+import { LinuxMounter } from './mount/linux';
+import { MountProcesses } from './mount/mount-process';
+import { findMount, isReadOnlyMount } from './mount/mounter';
+import { createNodeService } from './node';
+import { csiPackage } from './proto';
+
+jest.setTimeout(60_000);
+
+type NodeClient = InstanceType<ReturnType<typeof csiPackage>['Node']>;
+
+/** Calls one unary method of the real gRPC client. */
+function call<Response>(client: NodeClient, method: string, request: object): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    (client as unknown as Record<string, (r: object, cb: (e: grpc.ServiceError | null, r: Response) => void) => void>)[method]!.call(client, request, (error, response) =>
+      error ? reject(error) : resolve(response),
+    );
+  });
+}
+
+async function failure(promise: Promise<unknown>): Promise<grpc.ServiceError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as grpc.ServiceError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+const capability = (mode: string) => ({ mount: {}, access_mode: { mode } });
+
+// Real mounts as root, the real built `granary mount`, the shared real S3 server, a real gRPC driver.
+describe('Node service through gRPC with real granary mounts', () => {
+  const s3 = testS3();
+  const cli = builtCli(); // throws with the fix when dist/ is missing
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-node-it-'));
+  const stateDir = path.join(dir, 'state');
+  const endpoint = `unix://${path.join(dir, 'csi.sock')}`;
+  const mounter = new LinuxMounter();
+  const processes = new MountProcesses({ mounter, cliScript: cli, stateDir, readyTimeoutMs: 20_000, stopGraceMs: 5_000, baseEnvironment: { PATH: process.env.PATH } });
+  const driver = new Driver(
+    { identity: createIdentityService({ controller: false }) as never, node: createNodeService({ nodeId: 'it-node', mounter, mountProcesses: processes }) as never },
+    silentLogger(),
+  );
+  const secrets = { accessKeyID: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, endpoint: s3.endpoint, region: s3.region };
+  let client: NodeClient;
+  let bucket: string;
+  let volumeId: string;
+
+  const stagingPath = (name: string) => path.join(dir, 'staging', name);
+  const targetPath = (name: string) => path.join(dir, 'pods', name, 'mount');
+  const stage = (staging: string, mode = 'MULTI_NODE_MULTI_WRITER', extra: object = {}) =>
+    call(client, 'NodeStageVolume', { volume_id: volumeId, staging_target_path: staging, volume_capability: capability(mode), secrets, ...extra });
+  const publish = (staging: string, target: string, readonly: boolean, mode = 'MULTI_NODE_MULTI_WRITER') =>
+    call(client, 'NodePublishVolume', { volume_id: volumeId, staging_target_path: staging, target_path: target, volume_capability: capability(mode), readonly });
+  const unpublish = (target: string) => call(client, 'NodeUnpublishVolume', { volume_id: volumeId, target_path: target });
+  const unstage = (staging: string, id = volumeId) => call(client, 'NodeUnstageVolume', { volume_id: id, staging_target_path: staging });
+  const mountsUnderDir = async () => (await mounter.listMounts()).filter((m) => m.mountPoint.startsWith(dir));
+
+  beforeAll(async () => {
+    bucket = await createBucket(s3, 'node');
+    volumeId = `${bucket}/team/data`;
+    const sdk = s3Client(s3);
+    try {
+      await sdk.send(new PutObjectCommand({ Bucket: bucket, Key: 'team/data/hello.txt', Body: 'hello from s3' }));
+      await sdk.send(new PutObjectCommand({ Bucket: bucket, Key: 'team/data/sub/nested.txt', Body: 'nested' }));
+    } finally {
+      sdk.destroy();
+    }
+    fs.mkdirSync(path.join(dir, 'staging'), { recursive: true });
+    fs.mkdirSync(path.join(dir, 'pods'), { recursive: true });
+    await driver.start(endpoint);
+    client = new (csiPackage().Node)(endpoint, grpc.credentials.createInsecure());
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await driver.stop();
+    await processes.stopAll(silentLogger());
+    // Whatever a failed test left: unmount innermost first (lazily if dead or busy), then delete.
+    for (const entry of (await mountsUnderDir()).reverse()) await mounter.unmount(entry.mountPoint).catch(() => undefined);
+    const left = await mountsUnderDir();
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(left).toEqual([]);
+  });
+
+  it('stages the volume: objects put with the SDK are readable under the staging path', async () => {
+    const staging = stagingPath('main');
+    fs.mkdirSync(staging);
+    await stage(staging);
+    expect(fs.readFileSync(path.join(staging, 'hello.txt'), 'utf8')).toBe('hello from s3');
+    expect(fs.readFileSync(path.join(staging, 'sub', 'nested.txt'), 'utf8')).toBe('nested');
+    expect(findMount(await mounter.listMounts(), staging)?.fsType).toBe('fuse.granary');
+  });
+
+  it('keeps the credentials out of the mount process argv and its log', async () => {
+    const record = processes.describe(volumeId);
+    expect(record).toBeDefined();
+    const cmdline = fs.readFileSync(`/proc/${record!.pid}/cmdline`, 'utf8');
+    expect(cmdline).toContain('mount');
+    expect(cmdline).not.toContain(s3.secretAccessKey);
+    expect(cmdline).not.toContain(s3.accessKeyId);
+    const environ = fs.readFileSync(`/proc/${record!.pid}/environ`, 'utf8');
+    expect(environ).toContain(`AWS_SECRET_ACCESS_KEY=${s3.secretAccessKey}`);
+    expect(fs.readFileSync(record!.logPath, 'utf8')).not.toContain(s3.secretAccessKey);
+  });
+
+  it('answers OK to the same stage again without a second process', async () => {
+    const before = processes.describe(volumeId)?.pid;
+    await stage(stagingPath('main'));
+    expect(processes.describe(volumeId)?.pid).toBe(before);
+  });
+
+  it('publishes read-only: reads work, writes fail with EROFS', async () => {
+    const target = targetPath('reader');
+    await publish(stagingPath('main'), target, true);
+    expect(fs.readFileSync(path.join(target, 'hello.txt'), 'utf8')).toBe('hello from s3');
+    expect(() => fs.writeFileSync(path.join(target, 'new.txt'), 'x')).toThrow(expect.objectContaining({ code: 'EROFS' }));
+    const entry = findMount(await mounter.listMounts(), target);
+    expect(entry && isReadOnlyMount(entry)).toBe(true);
+    // Same target, same flag: OK; other flag: ALREADY_EXISTS.
+    await publish(stagingPath('main'), target, true);
+    expect((await failure(publish(stagingPath('main'), target, false))).code).toBe(grpc.status.ALREADY_EXISTS);
+  });
+
+  it('publishes read-write', async () => {
+    const target = targetPath('writer');
+    await publish(stagingPath('main'), target, false);
+    const entry = findMount(await mounter.listMounts(), target);
+    expect(entry && isReadOnlyMount(entry)).toBe(false);
+    expect(fs.readdirSync(target).sort()).toEqual(['hello.txt', 'sub']);
+  });
+
+  it('unpublishes and unstages, leaving nothing mounted and no process', async () => {
+    const pid = processes.describe(volumeId)!.pid;
+    await unpublish(targetPath('reader'));
+    await unpublish(targetPath('writer'));
+    expect(fs.existsSync(targetPath('reader'))).toBe(false);
+    await unpublish(targetPath('writer')); // idempotent
+    await unstage(stagingPath('main'));
+    await unstage(stagingPath('main')); // idempotent
+    expect(await mountsUnderDir()).toEqual([]);
+    expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
+  });
+
+  it('cleans up after a SIGKILLed mount process (dead FUSE mount, ENOTCONN)', async () => {
+    const staging = stagingPath('killed');
+    const target = targetPath('killed');
+    fs.mkdirSync(staging);
+    await stage(staging, 'MULTI_NODE_READER_ONLY');
+    await publish(staging, target, true, 'MULTI_NODE_READER_ONLY');
+    const pid = processes.describe(volumeId)!.pid;
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 20));
+    // readdir, not stat: the kernel may answer stat of the root from its attribute cache, OPENDIR always reaches the process.
+    expect(() => fs.readdirSync(staging)).toThrow(expect.objectContaining({ code: 'ENOTCONN' }));
+    expect(await mounter.isMountPoint(target)).toBe('corrupt');
+    await unpublish(target);
+    await unstage(staging);
+    expect(await mountsUnderDir()).toEqual([]);
+    expect(fs.existsSync(target)).toBe(false);
+  });
+
+  it('restages over a dead mount', async () => {
+    const staging = stagingPath('restage');
+    fs.mkdirSync(staging);
+    await stage(staging);
+    process.kill(processes.describe(volumeId)!.pid, 'SIGKILL');
+    for (let i = 0; i < 100 && processes.describe(volumeId); i++) await new Promise((r) => setTimeout(r, 20));
+    await stage(staging);
+    expect(fs.readFileSync(path.join(staging, 'hello.txt'), 'utf8')).toBe('hello from s3');
+    await unstage(staging);
+    expect(await mountsUnderDir()).toEqual([]);
+  });
+
+  it.each([
+    ['a bucket that does not exist', () => ({ volume_id: `nobucket-${Date.now().toString(36)}/x` })],
+    ['bad credentials', () => ({ secrets: { ...secrets, secretAccessKey: 'wrong-secret-value' } })],
+  ])('fails to stage with %s: the error quotes the mount log and nothing is left mounted', async (_, overrides) => {
+    const staging = stagingPath(`failing-${Math.random().toString(36).slice(2, 8)}`);
+    fs.mkdirSync(staging);
+    const extra = overrides();
+    const error = await failure(stage(staging, 'MULTI_NODE_MULTI_WRITER', extra));
+    expect(error.code).not.toBe(grpc.status.OK);
+    expect(error.details).toMatch(/granary mount of volume .* (exited|was not ready)/);
+    expect(error.details).toMatch(/last lines of its log:\n/);
+    expect(error.details).toContain(`see the mount log at ${stateDir}/`);
+    expect(error.details).not.toContain(s3.secretAccessKey);
+    expect(error.details).not.toContain('wrong-secret-value');
+    expect(await mounter.isMountPoint(staging)).toBe('not-mounted');
+    const id = 'volume_id' in extra ? String(extra.volume_id) : volumeId;
+    expect(processes.describe(id)).toBeUndefined();
+    for (const log of fs.readdirSync(stateDir)) expect(fs.readFileSync(path.join(stateDir, log), 'utf8')).not.toContain('wrong-secret-value');
+  });
+});
