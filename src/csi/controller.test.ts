@@ -254,6 +254,13 @@ describe('Controller service', () => {
       expect(store.keys()).toEqual([]);
     });
 
+    it('checks the bucket first, so refused credentials never pass for a missing volume', async () => {
+      await controller.CreateVolume(createRequest(), context);
+      store.failNext('checkBucket', 'AccessDenied');
+      await expect(controller.DeleteVolume(deleteRequest(), context)).rejects.toEqual(codeAndMessage('PERMISSION_DENIED', 'checking bucket volumes'));
+      expect(store.keys()).toEqual(['team-a/data/']);
+    });
+
     it('maps AccessDenied to PERMISSION_DENIED and answers ABORTED to a concurrent delete', async () => {
       await controller.CreateVolume(createRequest(), context);
       store.failNext('head', 'AccessDenied');

@@ -251,15 +251,14 @@ export function createControllerService(deps: ControllerDeps): ControllerService
 
     return inflight.run(volumeId, 'DeleteVolume', () =>
       withStore(deps, location.bucket, settings, async (store) => {
-        let marker: ObjectInfo | undefined;
-        try {
-          marker = await readMarker(store, location, context);
-        } catch (error) {
+        // The bucket first: a HEAD answer has no body, so only checkBucket tells "no marker" apart from
+        // "credentials refused" on servers that answer 404 to an unknown access key.
+        if (!(await bucketExists(store, `${context}: checking bucket ${location.bucket} at ${store.location}`))) {
           // Spec: "If a volume corresponding to the specified `volume_id` does not exist or the artifacts
           // associated with the volume do not exist anymore, the Plugin MUST reply `0 OK`." No bucket, no volume.
-          if (error instanceof CsiError && isObjectStoreError(error.cause, 'NoSuchBucket')) return {};
-          throw error;
+          return {};
         }
+        const marker = await readMarker(store, location, context);
         const owner = ownerOf(marker);
         if (!owner) {
           // Same spec line: no marker (static volume, or already deleted) or no owner (already released).
@@ -336,20 +335,22 @@ export function createControllerService(deps: ControllerDeps): ControllerService
   return { CreateVolume, DeleteVolume, ValidateVolumeCapabilities, ControllerGetCapabilities };
 }
 
-/** True when the volume has a marker or any object under its prefix (or, for a whole bucket, the bucket exists). */
+/** True when the bucket exists and the volume has a marker or any object under its prefix (a whole bucket: just the bucket). */
 async function volumeExists(store: ObjectStore, location: VolumeLocation, context: string): Promise<boolean> {
+  if (!(await bucketExists(store, `${context}: checking bucket ${location.bucket} at ${store.location}`))) return false;
+  if (location.prefix === '' || (await readMarker(store, location, context))) return true;
+  const page = await step(`${context}: listing ${location.prefix} in ${store.location}`, store.list({ prefix: location.prefix, maxKeys: 1 }));
+  return page.objects.length > 0 || page.commonPrefixes.length > 0;
+}
+
+/** True when the bucket exists, false when the store says it does not; any other failure becomes a CsiError. */
+async function bucketExists(store: ObjectStore, context: string): Promise<boolean> {
   try {
-    if (location.prefix === '') {
-      await store.checkBucket();
-      return true;
-    }
-    if (await readMarker(store, location, context)) return true;
-    const page = await store.list({ prefix: location.prefix, maxKeys: 1 });
-    return page.objects.length > 0 || page.commonPrefixes.length > 0;
+    await store.checkBucket();
+    return true;
   } catch (error) {
-    const cause = error instanceof CsiError ? error.cause : error;
-    if (isObjectStoreError(cause, 'NoSuchBucket')) return false;
-    throw toCsiError(error, `${context}: looking for the volume in ${store.location}`);
+    if (isObjectStoreError(error, 'NoSuchBucket')) return false;
+    throw toCsiError(error, context);
   }
 }
 
