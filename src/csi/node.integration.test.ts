@@ -157,6 +157,9 @@ describe('Node service through gRPC with real granary mounts', () => {
     const target = targetPath('killed');
     fs.mkdirSync(staging);
     await stage(staging, 'MULTI_NODE_READER_ONLY');
+    // A read-only stage shows `ro` in mountinfo: the same stage is OK, a read-write one is ALREADY_EXISTS.
+    await stage(staging, 'MULTI_NODE_READER_ONLY');
+    expect((await failure(stage(staging, 'MULTI_NODE_MULTI_WRITER'))).code).toBe(grpc.status.ALREADY_EXISTS);
     await publish(staging, target, true, 'MULTI_NODE_READER_ONLY');
     const pid = processes.describe(volumeId)!.pid;
     process.kill(pid, 'SIGKILL');
