@@ -4,6 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { stopProcess } from './process';
 import { toolPath } from './tools';
 
 /** A running real S3-compatible server (versitygw over a temporary directory) for tests. */
@@ -75,12 +76,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   child.stdout?.destroy();
   child.stderr?.destroy();
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
+    await stopProcess(child);
     fs.rmSync(dataDir, { recursive: true, force: true });
   };
   return { endpoint: `http://127.0.0.1:${port}`, region, accessKeyId, secretAccessKey, dataDir, pid: child.pid ?? -1, stop };

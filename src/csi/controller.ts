@@ -27,10 +27,7 @@ export interface ControllerDeps {
   inflight?: InFlight;
 }
 
-/**
- * The CSI Controller service. A type alias rather than an interface so it is assignable to the
- * driver's RpcService without a cast.
- */
+/** The CSI Controller service. */
 export type ControllerService = {
   CreateVolume: Rpc<CreateVolumeRequest__Output, CreateVolumeResponse>;
   DeleteVolume: Rpc<DeleteVolumeRequest__Output, DeleteVolumeResponse>;

@@ -20,7 +20,7 @@ describe('Driver over a real gRPC server on a unix socket', () => {
     fs.writeFileSync(path.join(dir, 'csi.sock'), 'stale'); // a stale socket must not stop the driver
     driver = new Driver(
       {
-        identity: createIdentityService({ controller: true }) as never,
+        identity: createIdentityService({ controller: true }),
         controller: {
           DeleteVolume: async () => {
             throw new CsiError('INVALID_ARGUMENT', 'volume_id is required');

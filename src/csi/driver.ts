@@ -2,20 +2,23 @@ import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger';
 import { csiPackage } from './proto';
-import { unaryHandler, type RpcService } from './rpc';
+import type { ControllerService } from './controller';
+import type { IdentityService } from './identity';
+import type { NodeService } from './node';
+import { unaryHandler, type Rpc } from './rpc';
 
-/** The services one driver process serves (by mode: controller, node or all). */
+/** The services one driver process serves (by mode: controller, node or all); a method left out answers UNIMPLEMENTED. */
 export interface DriverServices {
-  identity: RpcService;
-  controller?: RpcService;
-  node?: RpcService;
+  identity: IdentityService;
+  controller?: Partial<ControllerService>;
+  node?: Partial<NodeService>;
 }
 
 /** Turns a service object into gRPC handlers, each wrapped for logging and error mapping. */
-function handlers(service: RpcService, logger: Logger): grpc.UntypedServiceImplementation {
+function handlers(service: object, logger: Logger): grpc.UntypedServiceImplementation {
   const out: grpc.UntypedServiceImplementation = {};
-  for (const [method, rpc] of Object.entries(service)) {
-    out[method] = unaryHandler(method, rpc as never, logger);
+  for (const [method, rpc] of Object.entries(service as Record<string, Rpc<unknown, unknown>>)) {
+    out[method] = unaryHandler(method, rpc, logger);
   }
   return out;
 }

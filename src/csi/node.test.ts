@@ -405,14 +405,54 @@ describe('Node service', () => {
       expect(await limited.NodeGetInfo({}, context)).toEqual({ node_id: 'node-b', max_volumes_per_node: 12 });
     });
 
-    it('advertises STAGE_UNSTAGE_VOLUME only', async () => {
-      expect(await node.NodeGetCapabilities({}, context)).toEqual({ capabilities: [{ rpc: { type: 'STAGE_UNSTAGE_VOLUME' } }] });
-    });
-
     it('refuses a bad node ID or volume limit at construction', () => {
       expect(() => createNodeService({ nodeId: '', mounter, mountProcesses: processes })).toThrow(/node ID/);
       expect(() => createNodeService({ nodeId: 'x'.repeat(257), mounter, mountProcesses: processes })).toThrow(/node ID/);
       expect(() => createNodeService({ nodeId: 'n', mounter, mountProcesses: processes, maxVolumesPerNode: -1 })).toThrow(/maxVolumesPerNode/);
+    });
+  });
+  describe('NodeGetVolumeStats', () => {
+    const stats = { bsize: 4096, blocks: 1000, bfree: 400, bavail: 300, files: 50, ffree: 20 };
+    const volumeStats = (volumePath: string, volumeId = VOLUME) => node.NodeGetVolumeStats({ volume_id: volumeId, volume_path: volumePath, staging_target_path: '' }, context);
+
+    beforeEach(() => {
+      node = createNodeService({ nodeId: 'node-a', mounter, mountProcesses: processes, statfs: async () => stats });
+    });
+
+    it('reports bytes and inodes of a published volume from statfs, with a normal condition', async () => {
+      await stage();
+      await publish();
+      await expect(volumeStats(target)).resolves.toEqual({
+        usage: [
+          { unit: 'BYTES', total: 4096 * 1000, available: 4096 * 300, used: 4096 * 600 },
+          { unit: 'INODES', total: 50, available: 20, used: 30 },
+        ],
+        volume_condition: { abnormal: false, message: 'mounted' },
+      });
+    });
+
+    it('answers NOT_FOUND for a path where the volume is not mounted, and for another volume', async () => {
+      await stage();
+      await expect(codeOf(volumeStats(path.join(dir, 'elsewhere')))).resolves.toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('is not mounted at') });
+      await expect(codeOf(volumeStats(staging, 'bucket-two/other')).then((r) => r.code)).resolves.toBe('NOT_FOUND');
+    });
+
+    it('answers INVALID_ARGUMENT without a volume id or a volume path', async () => {
+      await expect(codeOf(volumeStats(target, ''))).resolves.toMatchObject({ code: 'INVALID_ARGUMENT', message: 'volume_id is required' });
+      await expect(codeOf(volumeStats(''))).resolves.toMatchObject({ code: 'INVALID_ARGUMENT', message: 'volume_path is required' });
+    });
+
+    it('reports an abnormal condition when the mount process is gone', async () => {
+      await stage();
+      mounter.markCorrupt(staging);
+      const response = await volumeStats(staging);
+      expect(response.usage).toEqual([]);
+      expect(response.volume_condition).toMatchObject({ abnormal: true, message: expect.stringContaining('ENOTCONN') });
+    });
+
+    it('advertises GET_VOLUME_STATS and VOLUME_CONDITION', async () => {
+      const types = (await node.NodeGetCapabilities({}, context)).capabilities?.map((c) => c.rpc?.type);
+      expect(types).toEqual(['STAGE_UNSTAGE_VOLUME', 'GET_VOLUME_STATS', 'VOLUME_CONDITION']);
     });
   });
 });

@@ -5,6 +5,8 @@ import { isReadOnlyMode, validateVolumeCapabilities } from './capabilities';
 import { CsiError } from './errors';
 import type { NodeGetCapabilitiesResponse } from './generated/csi/v1/NodeGetCapabilitiesResponse';
 import type { NodeGetInfoResponse } from './generated/csi/v1/NodeGetInfoResponse';
+import type { NodeGetVolumeStatsRequest__Output } from './generated/csi/v1/NodeGetVolumeStatsRequest';
+import type { NodeGetVolumeStatsResponse } from './generated/csi/v1/NodeGetVolumeStatsResponse';
 import type { NodePublishVolumeRequest__Output } from './generated/csi/v1/NodePublishVolumeRequest';
 import type { NodePublishVolumeResponse } from './generated/csi/v1/NodePublishVolumeResponse';
 import type { NodeStageVolumeRequest__Output } from './generated/csi/v1/NodeStageVolumeRequest';
@@ -20,6 +22,7 @@ import { VOLUME_CONTEXT } from './parameters';
 import type { Rpc } from './rpc';
 import { settingsFromSecrets } from './secrets';
 import { parseVolumeId, type VolumeLocation } from './volume-id';
+import { statFilesystem, volumeUsage, type StatFilesystem } from './volume-stats';
 
 /** The filesystem type `granary mount` shows in mountinfo. */
 export const GRANARY_FS_TYPE = 'fuse.granary';
@@ -37,6 +40,8 @@ export interface NodeDeps {
   inflight?: InFlight;
   /** Volumes the CO may publish to this node; 0 (the default) lets the CO decide. */
   maxVolumesPerNode?: number;
+  /** statfs(2), exposed for testing. */
+  statfs?: StatFilesystem;
 }
 
 /** The CSI Node service. */
@@ -47,6 +52,7 @@ export interface NodeService {
   NodeUnpublishVolume: Rpc<NodeUnpublishVolumeRequest__Output, NodeUnpublishVolumeResponse>;
   NodeGetCapabilities: Rpc<unknown, NodeGetCapabilitiesResponse>;
   NodeGetInfo: Rpc<unknown, NodeGetInfoResponse>;
+  NodeGetVolumeStats: Rpc<NodeGetVolumeStatsRequest__Output, NodeGetVolumeStatsResponse>;
 }
 
 /** Checks a required path field: present and absolute (the spec demands "an absolute path in the root filesystem"). */
@@ -118,6 +124,7 @@ export function createNodeService(deps: NodeDeps): NodeService {
   if (!deps.nodeId || Buffer.byteLength(deps.nodeId) > MAX_NODE_ID_BYTES) {
     throw new Error(`node ID ${JSON.stringify(deps.nodeId)} must be 1-${MAX_NODE_ID_BYTES} bytes (use the Kubernetes node name)`);
   }
+  const statfs = deps.statfs ?? statFilesystem;
   const maxVolumesPerNode = deps.maxVolumesPerNode ?? 0;
   if (!Number.isInteger(maxVolumesPerNode) || maxVolumesPerNode < 0) {
     throw new Error(`maxVolumesPerNode must be a whole number >= 0 (0 lets the CO decide), got ${maxVolumesPerNode}`);
@@ -266,9 +273,31 @@ export function createNodeService(deps: NodeDeps): NodeService {
     },
 
     NodeGetCapabilities: async () => ({
-      // Only what is implemented: GET_VOLUME_STATS would need real statfs numbers from the FUSE filesystem.
-      capabilities: [{ rpc: { type: 'STAGE_UNSTAGE_VOLUME' } }],
+      // VOLUME_CONDITION: kubelet turns an abnormal condition (a dead mount process) into an event on the pod.
+      capabilities: [{ rpc: { type: 'STAGE_UNSTAGE_VOLUME' } }, { rpc: { type: 'GET_VOLUME_STATS' } }, { rpc: { type: 'VOLUME_CONDITION' } }],
     }),
+
+    NodeGetVolumeStats: async (request) => {
+      const location = parseVolumeId(request.volume_id);
+      if (!request.volume_path) throw new CsiError('INVALID_ARGUMENT', 'volume_path is required');
+      const volumePath = path.resolve(request.volume_path);
+      const mount = findMount(await mounter.listMounts(), volumePath);
+      // Spec: "Volume does not exist or is not mounted at the specified path: NOT_FOUND".
+      if (!mount || mount.mountPoint !== volumePath || !isGranaryMountOf(mount, location)) {
+        throw new CsiError('NOT_FOUND', `volume ${request.volume_id} is not mounted at ${volumePath}`);
+      }
+      if ((await mounter.isMountPoint(volumePath)) === 'corrupt') {
+        const record = mountProcesses.describe(request.volume_id);
+        return {
+          usage: [],
+          volume_condition: {
+            abnormal: true,
+            message: `the granary mount process serving ${request.volume_id} is gone (ENOTCONN); restart the pod to restage the volume${record ? `; see the mount log at ${record.logPath}` : ''}`,
+          },
+        };
+      }
+      return { usage: volumeUsage(await statfs(volumePath)), volume_condition: { abnormal: false, message: 'mounted' } };
+    },
 
     NodeGetInfo: async () => ({ node_id: deps.nodeId, max_volumes_per_node: maxVolumesPerNode }),
   };

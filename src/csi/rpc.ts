@@ -12,8 +12,6 @@ export interface RpcContext {
 /** One CSI method as a plain async function: easy to call from tests without gRPC. */
 export type Rpc<Request, Response> = (request: Request, context: RpcContext) => Promise<Response>;
 
-/** A CSI service: method name → implementation (methods left out answer UNIMPLEMENTED). */
-export type RpcService = Record<string, Rpc<never, unknown>>;
 
 /** Replaces every secret in a request before it is logged: the `secrets` maps and any field the spec marks csi_secret. */
 export function redactRequest(request: unknown): unknown {

@@ -1,0 +1,46 @@
+// The configuration of one `granary csi` process, validated before anything is served.
+import { z } from 'zod';
+import { LOG_LEVELS } from './mount';
+import { MOUNT_PROCESS_DEFAULTS } from '../csi/mount/mount-process';
+
+/** Which CSI services a process serves: the chart runs `controller` (Deployment) and `node` (DaemonSet); `all` is for tests and local use. */
+export const CSI_MODES = ['controller', 'node', 'all'] as const;
+
+/** A CSI mode. */
+export type CsiMode = (typeof CSI_MODES)[number];
+
+/** Options of `granary csi`, with every default documented. */
+export const csiConfigSchema = z
+  .object({
+    /** Services to serve. Required. */
+    mode: z.enum(CSI_MODES),
+    /** Where to listen: unix:///path (kubelet and the sidecars) or tcp://host:port. Default unix:///csi/csi.sock (the chart's socket volume). */
+    endpoint: z.string().min(1).default('unix:///csi/csi.sock'),
+    /** This node's name as Kubernetes knows it (the chart passes spec.nodeName); required in node and all modes. */
+    nodeId: z.string().trim().max(256, '--node-id must be at most 256 bytes').optional(),
+    /** Per-volume mount logs of the node service. Default /var/lib/granary/mounts. */
+    stateDir: z.string().min(1).default(MOUNT_PROCESS_DEFAULTS.stateDir),
+    /** How long NodeStageVolume waits for a mount to become live (ms). Default 30 s. */
+    mountReadyTimeoutMs: z.number().int().min(1000).default(MOUNT_PROCESS_DEFAULTS.readyTimeoutMs),
+    /** Volumes the node service accepts on this node; 0 = no limit. Default 0. */
+    maxVolumesPerNode: z.number().int().min(0).default(0),
+    /** Log level of the JSON log on stderr. Default info. */
+    logLevel: z.enum(LOG_LEVELS).default('info'),
+  })
+  .refine((config) => config.mode === 'controller' || Boolean(config.nodeId), {
+    message: '--node-id is required in node and all modes (in Kubernetes pass the pod\'s spec.nodeName)',
+    path: ['nodeId'],
+  });
+
+/** A validated CSI configuration. */
+export type CsiConfig = z.infer<typeof csiConfigSchema>;
+
+/** Validates `input` into a CsiConfig; throws one readable error listing every problem. */
+export function parseCsiConfig(input: z.input<typeof csiConfigSchema>): CsiConfig {
+  const result = csiConfigSchema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'config'}: ${issue.message}`);
+    throw new Error(`invalid csi configuration: ${problems.join('; ')}`);
+  }
+  return result.data;
+}
