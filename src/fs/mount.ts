@@ -135,31 +135,30 @@ export function signalReady(fd: number, logger: Logger): void {
 
 /**
  * Runs a mount process: mounts, signals readiness (config.readyFd), then serves until SIGTERM or
- * SIGINT (unmount, resolve) or until someone else unmounts it (resolve).
+ * SIGINT (unmount, resolve) or until someone else unmounts it (resolve). The signal handlers go in
+ * first, so a signal that arrives while mounting (or right after "ready") still unmounts cleanly.
  */
 export async function serveMount(config: MountConfig, dependencies: MountDependencies & { signals?: NodeJS.EventEmitter }): Promise<void> {
   const { logger } = dependencies;
-  const volume = await mountVolume(config, dependencies);
-  if (config.readyFd !== undefined) signalReady(config.readyFd, logger);
   const signals = dependencies.signals ?? process;
-  let unmounting: Promise<void> | undefined;
-  let onSignal: (signal: string) => void = () => undefined;
-  // Settles once the unmount a signal started is done (it may fail: both umounts refused).
-  const stoppedBySignal = new Promise<void>((resolve, reject) => {
-    onSignal = (signal) => {
-      if (unmounting) return;
-      logger.info({ signal, mountpoint: volume.mountpoint }, 'unmounting on signal');
-      unmounting = volume.unmount();
-      unmounting.then(resolve, reject);
-    };
-  });
+  let received: string | undefined;
+  let stop: () => void = () => undefined;
+  const stopRequested = new Promise<void>((resolve) => (stop = resolve));
+  const onSignal = (signal: string) => {
+    if (received) return;
+    received = signal;
+    logger.info({ signal, mountpoint: config.mountpoint }, 'unmounting on signal');
+    stop();
+  };
   const onTerm = () => onSignal('SIGTERM');
   const onInt = () => onSignal('SIGINT');
   signals.on('SIGTERM', onTerm);
   signals.on('SIGINT', onInt);
   try {
-    await Promise.race([volume.closed, stoppedBySignal]);
-    if (unmounting) await unmounting;
+    const volume = await mountVolume(config, dependencies);
+    if (config.readyFd !== undefined && !received) signalReady(config.readyFd, logger);
+    await Promise.race([volume.closed, stopRequested]);
+    if (received) await volume.unmount();
     else logger.info({ mountpoint: volume.mountpoint }, 'unmounted from outside; exiting');
   } finally {
     signals.off('SIGTERM', onTerm);

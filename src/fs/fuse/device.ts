@@ -2,6 +2,9 @@
 // Exposed for testing: unit tests pass a fake FuseSystem that plays the kernel in memory.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { findMount } from './mountinfo';
 
 /** An open connection to the kernel's FUSE device. */
 export interface FuseDevice {
@@ -31,10 +34,22 @@ export interface MountRequest {
 export interface FuseSystem {
   /** Opens /dev/fuse. */
   openDevice(): Promise<FuseDevice>;
-  /** Mounts a FUSE filesystem served through `request.device`. */
-  mount(request: MountRequest): Promise<void>;
+  /** Mounts a FUSE filesystem served through `request.device`; resolves to its connection id when known. */
+  mount(request: MountRequest): Promise<number | undefined>;
   /** Unmounts; `lazy` detaches a busy mount now and finishes when it is no longer used (umount -l). */
   unmount(mountpoint: string, lazy: boolean): Promise<void>;
+  /** Aborts a FUSE connection: every pending and future request fails, and device reads end with ENODEV. */
+  abort(connection: number): Promise<void>;
+}
+
+/** Where the fusectl filesystem lists FUSE connections (one folder per connection id). */
+export const FUSE_CONNECTIONS_PATH = '/sys/fs/fuse/connections';
+
+/** The kernel's connection id of a mount: its st_dev as the kernel encodes it (MKDEV: major << 20 | minor). */
+export function connectionIdOf(device: string): number | undefined {
+  const match = /^(\d+):(\d+)$/.exec(device);
+  if (!match) return undefined;
+  return Number(match[1]) * 2 ** 20 + Number(match[2]);
 }
 
 /** Where the kernel's FUSE device lives. */
@@ -87,9 +102,28 @@ export const linuxFuseSystem: FuseSystem = {
     const args = ['-i', '-t', type, '-o', [`fd=${CHILD_DEVICE_FD}`, ...options].join(','), source, mountpoint];
     const { code, stderr } = await runCommand('mount', args, [device.fd]);
     if (code !== 0) throw new Error(`mount ${mountpoint} failed (exit ${code}): ${stderr || 'no message'}`);
+    const mounted = findMount(mountpoint);
+    return mounted ? connectionIdOf(mounted.device) : undefined;
   },
   unmount: async (mountpoint, lazy) => {
     const { code, stderr } = await runCommand('umount', lazy ? ['-l', mountpoint] : [mountpoint]);
     if (code !== 0) throw new Error(`umount${lazy ? ' -l' : ''} ${mountpoint} failed (exit ${code}): ${stderr || 'no message'}`);
+  },
+  abort: async (connection) => {
+    const abortFile = (root: string) => path.join(root, String(connection), 'abort');
+    if (fs.existsSync(abortFile(FUSE_CONNECTIONS_PATH))) return fs.writeFileSync(abortFile(FUSE_CONNECTIONS_PATH), '1');
+    // fusectl is often not mounted (containers): mount a private instance of it just for this.
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-fusectl-'));
+    try {
+      const mounted = await runCommand('mount', ['-t', 'fusectl', 'fusectl', root]);
+      if (mounted.code !== 0) throw new Error(`cannot mount fusectl to abort FUSE connection ${connection}: ${mounted.stderr}`);
+      try {
+        fs.writeFileSync(abortFile(root), '1');
+      } finally {
+        await runCommand('umount', [root]);
+      }
+    } finally {
+      fs.rmdirSync(root);
+    }
   },
 };

@@ -4,6 +4,9 @@ import { constants as osConstants } from 'node:os';
 import type { FuseDevice, FuseSystem, MountRequest } from './device';
 import { decodeOutHeader, encodeInHeader, Opcode, Size, type OutHeader } from './protocol';
 
+/** The connection id the fake kernel gives every mount. */
+export const FAKE_CONNECTION_ID = 42;
+
 /** A reply the session wrote, split into header and body. */
 export interface CapturedReply {
   header: OutHeader;
@@ -62,7 +65,12 @@ export class FakeKernel implements FuseSystem {
     return device;
   }
 
-  async mount(request: MountRequest): Promise<void> {
+  /** Every abort call (connection ids). */
+  readonly aborts: number[] = [];
+  /** When true, unmount detaches but the connection stays (files still open), as after a lazy umount. */
+  keepConnectionOnUnmount = false;
+
+  async mount(request: MountRequest): Promise<number | undefined> {
     this.mounts.push(request);
     // Like the kernel, the first request on a new mount is FUSE_INIT (7.45, every flag offered).
     const init = Buffer.alloc(64);
@@ -71,12 +79,18 @@ export class FakeKernel implements FuseSystem {
     init.writeUInt32LE(128 * 1024, 8);
     init.writeUInt32LE(0xffffffff, 12);
     this.enqueue(Opcode.INIT, 0, init);
+    return FAKE_CONNECTION_ID;
+  }
+
+  async abort(connection: number): Promise<void> {
+    this.aborts.push(connection);
+    this.disconnect();
   }
 
   async unmount(mountpoint: string, lazy: boolean): Promise<void> {
     this.unmounts.push([mountpoint, lazy]);
     if (!lazy && this.failPlainUnmount) throw new Error(this.failPlainUnmount);
-    this.disconnect();
+    if (!this.keepConnectionOnUnmount) this.disconnect();
   }
 
   /** Ends the connection as an external umount would: every read fails with ENODEV. */

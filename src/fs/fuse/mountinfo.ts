@@ -5,6 +5,8 @@ import * as path from 'node:path';
 /** One line of /proc/self/mountinfo, the fields granary uses. */
 export interface MountInfoEntry {
   mountId: number;
+  /** The st_dev of the mount as "major:minor". */
+  device: string;
   /** Where it is mounted (octal escapes such as \040 decoded). */
   mountpoint: string;
   /** Filesystem type, e.g. "fuse.granary". */
@@ -31,6 +33,7 @@ export function parseMountInfo(text: string): MountInfoEntry[] {
     if (fields.length < 10 || separator < 6) continue;
     entries.push({
       mountId: Number(fields[0]),
+      device: fields[2] ?? '',
       mountpoint: unescapeOctal(fields[4] ?? ''),
       options: (fields[5] ?? '').split(','),
       type: fields[separator + 1] ?? '',

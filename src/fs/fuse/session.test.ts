@@ -1,6 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { silentLogger } from '../../log/logger';
-import { FakeKernel } from './fake-kernel';
+import { FAKE_CONNECTION_ID, FakeKernel } from './fake-kernel';
 import { FuseError, type FuseOperations } from './operations';
 import { decodeDirents, DirentType, InitFlag, Opcode, Size, type Attributes } from './protocol';
 import { DEFAULT_INIT_FLAGS, FuseSession, type FuseSessionOptions } from './session';
@@ -156,6 +156,14 @@ describe('FuseSession', () => {
     await session?.closed;
   });
 
+  it('aborts the connection when it outlives the unmount timeout (files still open after umount -l)', async () => {
+    await start({}, { unmountTimeoutMs: 20 });
+    kernel.keepConnectionOnUnmount = true;
+    await session?.unmount();
+    await session?.closed;
+    expect(kernel.aborts).toEqual([FAKE_CONNECTION_ID]);
+  });
+
   it('refuses a kernel older than the minimum protocol', async () => {
     const old = new FakeKernel();
     old.mount = async (request) => {
@@ -165,6 +173,7 @@ describe('FuseSession', () => {
       init.writeUInt32LE(20, 4);
       const id = old.enqueue(Opcode.INIT, 0, init);
       void old.reply(id).then(() => old.disconnect());
+      return undefined;
     };
     const refused = new FuseSession(options, {}, silentLogger(), old);
     await expect(refused.mount()).rejects.toThrow(/before FUSE_INIT/);

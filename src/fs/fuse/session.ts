@@ -57,6 +57,9 @@ export const DEFAULT_INIT_FLAGS =
   InitFlag.PARALLEL_DIROPS | // concurrent LOOKUP/READDIR in one directory
   InitFlag.AUTO_INVAL_DATA; // drop cached pages when a refreshed mtime/size says the object changed
 
+/** How long to wait for device reads to end after aborting the connection (ms). */
+const ABORT_GRACE_MS = 2000;
+
 /** Requests larger than this hand their read buffer to the handler instead of being copied out of it. */
 const COPY_LIMIT = 64 * 1024;
 
@@ -99,6 +102,7 @@ export class FuseSession {
   private readonly system: FuseSystem;
   private device: FuseDevice | undefined;
   private mounted = false;
+  private connection: number | undefined;
   private activeReaders = 0;
   private protocol: NegotiatedProtocol | undefined;
   private resolveInitialized!: (protocol: NegotiatedProtocol) => void;
@@ -143,7 +147,7 @@ export class FuseSession {
       ...(options.readOnly ? ['ro'] : []),
     ];
     try {
-      await this.system.mount({ device, mountpoint: options.mountpoint, type: `fuse.${options.subtype}`, source: options.fsname, options: mountOptions });
+      this.connection = await this.system.mount({ device, mountpoint: options.mountpoint, type: `fuse.${options.subtype}`, source: options.fsname, options: mountOptions });
     } catch (error) {
       device.close();
       this.device = undefined;
@@ -162,7 +166,9 @@ export class FuseSession {
 
   /**
    * Unmounts: umount, and if that fails (busy) umount -l, which detaches now and lets open files
-   * drain; then waits up to unmountTimeoutMs for the kernel to end the connection.
+   * drain; then waits up to unmountTimeoutMs for the kernel to end the connection. Past that, it
+   * aborts the connection (open files then fail with ENOTCONN): a reader blocked in read(2) would
+   * otherwise keep the process from exiting, since libuv joins its threadpool at exit.
    */
   async unmount(): Promise<void> {
     if (!this.mounted) return;
@@ -176,11 +182,25 @@ export class FuseSession {
         await this.system.unmount(mountpoint, true);
       }
     }
+    if (await this.closedWithin(unmountTimeoutMs)) return;
+    this.logger.warn({ mountpoint, unmountTimeoutMs, connection: this.connection }, 'files still open after unmount; aborting the FUSE connection');
+    if (this.connection === undefined) return;
+    try {
+      await this.system.abort(this.connection);
+    } catch (error) {
+      this.logger.error({ mountpoint, err: error }, 'could not abort the FUSE connection');
+      return;
+    }
+    if (!(await this.closedWithin(ABORT_GRACE_MS))) this.logger.error({ mountpoint }, 'the FUSE connection did not end after abort');
+  }
+
+  /** True once the connection ended, false when `ms` passed first. */
+  private async closedWithin(ms: number): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), unmountTimeoutMs)));
-    const ended = await Promise.race([this.closed.then(() => false), timedOut]);
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+    const closed = await Promise.race([this.closed.then(() => true), timedOut]);
     clearTimeout(timer);
-    if (ended) this.logger.warn({ mountpoint, unmountTimeoutMs }, 'unmounted, but the FUSE connection is still open (files in use after a lazy unmount)');
+    return closed;
   }
 
   private async readLoop(device: FuseDevice): Promise<void> {
