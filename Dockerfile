@@ -1,6 +1,6 @@
 # One image for every granary role (controller, node plugin, mount, cache, CLI).
 # Stage 1 builds the TypeScript; stage 2 is a slim runtime with mount(8) for FUSE mounts.
-FROM node:20-bookworm-slim AS build
+FROM node:22-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
@@ -11,7 +11,7 @@ COPY e2e ./e2e
 COPY bench ./bench
 RUN npx tsc -p tsconfig.json && npm prune --omit=dev --ignore-scripts
 
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 # util-linux provides mount/umount (FUSE mounts are made with mount -t fuse.granary -o fd=N);
 # fuse3 provides fusermount3 for unmounting and the kernel-module helpers.
 RUN apt-get update \

@@ -9,7 +9,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createBucket, s3Client, testS3 } from '../../e2e/support/s3-server';
-import { findMount, readMountInfo } from './fuse/mountinfo';
+import { findMount as findMountIn, readMountInfo } from '../system/mountinfo';
+
+const findMount = (mountpoint: string) => findMountIn(readMountInfo(), mountpoint);
 
 jest.setTimeout(180_000);
 
@@ -140,7 +142,7 @@ function itServesTheVolume(fixture: () => MountedFixture): void {
   const mnt = () => fixture().mount.mountpoint;
 
   it('is listed in mountinfo as fuse.granary', () => {
-    expect(findMount(mnt())?.type).toBe('fuse.granary');
+    expect(findMount(mnt())?.fsType).toBe('fuse.granary');
   });
 
   it('lists the root and nested directories', async () => {
@@ -281,7 +283,7 @@ describe('granary mount of s3://bucket/prefix on the real S3 server', () => {
   const bigFile = () => path.join(fixture.mount.mountpoint, 'big', 'model.bin');
 
   it('is mounted read-only (ro in mountinfo) and shows only the prefix', () => {
-    expect(findMount(fixture.mount.mountpoint)?.options).toContain('ro');
+    expect(findMount(fixture.mount.mountpoint)?.mountOptions).toContain('ro');
     expect(fs.readdirSync(fixture.mount.mountpoint)).not.toContain('outside');
   });
 
@@ -376,7 +378,7 @@ describe('granary mount lifecycle', () => {
     const mount = await startMount(source, mnt);
     mount.child.kill('SIGKILL');
     expect((await mount.exited).signal).toBe('SIGKILL');
-    expect(findMount(mnt)?.type).toBe('fuse.granary');
+    expect(findMount(mnt)?.fsType).toBe('fuse.granary');
     expect(() => fs.statSync(mnt)).toThrow(expect.objectContaining({ code: 'ENOTCONN' }));
     expect(() => fs.readdirSync(mnt)).toThrow(expect.objectContaining({ code: 'ENOTCONN' }));
 
@@ -395,7 +397,7 @@ describe('granary mount lifecycle', () => {
     const second = spawnMount(source, mnt);
     expect((await second.exited).code).not.toBe(0);
     expect(second.stderr()).toMatch(/already a mount/);
-    expect(readMountInfo().filter((entry) => entry.mountpoint === fs.realpathSync(base) + '/mnt')).toHaveLength(1);
+    expect(readMountInfo().filter((entry) => entry.mountPoint === fs.realpathSync(base) + '/mnt')).toHaveLength(1);
     first.child.kill('SIGTERM');
     await first.exited;
   });

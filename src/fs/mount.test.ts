@@ -6,7 +6,7 @@ import { parseMountConfig } from '../config/mount';
 import { silentLogger } from '../log/logger';
 import { MemoryStore } from '../objectstore/memory';
 import { FakeKernel } from './fuse/fake-kernel';
-import type { MountInfoEntry } from './fuse/mountinfo';
+import type { MountEntry } from '../system/mountinfo';
 import { checkMountpoint, MountpointError, serveMount } from './mount';
 
 describe('checkMountpoint', () => {
@@ -24,7 +24,7 @@ describe('checkMountpoint', () => {
     expect(() => checkMountpoint(path.join(dir, 'nope'), () => [])).toThrow(/does not exist: create the directory/);
     fs.writeFileSync(path.join(dir, 'file'), 'x');
     expect(() => checkMountpoint(path.join(dir, 'file'), () => [])).toThrow(/is not a directory/);
-    const mounted: MountInfoEntry = { mountId: 1, device: '0:99', mountpoint: fs.realpathSync(dir), type: 'fuse.granary', source: 's3://b/p', options: ['rw'] };
+    const mounted: MountEntry = { mountId: 1, device: '0:99', root: '/', mountPoint: fs.realpathSync(dir), fsType: 'fuse.granary', source: 's3://b/p', mountOptions: ['rw'], superOptions: ['rw'] };
     expect(() => checkMountpoint(dir, () => [mounted])).toThrow(MountpointError);
     expect(() => checkMountpoint(dir, () => [mounted])).toThrow(/already a mount \(fuse.granary from s3:\/\/b\/p\): unmount it first/);
   });

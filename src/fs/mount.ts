@@ -6,7 +6,7 @@ import type { Logger } from '../log/logger';
 import { openSource as defaultOpenSource, type OpenedSource } from '../objectstore/source';
 import { Filesystem } from './filesystem';
 import { linuxFuseSystem, type FuseSystem } from './fuse/device';
-import { findMount, readMountInfo, type MountInfoEntry } from './fuse/mountinfo';
+import { findMount, readMountInfo, type MountEntry } from '../system/mountinfo';
 import { FuseSession } from './fuse/session';
 
 /** A mountpoint that cannot be used, with the step that fixes it in the message. */
@@ -23,7 +23,7 @@ export interface MountDependencies {
   env?: NodeJS.ProcessEnv;
   fuseSystem?: FuseSystem;
   /** Current mounts (default: /proc/self/mountinfo). */
-  mounts?: () => MountInfoEntry[];
+  mounts?: () => MountEntry[];
 }
 
 /** A live mount. */
@@ -39,7 +39,7 @@ export interface MountedVolume {
  * Checks that `mountpoint` exists, is a directory and is not already a mount; returns its real path
  * (as mountinfo shows it). A dead FUSE mount (its process was killed) is reported with the fix.
  */
-export function checkMountpoint(mountpoint: string, mounts: () => MountInfoEntry[] = readMountInfo): string {
+export function checkMountpoint(mountpoint: string, mounts: () => MountEntry[] = readMountInfo): string {
   let stats: fs.Stats;
   try {
     stats = fs.statSync(mountpoint);
@@ -51,9 +51,9 @@ export function checkMountpoint(mountpoint: string, mounts: () => MountInfoEntry
   }
   if (!stats.isDirectory()) throw new MountpointError(`mountpoint ${mountpoint} is not a directory: pass an empty directory`);
   const real = fs.realpathSync(mountpoint);
-  const existing = findMount(real, mounts());
+  const existing = findMount(mounts(), real);
   if (existing) {
-    throw new MountpointError(`mountpoint ${real} is already a mount (${existing.type} from ${existing.source}): unmount it first ('umount ${real}') or pick another directory`);
+    throw new MountpointError(`mountpoint ${real} is already a mount (${existing.fsType} from ${existing.source}): unmount it first ('umount ${real}') or pick another directory`);
   }
   return real;
 }

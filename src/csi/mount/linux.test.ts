@@ -1,4 +1,5 @@
-import { LinuxMounter, MountCommandError, parseMountInfo, unescapeMountInfoField, type LinuxMounterEffects } from './linux';
+import { parseMountInfo, unescapeMountInfoField } from '../../system/mountinfo';
+import { LinuxMounter, MountCommandError, type LinuxMounterEffects } from './linux';
 import { findMount, isReadOnlyMount } from './mounter';
 
 const MOUNTINFO = [

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parseMountInfo } from '../../system/mountinfo';
 import { findMount, isReadOnlyMount, type Mounter, type MountEntry, type MountState } from './mounter';
 
 /** How long one mount(8)/umount(8) call may take before it is killed (a hung FUSE server can stall umount). */
@@ -56,38 +57,6 @@ const defaultEffects: LinuxMounterEffects = {
   readMountInfo: () => fs.promises.readFile('/proc/self/mountinfo', 'utf8'),
   statfs: (target) => fs.promises.statfs(target),
 };
-
-/** Decodes the octal escapes the kernel writes in mountinfo paths (`\040` space, `\011` tab, `\012` newline, `\134` backslash). */
-export function unescapeMountInfoField(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
-}
-
-/**
- * Parses /proc/self/mountinfo (proc(5)): `ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTIONS`.
- * Lines that do not fit are skipped rather than failing every mount check.
- */
-export function parseMountInfo(text: string): MountEntry[] {
-  const entries: MountEntry[] = [];
-  for (const line of text.split('\n')) {
-    const fields = line.trim().split(' ');
-    const separator = fields.indexOf('-', 6);
-    if (fields.length < 10 || separator < 0) continue;
-    const [mountId, , device, root, mountPoint, mountOptions] = fields;
-    const [fsType, source, superOptions] = fields.slice(separator + 1);
-    if (!mountId || !device || !root || !mountPoint || !mountOptions || !fsType || source === undefined) continue;
-    entries.push({
-      mountId: Number(mountId),
-      device,
-      root: unescapeMountInfoField(root),
-      mountPoint: unescapeMountInfoField(mountPoint),
-      mountOptions: mountOptions.split(','),
-      fsType: unescapeMountInfoField(fsType),
-      source: unescapeMountInfoField(source),
-      superOptions: (superOptions ?? '').split(','),
-    });
-  }
-  return entries;
-}
 
 function errorCode(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;

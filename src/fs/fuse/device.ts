@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { findMount } from './mountinfo';
+import { findMount, readMountInfo } from '../../system/mountinfo';
 
 /** An open connection to the kernel's FUSE device. */
 export interface FuseDevice {
@@ -102,7 +102,7 @@ export const linuxFuseSystem: FuseSystem = {
     const args = ['-i', '-t', type, '-o', [`fd=${CHILD_DEVICE_FD}`, ...options].join(','), source, mountpoint];
     const { code, stderr } = await runCommand('mount', args, [device.fd]);
     if (code !== 0) throw new Error(`mount ${mountpoint} failed (exit ${code}): ${stderr || 'no message'}`);
-    const mounted = findMount(mountpoint);
+    const mounted = findMount(readMountInfo(), mountpoint);
     return mounted ? connectionIdOf(mounted.device) : undefined;
   },
   unmount: async (mountpoint, lazy) => {

@@ -1,5 +1,4 @@
-import { connectionIdOf } from './device';
-import { findMount, parseMountInfo } from './mountinfo';
+import { findMount, isReadOnlyMount, parseMountInfo } from './mountinfo';
 
 const SAMPLE = [
   '22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw',
@@ -16,22 +15,23 @@ describe('mountinfo', () => {
     expect(entries[1]).toEqual({
       mountId: 42,
       device: '0:39',
-      mountpoint: '/tmp/with space',
-      options: ['rw', 'nosuid', 'nodev', 'relatime'],
-      type: 'fuse.granary',
+      root: '/',
+      mountPoint: '/tmp/with space',
+      mountOptions: ['rw', 'nosuid', 'nodev', 'relatime'],
+      fsType: 'fuse.granary',
       source: 's3://bucket/prefix',
+      superOptions: ['rw', 'user_id=0', 'group_id=0', 'default_permissions', 'allow_other'],
     });
   });
 
   it('finds the topmost mount at a path', () => {
     const entries = parseMountInfo(SAMPLE);
-    expect(findMount('/mnt/m', entries)?.type).toBe('tmpfs');
-    expect(findMount('/mnt/other', entries)).toBeUndefined();
+    expect(findMount(entries, '/mnt/m')?.fsType).toBe('tmpfs');
+    expect(findMount(entries, '/mnt/other')).toBeUndefined();
   });
 
-  it('turns a mount device into the kernel connection id (MKDEV)', () => {
-    expect(connectionIdOf('0:39')).toBe(39);
-    expect(connectionIdOf('1:2')).toBe(2 ** 20 + 2);
-    expect(connectionIdOf('junk')).toBeUndefined();
+  it('knows a read-only mount by its per-mount or superblock options', () => {
+    const entries = parseMountInfo(SAMPLE);
+    expect(entries.map(isReadOnlyMount)).toEqual([false, false, true, false]);
   });
 });
