@@ -1,0 +1,74 @@
+import { silentLogger } from '../../log/logger';
+import { BlockCache } from './block-cache';
+import { FakeBlockSource } from './fake-block-source';
+
+const data = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
+
+function setup(options: { capacityBytes?: number; maxConcurrentFetches?: number; latencyMs?: number } = {}) {
+  const source = new FakeBlockSource(new Map([['obj', data]]));
+  source.latencyMs = options.latencyMs ?? 5;
+  const cache = new BlockCache({ source, capacityBytes: options.capacityBytes ?? 10_000, maxConcurrentFetches: options.maxConcurrentFetches ?? 4, logger: silentLogger() });
+  return { source, cache };
+}
+
+const range = (start: number, end: number) => ({ key: 'obj', etag: 'e1', start, end });
+
+describe('BlockCache', () => {
+  it('fetches a range once for N concurrent readers (single-flight), then serves it from memory', async () => {
+    const { source, cache } = setup();
+    const reads = await Promise.all(Array.from({ length: 16 }, () => cache.read(range(0, 100))));
+    expect(source.calls).toHaveLength(1);
+    for (const read of reads) expect(read.equals(data.subarray(0, 100))).toBe(true);
+    await cache.read(range(0, 100));
+    expect(source.calls).toHaveLength(1);
+    expect(cache.stats).toMatchObject({ joins: 15, hits: 1, demandFetches: 1 });
+  });
+
+  it('joins a prefetch in flight instead of fetching again', async () => {
+    const { source, cache } = setup();
+    cache.prefetch(range(100, 200));
+    cache.prefetch(range(100, 200));
+    const read = await cache.read(range(100, 200));
+    expect(read.equals(data.subarray(100, 200))).toBe(true);
+    expect(source.calls).toHaveLength(1);
+  });
+
+  it('keys ranges by object version: a new ETag is a new fetch', async () => {
+    const { source, cache } = setup();
+    await cache.read(range(0, 100));
+    await cache.read({ ...range(0, 100), etag: 'e2' });
+    expect(source.calls).toHaveLength(2);
+  });
+
+  it('does not cache a failure: the next reader fetches again', async () => {
+    const { source, cache } = setup();
+    source.failWith = () => new Error('down');
+    await expect(Promise.all([cache.read(range(0, 10)), cache.read(range(0, 10))])).rejects.toThrow('down');
+    expect(source.calls).toHaveLength(1);
+    source.failWith = undefined;
+    await expect(cache.read(range(0, 10))).resolves.toHaveLength(10);
+    expect(source.calls).toHaveLength(2);
+  });
+
+  it('never holds more than its capacity, and never runs more fetches than its limit', async () => {
+    const { source, cache } = setup({ capacityBytes: 250, maxConcurrentFetches: 3 });
+    const reads = [];
+    for (let start = 0; start < 1000; start += 100) {
+      reads.push(cache.read(range(start, start + 100)));
+      cache.prefetch(range(start + 50, start + 100));
+    }
+    await Promise.all(reads);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(source.maxRunning).toBeLessThanOrEqual(3);
+    expect(cache.cachedBytes).toBeLessThanOrEqual(250);
+    expect(cache.evictions).toBeGreaterThan(0);
+  });
+
+  it('counts a failed prefetch without an unhandled rejection', async () => {
+    const { source, cache } = setup();
+    source.failWith = () => new Error('down');
+    cache.prefetch(range(0, 10));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(cache.stats.readaheadFailures).toBe(1);
+  });
+});

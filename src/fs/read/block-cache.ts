@@ -1,0 +1,136 @@
+// The mount's RAM cache of block ranges, shared by every open file: bounded bytes (LRU), bounded
+// fetches in flight, and one fetch per range however many readers ask for it at once.
+import type { Logger } from '../../log/logger';
+import type { BlockRequest, BlockSource } from './block-source';
+import { ByteLru } from './lru';
+import { FetchLimiter, type FetchPriority, type ScheduledFetch } from './fetch-limiter';
+
+/** Options of a BlockCache (see ReadPathConfig for the defaults). */
+export interface BlockCacheOptions {
+  source: BlockSource;
+  /** Bytes of ranges kept once fetched. */
+  capacityBytes: number;
+  /** Fetches running at once; with capacityBytes and the block size this bounds memory. */
+  maxConcurrentFetches: number;
+  logger: Logger;
+  /** Aborts every fetch when the mount goes away. */
+  signal?: AbortSignal;
+}
+
+/** Counters of a BlockCache, plain numbers that become metrics. */
+export interface BlockCacheStats {
+  /** Reads answered from memory. */
+  hits: number;
+  /** Reads that joined a fetch already in flight (single-flight). */
+  joins: number;
+  /** Fetches started for a reader that waits. */
+  demandFetches: number;
+  /** Fetches started by readahead. */
+  readaheadFetches: number;
+  /** Readahead fetches that failed (the reader that needs the range fetches it again). */
+  readaheadFailures: number;
+}
+
+/** What a range is cached under: the object version and the exact bytes. */
+export function cacheIdOf(request: Pick<BlockRequest, 'key' | 'etag' | 'start' | 'end'>): string {
+  // The key goes last: it may hold any character, the other fields cannot hold ':' or '-'.
+  return `${request.etag}:${request.start}-${request.end}:${request.key}`;
+}
+
+interface InFlight {
+  scheduled: ScheduledFetch<Buffer>;
+}
+
+/**
+ * Block ranges of object versions, fetched through a BlockSource. A range is fetched once however many
+ * readers want it at the same time; once fetched it stays in an LRU bounded by bytes. Memory therefore
+ * stays under capacityBytes + maxConcurrentFetches × the largest range, whatever the files' sizes.
+ */
+export class BlockCache {
+  /** Counters since creation. */
+  readonly stats: BlockCacheStats = { hits: 0, joins: 0, demandFetches: 0, readaheadFetches: 0, readaheadFailures: 0 };
+  private readonly lru: ByteLru<Buffer>;
+  private readonly limiter: FetchLimiter;
+  private readonly inFlight = new Map<string, InFlight>();
+
+  constructor(private readonly options: BlockCacheOptions) {
+    this.lru = new ByteLru(options.capacityBytes);
+    this.limiter = new FetchLimiter(options.maxConcurrentFetches);
+  }
+
+  /** Bytes held in memory now, fetches in flight excluded. */
+  get cachedBytes(): number {
+    return this.lru.bytes;
+  }
+
+  /** Values evicted to make room so far. */
+  get evictions(): number {
+    return this.lru.evictions;
+  }
+
+  /** Fetches running, and waiting for a slot. */
+  get fetches(): { active: number; queued: number } {
+    return { active: this.limiter.active, queued: this.limiter.queued };
+  }
+
+  /** Whether the range is in memory or being fetched: a cheaper source for the bytes than a new fetch. */
+  holds(request: Omit<BlockRequest, 'signal'>): boolean {
+    const id = cacheIdOf(request);
+    return this.lru.has(id) || this.inFlight.has(id);
+  }
+
+  /** The bytes of the range: from memory, from a fetch in flight, or from a new fetch a reader waits on. */
+  read(request: Omit<BlockRequest, 'signal'>): Promise<Buffer> {
+    const id = cacheIdOf(request);
+    const cached = this.lru.get(id);
+    if (cached) {
+      this.stats.hits++;
+      return Promise.resolve(cached);
+    }
+    const running = this.inFlight.get(id);
+    if (running) {
+      this.stats.joins++;
+      // A reader now waits on what may have been queued as a guess: let it jump the readahead queue.
+      running.scheduled.promote();
+      return running.scheduled.result;
+    }
+    return this.start(id, request, 'demand').result;
+  }
+
+  /** Starts fetching the range in the background unless it is in memory or in flight; failures are only counted. */
+  prefetch(request: Omit<BlockRequest, 'signal'>): void {
+    const id = cacheIdOf(request);
+    if (this.lru.has(id) || this.inFlight.has(id)) return;
+    this.start(id, request, 'readahead').result.catch((error: unknown) => {
+      this.stats.readaheadFailures++;
+      this.options.logger.debug({ key: request.key, start: request.start, end: request.end, err: error }, 'readahead fetch failed; a read of that range will fetch it again');
+    });
+  }
+
+  /** Forgets every cached range (fetches in flight still complete and are cached). */
+  clear(): void {
+    this.lru.clear();
+  }
+
+  private start(id: string, request: Omit<BlockRequest, 'signal'>, priority: FetchPriority): ScheduledFetch<Buffer> {
+    if (priority === 'demand') this.stats.demandFetches++;
+    else this.stats.readaheadFetches++;
+    const { signal } = this.options;
+    const scheduled = this.limiter.schedule(priority, () => this.options.source.fetch({ ...request, ...(signal && { signal }) }));
+    const entry: InFlight = { scheduled };
+    this.inFlight.set(id, entry);
+    // The in-flight entry is replaced by the cached bytes in the same turn the fetch settles, so a
+    // reader arriving in between finds one or the other and never starts a second fetch; a failure is
+    // not cached, so the next reader tries again.
+    scheduled.result.then(
+      (data) => {
+        if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
+        this.lru.set(id, data);
+      },
+      () => {
+        if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
+      },
+    );
+    return scheduled;
+  }
+}

@@ -1,0 +1,45 @@
+// Arithmetic of fixed-size aligned blocks over one object: which blocks a read touches, where each ends.
+
+/** A byte range [start, end) of an object; `end` is exclusive. */
+export interface Span {
+  start: number;
+  end: number;
+}
+
+/** The index of the block that holds byte `offset`. */
+export function blockIndexOf(offset: number, blockSize: number): number {
+  return Math.floor(offset / blockSize);
+}
+
+/** The bytes of block `index` of an object of `objectSize` bytes: the last block is usually shorter. */
+export function blockSpan(index: number, blockSize: number, objectSize: number): Span {
+  const start = index * blockSize;
+  return { start, end: Math.min(start + blockSize, objectSize) };
+}
+
+/** How many blocks an object of `objectSize` bytes has (0 when empty). */
+export function blockCount(objectSize: number, blockSize: number): number {
+  return Math.ceil(objectSize / blockSize);
+}
+
+/**
+ * The part of a read of `size` bytes at `offset` that lies inside the object: a read that starts at or past
+ * the end is empty (undefined), one that crosses it is cut short.
+ */
+export function clipToObject(offset: number, size: number, objectSize: number): Span | undefined {
+  const end = Math.min(offset + size, objectSize);
+  return offset < end ? { start: offset, end } : undefined;
+}
+
+/** The first and last (inclusive) block indexes of a non-empty span. */
+export function blocksOf(span: Span, blockSize: number): { first: number; last: number } {
+  return { first: blockIndexOf(span.start, blockSize), last: blockIndexOf(span.end - 1, blockSize) };
+}
+
+/** `span` widened to multiples of `unit`, then clipped to `within` (a block, in practice). */
+export function alignSpan(span: Span, unit: number, within: Span): Span {
+  return {
+    start: Math.max(within.start, Math.floor(span.start / unit) * unit),
+    end: Math.min(within.end, Math.ceil(span.end / unit) * unit),
+  };
+}

@@ -1,0 +1,159 @@
+// Where block bytes come from: one method, so the cluster cache's peer source can stand in front of
+// the object store (and fall back to it) without the read path knowing which one answered.
+import type { Readable } from 'node:stream';
+import type { Logger } from '../../log/logger';
+import { ObjectStoreError, isObjectStoreError } from '../../objectstore/errors';
+import type { ObjectStore } from '../../objectstore/store';
+
+/** One byte range [start, end) of one object version, all inside one block. */
+export interface BlockRequest {
+  key: string;
+  /** The version to read; '' when the store gave none (then the bytes are not checked against a version). */
+  etag: string;
+  start: number;
+  end: number;
+  /** Aborts the fetch (the mount is going away). */
+  signal?: AbortSignal;
+}
+
+/** Fetches one byte range of one object version (groupcache's getter): the object store, or a peer in front of it. */
+export interface BlockSource {
+  /** Resolves with exactly end - start bytes, or rejects (an ObjectStoreError, or the signal's reason). */
+  fetch(request: BlockRequest): Promise<Buffer>;
+}
+
+/** Retry and timeout settings of an OriginBlockSource (see ReadPathConfig for the defaults). */
+export interface OriginFetchPolicy {
+  fetchTimeoutMs: number;
+  fetchAttempts: number;
+  retryBaseDelayMs: number;
+  retryMaxDelayMs: number;
+}
+
+/** Counters of an OriginBlockSource, plain numbers that become metrics. */
+export interface OriginStats {
+  requests: number;
+  bytes: number;
+  retries: number;
+  failures: number;
+}
+
+/** Waits `ms`, or rejects early with the signal's reason. */
+export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
+
+const defaultSleep: Sleep = (ms, signal) =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+
+/** A fetch that timed out; retried like Unavailable. */
+class FetchTimeout extends ObjectStoreError {
+  constructor(message: string) {
+    super('Unavailable', message);
+  }
+}
+
+/**
+ * Fetches block ranges from the object store with one ranged, If-Match GET each: a bounded time per
+ * try, bounded retries with jittered exponential backoff for Unavailable, timeouts and broken bodies.
+ * Anything else (the object changed, was deleted, access refused) fails at once.
+ */
+export class OriginBlockSource implements BlockSource {
+  /** Counters since creation. */
+  readonly stats: OriginStats = { requests: 0, bytes: 0, retries: 0, failures: 0 };
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly policy: OriginFetchPolicy,
+    private readonly logger: Logger,
+    private readonly sleep: Sleep = defaultSleep,
+  ) {}
+
+  async fetch(request: BlockRequest): Promise<Buffer> {
+    const { key, start, end, signal } = request;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const data = await this.fetchOnce(request);
+        this.stats.bytes += data.length;
+        return data;
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason ?? error;
+        if (!isRetryable(error) || attempt >= this.policy.fetchAttempts) {
+          this.stats.failures++;
+          if (isObjectStoreError(error, 'PreconditionFailed', 'NotFound')) {
+            this.logger.warn({ key, etag: request.etag, start, end, code: error.code }, 'the object changed or was deleted since it was opened: reads of this handle fail with EIO; open the file again to read the new version');
+          } else {
+            this.logger.warn({ key, start, end, attempts: attempt, err: error }, 'fetching a block from the object store failed');
+          }
+          throw error;
+        }
+        // Full jitter: concurrent readers that failed together do not retry together.
+        const ceiling = Math.min(this.policy.retryMaxDelayMs, this.policy.retryBaseDelayMs * 2 ** (attempt - 1));
+        const delay = Math.floor(Math.random() * ceiling);
+        this.stats.retries++;
+        this.logger.debug({ key, start, end, attempt, delayMs: delay, err: error }, 'block fetch failed; retrying');
+        await this.sleep(delay, signal);
+      }
+    }
+  }
+
+  /** One GET, its body read into one buffer allocated up front, within fetchTimeoutMs. */
+  private async fetchOnce(request: BlockRequest): Promise<Buffer> {
+    const { key, etag, start, end } = request;
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () => timeout.abort(new FetchTimeout(`GET of bytes ${start}-${end} of "${key}" in ${this.store.location} took more than ${this.policy.fetchTimeoutMs} ms`)),
+      this.policy.fetchTimeoutMs,
+    );
+    const signal = request.signal ? AbortSignal.any([request.signal, timeout.signal]) : timeout.signal;
+    try {
+      this.stats.requests++;
+      const result = await this.store.get(key, { range: { start, end }, ...(etag !== '' && { ifMatch: etag }), signal });
+      return await readExactly(result.body, end - start, signal, `bytes ${start}-${end} of "${key}"`);
+    } catch (error) {
+      // A timeout surfaces as whatever the store threw when its signal aborted; report the timeout itself.
+      if (timeout.signal.aborted && !request.signal?.aborted) throw timeout.signal.reason;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Unavailable (the store's retries gave up, or our timeout), or a failure while the body streamed (reset, truncation). */
+function isRetryable(error: unknown): boolean {
+  if (error instanceof ObjectStoreError) return error.code === 'Unavailable';
+  return true;
+}
+
+/** Reads `body` into one buffer of exactly `length` bytes; a body of any other length is an Unavailable error. */
+async function readExactly(body: Readable, length: number, signal: AbortSignal, what: string): Promise<Buffer> {
+  const data = Buffer.allocUnsafe(length);
+  let filled = 0;
+  const onAbort = () => body.destroy(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer | string>) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      if (filled + bytes.length > length) throw new ObjectStoreError('Unavailable', `${what}: the store sent more than the ${length} bytes asked for`);
+      bytes.copy(data, filled);
+      filled += bytes.length;
+    }
+  } catch (error) {
+    body.destroy();
+    throw error;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  if (filled !== length) throw new ObjectStoreError('Unavailable', `${what}: the body ended after ${filled} of ${length} bytes`);
+  return data;
+}

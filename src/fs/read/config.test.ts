@@ -1,0 +1,17 @@
+import { DEFAULT_READ_PATH_CONFIG, readPathSchema } from './config';
+
+describe('readPathSchema', () => {
+  it('has the documented defaults', () => {
+    expect(DEFAULT_READ_PATH_CONFIG).toMatchObject({
+      blockSizeBytes: 4 * 1024 * 1024,
+      readaheadInitialBlocks: 1,
+      readaheadMaxBlocks: 16,
+      maxConcurrentFetches: 32,
+      fetchAttempts: 3,
+    });
+  });
+
+  it('refuses a random-read unit larger than a block', () => {
+    expect(readPathSchema.safeParse({ blockSizeBytes: 1 << 20, randomReadUnitBytes: 2 << 20 }).success).toBe(false);
+  });
+});

@@ -1,0 +1,39 @@
+// A test fake: a BlockSource over bytes in memory, with controllable latency and failures.
+import type { BlockRequest, BlockSource } from './block-source';
+
+/** A BlockSource for unit tests: serves ranges of in-memory objects, records every call, waits `latencyMs`. Not for production use. */
+export class FakeBlockSource implements BlockSource {
+  /** Every fetch asked, in order. */
+  readonly calls: BlockRequest[] = [];
+  /** Fetches running now, and the most ever at once. */
+  running = 0;
+  maxRunning = 0;
+  /** How long each fetch takes (ms). */
+  latencyMs = 0;
+  /** When set, a fetch rejects with what it returns (undefined: it succeeds). */
+  failWith: ((request: BlockRequest) => Error | undefined) | undefined;
+
+  constructor(private readonly objects: Map<string, Buffer> = new Map()) {}
+
+  /** Adds or replaces an object. */
+  put(key: string, data: Buffer): void {
+    this.objects.set(key, data);
+  }
+
+  async fetch(request: BlockRequest): Promise<Buffer> {
+    this.calls.push(request);
+    this.running++;
+    this.maxRunning = Math.max(this.maxRunning, this.running);
+    try {
+      if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+      request.signal?.throwIfAborted();
+      const failure = this.failWith?.(request);
+      if (failure) throw failure;
+      const data = this.objects.get(request.key);
+      if (!data) throw new Error(`no object ${request.key} in the fake`);
+      return Buffer.from(data.subarray(request.start, request.end));
+    } finally {
+      this.running--;
+    }
+  }
+}

@@ -1,0 +1,187 @@
+import { createHash } from 'node:crypto';
+import { silentLogger } from '../../log/logger';
+import { MemoryStore } from '../../objectstore/memory';
+import { Errno } from '../errno';
+import { FuseError } from '../fuse/operations';
+import { BlockCache } from './block-cache';
+import { readPathSchema, type ReadPathConfigInput } from './config';
+import { FakeBlockSource } from './fake-block-source';
+import { createReadHandle } from './read-handle';
+import { ReadPath } from './read-path';
+
+const KiB = 1024;
+const BLOCK = 64 * KiB;
+const SIZE = 20 * BLOCK + 1234; // a partial last block
+const data = Buffer.from(Array.from({ length: SIZE }, (_, i) => (i * 31 + (i >> 8)) % 256));
+const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+const config = (input: ReadPathConfigInput = {}) =>
+  readPathSchema.parse({
+    blockSizeBytes: BLOCK,
+    cacheBytes: 64 * BLOCK,
+    randomReadUnitBytes: 4 * KiB,
+    sequentialSlackBytes: 2 * BLOCK,
+    sequentialThresholdBytes: BLOCK / 2,
+    readaheadMaxBlocks: 8,
+    ...input,
+  });
+
+function setup(input: ReadPathConfigInput = {}, latencyMs = 1) {
+  const source = new FakeBlockSource(new Map([['obj', data]]));
+  source.latencyMs = latencyMs;
+  const parsed = config(input);
+  const cache = new BlockCache({ source, capacityBytes: parsed.cacheBytes, maxConcurrentFetches: parsed.maxConcurrentFetches, logger: silentLogger() });
+  const open = () => createReadHandle({ key: 'obj', etag: 'e1', size: SIZE, cache, config: parsed, logger: silentLogger() });
+  return { source, cache, open };
+}
+
+async function readAll(handle: ReturnType<ReturnType<typeof setup>['open']>, step: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for (let offset = 0; ; offset += step) {
+    const part = await handle.read(offset, step);
+    if (part.length === 0) break;
+    parts.push(Buffer.from(part));
+  }
+  return Buffer.concat(parts);
+}
+
+const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
+
+describe('ReadHandle', () => {
+  it('reads a whole file sequentially with aligned block fetches, each block once, ahead of the reader', async () => {
+    const { source, open } = setup();
+    const handle = open();
+    expect(sha(await readAll(handle, 16 * KiB))).toBe(sha(data));
+    await settle();
+    const starts = source.calls.map((call) => call.start);
+    expect(new Set(starts).size).toBe(starts.length); // no block fetched twice
+    expect(source.calls).toHaveLength(21);
+    for (const call of source.calls) {
+      expect(call.start % BLOCK).toBe(0);
+      expect(call.end).toBe(Math.min(call.start + BLOCK, SIZE));
+    }
+    expect(source.maxRunning).toBeGreaterThan(1); // the window fetched blocks in parallel
+  });
+
+  it('returns short at EOF and empty past it', async () => {
+    const { open } = setup();
+    const handle = open();
+    const tail = await handle.read(SIZE - 100, 4096);
+    expect(tail.equals(data.subarray(SIZE - 100))).toBe(true);
+    expect(await handle.read(SIZE, 4096)).toHaveLength(0);
+    expect(await handle.read(SIZE + 10 * BLOCK, 4096)).toHaveLength(0);
+  });
+
+  it('reads across block boundaries', async () => {
+    const { open } = setup();
+    const handle = open();
+    const read = await handle.read(BLOCK - 100, 2 * BLOCK + 200);
+    expect(read.equals(data.subarray(BLOCK - 100, 3 * BLOCK + 100))).toBe(true);
+  });
+
+  it('random reads fetch only the wanted bytes (rounded to the unit) and nothing ahead', async () => {
+    const { source, open } = setup();
+    const handle = open();
+    const offsets = [13 * BLOCK + 5000, 3 * BLOCK + 100, 17 * BLOCK + 60_000, 9 * BLOCK + 7];
+    for (const offset of offsets) {
+      const read = await handle.read(offset, 8 * KiB);
+      expect(read.equals(data.subarray(offset, offset + 8 * KiB))).toBe(true);
+    }
+    await settle();
+    const fetched = source.calls.reduce((total, call) => total + call.end - call.start, 0);
+    expect(fetched).toBeLessThanOrEqual(offsets.length * 16 * KiB + 4 * KiB);
+    expect(source.calls.every((call) => call.end - call.start < BLOCK)).toBe(true);
+  });
+
+  it('random reads fetch whole blocks when the unit is the block size', async () => {
+    const { source, open } = setup({ randomReadUnitBytes: BLOCK });
+    const handle = open();
+    await handle.read(5 * BLOCK + 10, 100);
+    await settle();
+    expect(source.calls).toEqual([expect.objectContaining({ start: 5 * BLOCK, end: 6 * BLOCK })]);
+  });
+
+  it('resets readahead on a seek', async () => {
+    const { source, open } = setup();
+    const handle = open();
+    for (let offset = 0; offset < 4 * BLOCK; offset += 16 * KiB) await handle.read(offset, 16 * KiB);
+    await settle();
+    const before = source.calls.length;
+    await handle.read(15 * BLOCK + 3, 100);
+    await settle();
+    const after = source.calls.slice(before);
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({ start: 15 * BLOCK, end: 15 * BLOCK + 4 * KiB });
+  });
+
+  it('serves several concurrent sequential streams over one file, sharing the blocks', async () => {
+    const { source, open } = setup({}, 3);
+    const results = await Promise.all(Array.from({ length: 8 }, () => readAll(open(), 32 * KiB)));
+    for (const result of results) expect(sha(result)).toBe(sha(data));
+    await settle();
+    expect(source.calls).toHaveLength(21);
+  });
+
+  it('serves streams that start at different offsets', async () => {
+    const { open } = setup({}, 2);
+    const starts = [0, 5 * BLOCK, 11 * BLOCK + 77, 19 * BLOCK];
+    await Promise.all(
+      starts.map(async (start) => {
+        const handle = open();
+        for (let offset = start; offset < SIZE; offset += 20 * KiB) {
+          const read = await handle.read(offset, 20 * KiB);
+          expect(read.equals(data.subarray(offset, offset + 20 * KiB))).toBe(true);
+        }
+      }),
+    );
+  });
+
+  it('answers EBADF to writes and to reads after release; flush and fsync do nothing', async () => {
+    const { open } = setup();
+    const handle = open();
+    await expect(handle.write()).rejects.toMatchObject({ errno: Errno.EBADF });
+    await expect(handle.flush()).resolves.toBeUndefined();
+    await expect(handle.fsync()).resolves.toBeUndefined();
+    await handle.release();
+    await expect(handle.read(0, 10)).rejects.toMatchObject({ errno: Errno.EBADF });
+  });
+});
+
+describe('ReadHandle over the object store (ReadPath)', () => {
+  async function storeSetup(input: ReadPathConfigInput = {}) {
+    const store = new MemoryStore();
+    const info = await store.put('vol/obj', data);
+    const path = new ReadPath({ store, config: config({ fetchAttempts: 3, retryBaseDelayMs: 5, retryMaxDelayMs: 20, fetchTimeoutMs: 100, ...input }), logger: silentLogger() });
+    return { store, path, handle: path.open({ key: 'vol/obj', etag: info.etag, size: SIZE }) };
+  }
+
+  it('reads the object', async () => {
+    const { handle } = await storeSetup();
+    expect(sha(await readAll(handle, 100 * KiB))).toBe(sha(data));
+  });
+
+  it('answers EIO within a bounded time when the store is dead', async () => {
+    const { store, path, handle } = await storeSetup();
+    for (let i = 0; i < 10; i++) store.failNext('get', 'Unavailable');
+    const started = Date.now();
+    const failure = await handle.read(3 * BLOCK, 100).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(FuseError);
+    expect(failure).toMatchObject({ errno: Errno.EIO });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(path.origin.stats).toMatchObject({ requests: 3, retries: 2 });
+  });
+
+  it('answers EIO without retrying when the object changed since open', async () => {
+    const { store, path, handle } = await storeSetup();
+    await store.put('vol/obj', Buffer.from('another version'));
+    // A random read: one GET, no readahead, so the count shows no retry.
+    await expect(handle.read(5 * BLOCK + 7, 100)).rejects.toMatchObject({ errno: Errno.EIO });
+    expect(path.origin.stats).toMatchObject({ requests: 1, retries: 0, failures: 1 });
+  });
+
+  it('fails reads in flight when the mount closes', async () => {
+    const { path, handle } = await storeSetup();
+    path.close();
+    await expect(handle.read(0, 100)).rejects.toMatchObject({ errno: Errno.EIO });
+  });
+});

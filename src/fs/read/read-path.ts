@@ -1,0 +1,56 @@
+// The read path of one mount: the objects every open file shares (block source, block cache), and
+// the factory of read handles the filesystem calls at open(2).
+import type { Logger } from '../../log/logger';
+import type { ObjectStore } from '../../objectstore/store';
+import { BlockCache } from './block-cache';
+import { OriginBlockSource, type BlockSource } from './block-source';
+import type { ReadPathConfig } from './config';
+import { createReadHandle, type ReadHandle } from './read-handle';
+
+/** Options of a ReadPath. */
+export interface ReadPathOptions {
+  store: ObjectStore;
+  config: ReadPathConfig;
+  logger: Logger;
+  /** Where blocks come from; default an OriginBlockSource over `store` (the cluster cache passes its peer source here). */
+  source?: BlockSource;
+}
+
+/** The version of an object an open(2) saw. */
+export interface OpenedObject {
+  key: string;
+  etag: string;
+  size: number;
+}
+
+/** One per mount: builds the shared block cache and hands out a ReadHandle per open file. */
+export class ReadPath {
+  /** The block cache every handle of the mount shares. */
+  readonly cache: BlockCache;
+  /** The object-store source, whose counters show origin GETs, bytes and retries. */
+  readonly origin: OriginBlockSource;
+  private readonly closing = new AbortController();
+
+  constructor(private readonly options: ReadPathOptions) {
+    const { config, logger } = options;
+    this.origin = new OriginBlockSource(options.store, config, logger);
+    this.cache = new BlockCache({
+      source: options.source ?? this.origin,
+      capacityBytes: config.cacheBytes,
+      maxConcurrentFetches: config.maxConcurrentFetches,
+      logger,
+      signal: this.closing.signal,
+    });
+  }
+
+  /** A read handle for one open(2) of `object`. */
+  open(object: OpenedObject): ReadHandle {
+    return createReadHandle({ ...object, cache: this.cache, config: this.options.config, logger: this.options.logger });
+  }
+
+  /** At unmount: aborts fetches in flight (their reads fail with EIO) and drops the cache. */
+  close(): void {
+    this.closing.abort(new Error('the mount is closing'));
+    this.cache.clear();
+  }
+}
