@@ -1,0 +1,190 @@
+// A new file written sequentially from offset 0, streamed to the object store as a multipart upload while it is
+// written: memory holds only the parts not yet acknowledged, and close waits for the store before succeeding.
+import type { Logger } from '../../log/logger';
+import { MAX_PARTS, type MultipartUpload, type ObjectInfo, type ObjectStore } from '../../objectstore/store';
+import { Errno } from '../errno';
+import { FuseError } from '../fuse/operations';
+import { PartBuffer } from './part-buffer';
+import { partSizeFor } from './part-plan';
+import type { WritePath } from './write-path';
+
+/** What a StreamingUpload writes to and with. */
+export interface StreamingUploadOptions {
+  store: ObjectStore;
+  key: string;
+  writePath: WritePath;
+  logger: Logger;
+}
+
+/**
+ * The bytes [0, size) of a new object, arriving in order. Full parts upload in parallel (up to maxPartsInFlight)
+ * while later writes fill the next part; a file that never fills one part is a single PUT at commit().
+ *
+ * Memory: each PartBuffer reserves its whole planned size from the mount's budget when its first byte arrives and
+ * gives it back when its upload settles. Reserving per write instead would deadlock: with every writer holding half
+ * a part and waiting for the rest, no part could ever fill, upload and free memory.
+ *
+ * A part that fails to upload is recorded and surfaces at the next write or commit, which then fail; the caller
+ * aborts, so no part is left behind.
+ */
+export class StreamingUpload {
+  private written = 0;
+  private current: PartBuffer | undefined;
+  private nextPartNumber = 1;
+  private upload: MultipartUpload | undefined;
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+  private state: 'open' | 'committed' | 'aborted' = 'open';
+
+  constructor(private readonly options: StreamingUploadOptions) {}
+
+  /** Bytes written so far: where the next sequential write must start. */
+  get size(): number {
+    return this.written;
+  }
+
+  /** True while every written byte is still in memory (no part has gone to the store): a switch can then spill them locally. */
+  get inMemory(): boolean {
+    // At most one part was ever started, and it is still the one filling.
+    return this.nextPartNumber === 1 || (this.nextPartNumber === 2 && this.current !== undefined);
+  }
+
+  /** Parts currently uploading (for tests). */
+  get partsInFlight(): number {
+    return this.inFlight.size;
+  }
+
+  /** Appends `data` at offset `size`; waits for memory (backpressure) and for a free upload slot when needed. */
+  async write(data: Buffer): Promise<void> {
+    this.checkOpen();
+    const { budget } = this.options.writePath;
+    let taken = 0;
+    while (taken < data.length) {
+      this.throwIfFailed();
+      if (this.current === undefined) {
+        if (this.nextPartNumber > MAX_PARTS) {
+          throw new FuseError(Errno.EFBIG, `${this.options.key}: a streamed file cannot exceed ${MAX_PARTS} parts; raise partSizeBytes`);
+        }
+        const capacity = partSizeFor(this.nextPartNumber, this.options.writePath.config);
+        await budget.acquire(capacity);
+        this.current = new PartBuffer(this.nextPartNumber++, capacity);
+      }
+      const part = this.current;
+      const step = part.append(data.subarray(taken));
+      taken += step;
+      // Count bytes as soon as they are buffered, so size stays right even if sending the part fails below.
+      this.written += step;
+      if (part.full) {
+        this.current = undefined;
+        await this.send(part);
+      }
+    }
+  }
+
+  /**
+   * Makes the bytes written so far the object: waits for every part, then completes the upload (or PUTs the only
+   * buffer). When it returns the store has acknowledged the object, which is the durability close and fsync promise.
+   */
+  async commit(): Promise<ObjectInfo> {
+    this.checkOpen();
+    const { store, key } = this.options;
+    let info: ObjectInfo;
+    if (this.upload === undefined) {
+      const part = this.current;
+      this.current = undefined;
+      try {
+        info = await store.put(key, part?.bytes() ?? Buffer.alloc(0));
+      } finally {
+        if (part) this.options.writePath.budget.release(part.capacity);
+      }
+    } else {
+      const last = this.current;
+      this.current = undefined;
+      if (last) await this.send(last);
+      await this.settle();
+      this.throwIfFailed();
+      info = await this.upload.complete();
+    }
+    this.state = 'committed';
+    return info;
+  }
+
+  /**
+   * Hands over the buffered bytes when everything is still in memory (see inMemory) and frees them: the caller
+   * writes them to a staging file instead, and nothing ever reached the store.
+   */
+  takeBuffered(): Buffer {
+    if (!this.inMemory) throw new Error(`${this.options.key}: parts already went to the store; commit() instead`);
+    const part = this.current;
+    this.current = undefined;
+    this.state = 'aborted';
+    if (!part) return Buffer.alloc(0);
+    // A copy, so the part's reservation can be released now rather than when the caller is done with the bytes.
+    const bytes = Buffer.from(part.bytes());
+    this.options.writePath.budget.release(part.capacity);
+    return bytes;
+  }
+
+  /**
+   * Discards everything: frees the buffers, waits for parts still uploading (S3 may otherwise keep a part that
+   * lands after the abort), then aborts the upload. Safe to call more than once; a failed abort is logged.
+   */
+  async abort(): Promise<void> {
+    if (this.state !== 'open') return;
+    this.state = 'aborted';
+    if (this.current) {
+      this.options.writePath.budget.release(this.current.capacity);
+      this.current = undefined;
+    }
+    await this.settle();
+    if (this.upload === undefined) return;
+    try {
+      await this.upload.abort();
+    } catch (error) {
+      this.options.logger.error(
+        { key: this.options.key, err: error },
+        'could not abort a multipart upload: its parts stay billed until a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes them',
+      );
+    }
+  }
+
+  /** Starts the upload of a full (or last) part once a slot is free; the part's memory is released when it settles. */
+  private async send(part: PartBuffer): Promise<void> {
+    const { store, key, writePath } = this.options;
+    try {
+      // Per-file parallelism cap: wait for a slot before starting another part.
+      while (this.inFlight.size >= writePath.config.maxPartsInFlight) await Promise.race(this.inFlight);
+      this.throwIfFailed();
+      this.upload ??= await store.createMultipartUpload(key);
+    } catch (error) {
+      writePath.budget.release(part.capacity);
+      throw error;
+    }
+    const upload = this.upload;
+    const task = (async () => {
+      try {
+        await upload.uploadPart(part.partNumber, part.bytes());
+      } catch (error) {
+        this.failure ??= { error };
+      } finally {
+        writePath.budget.release(part.capacity);
+      }
+    })();
+    this.inFlight.add(task);
+    // Registered before anyone races on the task, so the slot is free by the time a waiter wakes up.
+    void task.then(() => this.inFlight.delete(task));
+  }
+
+  /** Waits until no part is uploading. */
+  private async settle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure.error;
+  }
+
+  private checkOpen(): void {
+    if (this.state !== 'open') throw new Error(`${this.options.key}: the streaming upload is already ${this.state}`);
+  }
+}

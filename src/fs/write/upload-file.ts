@@ -1,0 +1,74 @@
+// Uploading a staging file: one PUT when small, else a multipart upload of parts read from the file in parallel.
+import type { promises as fsp } from 'node:fs';
+import type { Logger } from '../../log/logger';
+import type { ObjectInfo, ObjectStore } from '../../objectstore/store';
+import { partsOf } from './part-plan';
+import type { WritePath } from './write-path';
+
+/** Reads [start, start + length) of a file; bytes past its end (never written) read as zeros. */
+export async function readRange(file: fsp.FileHandle, start: number, length: number, into?: Buffer): Promise<Buffer> {
+  const buffer = into ?? Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await file.read(buffer, done, length - done, start + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  buffer.fill(0, done, length);
+  return buffer;
+}
+
+/** Runs tasks with at most `limit` at once; after the first failure no new task starts, and it rejects once all started ones settled. */
+export async function runLimited(tasks: Array<() => Promise<void>>, limit: number): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (next < tasks.length && !failure) {
+      const task = tasks[next++]!;
+      try {
+        await task();
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+  if (failure) throw failure.error;
+}
+
+/**
+ * Uploads the first `size` bytes of `file` as the object `key` and returns it once the store acknowledged it.
+ * Part buffers come from the mount's memory budget like a streaming upload's; on any failure the multipart
+ * upload is aborted after every started part settled, so no part is left behind.
+ */
+export async function uploadFile(
+  store: ObjectStore, key: string, file: fsp.FileHandle, size: number, writePath: WritePath, logger: Logger,
+): Promise<ObjectInfo> {
+  const { config, budget } = writePath;
+  if (size <= config.singlePutMaxBytes) {
+    await budget.acquire(size);
+    try {
+      return await store.put(key, await readRange(file, 0, size));
+    } finally {
+      budget.release(size);
+    }
+  }
+  const upload = await store.createMultipartUpload(key);
+  try {
+    const tasks = partsOf(size, config).map(({ partNumber, start, end }) => async () => {
+      await budget.acquire(end - start);
+      try {
+        await upload.uploadPart(partNumber, await readRange(file, start, end - start));
+      } finally {
+        budget.release(end - start);
+      }
+    });
+    await runLimited(tasks, config.maxPartsInFlight);
+    return await upload.complete();
+  } catch (error) {
+    await upload.abort().catch((abortError: unknown) => {
+      logger.error({ key, err: abortError }, 'could not abort a multipart upload: its parts stay billed until a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes them');
+    });
+    throw error;
+  }
+}

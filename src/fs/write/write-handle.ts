@@ -1,0 +1,207 @@
+// The write handle the filesystem gets at create/open: streams while the writes are sequential, and switches to a
+// staging file, transparently, as soon as they are not.
+import type { Logger } from '../../log/logger';
+import type { ObjectInfo, ObjectStore } from '../../objectstore/store';
+import { Errno } from '../errno';
+import { FuseError } from '../fuse/operations';
+import type { OpenFile } from '../open-file';
+import { writeFailure } from './errors';
+import { StagingFile } from './staging-file';
+import { StreamingUpload } from './streaming-upload';
+import type { WritePath } from './write-path';
+
+/** What createWriteHandle() needs to know of the file being opened for writing. */
+export interface WriteHandleOptions {
+  store: ObjectStore;
+  /** The object's key in the store. */
+  key: string;
+  /** The object as it exists now (from head/stat at open), if it exists. */
+  existing?: ObjectInfo;
+  /** O_TRUNC (or a new file): the old content is gone from the start. */
+  truncate: boolean;
+  /** O_APPEND: every write goes to the end of the file, whatever offset the kernel sends. */
+  append: boolean;
+  /** The mount's shared write state (createWritePath). */
+  writePath: WritePath;
+  logger: Logger;
+}
+
+type Mode =
+  | { kind: 'streaming'; upload: StreamingUpload }
+  | { kind: 'staging'; file: StagingFile }
+  | { kind: 'failed'; error: FuseError }
+  | { kind: 'released' };
+
+/**
+ * One open file with write access. A new or truncated file starts as a StreamingUpload; anything a stream cannot
+ * take (a write elsewhere than at its end, a read of written data, a truncate, a write after a close or fsync)
+ * turns it into a StagingFile first:
+ * - while every byte is still in one in-memory part (small files), the bytes move to the staging file and nothing
+ *   has touched the store;
+ * - otherwise the stream is committed (the object now holds the bytes so far, durably) and the staging file is
+ *   seeded lazily from that object. Parts already uploaded cannot be read back from an unfinished multipart upload,
+ *   and keeping a local copy of every streamed byte would double the disk traffic of every checkpoint to help the
+ *   rare writer that seeks back.
+ *
+ * Calls are serialised: the kernel may send WRITE, READ and FLUSH of one handle concurrently, and both modes rely
+ * on seeing them one at a time in arrival order.
+ */
+export class WriteHandle implements OpenFile {
+  private mode: Mode;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: WriteHandleOptions) {
+    const { existing, truncate } = options;
+    if (existing === undefined || truncate || existing.size === 0) {
+      this.mode = { kind: 'streaming', upload: new StreamingUpload(options) };
+    } else {
+      this.mode = { kind: 'staging', file: new StagingFile({ ...options, existing }) };
+    }
+  }
+
+  /** Which implementation serves the handle now (for tests and logs). */
+  get kind(): Mode['kind'] {
+    return this.mode.kind;
+  }
+
+  /** The file size as written through this handle. */
+  get size(): number {
+    switch (this.mode.kind) {
+      case 'streaming':
+        return this.mode.upload.size;
+      case 'staging':
+        return this.mode.file.size;
+      default:
+        return 0;
+    }
+  }
+
+  /** Reads back from this handle: past the end returns nothing, anything else needs the staging file. */
+  read(offset: number, size: number): Promise<Buffer> {
+    return this.serialise('read', async () => {
+      if (this.mode.kind === 'streaming' && offset >= this.mode.upload.size) return Buffer.alloc(0);
+      return (await this.staging('read of data not yet flushed')).read(offset, size);
+    });
+  }
+
+  /** Writes at `offset` (at the end with O_APPEND); returns when the bytes are buffered or staged, not yet durable. */
+  write(offset: number, data: Buffer): Promise<number> {
+    return this.serialise('write', async () => {
+      const at = this.options.append ? this.size : offset;
+      if (data.length === 0) return 0;
+      if (this.mode.kind === 'streaming' && at === this.mode.upload.size) {
+        await this.mode.upload.write(data);
+        return data.length;
+      }
+      const reason = this.mode.kind === 'streaming' ? `write at ${at} while the stream is at ${this.mode.upload.size}` : 'write';
+      return (await this.staging(reason)).write(at, data);
+    });
+  }
+
+  /** ftruncate(2) / setattr(size) through this handle. */
+  truncate(size: number): Promise<void> {
+    return this.serialise('truncate', async () => {
+      if (this.mode.kind === 'streaming' && size === this.mode.upload.size) return;
+      await (await this.staging(`truncate to ${size}`)).truncate(size);
+    });
+  }
+
+  /** close(2): returns once the store acknowledged the whole object (nothing to do when nothing changed). */
+  flush(): Promise<void> {
+    return this.serialise('flush', () => this.persist());
+  }
+
+  /** fsync(2): the same guarantee as flush: after it returns, every byte written so far is durable in the store. */
+  fsync(): Promise<void> {
+    return this.serialise('fsync', () => this.persist());
+  }
+
+  /** The last descriptor closed: aborts a stream flush did not complete and frees the staging file. */
+  release(): Promise<void> {
+    return this.serialise('release', async () => {
+      const mode = this.mode;
+      this.mode = { kind: 'released' };
+      if (mode.kind === 'streaming') {
+        if (mode.upload.size > 0) this.options.logger.warn({ key: this.options.key, size: mode.upload.size }, 'released without a successful flush: discarding the streamed writes');
+        await mode.upload.abort();
+      } else if (mode.kind === 'staging') {
+        if (mode.file.isDirty) this.options.logger.warn({ key: this.options.key, size: mode.file.size }, 'released without a successful flush: discarding the staged writes');
+        await mode.file.close();
+      }
+    });
+  }
+
+  /** Makes the store hold exactly what was written; a stream becomes a clean staging file over the new object. */
+  private async persist(): Promise<void> {
+    const mode = this.mode;
+    if (mode.kind === 'streaming') {
+      const info = await mode.upload.commit();
+      // S3 cannot append: later writes through this handle rewrite the object from a staging file seeded from it.
+      this.mode = { kind: 'staging', file: this.stagingFile(info, false) };
+    } else if (mode.kind === 'staging') {
+      await mode.file.upload();
+    }
+  }
+
+  /** The staging file, switching from the stream first when needed (see the class comment). */
+  private async staging(reason: string): Promise<StagingFile> {
+    const mode = this.mode;
+    if (mode.kind === 'staging') return mode.file;
+    if (mode.kind !== 'streaming') throw new FuseError(Errno.EBADF);
+    const { key, logger } = this.options;
+    if (mode.upload.inMemory) {
+      const bytes = mode.upload.takeBuffered();
+      const file = this.stagingFile(undefined, true);
+      logger.debug({ key, reason, size: bytes.length }, 'switching to a staging file: moving the buffered bytes');
+      try {
+        if (bytes.length > 0) await file.write(0, bytes);
+      } catch (error) {
+        // The bytes left memory and did not reach the disk: the stream stays the mode, and fails for good.
+        await file.close();
+        throw error;
+      }
+      this.mode = { kind: 'staging', file };
+      return file;
+    }
+    logger.info({ key, reason, size: mode.upload.size }, 'switching to a staging file: committing the bytes streamed so far');
+    const info = await mode.upload.commit();
+    const file = this.stagingFile(info, false);
+    this.mode = { kind: 'staging', file };
+    return file;
+  }
+
+  private stagingFile(existing: ObjectInfo | undefined, dirty: boolean): StagingFile {
+    return new StagingFile({ ...this.options, ...(existing && { existing }), dirty });
+  }
+
+  /**
+   * Runs `operation` after the previous calls settled. A failure is logged and becomes EIO (ENOSPC, EFBIG as such).
+   * A stream that failed is aborted and stays failed: its bytes are gone, so every later call fails the same way
+   * rather than let a later close report success. A staging file keeps its bytes and may succeed on a later flush.
+   */
+  private serialise<T>(name: string, operation: () => Promise<T>): Promise<T> {
+    const run = async (): Promise<T> => {
+      if (this.mode.kind === 'failed' && name !== 'release') throw this.mode.error;
+      if (this.mode.kind === 'released') throw new FuseError(Errno.EBADF, `${name} ${this.options.key}: the handle was released`);
+      try {
+        return await operation();
+      } catch (error) {
+        const failure = writeFailure(error, name, this.options.key, this.options.logger);
+        const mode = this.mode;
+        if (mode.kind === 'streaming') {
+          this.mode = { kind: 'failed', error: failure };
+          await mode.upload.abort();
+        }
+        throw failure;
+      }
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+}
+
+/** Creates the write handle for a file opened with write access (see WriteHandleOptions for the flags' meaning). */
+export function createWriteHandle(options: WriteHandleOptions): WriteHandle {
+  return new WriteHandle(options);
+}
