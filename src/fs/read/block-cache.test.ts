@@ -7,7 +7,7 @@ const data = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
 function setup(options: { capacityBytes?: number; maxConcurrentFetches?: number; latencyMs?: number } = {}) {
   const source = new FakeBlockSource(new Map([['obj', data]]));
   source.latencyMs = options.latencyMs ?? 5;
-  const cache = new BlockCache({ source, capacityBytes: options.capacityBytes ?? 10_000, maxConcurrentFetches: options.maxConcurrentFetches ?? 4, logger: silentLogger() });
+  const cache = new BlockCache({ source, capacityBytes: options.capacityBytes ?? 10_000, maxConcurrentFetches: options.maxConcurrentFetches ?? 4, readaheadBudgetBytes: options.capacityBytes ?? 10_000, logger: silentLogger() });
   return { source, cache };
 }
 
@@ -70,5 +70,28 @@ describe('BlockCache', () => {
     cache.prefetch(range(0, 10));
     await new Promise((resolve) => setTimeout(resolve, 30));
     expect(cache.stats.readaheadFailures).toBe(1);
+  });
+});
+
+describe('BlockCache readahead budget', () => {
+  it('stops prefetching while unread prefetched bytes would exceed the budget, and resumes once they are read', async () => {
+    const source = new FakeBlockSource(new Map([['obj', data]]));
+    const cache = new BlockCache({ source, capacityBytes: 1000, maxConcurrentFetches: 8, readaheadBudgetBytes: 300, logger: silentLogger() });
+    for (let start = 0; start < 1000; start += 100) cache.prefetch(range(start, start + 100));
+    expect(source.calls).toHaveLength(3);
+    expect(cache.stats.readaheadSkipped).toBe(7);
+    await cache.read(range(0, 100));
+    cache.prefetch(range(300, 400));
+    expect(source.calls).toHaveLength(4);
+  });
+
+  it('counts prefetched ranges evicted before anyone read them', async () => {
+    const source = new FakeBlockSource(new Map([['obj', data]]));
+    const cache = new BlockCache({ source, capacityBytes: 200, maxConcurrentFetches: 8, readaheadBudgetBytes: 200, logger: silentLogger() });
+    cache.prefetch(range(0, 100));
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    await cache.read(range(500, 600));
+    await cache.read(range(600, 700));
+    expect(cache.stats.readaheadWasted).toBe(1);
   });
 });

@@ -12,6 +12,8 @@ export interface BlockCacheOptions {
   capacityBytes: number;
   /** Fetches running at once; with capacityBytes and the block size this bounds memory. */
   maxConcurrentFetches: number;
+  /** Bytes that prefetched ranges nobody has read yet may take, in flight and cached; beyond it prefetch() does nothing. */
+  readaheadBudgetBytes: number;
   logger: Logger;
   /** Aborts every fetch when the mount goes away. */
   signal?: AbortSignal;
@@ -29,6 +31,10 @@ export interface BlockCacheStats {
   readaheadFetches: number;
   /** Readahead fetches that failed (the reader that needs the range fetches it again). */
   readaheadFailures: number;
+  /** Prefetches not started because the readahead budget was spent. */
+  readaheadSkipped: number;
+  /** Prefetched ranges evicted before anyone read them: a sign the cache is too small for the readers' windows. */
+  readaheadWasted: number;
 }
 
 /** What a range is cached under: the object version and the exact bytes. */
@@ -48,13 +54,18 @@ interface InFlight {
  */
 export class BlockCache {
   /** Counters since creation. */
-  readonly stats: BlockCacheStats = { hits: 0, joins: 0, demandFetches: 0, readaheadFetches: 0, readaheadFailures: 0 };
+  readonly stats: BlockCacheStats = { hits: 0, joins: 0, demandFetches: 0, readaheadFetches: 0, readaheadFailures: 0, readaheadSkipped: 0, readaheadWasted: 0 };
   private readonly lru: ByteLru<Buffer>;
   private readonly limiter: FetchLimiter;
   private readonly inFlight = new Map<string, InFlight>();
+  /** Prefetched ranges (in flight or cached) no reader has asked for yet, with their sizes. */
+  private readonly unread = new Map<string, number>();
+  private unreadBytes = 0;
 
   constructor(private readonly options: BlockCacheOptions) {
-    this.lru = new ByteLru(options.capacityBytes);
+    this.lru = new ByteLru(options.capacityBytes, (id) => {
+      if (this.markRead(id)) this.stats.readaheadWasted++;
+    });
     this.limiter = new FetchLimiter(options.maxConcurrentFetches);
   }
 
@@ -82,6 +93,7 @@ export class BlockCache {
   /** The bytes of the range: from memory, from a fetch in flight, or from a new fetch a reader waits on. */
   read(request: Omit<BlockRequest, 'signal'>): Promise<Buffer> {
     const id = cacheIdOf(request);
+    this.markRead(id);
     const cached = this.lru.get(id);
     if (cached) {
       this.stats.hits++;
@@ -97,11 +109,22 @@ export class BlockCache {
     return this.start(id, request, 'demand').result;
   }
 
-  /** Starts fetching the range in the background unless it is in memory or in flight; failures are only counted. */
+  /**
+   * Starts fetching the range in the background unless it is in memory or in flight, or the readahead
+   * budget is spent (a window larger than what the cache can keep would only evict itself); failures are only counted.
+   */
   prefetch(request: Omit<BlockRequest, 'signal'>): void {
     const id = cacheIdOf(request);
     if (this.lru.has(id) || this.inFlight.has(id)) return;
+    const bytes = request.end - request.start;
+    if (this.unreadBytes + bytes > this.options.readaheadBudgetBytes) {
+      this.stats.readaheadSkipped++;
+      return;
+    }
+    this.unread.set(id, bytes);
+    this.unreadBytes += bytes;
     this.start(id, request, 'readahead').result.catch((error: unknown) => {
+      this.markRead(id);
       this.stats.readaheadFailures++;
       this.options.logger.debug({ key: request.key, start: request.start, end: request.end, err: error }, 'readahead fetch failed; a read of that range will fetch it again');
     });
@@ -110,6 +133,16 @@ export class BlockCache {
   /** Forgets every cached range (fetches in flight still complete and are cached). */
   clear(): void {
     this.lru.clear();
+    for (const id of this.unread.keys()) if (!this.inFlight.has(id)) this.markRead(id);
+  }
+
+  /** Takes a range out of the unread prefetches; true if it was one. */
+  private markRead(id: string): boolean {
+    const bytes = this.unread.get(id);
+    if (bytes === undefined) return false;
+    this.unread.delete(id);
+    this.unreadBytes -= bytes;
+    return true;
   }
 
   private start(id: string, request: Omit<BlockRequest, 'signal'>, priority: FetchPriority): ScheduledFetch<Buffer> {

@@ -26,15 +26,23 @@ export const readPathSchema = z
     readaheadMaxBlocks: z.number().int().min(0).default(16),
     /**
      * How far (either way) a read may land from where the previous ones ended and still count as the same
-     * sequential stream: the kernel's readahead requests arrive slightly out of order. Default 8 MiB.
+     * sequential stream: the kernel's parallel readahead requests (1 MiB each, a few device readers) arrive
+     * slightly out of order. Default 4 MiB.
      */
-    sequentialSlackBytes: z.number().int().min(0).default(8 * MiB),
+    sequentialSlackBytes: z.number().int().min(0).default(4 * MiB),
     /**
-     * Bytes a stream must have read contiguously (from anywhere but offset 0) before it counts as sequential
-     * and readahead starts; a stream that starts at offset 0 counts at once. Above the size of one random
-     * read (a 1 MiB pread reaches us as several contiguous kernel requests), so random readers never trigger it. Default 2 MiB.
+     * Bytes a stream must have read (from anywhere but offset 0) before it counts as sequential and
+     * readahead starts; a stream that starts at offset 0 counts at once. Several times the size of one
+     * random read (a 1 MiB pread may reach us as contiguous 128 KiB kernel requests), so random readers
+     * practically never trigger it. Default 4 MiB.
      */
-    sequentialThresholdBytes: z.number().int().min(0).default(2 * MiB),
+    sequentialThresholdBytes: z.number().int().min(0).default(4 * MiB),
+    /**
+     * Share of cacheBytes that blocks prefetched but not yet read may take. Without it, many streams'
+     * windows outgrow the cache and prefetched blocks are evicted before they are read, then fetched again.
+     * Default 0.5.
+     */
+    readaheadCacheShare: z.number().min(0).max(1).default(0.5),
     /**
      * What a random (non-sequential) read fetches: the requested range rounded out to this unit, clipped to
      * its block. Equal to blockSizeBytes, a random read fetches whole aligned blocks. Measured on random 1 MiB

@@ -13,7 +13,11 @@ export class ByteLru<V extends Sized> {
   /** Values dropped to make room, for metrics. */
   evictions = 0;
 
-  constructor(readonly capacityBytes: number) {}
+  /** `onEvict` hears of every value dropped to make room (not of deletes or replacements). */
+  constructor(
+    readonly capacityBytes: number,
+    private readonly onEvict?: (id: string, value: V) => void,
+  ) {}
 
   /** Bytes held now. */
   get bytes(): number {
@@ -46,8 +50,10 @@ export class ByteLru<V extends Sized> {
     while (this.used + value.length > this.capacityBytes) {
       const oldest = this.entries.keys().next();
       if (oldest.done) break;
+      const evicted = this.entries.get(oldest.value) as V;
       this.delete(oldest.value);
       this.evictions++;
+      this.onEvict?.(oldest.value, evicted);
     }
     this.entries.set(id, value);
     this.used += value.length;

@@ -30,7 +30,7 @@ function setup(input: ReadPathConfigInput = {}, latencyMs = 1) {
   const source = new FakeBlockSource(new Map([['obj', data]]));
   source.latencyMs = latencyMs;
   const parsed = config(input);
-  const cache = new BlockCache({ source, capacityBytes: parsed.cacheBytes, maxConcurrentFetches: parsed.maxConcurrentFetches, logger: silentLogger() });
+  const cache = new BlockCache({ source, capacityBytes: parsed.cacheBytes, maxConcurrentFetches: parsed.maxConcurrentFetches, readaheadBudgetBytes: parsed.cacheBytes / 2, logger: silentLogger() });
   const open = () => createReadHandle({ key: 'obj', etag: 'e1', size: SIZE, cache, config: parsed, logger: silentLogger() });
   return { source, cache, open };
 }

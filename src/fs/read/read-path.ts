@@ -38,6 +38,7 @@ export class ReadPath {
       source: options.source ?? this.origin,
       capacityBytes: config.cacheBytes,
       maxConcurrentFetches: config.maxConcurrentFetches,
+      readaheadBudgetBytes: Math.floor(config.cacheBytes * config.readaheadCacheShare),
       logger,
       signal: this.closing.signal,
     });

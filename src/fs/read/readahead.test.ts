@@ -1,15 +1,10 @@
+import { DEFAULT_READ_PATH_CONFIG } from './config';
 import { Readahead, type ReadaheadOptions } from './readahead';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const BLOCK = 4 * MiB;
-const options: ReadaheadOptions = {
-  blockSizeBytes: BLOCK,
-  readaheadInitialBlocks: 1,
-  readaheadMaxBlocks: 16,
-  sequentialSlackBytes: 8 * MiB,
-  sequentialThresholdBytes: 2 * MiB,
-};
+const options: ReadaheadOptions = DEFAULT_READ_PATH_CONFIG; // 4 MiB blocks, window 1..16, slack 4 MiB, threshold 4 MiB
 
 /** Reads [from, to) in `step` pieces and returns the window after each new block. */
 function stream(readahead: Readahead, from: number, to: number, step: number): number[] {
@@ -34,8 +29,9 @@ describe('Readahead', () => {
     const readahead = new Readahead(options);
     stream(readahead, 0, 6 * BLOCK, MiB);
     expect(readahead.next(600 * MiB, MiB)).toEqual({ sequential: false, windowBlocks: 0 });
-    expect(readahead.next(601 * MiB, MiB)).toEqual({ sequential: true, windowBlocks: 1 });
-    expect(readahead.next(602 * MiB, MiB).windowBlocks).toBe(1);
+    expect(readahead.next(601 * MiB, MiB)).toEqual({ sequential: false, windowBlocks: 0 });
+    expect(readahead.next(602 * MiB, MiB)).toEqual({ sequential: false, windowBlocks: 0 });
+    expect(readahead.next(603 * MiB, MiB)).toEqual({ sequential: true, windowBlocks: 1 }); // 4 MiB read
     expect(readahead.next(604 * MiB, MiB).windowBlocks).toBe(2); // entered block 151
   });
 
@@ -47,6 +43,11 @@ describe('Readahead', () => {
         expect(readahead.next(offset + piece * 128 * KiB, 128 * KiB)).toEqual({ sequential: false, windowBlocks: 0 });
       }
     }
+  });
+
+  it('does not take random reads that land near each other for a stream', () => {
+    const readahead = new Readahead(options);
+    for (const offset of [100, 103, 101, 104, 300].map((m) => m * MiB)) expect(readahead.next(offset, 512 * 1024).sequential).toBe(false);
   });
 
   it('keeps a stream whose requests arrive slightly out of order', () => {

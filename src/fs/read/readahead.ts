@@ -23,7 +23,7 @@ export interface ReadaheadDecision {
  * stream when it lands within sequentialSlackBytes of where the stream has reached (either way: the
  * kernel's parallel readahead requests arrive slightly out of order); anything else is a seek and
  * starts a new stream with no readahead. A stream is sequential once it started at offset 0 or
- * has covered sequentialThresholdBytes; its window then starts at readaheadInitialBlocks and doubles
+ * has read sequentialThresholdBytes; its window then starts at readaheadInitialBlocks and doubles
  * each time the stream enters a new block, up to readaheadMaxBlocks.
  */
 export class Readahead {
@@ -31,6 +31,8 @@ export class Readahead {
   private streamStart = -1;
   /** The furthest byte the current stream has read (exclusive). */
   private frontier = -1;
+  /** Bytes the current stream has read. */
+  private streamBytes = 0;
   /** The last block the window grew at. */
   private grownAtBlock = -1;
   private window = 0;
@@ -44,13 +46,16 @@ export class Readahead {
     const continues = this.frontier >= 0 && Math.abs(offset - this.frontier) <= options.sequentialSlackBytes;
     if (continues) {
       this.frontier = Math.max(this.frontier, end);
+      this.streamBytes += size;
     } else {
       this.streamStart = offset;
       this.frontier = end;
+      this.streamBytes = size;
       this.window = 0;
       this.grownAtBlock = -1;
     }
-    const sequential = this.streamStart === 0 || this.frontier - this.streamStart >= options.sequentialThresholdBytes;
+    // Bytes read, not the span covered: random reads that happen to land near each other add up slowly.
+    const sequential = this.streamStart === 0 || this.streamBytes >= options.sequentialThresholdBytes;
     if (!sequential || options.readaheadMaxBlocks === 0) return { sequential, windowBlocks: 0 };
     const block = blockIndexOf(Math.max(this.frontier - 1, 0), options.blockSizeBytes);
     if (this.window === 0) {

@@ -1,0 +1,160 @@
+// The read path against the real S3-compatible server, without FUSE: what a mount's handles read is
+// byte-exact, and the GETs behind it are few and large when streaming, small and unprefetched when seeking.
+// GRANARY_READ_BENCH=1 also runs the measurements behind the defaults (random-read unit, readahead) and prints them.
+import { createHash, randomBytes } from 'node:crypto';
+import { silentLogger } from '../../log/logger';
+import { createBucket, testS3, type TestS3 } from '../../../e2e/support/s3-server';
+import { S3Store } from '../../objectstore/s3';
+import type { ByteRange, ObjectStore } from '../../objectstore/store';
+import { readPathSchema, type ReadPathConfigInput } from './config';
+import type { ReadHandle } from './read-handle';
+import { ReadPath } from './read-path';
+
+jest.setTimeout(300_000);
+
+const MiB = 1024 * 1024;
+const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** A store that records the range of every GET. */
+function counting(store: ObjectStore): { store: ObjectStore; gets: ByteRange[] } {
+  const gets: ByteRange[] = [];
+  const wrapped = new Proxy(store, {
+    get(target, property) {
+      if (property === 'get') {
+        return (key: string, options: Parameters<ObjectStore['get']>[1]) => {
+          if (options?.range) gets.push(options.range);
+          return target.get(key, options);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { store: wrapped, gets };
+}
+
+/** Reads [start, end) of a handle in `step` requests, as the kernel would, and returns the bytes. */
+async function readRange(handle: ReadHandle, start: number, end: number, step: number): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(end - start);
+  for (let offset = start; offset < end; offset += step) {
+    const part = await handle.read(offset, Math.min(step, end - offset));
+    part.copy(out, offset - start);
+  }
+  return out;
+}
+
+/** Deterministic pseudo-random offsets. */
+function offsets(count: number, limit: number, seed: number): number[] {
+  let state = seed;
+  return Array.from({ length: count }, () => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return Math.floor((state / 2 ** 31) * limit);
+  });
+}
+
+describe('read path against the real S3 server', () => {
+  const OBJECT_SIZE = 256 * MiB;
+  let server: TestS3;
+  let s3: S3Store;
+  let data: Buffer;
+  let etag: string;
+  const paths: ReadPath[] = [];
+
+  const open = (config: ReadPathConfigInput = {}) => {
+    const counted = counting(s3);
+    const path = new ReadPath({ store: counted.store, config: readPathSchema.parse(config), logger: silentLogger() });
+    paths.push(path);
+    return { path, gets: counted.gets, handle: () => path.open({ key: 'data/blob.bin', etag, size: OBJECT_SIZE }) };
+  };
+
+  beforeAll(async () => {
+    server = testS3();
+    const bucket = await createBucket(server, 'readpath');
+    s3 = new S3Store({ bucket, endpoint: server.endpoint, region: server.region, credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey } }, {});
+    data = randomBytes(OBJECT_SIZE);
+    etag = (await s3.put('data/blob.bin', data)).etag;
+  });
+  afterAll(() => {
+    paths.forEach((path) => path.close());
+    s3?.close();
+  });
+
+  it('4 concurrent sequential readers of 256 MiB: exact bytes, each 4 MiB block fetched about once, memory bounded', async () => {
+    const { path, gets, handle } = open({ cacheBytes: 64 * MiB });
+    const results = await Promise.all(Array.from({ length: 4 }, () => readRange(handle(), 0, OBJECT_SIZE, MiB)));
+    for (const result of results) expect(sha(result)).toBe(sha(data));
+    const blocks = OBJECT_SIZE / (4 * MiB);
+    expect(gets.length).toBeGreaterThanOrEqual(blocks);
+    expect(gets.length).toBeLessThanOrEqual(blocks * 1.25);
+    for (const range of gets) expect(range.end - range.start).toBe(4 * MiB);
+    expect(path.cache.cachedBytes).toBeLessThanOrEqual(64 * MiB);
+    expect(path.cache.stats.readaheadFetches).toBeGreaterThan(blocks / 2);
+    process.stdout.write(`4 streams: ${gets.length} GETs, ${JSON.stringify(path.cache.stats)}\n`);
+  });
+
+  it('4 sequential readers at different offsets of one file (one quarter each)', async () => {
+    const { path, gets, handle } = open({ cacheBytes: 32 * MiB });
+    const quarter = OBJECT_SIZE / 4;
+    const parts = await Promise.all([0, 1, 2, 3].map((i) => readRange(handle(), i * quarter, (i + 1) * quarter, 128 * 1024)));
+    expect(sha(Buffer.concat(parts))).toBe(sha(data));
+    // 64 blocks, plus the small GETs of the 3 streams that start mid-file before they count as sequential
+    // (4 MiB in 256 KiB units: 16 each), plus readahead past the end of a quarter another stream already read.
+    const small = gets.filter((range) => range.end - range.start < 4 * MiB).length;
+    process.stdout.write(`quarters: ${gets.length} GETs (${small} small), ${JSON.stringify(path.cache.stats)}\n`);
+    expect(small).toBeLessThanOrEqual(3 * 16);
+    expect(gets.length - small).toBeLessThanOrEqual((OBJECT_SIZE / (4 * MiB)) * 1.25);
+  });
+
+  it('random 1 MiB reads: exact bytes, small GETs, no readahead', async () => {
+    const { path, gets, handle } = open();
+    const reader = handle();
+    const starts = offsets(100, OBJECT_SIZE - MiB, 7);
+    for (const start of starts) {
+      const read = await readRange(reader, start, start + MiB, MiB);
+      expect(read.equals(data.subarray(start, start + MiB))).toBe(true);
+    }
+    expect(path.cache.stats.readaheadFetches).toBe(0);
+    const unit = readPathSchema.parse({}).randomReadUnitBytes;
+    const fetched = gets.reduce((total, range) => total + range.end - range.start, 0);
+    expect(gets.length).toBeLessThanOrEqual(starts.length * 2); // two when a read crosses a block boundary
+    expect(fetched).toBeLessThanOrEqual(starts.length * (MiB + 2 * unit));
+  });
+
+  const bench = process.env.GRANARY_READ_BENCH === '1' ? it : it.skip;
+
+  bench('measures: random 1 MiB reads of a 1 GiB object by random-read unit, and sequential readahead windows', async () => {
+    const size = 1024 * MiB;
+    const big = Buffer.concat([data, data, data, data]);
+    const bigEtag = (await s3.put('data/big.bin', big)).etag;
+    const rows: string[] = [];
+    const randomReads = async (unit: number, concurrency: number) => {
+      const counted = counting(s3);
+      const path = new ReadPath({ store: counted.store, config: readPathSchema.parse({ randomReadUnitBytes: unit }), logger: silentLogger() });
+      paths.push(path);
+      const starts = offsets(400, size - MiB, 11 + concurrency);
+      const started = process.hrtime.bigint();
+      await Promise.all(
+        Array.from({ length: concurrency }, async (_, worker) => {
+          const handle = path.open({ key: 'data/big.bin', etag: bigEtag, size });
+          for (let i = worker; i < starts.length; i += concurrency) await handle.read(starts[i] as number, MiB);
+        }),
+      );
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const fetched = counted.gets.reduce((total, range) => total + range.end - range.start, 0);
+      rows.push(`random  unit=${(unit / 1024).toString().padStart(5)}KiB  qd=${concurrency}  ${(starts.length / seconds).toFixed(0).padStart(5)} reads/s  ${(starts.length / seconds).toFixed(1).padStart(7)} MiB/s useful  GETs=${counted.gets.length}  fetched=${(fetched / MiB).toFixed(0)} MiB  p50=${((seconds / starts.length) * concurrency * 1000).toFixed(1)} ms`);
+    };
+    for (const concurrency of [1, 8]) for (const unit of [4 * MiB, MiB, 256 * 1024, 64 * 1024]) await randomReads(unit, concurrency);
+    for (const maxBlocks of [0, 2, 8, 16, 32]) {
+      const counted = counting(s3);
+      const path = new ReadPath({ store: counted.store, config: readPathSchema.parse({ readaheadMaxBlocks: maxBlocks }), logger: silentLogger() });
+      paths.push(path);
+      const handle = path.open({ key: 'data/big.bin', etag: bigEtag, size });
+      const started = process.hrtime.bigint();
+      for (let offset = 0; offset < size; offset += MiB) await handle.read(offset, MiB);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      rows.push(`sequential readaheadMaxBlocks=${maxBlocks.toString().padStart(2)}  ${(size / MiB / seconds).toFixed(0).padStart(5)} MiB/s  GETs=${counted.gets.length}`);
+    }
+    await s3.delete('data/big.bin');
+    process.stdout.write(`\n${rows.join('\n')}\n`);
+  });
+});
