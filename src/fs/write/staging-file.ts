@@ -71,7 +71,9 @@ export class StagingFile {
   async read(offset: number, length: number): Promise<Buffer> {
     const end = Math.min(this.sizeBytes, offset + length);
     if (offset >= end) return Buffer.alloc(0);
-    await this.fill(offset, end);
+    // Fetch whole seedRangeBytes-aligned ranges: the kernel reads in small pieces, and one GET per piece would be slow.
+    const range = this.options.writePath.config.seedRangeBytes;
+    await this.fill(Math.floor(offset / range) * range, Math.ceil(end / range) * range);
     return readRange(await this.openFile(), offset, end - offset);
   }
 

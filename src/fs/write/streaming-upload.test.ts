@@ -96,15 +96,12 @@ describe('StreamingUpload through a write handle', () => {
     const writePath = writePathWith({ partSizeBytes: 5 * MiB, maxPartsInFlight: 3 });
     const handle = newFile(writePath);
     const data = pattern(52 * MiB, 2);
-    const started = Date.now();
     await writeSequentially(handle, data);
     await handle.flush();
-    const elapsed = Date.now() - started;
     await handle.release();
     expect(store.callsOf('uploadPart')).toHaveLength(11);
+    // The slow store saw three parts uploading at the same time (overlap), and never a fourth.
     expect(store.maxPartsInFlight).toBe(3);
-    // 11 parts of 40 ms one after the other would take 440 ms; three at a time about 160 ms.
-    expect(elapsed).toBeLessThan(11 * 40);
     expect((await store.content('dir/checkpoint.bin')).equals(data)).toBe(true);
   });
 
