@@ -2,6 +2,7 @@
 import { promises as fsp } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Readable } from 'node:stream';
 import { MemoryStore } from '../../objectstore/memory';
 import type { GetOptions, GetResult, ListOptions, ListPage, MultipartUpload, ObjectInfo, ObjectStore, PutOptions } from '../../objectstore/store';
 
@@ -60,8 +61,8 @@ export class ObservedStore implements ObjectStore {
     return this.inner.get(key, options);
   }
 
-  put(key: string, body: Buffer, options?: PutOptions): Promise<ObjectInfo> {
-    this.calls.push({ op: 'put', key, bytes: body.length });
+  put(key: string, body: Buffer | Readable, options?: PutOptions): Promise<ObjectInfo> {
+    this.calls.push({ op: 'put', key, ...(Buffer.isBuffer(body) && { bytes: body.length }) });
     return this.inner.put(key, body, options);
   }
 
