@@ -176,4 +176,17 @@ describe('StreamingUpload through a write handle', () => {
     expect(writePath.budget.used).toBe(0);
     await expect(handle.write(0, Buffer.from('x'))).rejects.toMatchObject({ errno: Errno.EBADF });
   });
+
+  it('serialises calls the kernel sends at once: sequential writes issued without waiting still stream in order', async () => {
+    const writePath = writePathWith({ partSizeBytes: 5 * MiB });
+    const handle = newFile(writePath);
+    const data = pattern(12 * MiB, 3);
+    const writes = [];
+    for (let at = 0; at < data.length; at += MiB) writes.push(handle.write(at, data.subarray(at, at + MiB)));
+    writes.push(handle.flush());
+    await Promise.all(writes);
+    await handle.release();
+    expect(store.callsOf('uploadPart')).toHaveLength(3);
+    expect((await store.content('dir/checkpoint.bin')).equals(data)).toBe(true);
+  });
 });

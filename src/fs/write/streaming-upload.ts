@@ -22,7 +22,9 @@ export interface StreamingUploadOptions {
  *
  * Memory: each PartBuffer reserves its whole planned size from the mount's budget when its first byte arrives and
  * gives it back when its upload settles. Reserving per write instead would deadlock: with every writer holding half
- * a part and waiting for the rest, no part could ever fill, upload and free memory.
+ * a part and waiting for the rest, no part could ever fill, upload and free memory. The price (a known limit): a
+ * handle left open and idle with a partly filled part keeps its reservation, so memoryBudgetBytes / partSizeBytes
+ * such handles (128 by default) make every other writer wait for one of them to close.
  *
  * A part that fails to upload is recorded and surfaces at the next write or commit, which then fail; the caller
  * aborts, so no part is left behind.
