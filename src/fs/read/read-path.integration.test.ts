@@ -143,8 +143,11 @@ describe('read path against the real S3 server', () => {
       const fetched = counted.gets.reduce((total, range) => total + range.end - range.start, 0);
       rows.push(`random  unit=${(unit / 1024).toString().padStart(5)}KiB  qd=${concurrency}  ${(starts.length / seconds).toFixed(0).padStart(5)} reads/s  ${(starts.length / seconds).toFixed(1).padStart(7)} MiB/s useful  GETs=${counted.gets.length}  fetched=${(fetched / MiB).toFixed(0)} MiB  p50=${((seconds / starts.length) * concurrency * 1000).toFixed(1)} ms`);
     };
-    for (const concurrency of [1, 8]) for (const unit of [4 * MiB, MiB, 256 * 1024, 64 * 1024]) await randomReads(unit, concurrency);
-    for (const maxBlocks of [0, 2, 8, 16, 32]) {
+    // GRANARY_READ_BENCH_UNITS (comma-separated bytes) reorders or narrows the units, to rule out warm-up effects.
+    const units = process.env.GRANARY_READ_BENCH_UNITS?.split(',').map(Number) ?? [4 * MiB, MiB, 256 * 1024, 64 * 1024];
+    for (const concurrency of [1, 8]) for (const unit of units) await randomReads(unit, concurrency);
+    const windows = process.env.GRANARY_READ_BENCH_UNITS ? [] : [0, 2, 8, 16, 32];
+    for (const maxBlocks of windows) {
       const counted = counting(s3);
       const path = new ReadPath({ store: counted.store, config: readPathSchema.parse({ readaheadMaxBlocks: maxBlocks }), logger: silentLogger() });
       paths.push(path);
