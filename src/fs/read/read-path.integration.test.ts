@@ -43,6 +43,13 @@ async function readRange(handle: ReadHandle, start: number, end: number, step: n
   return out;
 }
 
+/** The sha256 of [start, end) of a handle read in `step` requests, without holding the bytes. */
+async function hashRange(handle: ReadHandle, start: number, end: number, step: number): Promise<string> {
+  const hash = createHash('sha256');
+  for (let offset = start; offset < end; offset += step) hash.update(await handle.read(offset, Math.min(step, end - offset)));
+  return hash.digest('hex');
+}
+
 /** Deterministic pseudo-random offsets. */
 function offsets(count: number, limit: number, seed: number): number[] {
   let state = seed;
@@ -81,8 +88,8 @@ describe('read path against the real S3 server', () => {
 
   it('4 concurrent sequential readers of 256 MiB: exact bytes, each 4 MiB block fetched about once, memory bounded', async () => {
     const { path, gets, handle } = open({ cacheBytes: 64 * MiB });
-    const results = await Promise.all(Array.from({ length: 4 }, () => readRange(handle(), 0, OBJECT_SIZE, MiB)));
-    for (const result of results) expect(sha(result)).toBe(sha(data));
+    const results = await Promise.all(Array.from({ length: 4 }, () => hashRange(handle(), 0, OBJECT_SIZE, MiB)));
+    for (const result of results) expect(result).toBe(sha(data));
     const blocks = OBJECT_SIZE / (4 * MiB);
     expect(gets.length).toBeGreaterThanOrEqual(blocks);
     expect(gets.length).toBeLessThanOrEqual(blocks * 1.25);
