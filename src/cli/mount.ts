@@ -1,11 +1,31 @@
 // `granary mount SOURCE MOUNTPOINT`: parse flags, build the MountConfig, run the mount process.
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { LOG_LEVELS, parseMountConfig, readyFdFromEnv, READY_FD_ENV } from '../config/mount';
 import { serveMount } from '../fs/mount';
 import { createLogger, type Logger } from '../log/logger';
 
 function flush(logger: Logger): Promise<void> {
   return new Promise((resolve) => logger.flush(() => resolve()));
+}
+
+/** The flags of `granary mount` as commander parses them. */
+interface MountFlags {
+  readOnly: boolean;
+  logLevel: (typeof LOG_LEVELS)[number];
+  uid?: number;
+  gid?: number;
+  fileMode?: number;
+  dirMode?: number;
+}
+
+function parseInteger(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a non-negative integer');
+  return Number(value);
+}
+
+function parseOctal(value: string): number {
+  if (!/^0?[0-7]{1,4}$/.test(value)) throw new InvalidArgumentError('expected octal permission bits such as 0644');
+  return Number.parseInt(value, 8);
 }
 
 /** Adds `granary mount` to the program. */
@@ -20,9 +40,23 @@ export function register(program: Command): void {
     .argument('<source>', 's3://BUCKET/PREFIX or a local folder')
     .argument('<mountpoint>', 'an existing directory')
     .option('--read-only', 'mount read-only (ro)', false)
+    .option('--uid <uid>', 'owner uid shown for every file (default 0)', parseInteger)
+    .option('--gid <gid>', 'group gid shown for every file (default 0)', parseInteger)
+    .option('--file-mode <mode>', 'permission bits of files, octal (default 0666)', parseOctal)
+    .option('--dir-mode <mode>', 'permission bits of directories, octal (default 0777)', parseOctal)
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
-    .action(async (source: string, mountpoint: string, flags: { readOnly: boolean; logLevel: (typeof LOG_LEVELS)[number] }) => {
-      const config = parseMountConfig({ source, mountpoint, readOnly: flags.readOnly, logLevel: flags.logLevel, readyFd: readyFdFromEnv() });
+    .action(async (source: string, mountpoint: string, flags: MountFlags) => {
+      const config = parseMountConfig({
+        source,
+        mountpoint,
+        readOnly: flags.readOnly,
+        logLevel: flags.logLevel,
+        readyFd: readyFdFromEnv(),
+        ...(flags.uid !== undefined && { uid: flags.uid }),
+        ...(flags.gid !== undefined && { gid: flags.gid }),
+        ...(flags.fileMode !== undefined && { fileMode: flags.fileMode }),
+        ...(flags.dirMode !== undefined && { dirMode: flags.dirMode }),
+      });
       // Before anything queues work on libuv's threadpool (the logger's async writes are the first):
       // libuv reads UV_THREADPOOL_SIZE once, when it starts the pool, and each outstanding /dev/fuse
       // read holds one pool thread for as long as the kernel has no request.

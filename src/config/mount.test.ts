@@ -1,4 +1,6 @@
 import * as path from 'node:path';
+import { readPathSchema } from '../fs/read/config';
+import { writePathSchema } from '../fs/write/config';
 import { parseMountConfig, readyFdFromEnv } from './mount';
 
 describe('MountConfig', () => {
@@ -8,11 +10,18 @@ describe('MountConfig', () => {
       source: 's3://bucket/prefix',
       mountpoint: path.resolve('mnt'),
       readOnly: false,
+      uid: 0,
+      gid: 0,
+      fileMode: 0o666,
+      dirMode: 0o777,
+      renameConcurrency: 16,
       logLevel: 'info',
       attrTimeoutMs: 1000,
       listPageSize: 1000,
       subtype: 'granary',
       fuse: { deviceReaders: 4, threadpoolSize: 20, maxBackground: 64, maxReadahead: 1024 * 1024, unmountTimeoutMs: 10_000 },
+      read: readPathSchema.parse({}),
+      write: writePathSchema.parse({}),
     });
   });
 
@@ -21,6 +30,9 @@ describe('MountConfig', () => {
     expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', logLevel: 'loud' as 'info' })).toThrow(/logLevel/);
     expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', fuse: { deviceReaders: 8, threadpoolSize: 10 } })).toThrow(/threadpoolSize must exceed/);
     expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', readyFd: 1 })).toThrow(/readyFd/);
+    expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', fileMode: 0o10000, uid: -1 })).toThrow(/uid.*fileMode|fileMode.*uid/);
+    expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', read: { blockSizeBytes: 1 } })).toThrow(/read\.blockSizeBytes/);
+    expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', write: { partSizeBytes: 1 } })).toThrow(/write\.partSizeBytes/);
   });
 
   it('reads the ready fd from GRANARY_READY_FD', () => {

@@ -1,6 +1,8 @@
 // The configuration of one `granary mount` process, validated before anything is touched.
 import * as path from 'node:path';
 import { z } from 'zod';
+import { readPathSchema } from '../fs/read/config';
+import { writePathSchema } from '../fs/write/config';
 
 /** Log levels the mount process accepts. */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -22,7 +24,10 @@ export const fuseTuningSchema = z.object({
   threadpoolSize: z.number().int().min(2).max(1024).default(20),
   /** Async (readahead) requests the kernel keeps in flight per mount; the kernel's own default is 12. Default 64. */
   maxBackground: z.number().int().min(1).max(0xffff).default(64),
-  /** Kernel readahead cap in bytes; the kernel uses the smaller of this and its per-mount setting (128 KiB unless raised). Default 1 MiB. */
+  /**
+   * Kernel readahead in bytes: the cap sent in FUSE_INIT, and the mount's read_ahead_kb, raised to it after
+   * mounting (the kernel starts every FUSE mount at 128 KiB; raising needs root and a writable /sys). Default 1 MiB.
+   */
   maxReadahead: z.number().int().min(0).default(1024 * 1024),
   /** How long, after umount, to wait for the kernel to close the connection before exiting anyway (ms). Default 10 s. */
   unmountTimeoutMs: z.number().int().min(0).default(10_000),
@@ -38,8 +43,26 @@ export const mountConfigSchema = z
       .string()
       .min(1, 'MOUNTPOINT is empty')
       .transform((value) => path.resolve(value)),
-    /** Mount with `ro`: the kernel refuses writes. Default false (this version refuses writes with EROFS anyway). */
+    /** Mount with `ro`: the kernel refuses writes, and the filesystem answers EROFS to any it sees. Default false. */
     readOnly: z.boolean().default(false),
+    /**
+     * Owner (uid) shown for every file and directory: S3 stores no owner. Default 0 (root). Pods run
+     * as arbitrary uids and one node mount serves them all, so access comes from the modes below, as on
+     * an emptyDir; set this to the pods' runAsUser when they must chmod, chown or set explicit times
+     * (tar, cp -p), which the kernel allows only to the owner.
+     */
+    uid: z.number().int().min(0).max(0xfffffffe).default(0),
+    /** Group (gid) shown for every file and directory. Default 0; the CSI volume_mount_group belongs here. */
+    gid: z.number().int().min(0).max(0xfffffffe).default(0),
+    /**
+     * Permission bits of every file. Default 0o666: with default_permissions the kernel checks them, and
+     * a pod of any uid must be able to write its volume (rclone's default too). 0o644 or 0o444 restrict.
+     */
+    fileMode: z.number().int().min(0).max(0o7777).default(0o666),
+    /** Permission bits of every directory. Default 0o777: any uid may create, rename and delete in it, like an emptyDir. */
+    dirMode: z.number().int().min(0).max(0o7777).default(0o777),
+    /** Objects copied (then deleted) at once when a directory is renamed. Default 16. */
+    renameConcurrency: z.number().int().min(1).max(256).default(16),
     /** Log level of the JSON log on stderr. Default info. */
     logLevel: z.enum(LOG_LEVELS).default('info'),
     /** An inherited fd (from GRANARY_READY_FD) to write `ready\n` to once the mount is live; none by default. */
@@ -51,6 +74,10 @@ export const mountConfigSchema = z
     /** Filesystem subtype: the mount shows as type `fuse.<subtype>`. Default "granary". */
     subtype: z.string().regex(/^[a-z0-9_-]+$/).default('granary'),
     fuse: fuseTuningSchema.default(fuseTuningSchema.parse({})),
+    /** The read path: block size, block cache, readahead, fetch retries (defaults in src/fs/read/config.ts). */
+    read: readPathSchema.default(readPathSchema.parse({})),
+    /** The write path: part sizes, memory budget, staging directory (defaults in src/fs/write/config.ts). */
+    write: writePathSchema.default(writePathSchema.parse({})),
   })
   .refine((config) => config.fuse.threadpoolSize >= config.fuse.deviceReaders + 4, {
     message: 'fuse.threadpoolSize must exceed fuse.deviceReaders by at least 4, or the readers starve file I/O',

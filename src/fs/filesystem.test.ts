@@ -2,13 +2,15 @@ import { constants as fsConstants } from 'node:fs';
 import { constants } from 'node:os';
 import { silentLogger } from '../log/logger';
 import { MemoryStore } from '../objectstore/memory';
-import { DIRECTORY_MODE, FILE_MODE, Filesystem } from './filesystem';
+import { Filesystem } from './filesystem';
 import { FuseError, type RequestContext } from './fuse/operations';
 import { DirentType, OpenFlag, ROOT_NODE_ID } from './fuse/protocol';
 
 const { errno } = constants;
 const context: RequestContext = { unique: 1n, uid: 0, gid: 0, pid: 1 };
 const PREFIX = 'volumes/v1/';
+const FILE_MODE = fsConstants.S_IFREG | 0o666;
+const DIRECTORY_MODE = fsConstants.S_IFDIR | 0o777;
 
 async function expectErrno(promise: Promise<unknown>, expected: number): Promise<void> {
   await expect(promise).rejects.toBeInstanceOf(FuseError);
@@ -58,7 +60,7 @@ describe('Filesystem', () => {
 
   it('looks up files (HEAD) and directories (common prefix or marker) with their attributes', async () => {
     const file = await lookupPath('hello.txt');
-    expect(file.attributes).toMatchObject({ ino: file.nodeId, size: 11, mode: FILE_MODE, uid: 0, gid: 0 });
+    expect(file.attributes).toMatchObject({ ino: file.nodeId, size: 11, mode: FILE_MODE, uid: 0, gid: 0 }); // writable by any pod uid
     expect(file.entryTimeoutMs).toBe(1000);
     expect((await lookupPath('data')).attributes.mode).toBe(DIRECTORY_MODE);
     expect((await lookupPath('data/deep')).attributes.mode).toBe(DIRECTORY_MODE);
@@ -166,19 +168,33 @@ describe('Filesystem', () => {
     expect((await fs.readdir(context, ROOT_NODE_ID, handle, 0, 4096)).length).toBeGreaterThan(2); // a retry lists again
   });
 
-  it('refuses every change with EROFS (writes come with the next issue)', async () => {
-    const file = await lookupPath('hello.txt');
-    await expectErrno(fs.open(context, file.nodeId, fsConstants.O_WRONLY), errno.EROFS);
-    await expectErrno(fs.open(context, file.nodeId, fsConstants.O_RDONLY | fsConstants.O_TRUNC), errno.EROFS);
-    await expectErrno(fs.create(), errno.EROFS);
-    await expectErrno(fs.mkdir(), errno.EROFS);
-    await expectErrno(fs.unlink(), errno.EROFS);
-    await expectErrno(fs.rmdir(), errno.EROFS);
-    await expectErrno(fs.rename(), errno.EROFS);
-    await expectErrno(fs.setattr(), errno.EROFS);
-    await expectErrno(fs.write(), errno.EROFS);
-    await expectErrno(fs.access(context, file.nodeId, fsConstants.W_OK), errno.EROFS);
-    await expect(fs.access(context, file.nodeId, fsConstants.R_OK)).resolves.toBeUndefined();
+  it('refuses every change with EROFS when read-only, and still reads', async () => {
+    const ro = new Filesystem({ store, prefix: PREFIX, attrTimeoutMs: 1000, listPageSize: 1000, logger: silentLogger(), readOnly: true });
+    const file = await ro.lookup(context, ROOT_NODE_ID, 'hello.txt');
+    const data = await ro.lookup(context, ROOT_NODE_ID, 'data');
+    await expectErrno(ro.open(context, file.nodeId, fsConstants.O_WRONLY), errno.EROFS);
+    await expectErrno(ro.open(context, file.nodeId, fsConstants.O_RDWR), errno.EROFS);
+    await expectErrno(ro.open(context, file.nodeId, fsConstants.O_RDONLY | fsConstants.O_TRUNC), errno.EROFS);
+    await expectErrno(ro.create(context, ROOT_NODE_ID, 'new', 0o644, fsConstants.O_WRONLY, 0), errno.EROFS);
+    await expectErrno(ro.mknod(context, ROOT_NODE_ID, 'new', fsConstants.S_IFREG | 0o644, 0, 0), errno.EROFS);
+    await expectErrno(ro.mkdir(context, ROOT_NODE_ID, 'new', 0o755, 0), errno.EROFS);
+    await expectErrno(ro.unlink(context, ROOT_NODE_ID, 'hello.txt'), errno.EROFS);
+    await expectErrno(ro.rmdir(context, ROOT_NODE_ID, 'empty'), errno.EROFS);
+    await expectErrno(ro.rename(context, ROOT_NODE_ID, { newParent: data.nodeId, name: 'hello.txt', newName: 'x', flags: 0 }), errno.EROFS);
+    await expectErrno(ro.setattr(context, file.nodeId, { size: 0 }), errno.EROFS);
+    await expectErrno(ro.setattr(context, file.nodeId, { mtimeMs: 'now' }), errno.EROFS);
+    await expectErrno(ro.access(context, file.nodeId, fsConstants.W_OK), errno.EROFS);
+    await expect(ro.access(context, file.nodeId, fsConstants.R_OK)).resolves.toBeUndefined();
+    const { handle } = await ro.open(context, file.nodeId, fsConstants.O_RDONLY);
+    await expectErrno(ro.write(context, file.nodeId, handle, 0, Buffer.from('x')), errno.EBADF);
+    expect((await ro.read(context, file.nodeId, handle, 0, 5)).toString()).toBe('hello');
+    expect(store.keys()).toContain(`${PREFIX}hello.txt`);
+  });
+
+  it('shows the configured owner and modes', async () => {
+    const owned = new Filesystem({ store, prefix: PREFIX, attrTimeoutMs: 1000, listPageSize: 1000, logger: silentLogger(), ownership: { uid: 1000, gid: 2000, fileMode: 0o640, dirMode: 0o750 } });
+    expect((await owned.lookup(context, ROOT_NODE_ID, 'hello.txt')).attributes).toMatchObject({ uid: 1000, gid: 2000, mode: fsConstants.S_IFREG | 0o640 });
+    expect((await owned.lookup(context, ROOT_NODE_ID, 'data')).attributes).toMatchObject({ uid: 1000, gid: 2000, mode: fsConstants.S_IFDIR | 0o750 });
   });
 
   it('opens directories only as directories and files only as files', async () => {

@@ -1,12 +1,14 @@
 // The granary filesystem: a volume prefix of an ObjectStore seen as files and directories.
 // A file is the object at the same relative key; a directory is a common prefix or a `dir/` marker.
-// This first version lists and reads: every mutating operation answers EROFS. Writes (streaming
-// multipart upload, staging files, rename as copy + delete) come with the next issue.
+// This module maps FUSE requests (node ids, handles, flags) onto the namespace (namespace.ts) and
+// the open files (handles.ts); it owns the read-only switch, name checks and errno mapping.
 import { constants as fsConstants } from 'node:fs';
 import type { Logger } from '../log/logger';
-import type { ObjectInfo, ObjectStore } from '../objectstore/store';
-import { AttrCache, type PathStat } from './attr-cache';
+import { MAX_KEY_BYTES } from '../objectstore/validate';
+import type { ObjectStore } from '../objectstore/store';
+import { AttrCache, TimesCache, type PathStat } from './attr-cache';
 import { Errno, toFuseError } from './errno';
+import { ObjectFileHandles, type FileHandles } from './handles';
 import {
   FuseError,
   type AttrReply,
@@ -16,28 +18,43 @@ import {
   type EntryReply,
   type FuseOperations,
   type OpenReply,
+  type RenameRequest,
   type RequestContext,
+  type SetattrRequest,
   type StatfsReply,
 } from './fuse/operations';
-import { direntSize, DirentType, OpenFlag, UNKNOWN_INO } from './fuse/protocol';
+import { direntSize, DirentType, UNKNOWN_INO } from './fuse/protocol';
 import { childPath, InodeTable, parentPath, type Inode } from './inodes';
-
-/** Permission bits and type of every file: read for all, write for the owner (root). */
-export const FILE_MODE = fsConstants.S_IFREG | 0o644;
-
-/** Permission bits and type of every directory. */
-export const DIRECTORY_MODE = fsConstants.S_IFDIR | 0o755;
+import { MAX_NAME_BYTES, Namespace } from './namespace';
+import { isReadOnlyOpen, OpenFiles } from './files';
+import { DEFAULT_READ_PATH_CONFIG } from './read/config';
+import { ReadPath } from './read/read-path';
+import { createWritePath } from './write';
+import { WritingFiles } from './writing-files';
 
 /** st_blksize: the I/O size applications (cp, cat) are told to use; matches the largest FUSE request. */
 export const PREFERRED_IO_SIZE = 1024 * 1024;
-
-/** The longest name Linux accepts in a path component, in bytes. */
-export const MAX_NAME_BYTES = 255;
 
 /** statfs numbers: an object store has no fixed size, so report a huge, mostly free one (df shows 1 PiB). */
 export const STATFS_BLOCK_SIZE = 4096;
 const STATFS_TOTAL_BLOCKS = 2 ** 50 / STATFS_BLOCK_SIZE;
 const STATFS_TOTAL_FILES = 2 ** 40;
+
+/** Who every file and directory belongs to, and their permission bits: S3 stores neither. */
+export interface Ownership {
+  uid: number;
+  gid: number;
+  /** Permission bits of files (without the type bits), e.g. 0o666. */
+  fileMode: number;
+  /** Permission bits of directories, e.g. 0o777. */
+  dirMode: number;
+}
+
+/** The ownership a Filesystem gets unless told otherwise (see MountConfig for why). */
+export const DEFAULT_OWNERSHIP: Ownership = { uid: 0, gid: 0, fileMode: 0o666, dirMode: 0o777 };
+
+/** Objects copied at once by a directory rename unless told otherwise. */
+export const DEFAULT_RENAME_CONCURRENCY = 16;
 
 /** Options of a Filesystem. */
 export interface FilesystemOptions {
@@ -49,17 +66,16 @@ export interface FilesystemOptions {
   /** Keys asked per LIST page (S3 returns at most 1000). */
   listPageSize: number;
   logger: Logger;
+  /** Refuse every change with EROFS (the mount is also `ro`; this holds even if the kernel let one through). */
+  readOnly?: boolean;
+  /** Owner and modes shown for everything (default DEFAULT_OWNERSHIP). */
+  ownership?: Ownership;
+  /** Objects copied at once by a directory rename (default DEFAULT_RENAME_CONCURRENCY). */
+  renameConcurrency?: number;
+  /** How open files read and write (default: the block reader and the write path with their default configuration). */
+  handles?: FileHandles;
   /** The clock, for cache expiry and directory times. */
   clock?: () => number;
-}
-
-/** What an open file reads: the object version seen at open(2). */
-interface FileHandle {
-  node: Inode;
-  key: string;
-  size: number;
-  mtimeMs: number;
-  etag: string | undefined;
 }
 
 /** An open directory: its listing, taken at the first READDIR (again at a rewind to offset 0). */
@@ -67,9 +83,6 @@ interface DirectoryHandle {
   node: Inode;
   listing?: Promise<DirectoryEntry[]>;
 }
-
-/** The access-mode bits of open(2) flags (O_ACCMODE on Linux; node:fs does not export it). */
-const O_ACCMODE = 0o3;
 
 /** The smallest encoded dirent (a one-byte name): bounds how many entries one READDIR reply can hold. */
 const MIN_DIRENT_BYTES = direntSize(1);
@@ -79,57 +92,106 @@ export class Filesystem implements FuseOperations {
   /** Node ids and paths known to the kernel. */
   readonly inodes = new InodeTable();
   private readonly attrs: AttrCache;
-  private readonly files = new Map<number, FileHandle>();
+  private readonly times = new TimesCache();
+  private readonly writing = new WritingFiles();
+  private readonly namespace: Namespace;
+  private readonly handles: FileHandles;
+  private readonly ownership: Ownership;
+  private readonly files: OpenFiles;
   private readonly directories = new Map<number, DirectoryHandle>();
-  /** Inode id → ETag read by the last open, to keep the page cache when the object did not change. */
-  private readonly lastOpenedEtag = new Map<number, string>();
-  private nextHandle = 1;
   private readonly clock: () => number;
-  /** Times shown for directories that have no marker object. */
-  private readonly mountedAtMs: number;
 
   constructor(private readonly options: FilesystemOptions) {
     if (options.prefix !== '' && !options.prefix.endsWith('/')) throw new Error(`volume prefix "${options.prefix}" must be empty or end with "/"`);
     this.clock = options.clock ?? Date.now;
-    this.mountedAtMs = this.clock();
     this.attrs = new AttrCache(options.attrTimeoutMs, this.clock);
+    this.ownership = options.ownership ?? DEFAULT_OWNERSHIP;
+    this.handles =
+      options.handles ??
+      new ObjectFileHandles({
+        store: options.store,
+        readPath: new ReadPath({ store: options.store, config: DEFAULT_READ_PATH_CONFIG, logger: options.logger }),
+        writePath: createWritePath(),
+        logger: options.logger,
+      });
+    this.namespace = new Namespace({
+      store: options.store,
+      prefix: options.prefix,
+      listPageSize: options.listPageSize,
+      renameConcurrency: options.renameConcurrency ?? DEFAULT_RENAME_CONCURRENCY,
+      attrs: this.attrs,
+      times: this.times,
+      inodes: this.inodes,
+      writing: this.writing,
+      logger: options.logger,
+      mountedAtMs: this.clock(),
+    });
+    this.files = new OpenFiles({ handles: this.handles, namespace: this.namespace, writing: this.writing, attrs: this.attrs, times: this.times, logger: options.logger, clock: this.clock });
   }
 
   // -- names and attributes ---------------------------------------------------------------------
 
   async lookup(_context: RequestContext, parent: number, name: string): Promise<EntryReply> {
-    const directory = this.directoryNode(parent);
-    if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw new FuseError(Errno.ENAMETOOLONG);
-    const path = childPath(directory.path, name);
+    const path = this.childOf(parent, name);
     const stat = await this.stat(path, 'lookup');
-    const node = this.inodes.remember(path, stat.kind);
-    return {
-      nodeId: node.id,
-      generation: 0, // node ids are never reused
-      entryTimeoutMs: this.options.attrTimeoutMs,
-      attrTimeoutMs: this.options.attrTimeoutMs,
-      attributes: this.attributesOf(node, stat),
-    };
+    return this.entryOf(this.inodes.remember(path, stat.kind), stat);
   }
 
   forget(nodeId: number, lookups: number): void {
     this.inodes.forget(nodeId, lookups);
-    if (!this.inodes.get(nodeId)) this.lastOpenedEtag.delete(nodeId);
+    if (!this.inodes.get(nodeId)) this.files.forget(nodeId);
   }
 
   async getattr(_context: RequestContext, nodeId: number, handle?: number): Promise<AttrReply> {
     const node = this.node(nodeId);
-    // fstat(2) on an open file describes the version being read.
-    const file = handle !== undefined ? this.files.get(handle) : undefined;
-    const stat: PathStat = file ? { kind: 'file', size: file.size, mtimeMs: file.mtimeMs } : await this.stat(node.path, 'getattr');
+    // fstat(2) on an open file describes the version being read, or the size written so far.
+    const open = handle !== undefined ? this.files.get(handle) : undefined;
+    const stat: PathStat = open ? { ...open.stat, size: open.file.size } : await this.stat(node.path, 'getattr');
     // The path now names something of another type: this node, as the kernel knows it, is gone.
     if (stat.kind !== node.kind) throw new FuseError(Errno.ENOENT);
     return { attributes: this.attributesOf(node, stat), timeoutMs: this.options.attrTimeoutMs };
   }
 
+  /**
+   * truncate/ftruncate go through the write path; utimes is kept in this mount's memory (S3 has no
+   * settable mtime); chmod and chown are accepted and ignored, as rclone does: S3 stores neither,
+   * every file shows the mount's configured owner and modes, and tools that preserve attributes (tar,
+   * cp -p, rsync -a) must not fail on them. The kernel (default_permissions) lets only the owner or
+   * root get here with a mode, owner or explicit time change.
+   */
+  async setattr(_context: RequestContext, nodeId: number, changes: SetattrRequest): Promise<AttrReply> {
+    this.checkWritable();
+    const node = this.node(nodeId);
+    const path = node.path;
+    try {
+      if (changes.size !== undefined) {
+        if (node.kind === 'directory') throw new FuseError(Errno.EISDIR);
+        await this.files.truncate(node, changes.size, changes.handle);
+      }
+      if (changes.atimeMs !== undefined || changes.mtimeMs !== undefined) {
+        const stat = await this.namespace.stat(path);
+        const now = this.clock();
+        const previous = this.times.get(path, stat.etag);
+        const resolve = (time: number | 'now' | undefined, fallback: number) => (time === 'now' ? now : (time ?? fallback));
+        this.times.set(path, {
+          atimeMs: resolve(changes.atimeMs, previous?.atimeMs ?? stat.mtimeMs),
+          mtimeMs: resolve(changes.mtimeMs, previous?.mtimeMs ?? stat.mtimeMs),
+          // Bound to this version, unless a writer is about to replace it.
+          ...(this.writing.filesOf(path).length === 0 && stat.etag !== undefined && { etag: stat.etag }),
+        });
+      }
+      if (changes.mode !== undefined || changes.uid !== undefined || changes.gid !== undefined) {
+        this.options.logger.debug({ op: 'setattr', path, mode: changes.mode, uid: changes.uid, gid: changes.gid }, 'mode and owner changes are ignored (S3 stores neither)');
+      }
+    } catch (error) {
+      throw toFuseError(error, 'setattr', path, this.options.logger);
+    }
+    return this.getattr(_context, nodeId, changes.handle);
+  }
+
   async access(_context: RequestContext, nodeId: number, mask: number): Promise<void> {
     this.node(nodeId);
-    if (mask & fsConstants.W_OK) throw new FuseError(Errno.EROFS);
+    if (mask & fsConstants.W_OK) this.checkWritable();
   }
 
   async statfs(): Promise<StatfsReply> {
@@ -145,59 +207,124 @@ export class Filesystem implements FuseOperations {
     };
   }
 
+  // -- namespace changes ------------------------------------------------------------------------
+
+  /**
+   * Creates and opens a new file. It is visible at once to lookup and readdir in this mount (with
+   * the size written so far); its object appears in the store at the first flush (close) or fsync.
+   */
+  async create(_context: RequestContext, parent: number, name: string, _mode: number, flags: number, _umask: number): Promise<CreateReply> {
+    this.checkWritable();
+    const path = this.childOf(parent, name);
+    try {
+      // The kernel sends CREATE after a negative lookup; O_EXCL must still not replace a file that appeared since.
+      if (flags & fsConstants.O_EXCL && (await this.namespace.statIfExists(path))) throw new FuseError(Errno.EEXIST);
+      const node = this.inodes.remember(path, 'file');
+      const handle = this.files.create(node, flags);
+      const stat = this.writing.stat(path) as PathStat;
+      return { entry: this.entryOf(node, stat), open: { handle, flags: 0 } };
+    } catch (error) {
+      throw toFuseError(error, 'create', path, this.options.logger);
+    }
+  }
+
+  /** mknod(2) of a regular file puts an empty object at once (no handle will close it); other node types are EPERM. */
+  async mknod(_context: RequestContext, parent: number, name: string, mode: number, _rdev: number, _umask: number): Promise<EntryReply> {
+    this.checkWritable();
+    const path = this.childOf(parent, name);
+    if ((mode & fsConstants.S_IFMT) !== fsConstants.S_IFREG) throw new FuseError(Errno.EPERM, 'only regular files can be stored as objects');
+    try {
+      const stat = await this.namespace.makeEmptyFile(path);
+      return this.entryOf(this.inodes.remember(path, 'file'), stat);
+    } catch (error) {
+      throw toFuseError(error, 'mknod', path, this.options.logger);
+    }
+  }
+
+  /** Creates a directory as its `dir/` marker object, so it persists while empty. */
+  async mkdir(_context: RequestContext, parent: number, name: string, _mode: number, _umask: number): Promise<EntryReply> {
+    this.checkWritable();
+    const path = this.childOf(parent, name);
+    try {
+      const stat = await this.namespace.makeDirectory(path);
+      return this.entryOf(this.inodes.remember(path, 'directory'), stat);
+    } catch (error) {
+      throw toFuseError(error, 'mkdir', path, this.options.logger);
+    }
+  }
+
+  async rmdir(_context: RequestContext, parent: number, name: string): Promise<void> {
+    this.checkWritable();
+    const path = this.childOf(parent, name);
+    try {
+      await this.namespace.removeDirectory(path);
+    } catch (error) {
+      throw toFuseError(error, 'rmdir', path, this.options.logger);
+    }
+  }
+
+  async unlink(_context: RequestContext, parent: number, name: string): Promise<void> {
+    this.checkWritable();
+    const path = this.childOf(parent, name);
+    try {
+      await this.namespace.removeFile(path);
+    } catch (error) {
+      throw toFuseError(error, 'unlink', path, this.options.logger);
+    }
+  }
+
+  /**
+   * rename(2): a file is copied server-side then deleted; a directory object by object (not atomic,
+   * see Namespace.rename). Files still open for writing under the source are made durable first, so
+   * `write tmp; fsync; rename tmp final` (or a rename before close) moves the data written so far.
+   */
+  async rename(_context: RequestContext, parent: number, request: RenameRequest): Promise<void> {
+    this.checkWritable();
+    const from = this.childOf(parent, request.name);
+    const to = this.childOf(request.newParent, request.newName);
+    try {
+      await Promise.all(this.writing.filesUnder(from).map((file) => file.fsync()));
+      await this.namespace.rename(from, to, request.flags);
+    } catch (error) {
+      throw toFuseError(error, 'rename', `${from} -> ${to}`, this.options.logger);
+    }
+  }
+
   // -- files ------------------------------------------------------------------------------------
 
   async open(_context: RequestContext, nodeId: number, flags: number): Promise<OpenReply> {
     const node = this.node(nodeId);
     if (node.kind === 'directory') throw new FuseError(Errno.EISDIR);
-    if ((flags & O_ACCMODE) !== fsConstants.O_RDONLY || flags & fsConstants.O_TRUNC) throw new FuseError(Errno.EROFS);
-    const stat = await this.stat(node.path, 'open');
-    if (stat.kind !== 'file') throw new FuseError(Errno.ENOENT);
-    const handle = this.nextHandle++;
-    this.files.set(handle, { node, key: this.keyOf(node.path), size: stat.size, mtimeMs: stat.mtimeMs, etag: stat.etag });
-    // Keep the kernel's cached pages only when the object is the version they came from.
-    const keepCache = stat.etag !== undefined && this.lastOpenedEtag.get(node.id) === stat.etag;
-    if (stat.etag !== undefined) this.lastOpenedEtag.set(node.id, stat.etag);
-    return { handle, flags: keepCache ? OpenFlag.KEEP_CACHE : 0 };
+    if (!isReadOnlyOpen(flags)) this.checkWritable();
+    return this.files.openNode(node, flags);
   }
 
   async read(_context: RequestContext, _nodeId: number, handle: number, offset: number, size: number): Promise<Buffer> {
-    const file = this.files.get(handle);
-    if (!file) throw new FuseError(Errno.EBADF);
-    const end = Math.min(offset + size, file.size);
-    if (offset >= end) return Buffer.alloc(0);
-    try {
-      // Exactly the bytes the kernel asked for; readahead and caching come with the block reader.
-      const result = await this.options.store.get(file.key, { range: { start: offset, end }, ...(file.etag !== undefined && { ifMatch: file.etag }) });
-      const chunks: Buffer[] = [];
-      let length = 0;
-      for await (const chunk of result.body as AsyncIterable<Buffer>) {
-        chunks.push(chunk);
-        length += chunk.length;
-      }
-      return chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, length);
-    } catch (error) {
-      throw toFuseError(error, 'read', file.node.path, this.options.logger);
-    }
+    return this.files.call(handle, 'read', (file) => file.read(offset, size));
   }
 
-  async flush(): Promise<void> {
-    // Nothing buffered: files are read-only in this version.
+  async write(_context: RequestContext, _nodeId: number, handle: number, offset: number, data: Buffer): Promise<number> {
+    return this.files.call(handle, 'write', (file) => file.write(offset, data));
   }
 
-  async fsync(): Promise<void> {
-    // Nothing buffered: files are read-only in this version.
+  /** close(2): for a writer, returns once the object store has the whole object. */
+  async flush(_context: RequestContext, _nodeId: number, handle: number): Promise<void> {
+    return this.files.call(handle, 'flush', (file) => file.flush());
+  }
+
+  async fsync(_context: RequestContext, _nodeId: number, handle: number, _dataOnly: boolean): Promise<void> {
+    return this.files.call(handle, 'fsync', (file) => file.fsync());
   }
 
   async release(_context: RequestContext, _nodeId: number, handle: number, _flags: number): Promise<void> {
-    this.files.delete(handle);
+    return this.files.release(handle);
   }
 
   // -- directories ------------------------------------------------------------------------------
 
   async opendir(_context: RequestContext, nodeId: number, _flags: number): Promise<OpenReply> {
     const node = this.directoryNode(nodeId);
-    const handle = this.nextHandle++;
+    const handle = this.files.allocateHandle();
     this.directories.set(handle, { node });
     return { handle };
   }
@@ -225,40 +352,30 @@ export class Filesystem implements FuseOperations {
     this.directories.delete(handle);
   }
 
-  /**
-   * The whole listing of a directory, following continuation tokens. Taken at once rather than page
-   * by page because S3 may list an object "a" and a prefix "a/" far apart (e.g. "a", "a.txt", "a/"),
-   * and the directory must win over the file before any entry is handed out.
-   */
-  private async listDirectory(node: Inode): Promise<DirectoryEntry[]> {
-    const listPrefix = this.directoryPrefix(node.path);
-    const found = new Map<string, PathStat>();
-    let continuationToken: string | undefined;
-    do {
-      const page = await this.options.store.list({ prefix: listPrefix, delimiter: '/', maxKeys: this.options.listPageSize, ...(continuationToken !== undefined && { continuationToken }) });
-      for (const object of page.objects) {
-        const name = object.key.slice(listPrefix.length);
-        if (this.isListableName(name, node.path) && !found.has(name)) found.set(name, this.fileStat(object));
-      }
-      for (const common of page.commonPrefixes) {
-        const name = common.slice(listPrefix.length, -1);
-        if (this.isListableName(name, node.path)) found.set(name, { kind: 'directory', size: 0, mtimeMs: this.mountedAtMs });
-      }
-      continuationToken = page.nextToken;
-    } while (continuationToken !== undefined);
+  /** Every namespace change is durable when its call returns; files are made durable by their own fsync. */
+  async fsyncdir(): Promise<void> {}
 
+  destroy(): void {
+    this.files.clear();
+    this.directories.clear();
+  }
+
+  /** At unmount: stops the read path's fetches and drops its cache. */
+  close(): void {
+    this.handles.close();
+  }
+
+  private async listDirectory(node: Inode): Promise<DirectoryEntry[]> {
+    const children = await this.namespace.list(node.path);
     const parent = this.inodes.byPath(parentPath(node.path)) ?? this.inodes.root;
     const entries: DirectoryEntry[] = [
       { ino: node.id, name: '.', type: DirentType.DIRECTORY, nextOffset: 1 },
       { ino: parent.id, name: '..', type: DirentType.DIRECTORY, nextOffset: 2 },
     ];
-    // Names in order (pages hold their objects and prefixes apart); ls sorts anyway, this keeps it stable.
-    const names = [...found.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    for (const name of names) {
-      const stat = found.get(name) as PathStat;
+    for (const { name, stat } of children) {
       const path = childPath(node.path, name);
       // The listing answers the lookups `ls -l` sends next, without a HEAD per file.
-      this.attrs.set(path, stat);
+      if (this.writing.stat(path) === undefined) this.attrs.set(path, stat);
       entries.push({
         ino: this.inodes.byPath(path)?.id ?? UNKNOWN_INO,
         name,
@@ -269,56 +386,11 @@ export class Filesystem implements FuseOperations {
     return entries;
   }
 
-  private isListableName(name: string, directoryPath: string): boolean {
-    // '' is the directory's own marker ("dir/"), or an empty segment from a key like "a//b".
-    if (name === '' || name === '.' || name === '..' || name.includes('/')) return false;
-    if (Buffer.byteLength(name) > MAX_NAME_BYTES) {
-      this.options.logger.debug({ path: directoryPath, name: name.slice(0, 64) }, 'key name too long for a file name; not listed');
-      return false;
-    }
-    return true;
-  }
-
-  // -- mutations: not in this version -------------------------------------------------------------
-
-  async setattr(): Promise<AttrReply> {
-    throw new FuseError(Errno.EROFS);
-  }
-
-  async write(): Promise<number> {
-    throw new FuseError(Errno.EROFS);
-  }
-
-  async create(): Promise<CreateReply> {
-    throw new FuseError(Errno.EROFS);
-  }
-
-  async mkdir(): Promise<EntryReply> {
-    throw new FuseError(Errno.EROFS);
-  }
-
-  async mknod(): Promise<EntryReply> {
-    throw new FuseError(Errno.EROFS);
-  }
-
-  async unlink(): Promise<void> {
-    throw new FuseError(Errno.EROFS);
-  }
-
-  async rmdir(): Promise<void> {
-    throw new FuseError(Errno.EROFS);
-  }
-
-  async rename(): Promise<void> {
-    throw new FuseError(Errno.EROFS);
-  }
-
-  destroy(): void {
-    this.files.clear();
-    this.directories.clear();
-  }
-
   // -- helpers ----------------------------------------------------------------------------------
+
+  private checkWritable(): void {
+    if (this.options.readOnly) throw new FuseError(Errno.EROFS);
+  }
 
   private node(nodeId: number): Inode {
     const node = this.inodes.get(nodeId);
@@ -333,73 +405,51 @@ export class Filesystem implements FuseOperations {
     return node;
   }
 
-  /** The object key of a path. */
-  private keyOf(path: string): string {
-    return this.options.prefix + path;
+  /** The path of `name` in directory `parent`, after the checks every name gets (length, key length). */
+  private childOf(parent: number, name: string): string {
+    const directory = this.directoryNode(parent);
+    if (name === '' || name.includes('/') || name.includes('\0')) throw new FuseError(Errno.EINVAL, `invalid name "${name}"`);
+    if (Buffer.byteLength(name) > MAX_NAME_BYTES) throw new FuseError(Errno.ENAMETOOLONG);
+    const path = childPath(directory.path, name);
+    // A directory's marker key (`path/`) is the longest key the path needs.
+    if (Buffer.byteLength(this.namespace.keyOf(path)) + 1 > MAX_KEY_BYTES) throw new FuseError(Errno.ENAMETOOLONG, `the object key of ${path} would exceed ${MAX_KEY_BYTES} bytes`);
+    return path;
   }
 
-  /** The prefix that lists a directory's children. */
-  private directoryPrefix(path: string): string {
-    return path === '' ? this.options.prefix : `${this.options.prefix}${path}/`;
-  }
-
-  private fileStat(object: ObjectInfo): PathStat {
-    return { kind: 'file', size: object.size, mtimeMs: object.lastModified.getTime(), etag: object.etag };
-  }
-
-  /** What `path` is now: from the attr cache, or asked of the store. */
+  /** What `path` is now, with store failures mapped to errno and logged. */
   private async stat(path: string, operation: string): Promise<PathStat> {
-    if (path === '') return { kind: 'directory', size: 0, mtimeMs: this.mountedAtMs };
-    const cached = this.attrs.get(path);
-    if (cached) return cached;
-    let stat: PathStat;
     try {
-      stat = await this.resolve(path);
+      return await this.namespace.stat(path);
     } catch (error) {
       throw toFuseError(error, operation, path, this.options.logger);
     }
-    this.attrs.set(path, stat);
-    return stat;
   }
 
-  /**
-   * Asks the store what `path` is, with a HEAD of the key and a one-key LIST of `key/` at once: any
-   * object or common prefix under `key/` (a `key/` marker included) makes it a directory, which wins
-   * over an object of the same name; otherwise the HEAD decides.
-   */
-  private async resolve(path: string): Promise<PathStat> {
-    const key = this.keyOf(path);
-    const [head, list] = await Promise.allSettled([
-      this.options.store.head(key),
-      this.options.store.list({ prefix: `${key}/`, delimiter: '/', maxKeys: 1 }),
-    ]);
-    if (list.status === 'fulfilled') {
-      const { objects, commonPrefixes } = list.value;
-      if (objects.length > 0 || commonPrefixes.length > 0) {
-        const marker = objects.find((object) => object.key === `${key}/`);
-        return { kind: 'directory', size: 0, mtimeMs: marker ? marker.lastModified.getTime() : this.mountedAtMs };
-      }
-    }
-    if (head.status === 'fulfilled') return this.fileStat(head.value);
-    // Neither: a NotFound from HEAD means ENOENT only if the LIST worked; otherwise report the real failure.
-    if (list.status === 'rejected') throw list.reason;
-    throw head.reason;
+  private entryOf(node: Inode, stat: PathStat): EntryReply {
+    return {
+      nodeId: node.id,
+      generation: 0, // node ids are never reused
+      entryTimeoutMs: this.options.attrTimeoutMs,
+      attrTimeoutMs: this.options.attrTimeoutMs,
+      attributes: this.attributesOf(node, stat),
+    };
   }
 
   private attributesOf(node: Inode, stat: PathStat): Attributes {
     const directory = stat.kind === 'directory';
+    const times = this.times.get(node.path, stat.etag);
     return {
       ino: node.id,
       size: stat.size,
-      atimeMs: stat.mtimeMs,
-      mtimeMs: stat.mtimeMs,
+      atimeMs: times?.atimeMs ?? stat.mtimeMs,
+      mtimeMs: times?.mtimeMs ?? stat.mtimeMs,
       ctimeMs: stat.mtimeMs,
-      mode: directory ? DIRECTORY_MODE : FILE_MODE,
+      mode: directory ? fsConstants.S_IFDIR | this.ownership.dirMode : fsConstants.S_IFREG | this.ownership.fileMode,
       // 1 for directories too: "unknown number of subdirectories" (as btrfs), which keeps
       // find(1) from skipping entries on the nlink-2 leaf heuristic.
       nlink: 1,
-      uid: 0,
-      gid: 0,
+      uid: this.ownership.uid,
+      gid: this.ownership.gid,
       blksize: PREFERRED_IO_SIZE,
     };
   }

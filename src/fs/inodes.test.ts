@@ -43,6 +43,36 @@ describe('InodeTable', () => {
     expect(table.get(1)).toBe(table.root);
   });
 
+  it('moves a renamed node and everything below it, keeping their ids', () => {
+    const table = new InodeTable();
+    const dir = table.remember('a', 'directory');
+    const child = table.remember('a/b', 'directory');
+    const grandchild = table.remember('a/b/c.txt', 'file');
+    const sibling = table.remember('ab', 'file');
+    const replaced = table.remember('z', 'directory');
+    table.rename('a', 'z');
+    expect(table.byPath('z')).toBe(dir);
+    expect(table.byPath('z/b/c.txt')).toBe(grandchild);
+    expect(grandchild.path).toBe('z/b/c.txt');
+    expect(child.path).toBe('z/b');
+    expect(table.byPath('a')).toBeUndefined();
+    expect(table.byPath('a/b')).toBeUndefined();
+    expect(table.byPath('ab')).toBe(sibling);
+    expect(table.get(replaced.id)).toBe(replaced); // held by the kernel until forgotten, but no longer named
+    table.forget(replaced.id, 1);
+    expect(table.byPath('z')).toBe(dir);
+  });
+
+  it('detaches deleted paths from their nodes', () => {
+    const table = new InodeTable();
+    const dir = table.remember('a', 'directory');
+    table.remember('a/b', 'file');
+    table.detach('a');
+    expect(table.byPath('a')).toBeUndefined();
+    expect(table.byPath('a/b')).toBeUndefined();
+    expect(table.get(dir.id)).toBe(dir);
+  });
+
   it('joins and splits paths', () => {
     expect(childPath('', 'a')).toBe('a');
     expect(childPath('a/b', 'c')).toBe('a/b/c');

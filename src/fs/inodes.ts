@@ -7,7 +7,8 @@ export type NodeKind = 'file' | 'directory';
 /** One node the kernel knows: its id, its path relative to the volume root ('' for the root). */
 export interface Inode {
   readonly id: number;
-  readonly path: string;
+  /** Changes only through InodeTable.rename. */
+  path: string;
   readonly kind: NodeKind;
   /** Lookups the kernel holds (each LOOKUP/CREATE/MKDIR reply adds one, FORGET removes some). */
   lookups: number;
@@ -70,6 +71,35 @@ export class InodeTable {
     this.byId.set(node.id, node);
     this.byPathMap.set(path, node);
     return node;
+  }
+
+  /**
+   * Moves `from` (and, for a directory, every node below it) to `to`, as after a rename: the
+   * kernel keeps using the same node ids under their new names. A node that held `to` before is
+   * detached from the path (the kernel may still hold it until it forgets it).
+   */
+  rename(from: string, to: string): void {
+    if (from === '' || to === '' || from === to) return;
+    const below = `${from}/`;
+    const moved = [...this.byPathMap.values()].filter((node) => node.path === from || node.path.startsWith(below));
+    const replacedBelow = `${to}/`;
+    for (const [path, node] of this.byPathMap) {
+      if (path === to || path.startsWith(replacedBelow)) {
+        if (!moved.includes(node)) this.byPathMap.delete(path);
+      }
+    }
+    for (const node of moved) this.byPathMap.delete(node.path);
+    for (const node of moved) {
+      node.path = to + node.path.slice(from.length);
+      this.byPathMap.set(node.path, node);
+    }
+  }
+
+  /** Detaches the node of `path` (and below it) from its name after it was deleted; ids stay until forgotten. */
+  detach(path: string): void {
+    if (path === '') return;
+    const below = `${path}/`;
+    for (const key of [...this.byPathMap.keys()]) if (key === path || key.startsWith(below)) this.byPathMap.delete(key);
   }
 
   /** The kernel dropped `lookups` references; the node goes away when none are left (never the root). */

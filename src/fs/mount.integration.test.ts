@@ -152,7 +152,9 @@ function itServesTheVolume(fixture: () => MountedFixture): void {
     expect(fs.statSync(path.join(mnt(), 'data/nested')).isDirectory()).toBe(true);
     const ls = await run('ls', ['-la', path.join(mnt(), 'data')]);
     expect(ls.code).toBe(0);
-    expect(ls.stdout).toMatch(/-rw-r--r-- +1 root root +131073 .* readahead\.bin/);
+    // Writable by any pod uid by default (fileMode 0666, dirMode 0777), owned by root.
+    expect(ls.stdout).toMatch(/-rw-rw-rw- +1 root root +131073 .* readahead\.bin/);
+    expect(ls.stdout).toMatch(/drwxrwxrwx +1 root root .* nested/);
   });
 
   it('reads every file byte-exact', async () => {
@@ -228,7 +230,8 @@ describe('granary mount of a local folder', () => {
     makeTree(path.join(base, 'source'), files);
     for (const name of MANY) makeTree(path.join(base, 'source'), { [`many/${name}`]: Buffer.from(name) });
     fs.mkdirSync(path.join(base, 'mnt'));
-    fixture = { mount: await startMount(path.join(base, 'source'), path.join(base, 'mnt')), files };
+    // Read-only like the S3 fixture, so both pass the same checks; writes are namespace.integration.test.ts's.
+    fixture = { mount: await startMount(path.join(base, 'source'), path.join(base, 'mnt'), { args: ['--read-only'] }), files };
   });
 
   afterAll(() => stopMount(fixture?.mount));

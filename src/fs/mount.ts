@@ -5,9 +5,14 @@ import type { MountConfig } from '../config/mount';
 import type { Logger } from '../log/logger';
 import { openSource as defaultOpenSource, type OpenedSource } from '../objectstore/source';
 import { Filesystem } from './filesystem';
+import { ObjectFileHandles } from './handles';
+import { raiseKernelReadahead } from './read/kernel-readahead';
+import { ReadPath } from './read/read-path';
+import { createWritePath } from './write';
 import { linuxFuseSystem, type FuseSystem } from './fuse/device';
 import { findMount, readMountInfo, type MountEntry } from '../system/mountinfo';
-import { FuseSession } from './fuse/session';
+import { InitFlag } from './fuse/protocol';
+import { DEFAULT_INIT_FLAGS, FuseSession } from './fuse/session';
 
 /** A mountpoint that cannot be used, with the step that fixes it in the message. */
 export class MountpointError extends Error {
@@ -80,7 +85,23 @@ export async function mountVolume(config: MountConfig, dependencies: MountDepend
     } catch (error) {
       throw new Error(`cannot use ${store.location}: ${(error as Error).message}`, { cause: error });
     }
-    const filesystem = new Filesystem({ store, prefix, attrTimeoutMs: config.attrTimeoutMs, listPageSize: config.listPageSize, logger });
+    const handles = new ObjectFileHandles({
+      store,
+      readPath: new ReadPath({ store, config: config.read, logger }),
+      writePath: createWritePath(config.write),
+      logger,
+    });
+    const filesystem = new Filesystem({
+      store,
+      handles,
+      prefix,
+      attrTimeoutMs: config.attrTimeoutMs,
+      listPageSize: config.listPageSize,
+      readOnly: config.readOnly,
+      ownership: { uid: config.uid, gid: config.gid, fileMode: config.fileMode, dirMode: config.dirMode },
+      renameConcurrency: config.renameConcurrency,
+      logger,
+    });
     const session = new FuseSession(
       {
         mountpoint,
@@ -92,17 +113,27 @@ export async function mountVolume(config: MountConfig, dependencies: MountDepend
         maxBackground: config.fuse.maxBackground,
         maxReadahead: config.fuse.maxReadahead,
         unmountTimeoutMs: config.fuse.unmountTimeoutMs,
+        // O_TRUNC arrives with OPEN, so the write handle starts empty instead of a separate SETATTR(size 0) uploading an empty object first.
+        initFlags: DEFAULT_INIT_FLAGS | InitFlag.ATOMIC_O_TRUNC,
       },
       filesystem,
       logger,
       dependencies.fuseSystem ?? linuxFuseSystem,
     );
-    await session.mount();
+    try {
+      await session.mount();
+    } catch (error) {
+      filesystem.close();
+      throw error;
+    }
+    // The kernel caps FUSE readahead at the device's read_ahead_kb (128 KiB) whatever INIT said; raise it to what INIT allows.
+    raiseKernelReadahead(mountpoint, config.fuse.maxReadahead, logger);
     logger.info({ mountpoint, store: store.location, prefix, readOnly: config.readOnly }, 'mounted');
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
+      filesystem.close();
       store.close();
     };
     void session.closed.then(release);

@@ -1,0 +1,169 @@
+// Open regular files: the FUSE handle table, and the choice at open(2) between a read handle and a
+// write handle. READ, WRITE, FLUSH, FSYNC and RELEASE go to the OpenFile of their handle.
+import { constants as fsConstants } from 'node:fs';
+import type { Logger } from '../log/logger';
+import type { AttrCache, PathStat, TimesCache } from './attr-cache';
+import { Errno, toFuseError } from './errno';
+import type { FileHandles } from './handles';
+import { FuseError, type OpenReply } from './fuse/operations';
+import { OpenFlag } from './fuse/protocol';
+import type { Inode } from './inodes';
+import type { Namespace } from './namespace';
+import type { OpenFile } from './open-file';
+import type { WritingFiles } from './writing-files';
+
+/** The access-mode bits of open(2) flags (O_ACCMODE on Linux; node:fs does not export it). */
+const O_ACCMODE = 0o3;
+
+/** Whether open(2) `flags` only read (O_RDONLY without O_TRUNC). */
+export function isReadOnlyOpen(flags: number): boolean {
+  return (flags & O_ACCMODE) === fsConstants.O_RDONLY && !(flags & fsConstants.O_TRUNC);
+}
+
+/** An open regular file: the node it was opened on and what reads and writes it. */
+export interface FileHandle {
+  node: Inode;
+  file: OpenFile;
+  /** Registered in WritingFiles under the node's path (writers only). */
+  writing: boolean;
+  /** The stat at open (readers: the version being read). */
+  stat: PathStat;
+}
+
+/** What OpenFiles shares with the rest of the filesystem. */
+export interface OpenFilesOptions {
+  handles: FileHandles;
+  namespace: Namespace;
+  writing: WritingFiles;
+  attrs: AttrCache;
+  times: TimesCache;
+  logger: Logger;
+  clock: () => number;
+}
+
+/** The handle table of one mount's open regular files. */
+export class OpenFiles {
+  private readonly open = new Map<number, FileHandle>();
+  /** Inode id → ETag read by the last open, to keep the page cache when the object did not change. */
+  private readonly lastOpenedEtag = new Map<number, string>();
+  /** Shared with directory handles by the Filesystem, so every handle number is unique. */
+  private nextHandle = 1;
+
+  constructor(private readonly options: OpenFilesOptions) {}
+
+  /** A fresh handle number (files and directories share the sequence). */
+  allocateHandle(): number {
+    return this.nextHandle++;
+  }
+
+  /** The open file behind `handle`, if any. */
+  get(handle: number): FileHandle | undefined {
+    return this.open.get(handle);
+  }
+
+  /** The open file behind `handle`; EBADF when it is unknown. */
+  require(handle: number): FileHandle {
+    const open = this.open.get(handle);
+    if (!open) throw new FuseError(Errno.EBADF);
+    return open;
+  }
+
+  /** Opens `node` (a file) with open(2) `flags`: a read handle for O_RDONLY, a write handle otherwise. */
+  async openNode(node: Inode, flags: number): Promise<OpenReply> {
+    const { namespace, writing, attrs, times, handles } = this.options;
+    const path = node.path;
+    try {
+      // Close-to-open: a file another descriptor of this mount is writing is made durable first, so
+      // this open sees (and a writer starts from) the bytes written so far, as one object version.
+      const writers = writing.filesOf(path);
+      if (writers.length > 0) {
+        await Promise.all(writers.map((writer) => writer.fsync()));
+        attrs.delete(path);
+      }
+      const stat = writers.length > 0 ? await namespace.storedStat(path) : await namespace.stat(path);
+      if (stat.kind !== 'file') throw new FuseError(Errno.ENOENT);
+      const file = { key: namespace.keyOf(path), path, existing: stat };
+      if (!isReadOnlyOpen(flags)) {
+        const truncate = (flags & fsConstants.O_TRUNC) !== 0;
+        if (truncate) times.deleteTree(path);
+        this.lastOpenedEtag.delete(node.id);
+        return { handle: this.addWriter(node, handles.openWrite(file, { truncate, append: (flags & fsConstants.O_APPEND) !== 0 })), flags: 0 };
+      }
+      const handle = this.allocateHandle();
+      this.open.set(handle, { node, file: handles.openRead(file), writing: false, stat });
+      // Keep the kernel's cached pages only when the object is the version they came from.
+      const keepCache = stat.etag !== undefined && this.lastOpenedEtag.get(node.id) === stat.etag;
+      if (stat.etag !== undefined) this.lastOpenedEtag.set(node.id, stat.etag);
+      return { handle, flags: keepCache ? OpenFlag.KEEP_CACHE : 0 };
+    } catch (error) {
+      throw toFuseError(error, 'open', path, this.options.logger);
+    }
+  }
+
+  /** Opens a write handle on the new file `node` (CREATE); returns the handle. */
+  create(node: Inode, flags: number): number {
+    const { namespace, handles, times, attrs } = this.options;
+    const file = handles.openWrite({ key: namespace.keyOf(node.path), path: node.path }, { truncate: true, append: (flags & fsConstants.O_APPEND) !== 0 });
+    times.deleteTree(node.path);
+    attrs.delete(node.path);
+    return this.addWriter(node, file);
+  }
+
+  /** truncate(2)/ftruncate(2) of `node`: through a write handle when one is open on it, else on the object. */
+  async truncate(node: Inode, size: number, handle: number | undefined): Promise<void> {
+    const { namespace, writing, handles, attrs } = this.options;
+    const open = handle !== undefined ? this.open.get(handle) : undefined;
+    const writer = open?.writing ? open.file : writing.filesOf(node.path)[0];
+    const existing = writer ? undefined : await namespace.stat(node.path);
+    await handles.truncate({ key: namespace.keyOf(node.path), path: node.path, ...(existing && { existing }) }, size, writer);
+    attrs.delete(node.path);
+  }
+
+  /** Runs `operation` on the file of `handle`, mapping failures to errno; writers' cached attributes are dropped after. */
+  async call<T>(handle: number, name: 'read' | 'write' | 'flush' | 'fsync', operation: (file: OpenFile) => Promise<T>): Promise<T> {
+    const open = this.require(handle);
+    if (name === 'write' && !open.writing) throw new FuseError(Errno.EBADF);
+    try {
+      return await operation(open.file);
+    } catch (error) {
+      throw toFuseError(error, name, open.node.path, this.options.logger);
+    } finally {
+      // The object's size and ETag change when a writer flushes.
+      if (open.writing && name !== 'read') this.options.attrs.delete(open.node.path);
+    }
+  }
+
+  /** The last descriptor of `handle` closed: frees it; a failure is only logged (nobody is left to tell). */
+  async release(handle: number): Promise<void> {
+    const open = this.open.get(handle);
+    if (!open) return;
+    this.open.delete(handle);
+    if (open.writing) {
+      this.options.writing.remove(open.node.path, open.file);
+      this.options.attrs.delete(open.node.path);
+    }
+    try {
+      await open.file.release();
+    } catch (error) {
+      this.options.logger.warn({ op: 'release', path: open.node.path, err: error }, 'releasing an open file failed');
+    }
+  }
+
+  /** The kernel forgot `nodeId`: its page-cache bookkeeping goes too. */
+  forget(nodeId: number): void {
+    this.lastOpenedEtag.delete(nodeId);
+  }
+
+  /** Drops every handle (the kernel connection ended). */
+  clear(): void {
+    this.open.clear();
+  }
+
+  private addWriter(node: Inode, file: OpenFile): number {
+    const handle = this.allocateHandle();
+    const openedAtMs = this.options.clock();
+    this.options.writing.add(node.path, file, openedAtMs);
+    this.open.set(handle, { node, file, writing: true, stat: { kind: 'file', size: file.size, mtimeMs: openedAtMs } });
+    return handle;
+  }
+}

@@ -1,0 +1,318 @@
+// The POSIX namespace over a volume prefix: what a path is, what a directory holds, and the
+// changes to names (mkdir, rmdir, unlink, rename) as plain object operations, so the bucket stays a
+// bucket that other S3 tools read and write. Paths are relative to the volume root ('' is the root).
+import type { Logger } from '../log/logger';
+import type { ObjectInfo, ObjectStore } from '../objectstore/store';
+import type { AttrCache, PathStat, TimesCache } from './attr-cache';
+import { Errno, errnoOf } from './errno';
+import { FuseError } from './fuse/operations';
+import { parentPath, type InodeTable } from './inodes';
+import type { WritingFiles } from './writing-files';
+
+/** renameat2(2) flags (linux/fs.h). */
+export const RenameFlag = {
+  NOREPLACE: 1 << 0,
+  EXCHANGE: 1 << 1,
+  WHITEOUT: 1 << 2,
+} as const;
+
+/** Options of a Namespace. */
+export interface NamespaceOptions {
+  store: ObjectStore;
+  /** The volume's key prefix: '' (whole bucket) or ending with '/'. */
+  prefix: string;
+  /** Keys asked per LIST page (S3 returns at most 1000). */
+  listPageSize: number;
+  /** Objects copied (and then deleted) at once when a directory is renamed. */
+  renameConcurrency: number;
+  attrs: AttrCache;
+  times: TimesCache;
+  inodes: InodeTable;
+  writing: WritingFiles;
+  logger: Logger;
+  /** Times shown for directories that have no marker object. */
+  mountedAtMs: number;
+}
+
+/** One directory entry as the namespace sees it. */
+export interface NamedStat {
+  name: string;
+  stat: PathStat;
+}
+
+/** The longest name Linux accepts in a path component, in bytes. */
+export const MAX_NAME_BYTES = 255;
+
+/** Path-level operations over the store; the Filesystem maps node ids and errors around them. */
+export class Namespace {
+  constructor(private readonly options: NamespaceOptions) {}
+
+  /** The object key of a path. */
+  keyOf(path: string): string {
+    return this.options.prefix + path;
+  }
+
+  /** The prefix that lists a directory's children (the directory marker's key). */
+  directoryPrefix(path: string): string {
+    return path === '' ? this.options.prefix : `${this.options.prefix}${path}/`;
+  }
+
+  /** What `path` is now: a file being written here, the attr cache, or asked of the store. Throws NotFound. */
+  async stat(path: string): Promise<PathStat> {
+    if (path === '') return { kind: 'directory', size: 0, mtimeMs: this.options.mountedAtMs };
+    return this.options.writing.stat(path) ?? this.storedStat(path);
+  }
+
+  /** What the store (or the attr cache) says `path` is, ignoring files being written here. */
+  async storedStat(path: string): Promise<PathStat> {
+    const cached = this.options.attrs.get(path);
+    if (cached) return cached;
+    const stat = await this.resolve(path);
+    this.options.attrs.set(path, stat);
+    return stat;
+  }
+
+  /** Like stat, but undefined when nothing is at `path`. */
+  async statIfExists(path: string): Promise<PathStat | undefined> {
+    try {
+      return await this.stat(path);
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Asks the store what `path` is, with a HEAD of the key and a one-key LIST of `key/` at once: any
+   * object or common prefix under `key/` (a `key/` marker included) makes it a directory, which wins
+   * over an object of the same name; otherwise the HEAD decides.
+   */
+  private async resolve(path: string): Promise<PathStat> {
+    const key = this.keyOf(path);
+    const [head, list] = await Promise.allSettled([this.options.store.head(key), this.options.store.list({ prefix: `${key}/`, delimiter: '/', maxKeys: 1 })]);
+    if (list.status === 'fulfilled') {
+      const { objects, commonPrefixes } = list.value;
+      if (objects.length > 0 || commonPrefixes.length > 0) {
+        // `key/` sorts before every other key under it, so a marker is always the first object.
+        const marker = objects.find((object) => object.key === `${key}/`);
+        return { kind: 'directory', size: 0, mtimeMs: marker ? marker.lastModified.getTime() : this.options.mountedAtMs };
+      }
+    }
+    if (head.status === 'fulfilled') return fileStat(head.value);
+    // Neither: a NotFound from HEAD means ENOENT only if the LIST worked; otherwise report the real failure.
+    if (list.status === 'rejected') throw list.reason;
+    throw head.reason;
+  }
+
+  /**
+   * The whole listing of directory `path`, following continuation tokens, plus the files being
+   * written here. Taken at once rather than page by page because S3 may list an object "a" and a
+   * prefix "a/" far apart (e.g. "a", "a.txt", "a/"), and the directory must win over the file.
+   */
+  async list(path: string): Promise<NamedStat[]> {
+    const listPrefix = this.directoryPrefix(path);
+    const found = new Map<string, PathStat>();
+    let continuationToken: string | undefined;
+    do {
+      const page = await this.options.store.list({ prefix: listPrefix, delimiter: '/', maxKeys: this.options.listPageSize, ...(continuationToken !== undefined && { continuationToken }) });
+      for (const object of page.objects) {
+        const name = object.key.slice(listPrefix.length);
+        if (this.isListableName(name, path) && !found.has(name)) found.set(name, fileStat(object));
+      }
+      for (const common of page.commonPrefixes) {
+        const name = common.slice(listPrefix.length, -1);
+        if (this.isListableName(name, path)) found.set(name, { kind: 'directory', size: 0, mtimeMs: this.options.mountedAtMs });
+      }
+      continuationToken = page.nextToken;
+    } while (continuationToken !== undefined);
+    for (const [name, stat] of this.options.writing.childrenOf(path)) {
+      if (found.get(name)?.kind !== 'directory') found.set(name, stat);
+    }
+    // Names in order (pages hold their objects and prefixes apart); ls sorts anyway, this keeps it stable.
+    const names = [...found.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return names.map((name) => ({ name, stat: found.get(name) as PathStat }));
+  }
+
+  private isListableName(name: string, directoryPath: string): boolean {
+    // '' is the directory's own marker ("dir/"), or an empty segment from a key like "a//b".
+    if (name === '' || name === '.' || name === '..' || name.includes('/')) return false;
+    if (Buffer.byteLength(name) > MAX_NAME_BYTES) {
+      this.options.logger.debug({ path: directoryPath, name: name.slice(0, 64) }, 'key name too long for a file name; not listed');
+      return false;
+    }
+    return true;
+  }
+
+  /** Creates directory `path` as its `path/` marker object, so it persists while empty. */
+  async makeDirectory(path: string): Promise<PathStat> {
+    if (await this.statIfExists(path)) throw new FuseError(Errno.EEXIST);
+    const marker = await this.options.store.put(this.directoryPrefix(path), Buffer.alloc(0));
+    const stat: PathStat = { kind: 'directory', size: 0, mtimeMs: marker.lastModified.getTime() };
+    this.options.attrs.set(path, stat);
+    return stat;
+  }
+
+  /** Creates an empty regular file at `path` at once (mknod(2) has no handle whose close would upload it). */
+  async makeEmptyFile(path: string): Promise<PathStat> {
+    if (await this.statIfExists(path)) throw new FuseError(Errno.EEXIST);
+    const stat = fileStat(await this.options.store.put(this.keyOf(path), Buffer.alloc(0)));
+    this.options.attrs.set(path, stat);
+    return stat;
+  }
+
+  /** Removes empty directory `path`: ENOENT, ENOTDIR for a file, ENOTEMPTY when anything is under it. */
+  async removeDirectory(path: string): Promise<void> {
+    const stat = await this.stat(path);
+    if (stat.kind !== 'directory') throw new FuseError(Errno.ENOTDIR);
+    const marker = await this.checkEmpty(path);
+    if (marker) await this.options.store.delete(marker);
+    this.forgetTree(path);
+    await this.keepParent(path);
+  }
+
+  /** Deletes the object of file `path`: ENOENT, EISDIR for a directory. */
+  async removeFile(path: string): Promise<void> {
+    const stat = await this.stat(path);
+    if (stat.kind === 'directory') throw new FuseError(Errno.EISDIR);
+    if (this.options.writing.filesOf(path).length > 0) {
+      // POSIX keeps an unlinked open file readable and writable; here its close uploads it again.
+      this.options.logger.warn({ path }, 'file unlinked while open for writing: its object is written again when the last descriptor closes');
+      this.options.writing.drop(path);
+    }
+    await this.options.store.delete(this.keyOf(path));
+    this.forgetTree(path);
+    await this.keepParent(path);
+  }
+
+  /**
+   * Renames `from` to `to` with renameat2 `flags` (open writers of `from` must have been made
+   * durable first). A file is a server-side copy and a delete; a directory is the same for every
+   * object under it, which is not atomic: see renameDirectory.
+   */
+  async rename(from: string, to: string, flags: number): Promise<void> {
+    if (flags & (RenameFlag.EXCHANGE | RenameFlag.WHITEOUT)) throw new FuseError(Errno.EINVAL, 'RENAME_EXCHANGE and RENAME_WHITEOUT cannot be done with object copies');
+    if (from === to) return;
+    if (to.startsWith(`${from}/`)) throw new FuseError(Errno.EINVAL, 'cannot move a directory into itself');
+    const source = await this.stat(from);
+    const target = await this.statIfExists(to);
+    if (target && flags & RenameFlag.NOREPLACE) throw new FuseError(Errno.EEXIST);
+    if (source.kind === 'file') {
+      if (target?.kind === 'directory') throw new FuseError(Errno.EISDIR);
+      await this.options.store.copy(this.keyOf(from), this.keyOf(to));
+      await this.options.store.delete(this.keyOf(from));
+    } else {
+      if (target?.kind === 'file') throw new FuseError(Errno.ENOTDIR);
+      if (target) await this.checkEmpty(to);
+      await this.renameDirectory(from, to);
+    }
+    this.options.inodes.rename(from, to);
+    this.options.times.rename(from, to);
+    this.options.writing.rename(from, to);
+    this.options.attrs.deleteTree(from);
+    this.options.attrs.deleteTree(to);
+    if (parentPath(from) !== parentPath(to)) await this.keepParent(from);
+  }
+
+  /**
+   * Copies every object under `from/` (markers are put anew) to the same relative key under `to/`, page
+   * by page, then deletes the sources. Not atomic: other clients see both trees while it runs, and a
+   * failure midway leaves the copies made so far next to the complete source (nothing is deleted
+   * before every copy succeeded); the error is logged with both prefixes and the application gets EIO.
+   */
+  private async renameDirectory(from: string, to: string): Promise<void> {
+    const fromPrefix = this.directoryPrefix(from);
+    const toPrefix = this.directoryPrefix(to);
+    const copied: string[] = [];
+    try {
+      let continuationToken: string | undefined;
+      do {
+        const page = await this.options.store.list({ prefix: fromPrefix, maxKeys: this.options.listPageSize, ...(continuationToken !== undefined && { continuationToken }) });
+        await forEachLimited(page.objects, this.options.renameConcurrency, async ({ key, size }) => {
+          const destination = toPrefix + key.slice(fromPrefix.length);
+          // A marker holds nothing to copy, and some stores (versitygw over POSIX) refuse to copy a "dir/" key.
+          if (key.endsWith('/') && size === 0) await this.options.store.put(destination, Buffer.alloc(0));
+          else await this.options.store.copy(key, destination);
+          copied.push(key);
+        });
+        continuationToken = page.nextToken;
+      } while (continuationToken !== undefined);
+    } catch (error) {
+      this.options.logger.error({ op: 'rename', from, to, copied: copied.length, err: error }, `directory rename failed midway: ${copied.length} objects were copied to ${toPrefix} and ${fromPrefix} is complete; remove the partial copy or retry the rename`);
+      throw new FuseError(Errno.EIO, `rename ${from} -> ${to}: ${(error as Error).message}`, { cause: error });
+    }
+    const failed = await this.options.store.deleteMany(copied).catch((error: unknown) => {
+      this.options.logger.error({ op: 'rename', from, to, err: error }, `directory rename copied everything to ${toPrefix} but could not delete ${fromPrefix}: delete it by hand`);
+      throw new FuseError(Errno.EIO, `rename ${from} -> ${to}: ${(error as Error).message}`, { cause: error });
+    });
+    if (failed.length > 0) {
+      this.options.logger.error({ op: 'rename', from, to, undeleted: failed.length, example: failed[0] }, `directory rename copied everything to ${toPrefix} but ${failed.length} objects under ${fromPrefix} could not be deleted: delete them by hand`);
+      throw new FuseError(Errno.EIO, `rename ${from} -> ${to}: ${failed.length} source objects not deleted`);
+    }
+  }
+
+  /**
+   * Throws ENOTEMPTY when anything but its own marker is under directory `path` (in the store or
+   * being written here); returns the marker's key when there is one.
+   */
+  private async checkEmpty(path: string): Promise<string | undefined> {
+    if (this.options.writing.hasAnyUnder(path)) throw new FuseError(Errno.ENOTEMPTY);
+    const prefix = this.directoryPrefix(path);
+    const page = await this.options.store.list({ prefix, maxKeys: 2 });
+    if (page.objects.some((object) => object.key !== prefix)) throw new FuseError(Errno.ENOTEMPTY);
+    return page.objects.some((object) => object.key === prefix) ? prefix : undefined;
+  }
+
+  /**
+   * Keeps the parent of a removed `path` a directory: a directory that exists only as the common
+   * prefix of its objects would vanish with its last object, which POSIX tools do not expect (`rm
+   * dir/*` then `ls dir`). One LIST per removal; the marker is put only when nothing is left. A
+   * failure here is logged, not returned: the removal itself succeeded.
+   */
+  private async keepParent(path: string): Promise<void> {
+    const parent = parentPath(path);
+    if (parent === '' || this.options.writing.hasAnyUnder(parent)) return;
+    const prefix = this.directoryPrefix(parent);
+    try {
+      const page = await this.options.store.list({ prefix, maxKeys: 1 });
+      if (page.objects.length === 0 && page.commonPrefixes.length === 0) await this.options.store.put(prefix, Buffer.alloc(0));
+    } catch (error) {
+      this.options.logger.warn({ op: 'keep-directory', path: parent, err: error }, 'could not keep the emptied directory (it may disappear)');
+    }
+    this.options.attrs.delete(parent);
+  }
+
+  /** Forgets what this mount knew of `path` and below it, after it was deleted. */
+  private forgetTree(path: string): void {
+    this.options.attrs.deleteTree(path);
+    this.options.times.deleteTree(path);
+    this.options.inodes.detach(path);
+  }
+}
+
+/** The stat of a file from what the store said of its object. */
+export function fileStat(object: ObjectInfo): PathStat {
+  return { kind: 'file', size: object.size, mtimeMs: object.lastModified.getTime(), etag: object.etag };
+}
+
+/** Whether `error` says that nothing is there (a store NotFound or ENOENT). */
+export function isNotFound(error: unknown): boolean {
+  return errnoOf(error) === Errno.ENOENT;
+}
+
+/** Runs `task` over `items` with at most `limit` at once; the first failure rejects (after running tasks settle). */
+async function forEachLimited<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (!failure && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await task(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
+}
