@@ -226,3 +226,50 @@ export function parseSha256sum(output: string): Map<string, string> {
   }
   return sums;
 }
+
+/** A child process driven step by step: it prints a line when it reaches a step and waits for a newline on stdin to go on. */
+export interface SteppedChild {
+  /** Resolves with the next line the child prints; rejects if it exits first. */
+  nextLine(): Promise<string>;
+  /** Lets the child go on past the step it is waiting at. */
+  proceed(): void;
+  /** Resolves when the child has exited. */
+  finished: Promise<RunResult>;
+}
+
+/** Spawns `command` for step-by-step driving (see SteppedChild). */
+export function spawnStepped(command: string, args: readonly string[]): SteppedChild {
+  const child = spawn(command, [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let consumed = 0;
+  let closed = false;
+  let waiter: (() => void) | undefined;
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    waiter?.();
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin.on('error', () => undefined);
+  const finished = new Promise<RunResult>((resolve) => {
+    child.once('close', (code, signal) => {
+      closed = true;
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+      waiter?.();
+    });
+  });
+  const nextLine = async (): Promise<string> => {
+    for (;;) {
+      const end = stdout.indexOf('\n', consumed);
+      if (end >= 0) {
+        const line = stdout.slice(consumed, end);
+        consumed = end + 1;
+        return line;
+      }
+      if (closed) throw new Error(`${command} exited (${child.exitCode ?? child.signalCode}) before printing a line: ${stderr.trim()}`);
+      await new Promise<void>((resolve) => (waiter = resolve));
+      waiter = undefined;
+    }
+  };
+  return { nextLine, proceed: () => child.stdin.write('\n'), finished };
+}
