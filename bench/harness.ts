@@ -1,0 +1,151 @@
+// The bench's steps: 1. start the S3 server and a bucket, 2. upload the fixture, 3. for every workload
+// and run, give each side a cold start (page cache dropped, origin re-warmed, fresh mount) and measure it,
+// 4. leave nothing behind. Every outcome, good or bad, becomes a cell.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createBucket, startS3Server, type S3Server } from '../e2e/support/s3-server';
+import { S3Store } from '../src/objectstore/s3';
+import type { Cleanup } from './cleanup';
+import { messageOf } from './exec';
+import { buildFixture, uploadFixture, VOLUME_PREFIX, type Fixture } from './fixture';
+import type { BenchOptions, SideName } from './options';
+import type { Side, Volume } from './sides/side';
+import { dropCaches, filesystemOf, removeScratch, warmDirectory } from './system';
+import type { Outcome, RowResult } from './table';
+import { formatNumber } from './table';
+import { formatSize } from './units';
+import { WORKLOADS } from './workloads';
+import type { RunContext, Workload } from './workloads/workload';
+
+/** One measured run, as written to --json. */
+export interface RawRun {
+  workload: string;
+  side: SideName;
+  run: number;
+  outcome: Outcome;
+  note?: string;
+}
+
+/** What the harness learned, for the table and its footer. */
+export interface BenchResult {
+  rows: RowResult[];
+  raw: RawRun[];
+  /** Facts for the footer (origin location, cache dropping). */
+  notes: string[];
+}
+
+/** Where progress lines go (stderr). */
+export type Progress = (line: string) => void;
+
+/** A side that could not even start (missing tool): its cells all show this reason. */
+export type SideFailures = Partial<Record<SideName, string>>;
+
+function rejectAfter(ms: number, what: string): { promise: Promise<never>; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const promise = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms / 1000} s`)), ms);
+  });
+  promise.catch(() => undefined);
+  return { promise, cancel: () => clearTimeout(timer) };
+}
+
+/** Starts the server (registered for clean-up; with `keep`, its data dir stays) and makes the bucket. */
+async function startOrigin(options: BenchOptions, cleanup: Cleanup, progress: Progress): Promise<{ server: S3Server; bucket: string }> {
+  const server = await startS3Server();
+  cleanup.add('the S3 server', async () => {
+    if (!options.keep) return server.stop();
+    try {
+      process.kill(server.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+    progress(`bench: --keep: the bucket stays in ${server.dataDir} (serve it again with: versitygw posix ${server.dataDir})`);
+  });
+  const bucket = await createBucket(server, 'bench');
+  return { server, bucket };
+}
+
+/** One cold, measured run of one side: attach, measure, detach, then the workload's untimed clean-up. */
+async function measureOnce(workload: Workload, side: Side, volume: Volume, scratch: string, context: RunContext, cleanup: Cleanup): Promise<{ outcome: Outcome; note?: string }> {
+  const deadline = rejectAfter(context.options.timeoutMs + 60_000, `${workload.id} on ${side.name}`);
+  try {
+    const attachment = await Promise.race([side.attach(volume, scratch), deadline.promise]);
+    const detach = cleanup.add(`${side.name} (${scratch})`, () => attachment.detach());
+    try {
+      const measured = attachment.kind === 'mount'
+        ? workload.onMount(attachment.root, context)
+        : workload.onStore(attachment.store, { ...context, keyPrefix: attachment.keyPrefix });
+      const measurement = await Promise.race([measured, deadline.promise]);
+      return { outcome: { ok: true, value: measurement.value }, ...(measurement.note && { note: measurement.note }) };
+    } finally {
+      await detach();
+    }
+  } catch (error) {
+    return { outcome: { ok: false, error: messageOf(error) } };
+  } finally {
+    deadline.cancel();
+    await workload.afterRun?.(context).catch(() => undefined);
+  }
+}
+
+/** Runs the whole bench; `sides` in column order, `unavailable` sides get their reason in every cell. */
+export async function runBench(options: BenchOptions, sides: readonly Side[], unavailable: SideFailures, cleanup: Cleanup, progress: Progress): Promise<BenchResult> {
+  const notes: string[] = [];
+  const scratchRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-bench-'));
+  cleanup.add('the scratch folder', () => removeScratch(scratchRoot));
+
+  progress('bench: starting the S3 server (versitygw)');
+  const { server, bucket } = await startOrigin(options, cleanup, progress);
+  const volume: Volume = { endpoint: server.endpoint, region: server.region, accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey, bucket, prefix: VOLUME_PREFIX };
+  const verifier = new S3Store({ bucket, endpoint: server.endpoint, region: server.region, credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey } }, {});
+  cleanup.add('the verifying client', () => verifier.close());
+
+  let started = performance.now();
+  progress(`bench: making ${formatSize(options.size)} of random data and ${options.files} files of ${formatSize(options.fileSize)}`);
+  const fixture: Fixture = buildFixture(options);
+  await uploadFixture(verifier, fixture, VOLUME_PREFIX);
+  progress(`bench: uploaded s3://${bucket}/${VOLUME_PREFIX}/ in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+  const bucketDir = path.join(server.dataDir, bucket);
+  let cachesDropped = true;
+  const rows: RowResult[] = [];
+  const raw: RawRun[] = [];
+  for (const id of options.only) {
+    const workload = WORKLOADS[id];
+    const row: RowResult = { title: workload.title(options), unit: workload.unit, parallelism: workload.parallelism(options), runs: {} };
+    rows.push(row);
+    // Runs interleave the sides (run 1 of each, then run 2 of each...), so that a drift of the machine hits all of them.
+    for (let run = 1; run <= options.runs; run += 1) {
+      for (const side of sides) {
+        const outcomes = (row.runs[side.name] ??= []);
+        const reason = unavailable[side.name];
+        if (reason) {
+          outcomes.push({ ok: false, error: reason });
+          continue;
+        }
+        // A side that failed once is not run again: its cell is an error whatever the other runs say.
+        if (outcomes.some((outcome) => !outcome.ok)) continue;
+        try {
+          await dropCaches();
+        } catch (error) {
+          if (cachesDropped) notes.push(messageOf(error));
+          cachesDropped = false;
+        }
+        warmDirectory(bucketDir);
+        const scratch = fs.mkdtempSync(path.join(scratchRoot, `${id}-${side.name}-${run}-`));
+        const context: RunContext = { options, fixture, side: side.name, run, verifier, keyPrefix: `${VOLUME_PREFIX}/` };
+        started = performance.now();
+        const { outcome, note } = await measureOnce(workload, side, volume, scratch, context, cleanup);
+        outcomes.push(outcome);
+        raw.push({ workload: id, side: side.name, run, outcome, ...(note && { note }) });
+        const shown = outcome.ok ? `${formatNumber(outcome.value)} ${workload.unit}` : `error: ${outcome.error}`;
+        progress(`bench: ${id} ${side.name} run ${run}/${options.runs}: ${shown}${note ? ` (${note})` : ''} [${((performance.now() - started) / 1000).toFixed(1)} s]`);
+        removeScratch(scratch);
+      }
+    }
+  }
+  notes.push(`origin: versitygw (posix backend) on 127.0.0.1 over loopback, data dir ${server.dataDir} (${filesystemOf(server.dataDir)})`);
+  return { rows, raw, notes };
+}

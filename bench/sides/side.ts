@@ -1,0 +1,47 @@
+// One side of the comparison: something that makes the volume reachable, either as a mounted
+// directory (granary, rclone) or as an object store client (direct).
+import type { ObjectStore } from '../../src/objectstore/store';
+import type { SideName } from '../options';
+
+/** Where the volume lives and how to reach it (handed to each side through its environment, never argv). */
+export interface Volume {
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  bucket: string;
+  /** The volume's prefix inside the bucket, without slashes at either end. */
+  prefix: string;
+}
+
+/** The volume as a mounted directory. */
+export interface MountAttachment {
+  kind: 'mount';
+  /** The mountpoint: the volume's root. */
+  root: string;
+  /** Unmounts and stops the mount process, falling back to a lazy unmount and SIGKILL. */
+  detach(): Promise<void>;
+}
+
+/** The volume as an object store client. */
+export interface StoreAttachment {
+  kind: 'store';
+  store: ObjectStore;
+  /** Key prefix of the volume's files (`prefix/`). */
+  keyPrefix: string;
+  detach(): Promise<void>;
+}
+
+/** A reachable volume. */
+export type Attachment = MountAttachment | StoreAttachment;
+
+/** One column of the table. */
+export interface Side {
+  readonly name: SideName;
+  /** How this side is set up (flags, defaults), for the table footer. */
+  readonly settings: string;
+  /** The version of the software on this side, for the table footer. */
+  version(): Promise<string>;
+  /** Makes the volume reachable; `scratch` is an empty directory this side may use (mountpoint, caches, logs). */
+  attach(volume: Volume, scratch: string): Promise<Attachment>;
+}
