@@ -46,7 +46,7 @@ export const readPathSchema = z
     /**
      * What a random (non-sequential) read fetches: the requested range rounded out to this unit, clipped to
      * its block (equal to blockSizeBytes: whole aligned blocks). Measured with random 1 MiB reads of a 1 GiB
-     * object on the real server (read-path.integration.test.ts, GRANARY_READ_BENCH=1): whole 4 MiB blocks
+     * object on the real server (bench/read-path.ts): whole 4 MiB blocks
      * moved 3.6× the bytes read and served 24-28 reads/s; 256 KiB units moved 1.2× and served 84-235 reads/s;
      * 64 KiB tied with 256 KiB within the noise. 256 KiB keeps neighbouring small reads (mmap faults) in one GET. Default 256 KiB.
      */

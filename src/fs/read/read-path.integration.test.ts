@@ -1,6 +1,6 @@
 // The read path against the real S3-compatible server, without FUSE: what a mount's handles read is
 // byte-exact, and the GETs behind it are few and large when streaming, small and unprefetched when seeking.
-// GRANARY_READ_BENCH=1 also runs the measurements behind the defaults (random-read unit, readahead) and prints them.
+// The measurements behind the defaults (random-read unit, readahead window) are in bench/read-path.ts.
 import { createHash, randomBytes } from 'node:crypto';
 import { silentLogger } from '../../log/logger';
 import { createBucket, testS3, type TestS3 } from '../../../e2e/support/s3-server';
@@ -125,46 +125,5 @@ describe('read path against the real S3 server', () => {
     const fetched = gets.reduce((total, range) => total + range.end - range.start, 0);
     expect(gets.length).toBeLessThanOrEqual(starts.length * 2); // two when a read crosses a block boundary
     expect(fetched).toBeLessThanOrEqual(starts.length * (MiB + 2 * unit));
-  });
-
-  const bench = process.env.GRANARY_READ_BENCH === '1' ? it : it.skip;
-
-  bench('measures: random 1 MiB reads of a 1 GiB object by random-read unit, and sequential readahead windows', async () => {
-    const size = 1024 * MiB;
-    const big = Buffer.concat([data, data, data, data]);
-    const bigEtag = (await s3.put('data/big.bin', big)).etag;
-    const rows: string[] = [];
-    const randomReads = async (unit: number, concurrency: number) => {
-      const counted = counting(s3);
-      const path = new ReadPath({ store: counted.store, config: readPathSchema.parse({ randomReadUnitBytes: unit }), logger: silentLogger() });
-      paths.push(path);
-      const starts = offsets(400, size - MiB, 11 + concurrency);
-      const started = process.hrtime.bigint();
-      await Promise.all(
-        Array.from({ length: concurrency }, async (_, worker) => {
-          const handle = path.open({ key: 'data/big.bin', etag: bigEtag, size });
-          for (let i = worker; i < starts.length; i += concurrency) await handle.read(starts[i] as number, MiB);
-        }),
-      );
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const fetched = counted.gets.reduce((total, range) => total + range.end - range.start, 0);
-      rows.push(`random  unit=${(unit / 1024).toString().padStart(5)}KiB  qd=${concurrency}  ${(starts.length / seconds).toFixed(0).padStart(5)} reads/s  ${(starts.length / seconds).toFixed(1).padStart(7)} MiB/s useful  GETs=${counted.gets.length}  fetched=${(fetched / MiB).toFixed(0)} MiB  p50=${((seconds / starts.length) * concurrency * 1000).toFixed(1)} ms`);
-    };
-    // GRANARY_READ_BENCH_UNITS (comma-separated bytes) reorders or narrows the units, to rule out warm-up effects.
-    const units = process.env.GRANARY_READ_BENCH_UNITS?.split(',').map(Number) ?? [4 * MiB, MiB, 256 * 1024, 64 * 1024];
-    for (const concurrency of [1, 8]) for (const unit of units) await randomReads(unit, concurrency);
-    const windows = process.env.GRANARY_READ_BENCH_UNITS ? [] : [0, 2, 8, 16, 32];
-    for (const maxBlocks of windows) {
-      const counted = counting(s3);
-      const path = new ReadPath({ store: counted.store, config: readPathSchema.parse({ readaheadMaxBlocks: maxBlocks }), logger: silentLogger() });
-      paths.push(path);
-      const handle = path.open({ key: 'data/big.bin', etag: bigEtag, size });
-      const started = process.hrtime.bigint();
-      for (let offset = 0; offset < size; offset += MiB) await handle.read(offset, MiB);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      rows.push(`sequential readaheadMaxBlocks=${maxBlocks.toString().padStart(2)}  ${(size / MiB / seconds).toFixed(0).padStart(5)} MiB/s  GETs=${counted.gets.length}`);
-    }
-    await s3.delete('data/big.bin');
-    process.stdout.write(`\n${rows.join('\n')}\n`);
   });
 });
