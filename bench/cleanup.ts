@@ -6,8 +6,17 @@ export class Cleanup {
   private readonly steps: Array<{ name: string; undo: () => Promise<void> | void }> = [];
   private running: Promise<void> | undefined;
 
-  /** Registers an undo step; returns a function that runs it now (and removes it from the stack). */
+  /** True once runAll has started: nothing new should be set up. */
+  get stopping(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** Registers an undo step; returns a function that runs it now (and removes it from the stack). Throws once stopping. */
   add(name: string, undo: () => Promise<void> | void): () => Promise<void> {
+    if (this.stopping) {
+      void Promise.resolve().then(undo).catch(() => undefined);
+      throw new Error(`interrupted: ${name} was undone at once`);
+    }
     const step = { name, undo };
     this.steps.push(step);
     return async () => {

@@ -11,6 +11,7 @@ import type { Cleanup } from './cleanup';
 import { messageOf } from './exec';
 import { buildFixture, uploadFixture, VOLUME_PREFIX, type Fixture } from './fixture';
 import type { BenchOptions, SideName } from './options';
+import { killAllMounts } from './sides/mount-process';
 import type { Side, Volume } from './sides/side';
 import { dropCaches, filesystemOf, removeScratch, warmDirectory } from './system';
 import type { Outcome, RowResult } from './table';
@@ -95,6 +96,7 @@ export async function runBench(options: BenchOptions, sides: readonly Side[], un
   const notes: string[] = [];
   const scratchRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-bench-'));
   cleanup.add('the scratch folder', () => removeScratch(scratchRoot));
+  cleanup.add('any mount process left', killAllMounts);
 
   progress('bench: starting the S3 server (versitygw)');
   const { server, bucket } = await startOrigin(options, cleanup, progress);
@@ -127,6 +129,7 @@ export async function runBench(options: BenchOptions, sides: readonly Side[], un
         }
         // A side that failed once is not run again: its cell is an error whatever the other runs say.
         if (outcomes.some((outcome) => !outcome.ok)) continue;
+        if (cleanup.stopping) throw new Error('interrupted');
         try {
           await dropCaches();
         } catch (error) {

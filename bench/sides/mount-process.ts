@@ -26,7 +26,7 @@ export interface MountSpec {
   fsType: string;
   /** Where the process's stdout and stderr go. */
   logFile: string;
-  /** The polite way to unmount; the process is expected to exit after it. */
+  /** The polite way to unmount; the process is expected to exit after it; rejects when refused. */
   unmount(child: ChildProcess, mountpoint: string): Promise<void>;
 }
 
@@ -39,6 +39,20 @@ function logTail(file: string): string {
     // no log yet
   }
   return `${last.slice(-LOG_TAIL_CHARS) || '(empty log)'} (log: ${file})`;
+}
+
+/** Mount processes started and not yet reaped, so that an interrupted bench can end them all. */
+const live = new Map<ChildProcess, string>();
+
+/** SIGKILLs every mount process still alive and lazily unmounts its mountpoint (the last resort of Ctrl-C). */
+export async function killAllMounts(): Promise<void> {
+  for (const [child, mountpoint] of live) {
+    child.kill('SIGKILL');
+    while (isMounted(mountpoint)) {
+      if ((await run('umount', ['-l', mountpoint])).code !== 0) break;
+    }
+  }
+  live.clear();
 }
 
 const isMounted = (mountpoint: string, fsType?: string) => {
@@ -57,14 +71,21 @@ export async function startMount(spec: MountSpec): Promise<{ root: string; detac
   } finally {
     fs.closeSync(log);
   }
+  live.set(child, mountpoint);
   let exited: { code: number | null; signal: string | null } | undefined;
   const exit = new Promise<void>((resolve) => {
-    child.once('exit', (code, signal) => { exited = { code, signal }; resolve(); });
-    child.once('error', (error) => { exited = { code: null, signal: error.message }; resolve(); });
+    child.once('exit', (code, signal) => { exited = { code, signal }; live.delete(child); resolve(); });
+    child.once('error', (error) => { exited = { code: null, signal: error.message }; live.delete(child); resolve(); });
   });
   const detach = async () => {
     if (isMounted(mountpoint) && !exited) {
-      await Promise.race([spec.unmount(child, mountpoint).then(() => exit), new Promise((resolve) => setTimeout(resolve, UNMOUNT_TIMEOUT_MS))]);
+      // A refused polite unmount (busy: a reader still has a file open) goes straight to the fallbacks.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        spec.unmount(child, mountpoint).then(() => exit, () => undefined),
+        new Promise((resolve) => { timer = setTimeout(resolve, UNMOUNT_TIMEOUT_MS); }),
+      ]);
+      clearTimeout(timer);
     }
     // Fallbacks: a lazy unmount of whatever is left (also a dead mount whose process is gone), then SIGKILL.
     for (let attempt = 0; attempt < 3 && isMounted(mountpoint); attempt += 1) await run('umount', ['-l', mountpoint]);

@@ -47,7 +47,10 @@ export function rcloneSide(): Side {
         mountpoint,
         fsType: 'fuse.rclone',
         logFile: path.join(scratch, 'rclone-mount.log'),
-        unmount: async (_child, root) => { await run('fusermount3', ['-u', root]); },
+        unmount: async (_child, root) => {
+          const result = await run('fusermount3', ['-u', root]);
+          if (result.code !== 0) throw new Error(`fusermount3 -u ${root}: ${result.stderr.trim()}`);
+        },
       });
       return { kind: 'mount', ...mount };
     },
