@@ -18,6 +18,8 @@ describe('MountConfig', () => {
       logLevel: 'info',
       attrTimeoutMs: 1000,
       listPageSize: 1000,
+      lookupListPages: 2,
+      negativeLookupMs: 0,
       subtype: 'granary',
       fuse: { deviceReaders: 4, threadpoolSize: 20, maxBackground: 64, maxReadahead: 1024 * 1024, unmountTimeoutMs: 10_000 },
       read: readPathSchema.parse({}),

@@ -71,6 +71,22 @@ export const mountConfigSchema = z
     attrTimeoutMs: z.number().int().min(0).default(1000),
     /** Keys asked per LIST page when reading a directory. Default 1000 (S3's maximum). */
     listPageSize: z.number().int().min(1).max(1000).default(1000),
+    /**
+     * LIST pages a cold lookup may take to list its parent directory whole. The listing (kept for
+     * attrTimeoutMs) then answers the lookups of every name it holds: a file costs one LIST per directory
+     * plus its GET, instead of a HEAD and a LIST per name (a name it lacks: see negativeLookupMs). A
+     * directory with more entries is "big": its lookups ask the store name by name. 0 turns it off. Default
+     * 2 (2,000 entries with listPageSize 1000): two pages cost less than the HEAD + LIST of two names.
+     */
+    lookupListPages: z.number().int().min(0).max(100).default(2),
+    /**
+     * How long after its LIST a complete directory listing may answer ENOENT for a name it lacks, without
+     * a request (capped by attrTimeoutMs, when the listing expires). Faster misses (build tools, `$PATH`
+     * searches, create-if-absent) at the price of not seeing, for that long, an object another client has
+     * just put. Default 0: a name not in the listing is asked of the store (HEAD + LIST), so objects put
+     * with the SDK or another mount show at once, as before listings answered lookups.
+     */
+    negativeLookupMs: z.number().int().min(0).default(0),
     /** Filesystem subtype: the mount shows as type `fuse.<subtype>`. Default "granary". */
     subtype: z.string().regex(/^[a-z0-9_-]+$/).default('granary'),
     fuse: fuseTuningSchema.default(fuseTuningSchema.parse({})),

@@ -1,5 +1,6 @@
 // A short-lived cache of what each path is (file or directory, size, ETag), so `ls -l` after a
 // listing and repeated stat(2) calls do not each cost a HEAD and a LIST.
+import type { DirectoryCache } from './directory-cache';
 import type { NodeKind } from './inodes';
 
 /** What granary knows of a path at one moment. */
@@ -14,7 +15,11 @@ export interface PathStat {
 /** The most paths kept; past it the oldest are dropped (a listing of a huge directory fills it). */
 export const ATTR_CACHE_MAX_ENTRIES = 100_000;
 
-/** A TTL cache of PathStat by path. */
+/**
+ * A TTL cache of PathStat by path. Given the mount's DirectoryCache, it passes every change on to the
+ * parent's listing: every place that learns or invalidates what a path is already goes through here,
+ * so no change made through the mount can leave a listing claiming a stale stat or a stale ENOENT.
+ */
 export class AttrCache {
   private readonly entries = new Map<string, { stat: PathStat; expiresAt: number }>();
 
@@ -22,6 +27,7 @@ export class AttrCache {
     private readonly ttlMs: number,
     private readonly clock: () => number = Date.now,
     private readonly maxEntries = ATTR_CACHE_MAX_ENTRIES,
+    private readonly listings?: DirectoryCache,
   ) {}
 
   /** The stat of `path` if it was learned less than ttlMs ago. */
@@ -37,6 +43,7 @@ export class AttrCache {
 
   /** Remembers `stat` for `path` for ttlMs. */
   set(path: string, stat: PathStat): void {
+    this.listings?.setChild(path, stat);
     if (this.ttlMs <= 0) return;
     this.entries.delete(path); // re-insert: Map order is age order
     this.entries.set(path, { stat, expiresAt: this.clock() + this.ttlMs });
@@ -48,11 +55,14 @@ export class AttrCache {
 
   /** Forgets `path` (after a change made through this mount). */
   delete(path: string): void {
+    this.listings?.forgetChild(path);
     this.entries.delete(path);
   }
 
   /** Forgets `path` and every path below it (after a directory was renamed or removed). */
   deleteTree(path: string): void {
+    this.listings?.forgetChild(path);
+    this.listings?.forgetTree(path);
     this.entries.delete(path);
     const below = path === '' ? '' : `${path}/`;
     for (const key of [...this.entries.keys()]) if (key.startsWith(below)) this.entries.delete(key);

@@ -15,6 +15,7 @@ import {
   type Attributes,
   type CreateReply,
   type DirectoryEntry,
+  type DirectoryEntryPlus,
   type EntryReply,
   type FuseOperations,
   type OpenReply,
@@ -23,7 +24,8 @@ import {
   type SetattrRequest,
   type StatfsReply,
 } from './fuse/operations';
-import { direntSize, DirentType, UNKNOWN_INO } from './fuse/protocol';
+import { DirectoryCache } from './directory-cache';
+import { direntPlusSize, direntSize, DirentType, UNKNOWN_INO } from './fuse/protocol';
 import { childPath, InodeTable, parentPath, type Inode } from './inodes';
 import { MAX_NAME_BYTES, Namespace } from './namespace';
 import { isReadOnlyOpen, OpenFiles } from './files';
@@ -56,6 +58,9 @@ export const DEFAULT_OWNERSHIP: Ownership = { uid: 0, gid: 0, fileMode: 0o666, d
 /** Objects copied at once by a directory rename unless told otherwise. */
 export const DEFAULT_RENAME_CONCURRENCY = 16;
 
+/** LIST pages a lookup may take to list its parent whole, unless told otherwise (see MountConfig). */
+export const DEFAULT_LOOKUP_LIST_PAGES = 2;
+
 /** Options of a Filesystem. */
 export interface FilesystemOptions {
   store: ObjectStore;
@@ -65,6 +70,10 @@ export interface FilesystemOptions {
   attrTimeoutMs: number;
   /** Keys asked per LIST page (S3 returns at most 1000). */
   listPageSize: number;
+  /** LIST pages a lookup may take to list its parent whole; 0 turns lookups from listings off (default DEFAULT_LOOKUP_LIST_PAGES). */
+  lookupListPages?: number;
+  /** How long a complete listing answers ENOENT for names it lacks without a request (default 0: always ask the store). */
+  negativeLookupMs?: number;
   logger: Logger;
   /** Refuse every change with EROFS (the mount is also `ro`; this holds even if the kernel let one through). */
   readOnly?: boolean;
@@ -78,10 +87,17 @@ export interface FilesystemOptions {
   clock?: () => number;
 }
 
+/** One entry of an open directory's listing; '.' and '..' have no path or stat (READDIRPLUS sends them without a lookup). */
+interface ListedEntry {
+  dirent: DirectoryEntry;
+  path?: string;
+  stat?: PathStat;
+}
+
 /** An open directory: its listing, taken at the first READDIR (again at a rewind to offset 0). */
 interface DirectoryHandle {
   node: Inode;
-  listing?: Promise<DirectoryEntry[]>;
+  listing?: Promise<ListedEntry[]>;
 }
 
 /** The smallest encoded dirent (a one-byte name): bounds how many entries one READDIR reply can hold. */
@@ -92,6 +108,7 @@ export class Filesystem implements FuseOperations {
   /** Node ids and paths known to the kernel. */
   readonly inodes = new InodeTable();
   private readonly attrs: AttrCache;
+  private readonly directoryListings: DirectoryCache;
   private readonly times = new TimesCache();
   private readonly writing = new WritingFiles();
   private readonly namespace: Namespace;
@@ -104,7 +121,8 @@ export class Filesystem implements FuseOperations {
   constructor(private readonly options: FilesystemOptions) {
     if (options.prefix !== '' && !options.prefix.endsWith('/')) throw new Error(`volume prefix "${options.prefix}" must be empty or end with "/"`);
     this.clock = options.clock ?? Date.now;
-    this.attrs = new AttrCache(options.attrTimeoutMs, this.clock);
+    this.directoryListings = new DirectoryCache(options.attrTimeoutMs, this.clock);
+    this.attrs = new AttrCache(options.attrTimeoutMs, this.clock, undefined, this.directoryListings);
     this.ownership = options.ownership ?? DEFAULT_OWNERSHIP;
     this.handles =
       options.handles ??
@@ -118,8 +136,12 @@ export class Filesystem implements FuseOperations {
       store: options.store,
       prefix: options.prefix,
       listPageSize: options.listPageSize,
+      lookupListPages: options.lookupListPages ?? DEFAULT_LOOKUP_LIST_PAGES,
+      negativeLookupMs: options.negativeLookupMs ?? 0,
+      clock: this.clock,
       renameConcurrency: options.renameConcurrency ?? DEFAULT_RENAME_CONCURRENCY,
       attrs: this.attrs,
+      directories: this.directoryListings,
       times: this.times,
       inodes: this.inodes,
       writing: this.writing,
@@ -330,22 +352,44 @@ export class Filesystem implements FuseOperations {
   }
 
   async readdir(_context: RequestContext, _nodeId: number, handle: number, offset: number, size: number): Promise<DirectoryEntry[]> {
+    const listed = await this.listingOf(handle, offset);
+    // Entry i has nextOffset i + 1, so `offset` is also the index to continue from.
+    return listed.slice(offset, offset + Math.ceil(size / MIN_DIRENT_BYTES)).map((entry) => entry.dirent);
+  }
+
+  /** Entries with attributes, as many as fit in `size`: each one sent (but '.' and '..') is one kernel lookup of its node. */
+  async readdirplus(_context: RequestContext, _nodeId: number, handle: number, offset: number, size: number): Promise<DirectoryEntryPlus[]> {
+    const listed = await this.listingOf(handle, offset);
+    const entries: DirectoryEntryPlus[] = [];
+    let bytes = 0;
+    for (let index = offset; index < listed.length; index++) {
+      const { dirent, path, stat } = listed[index] as ListedEntry;
+      bytes += direntPlusSize(Buffer.byteLength(dirent.name));
+      if (bytes > size) break;
+      if (path === undefined || stat === undefined) {
+        entries.push(dirent);
+        continue;
+      }
+      const node = this.inodes.remember(path, stat.kind);
+      entries.push({ ...dirent, ino: node.id, entry: this.entryOf(node, stat) });
+    }
+    return entries;
+  }
+
+  /** The listing of open directory `handle`: taken at offset 0 (the first read or a rewinddir(3)), else the one taken then. */
+  private async listingOf(handle: number, offset: number): Promise<ListedEntry[]> {
     const directory = this.directories.get(handle);
     if (!directory) throw new FuseError(Errno.EBADF);
-    // Offset 0 is the first read or a rewinddir(3): (re)take the listing.
     if (offset === 0 || !directory.listing) {
       directory.listing = this.listDirectory(directory.node);
       directory.listing.catch(() => undefined); // observed by the await below; a retry lists again
     }
-    let entries: DirectoryEntry[];
     try {
-      entries = await directory.listing;
+      return await directory.listing;
     } catch (error) {
       directory.listing = undefined;
       throw toFuseError(error, 'readdir', directory.node.path, this.options.logger);
     }
-    // Entry i has nextOffset i + 1, so `offset` is also the index to continue from.
-    return entries.slice(offset, offset + Math.ceil(size / MIN_DIRENT_BYTES));
   }
 
   async releasedir(_context: RequestContext, _nodeId: number, handle: number): Promise<void> {
@@ -365,22 +409,25 @@ export class Filesystem implements FuseOperations {
     this.handles.close();
   }
 
-  private async listDirectory(node: Inode): Promise<DirectoryEntry[]> {
+  private async listDirectory(node: Inode): Promise<ListedEntry[]> {
+    // The namespace keeps this listing to answer the lookups `ls -l` may send next, without a HEAD per file.
     const children = await this.namespace.list(node.path);
     const parent = this.inodes.byPath(parentPath(node.path)) ?? this.inodes.root;
-    const entries: DirectoryEntry[] = [
-      { ino: node.id, name: '.', type: DirentType.DIRECTORY, nextOffset: 1 },
-      { ino: parent.id, name: '..', type: DirentType.DIRECTORY, nextOffset: 2 },
+    const entries: ListedEntry[] = [
+      { dirent: { ino: node.id, name: '.', type: DirentType.DIRECTORY, nextOffset: 1 } },
+      { dirent: { ino: parent.id, name: '..', type: DirentType.DIRECTORY, nextOffset: 2 } },
     ];
     for (const { name, stat } of children) {
       const path = childPath(node.path, name);
-      // The listing answers the lookups `ls -l` sends next, without a HEAD per file.
-      if (this.writing.stat(path) === undefined) this.attrs.set(path, stat);
       entries.push({
-        ino: this.inodes.byPath(path)?.id ?? UNKNOWN_INO,
-        name,
-        type: stat.kind === 'directory' ? DirentType.DIRECTORY : DirentType.REGULAR,
-        nextOffset: entries.length + 1,
+        dirent: {
+          ino: this.inodes.byPath(path)?.id ?? UNKNOWN_INO,
+          name,
+          type: stat.kind === 'directory' ? DirentType.DIRECTORY : DirentType.REGULAR,
+          nextOffset: entries.length + 1,
+        },
+        path,
+        stat,
       });
     }
     return entries;

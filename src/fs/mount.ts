@@ -97,6 +97,8 @@ export async function mountVolume(config: MountConfig, dependencies: MountDepend
       prefix,
       attrTimeoutMs: config.attrTimeoutMs,
       listPageSize: config.listPageSize,
+      lookupListPages: config.lookupListPages,
+      negativeLookupMs: config.negativeLookupMs,
       readOnly: config.readOnly,
       ownership: { uid: config.uid, gid: config.gid, fileMode: config.fileMode, dirMode: config.dirMode },
       renameConcurrency: config.renameConcurrency,

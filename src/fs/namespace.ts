@@ -4,6 +4,7 @@
 import type { Logger } from '../log/logger';
 import type { ObjectInfo, ObjectStore } from '../objectstore/store';
 import type { AttrCache, PathStat, TimesCache } from './attr-cache';
+import type { DirectoryCache, DirectoryListing } from './directory-cache';
 import { Errno, errnoOf } from './errno';
 import { FuseError } from './fuse/operations';
 import { parentPath, type InodeTable } from './inodes';
@@ -23,9 +24,23 @@ export interface NamespaceOptions {
   prefix: string;
   /** Keys asked per LIST page (S3 returns at most 1000). */
   listPageSize: number;
+  /**
+   * LIST pages a lookup may take to list its parent directory whole; a directory not listed within
+   * them is "big" and its lookups ask the store name by name (HEAD + LIST).
+   */
+  lookupListPages: number;
+  /**
+   * How long after its LIST a complete listing may answer ENOENT for a name it lacks, without asking
+   * the store; past it (or at 0) such a name gets a HEAD + LIST, so objects other clients put show at once.
+   */
+  negativeLookupMs: number;
+  /** The clock the listings' ages are measured with. */
+  clock: () => number;
   /** Objects copied (and then deleted) at once when a directory is renamed. */
   renameConcurrency: number;
   attrs: AttrCache;
+  /** Listings that answer lookups; the AttrCache passes every change on to them. */
+  directories: DirectoryCache;
   times: TimesCache;
   inodes: InodeTable;
   writing: WritingFiles;
@@ -67,9 +82,30 @@ export class Namespace {
   async storedStat(path: string): Promise<PathStat> {
     const cached = this.options.attrs.get(path);
     if (cached) return cached;
+    const listed = await this.listedStat(path);
+    if (listed) return listed;
     const stat = await this.resolve(path);
     this.options.attrs.set(path, stat);
     return stat;
+  }
+
+  /**
+   * What the parent's listing (cached, or taken now and shared with concurrent lookups) says `path`
+   * is; throws NotFound when a complete listing younger than negativeLookupMs lacks it; undefined when
+   * only the store can tell (a big directory, a name changed through this mount since the listing, or
+   * one the listing lacks: another client may have just put it).
+   */
+  private async listedStat(path: string): Promise<PathStat | undefined> {
+    const { directories, lookupListPages } = this.options;
+    if (path === '' || !directories.enabled || lookupListPages <= 0) return undefined;
+    const parent = parentPath(path);
+    const listing = await directories.load(parent, () => this.listStored(parent, lookupListPages));
+    const name = parent === '' ? path : path.slice(parent.length + 1);
+    const stat = listing.children.get(name);
+    if (stat) return stat;
+    const knownAbsent = listing.complete && !listing.children.has(name);
+    if (knownAbsent && this.options.clock() - (listing.takenAtMs ?? -Infinity) < this.options.negativeLookupMs) throw new FuseError(Errno.ENOENT, `${path}: not in the listing of its directory`);
+    return undefined;
   }
 
   /** Like stat, but undefined when nothing is at `path`. */
@@ -110,27 +146,43 @@ export class Namespace {
    * prefix "a/" far apart (e.g. "a", "a.txt", "a/"), and the directory must win over the file.
    */
   async list(path: string): Promise<NamedStat[]> {
-    const listPrefix = this.directoryPrefix(path);
+    const { directories } = this.options;
+    const listing = directories.enabled ? await directories.refresh(path, () => this.listStored(path, Infinity)) : await this.listStored(path, Infinity);
     const found = new Map<string, PathStat>();
-    let continuationToken: string | undefined;
-    do {
-      const page = await this.options.store.list({ prefix: listPrefix, delimiter: '/', maxKeys: this.options.listPageSize, ...(continuationToken !== undefined && { continuationToken }) });
-      for (const object of page.objects) {
-        const name = object.key.slice(listPrefix.length);
-        if (this.isListableName(name, path) && !found.has(name)) found.set(name, fileStat(object));
-      }
-      for (const common of page.commonPrefixes) {
-        const name = common.slice(listPrefix.length, -1);
-        if (this.isListableName(name, path)) found.set(name, { kind: 'directory', size: 0, mtimeMs: this.options.mountedAtMs });
-      }
-      continuationToken = page.nextToken;
-    } while (continuationToken !== undefined);
+    for (const [name, stat] of listing.children) if (stat) found.set(name, stat);
     for (const [name, stat] of this.options.writing.childrenOf(path)) {
       if (found.get(name)?.kind !== 'directory') found.set(name, stat);
     }
     // Names in order (pages hold their objects and prefixes apart); ls sorts anyway, this keeps it stable.
     const names = [...found.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     return names.map((name) => ({ name, stat: found.get(name) as PathStat }));
+  }
+
+  /**
+   * Lists the objects of directory `path` in the store, following continuation tokens for at most
+   * `maxPages` pages. Only a complete listing holds children: S3 may list an object "a" and a prefix
+   * "a/" pages apart (e.g. "a", "a.txt", "a/"), and the directory must win over the file, so a name
+   * seen before the end is not known for sure.
+   */
+  private async listStored(path: string, maxPages: number): Promise<DirectoryListing> {
+    const listPrefix = this.directoryPrefix(path);
+    const children = new Map<string, PathStat>();
+    let continuationToken: string | undefined;
+    let pages = 0;
+    do {
+      if (pages++ >= maxPages) return { children: new Map(), complete: false };
+      const page = await this.options.store.list({ prefix: listPrefix, delimiter: '/', maxKeys: this.options.listPageSize, ...(continuationToken !== undefined && { continuationToken }) });
+      for (const object of page.objects) {
+        const name = object.key.slice(listPrefix.length);
+        if (this.isListableName(name, path) && !children.has(name)) children.set(name, fileStat(object));
+      }
+      for (const common of page.commonPrefixes) {
+        const name = common.slice(listPrefix.length, -1);
+        if (this.isListableName(name, path)) children.set(name, { kind: 'directory', size: 0, mtimeMs: this.options.mountedAtMs });
+      }
+      continuationToken = page.nextToken;
+    } while (continuationToken !== undefined);
+    return { children, complete: true };
   }
 
   private isListableName(name: string, directoryPath: string): boolean {
@@ -166,7 +218,7 @@ export class Namespace {
     if (stat.kind !== 'directory') throw new FuseError(Errno.ENOTDIR);
     const marker = await this.checkEmpty(path);
     if (marker) await this.options.store.delete(marker);
-    this.forgetTree(path);
+    this.forgetTree(path); // not removed from the listing: an object of the same name may show now
     await this.keepParent(path);
   }
 
@@ -181,6 +233,7 @@ export class Namespace {
     }
     await this.options.store.delete(this.keyOf(path));
     this.forgetTree(path);
+    this.options.directories.removeChild(path);
     await this.keepParent(path);
   }
 
@@ -196,20 +249,26 @@ export class Namespace {
     const source = await this.stat(from);
     const target = await this.statIfExists(to);
     if (target && flags & RenameFlag.NOREPLACE) throw new FuseError(Errno.EEXIST);
-    if (source.kind === 'file') {
-      if (target?.kind === 'directory') throw new FuseError(Errno.EISDIR);
-      await this.options.store.copy(this.keyOf(from), this.keyOf(to));
-      await this.options.store.delete(this.keyOf(from));
-    } else {
-      if (target?.kind === 'file') throw new FuseError(Errno.ENOTDIR);
-      if (target) await this.checkEmpty(to);
-      await this.renameDirectory(from, to);
+    try {
+      if (source.kind === 'file') {
+        if (target?.kind === 'directory') throw new FuseError(Errno.EISDIR);
+        await this.options.store.copy(this.keyOf(from), this.keyOf(to));
+        await this.options.store.delete(this.keyOf(from));
+      } else {
+        if (target?.kind === 'file') throw new FuseError(Errno.ENOTDIR);
+        if (target) await this.checkEmpty(to);
+        await this.renameDirectory(from, to);
+      }
+    } finally {
+      // Even a failed rename may have left copies under `to` (or removed `from`): only the store knows.
+      this.options.attrs.deleteTree(from);
+      this.options.attrs.deleteTree(to);
     }
     this.options.inodes.rename(from, to);
     this.options.times.rename(from, to);
     this.options.writing.rename(from, to);
-    this.options.attrs.deleteTree(from);
-    this.options.attrs.deleteTree(to);
+    // A moved file leaves nothing behind; a moved directory may uncover an object of its name.
+    if (source.kind === 'file') this.options.directories.removeChild(from);
     if (parentPath(from) !== parentPath(to)) await this.keepParent(from);
   }
 

@@ -4,6 +4,7 @@
 import type {
   AttrReply,
   DirectoryEntry,
+  DirectoryEntryPlus,
   EntryReply,
   InitRequest,
   OpenReply,
@@ -12,7 +13,7 @@ import type {
   StatfsReply,
 } from './protocol';
 
-export type { AttrReply, Attributes, DirectoryEntry, EntryReply, InitRequest, OpenReply, RenameRequest, SetattrRequest, StatfsReply } from './protocol';
+export type { AttrReply, Attributes, DirectoryEntry, DirectoryEntryPlus, EntryReply, InitRequest, OpenReply, RenameRequest, SetattrRequest, StatfsReply } from './protocol';
 
 /** Who asked: the calling process's credentials, from the request header. */
 export interface RequestContext {
@@ -71,6 +72,12 @@ export interface FuseOperations {
    * many as convenient; the session packs those that fit in `size` bytes and the kernel asks again.
    */
   readdir?(context: RequestContext, nodeId: number, handle: number, offset: number, size: number): Promise<DirectoryEntry[]>;
+  /**
+   * READDIRPLUS: like readdir, with each entry's attributes, so `ls -l` needs no LOOKUP per entry.
+   * The kernel holds one more lookup on the node of every entry returned with an `entry` (never '.'
+   * and '..'), so return only entries that fit in `size` bytes (direntPlusSize) and count each one.
+   */
+  readdirplus?(context: RequestContext, nodeId: number, handle: number, offset: number, size: number): Promise<DirectoryEntryPlus[]>;
   /** The directory handle is no longer used. */
   releasedir?(context: RequestContext, nodeId: number, handle: number): Promise<void>;
   /** Makes a directory's changes durable. */

@@ -2,17 +2,20 @@ import {
   decodeAttr,
   decodeBatchForgetIn,
   decodeDirents,
+  decodeDirentsPlus,
   decodeInHeader,
   decodeInitIn,
   decodeReadIn,
   decodeRenameIn,
   decodeSetattrIn,
   decodeWriteIn,
+  direntPlusSize,
   direntSize,
   DirentType,
   encodeAttr,
   encodeAttrOut,
   encodeDirents,
+  encodeDirentsPlus,
   encodeEntryOut,
   encodeInHeader,
   encodeInitOut,
@@ -23,6 +26,7 @@ import {
   Opcode,
   ProtocolError,
   Size,
+  type DirectoryEntryPlus,
   type Attributes,
 } from './protocol';
 
@@ -146,6 +150,41 @@ describe('fuse_dirent', () => {
     const { buffer } = encodeDirents([{ ino: 3, name: 'é', type: DirentType.REGULAR, nextOffset: 3 }], 4096);
     expect(buffer.readUInt32LE(16)).toBe(2);
     expect(decodeDirents(buffer)[0]?.name).toBe('é');
+  });
+});
+
+describe('fuse_direntplus', () => {
+  const attributes = { ino: 5, size: 3, atimeMs: 2000, mtimeMs: 2000, ctimeMs: 2000, mode: 0o100666, nlink: 1, uid: 1000, gid: 2000, blksize: 4096 };
+  const entries: DirectoryEntryPlus[] = [
+    { ino: 1, name: '.', type: DirentType.DIRECTORY, nextOffset: 1 },
+    { ino: 5, name: 'a.txt', type: DirentType.REGULAR, nextOffset: 2, entry: { nodeId: 5, generation: 0, entryTimeoutMs: 1500, attrTimeoutMs: 1000, attributes } },
+  ];
+
+  it('is fuse_entry_out (128 bytes, zeros for node id 0) then the dirent, padded to 8 bytes', () => {
+    expect([direntPlusSize(1), direntPlusSize(5), direntPlusSize(8), direntPlusSize(9)]).toEqual([160, 160, 160, 168]);
+    const { buffer, count } = encodeDirentsPlus(entries, 4096);
+    expect(count).toBe(2);
+    expect(buffer.toString('hex')).toBe(
+      hex(`
+        ${'00'.repeat(128)}
+        0100000000000000 0100000000000000 01000000 04000000 2e00000000000000
+        0500000000000000 0000000000000000 0100000000000000 0100000000000000 0065cd1d 00000000
+        0500000000000000 0300000000000000 0100000000000000
+        0200000000000000 0200000000000000 0200000000000000 00000000 00000000 00000000
+        b6810000 01000000 e8030000 d0070000 00000000 00100000 00000000
+        0500000000000000 0200000000000000 05000000 08000000 612e747874 000000`).toString('hex'),
+    );
+    const decoded = decodeDirentsPlus(buffer);
+    expect(decoded.map((entry) => ({ ...entry, entry: undefined }))).toEqual(entries.map((entry) => ({ ...entry, entry: undefined })));
+    expect(decoded[0]?.entry).toBeUndefined();
+    expect(decoded[1]?.entry).toEqual({ nodeId: 5, generation: 0, entryTimeoutMs: 1500, attrTimeoutMs: 1000, attributes: { ...attributes, blocks: 1, rdev: 0 } });
+  });
+
+  it('stops before the first entry that does not fit', () => {
+    expect(encodeDirentsPlus(entries, 319)).toMatchObject({ count: 1 });
+    expect(encodeDirentsPlus(entries, 319).buffer.length).toBe(160);
+    expect(encodeDirentsPlus(entries, 320).count).toBe(2);
+    expect(encodeDirentsPlus(entries, 159).count).toBe(0);
   });
 });
 

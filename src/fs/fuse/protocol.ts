@@ -356,12 +356,17 @@ export interface EntryReply {
 /** Encodes fuse_entry_out (128 bytes). */
 export function encodeEntryOut(entry: EntryReply): Buffer {
   const buffer = Buffer.alloc(Size.ENTRY_OUT);
-  writeU64(buffer, entry.nodeId, 0);
-  writeU64(buffer, entry.generation, 8);
-  writeValidity(buffer, entry.entryTimeoutMs, 16, 32);
-  writeValidity(buffer, entry.attrTimeoutMs, 24, 36);
-  encodeAttr(buffer, 40, entry.attributes);
+  writeEntryOut(buffer, 0, entry);
   return buffer;
+}
+
+/** Writes the 128-byte fuse_entry_out at `offset`. */
+function writeEntryOut(buffer: Buffer, offset: number, entry: EntryReply): void {
+  writeU64(buffer, entry.nodeId, offset);
+  writeU64(buffer, entry.generation, offset + 8);
+  writeValidity(buffer, entry.entryTimeoutMs, offset + 16, offset + 32);
+  writeValidity(buffer, entry.attrTimeoutMs, offset + 24, offset + 36);
+  encodeAttr(buffer, offset + 40, entry.attributes);
 }
 
 /** The answer to GETATTR and SETATTR. */
@@ -443,32 +448,88 @@ export function direntSize(nameBytes: number): number {
   return (Size.DIRENT_HEADER + nameBytes + 7) & ~7;
 }
 
+/** The size of one encoded fuse_direntplus: fuse_entry_out (128 bytes), then a dirent, padded to a multiple of 8. */
+export function direntPlusSize(nameBytes: number): number {
+  return (Size.ENTRY_OUT + Size.DIRENT_HEADER + nameBytes + 7) & ~7;
+}
+
+/** One directory entry as READDIRPLUS returns it: `entry` absent (node id 0) means "no lookup" ('.' and '..'). */
+export interface DirectoryEntryPlus extends DirectoryEntry {
+  entry?: EntryReply;
+}
+
 /**
  * Packs directory entries into a READDIR reply of at most `maxBytes`; stops before the first that
  * does not fit, and returns the buffer and how many entries went in.
  */
 export function encodeDirents(entries: readonly DirectoryEntry[], maxBytes: number): { buffer: Buffer; count: number } {
-  const names = [] as Buffer[];
+  return packDirents(entries, maxBytes, 0, () => undefined);
+}
+
+/**
+ * Packs READDIRPLUS entries (fuse_direntplus) into a reply of at most `maxBytes`, like encodeDirents.
+ * The kernel counts one lookup for every entry sent with a node id, so callers must send only
+ * entries they counted: the count returned says how many fit.
+ */
+export function encodeDirentsPlus(entries: readonly DirectoryEntryPlus[], maxBytes: number): { buffer: Buffer; count: number } {
+  return packDirents(entries, maxBytes, Size.ENTRY_OUT, (buffer, offset, entry) => {
+    if (entry.entry) writeEntryOut(buffer, offset, entry.entry);
+  });
+}
+
+/** Writes dirents, each after `prefixBytes` written by `writePrefix` (zeros when it writes nothing), in one buffer. */
+function packDirents<T extends DirectoryEntry>(entries: readonly T[], maxBytes: number, prefixBytes: number, writePrefix: (buffer: Buffer, offset: number, entry: T) => void): { buffer: Buffer; count: number } {
+  const nameLengths: number[] = [];
   let total = 0;
   for (const entry of entries) {
-    const name = Buffer.from(entry.name, 'utf8');
-    const size = direntSize(name.length);
+    const nameBytes = Buffer.byteLength(entry.name, 'utf8');
+    const size = (prefixBytes + Size.DIRENT_HEADER + nameBytes + 7) & ~7;
     if (total + size > maxBytes) break;
-    names.push(name);
+    nameLengths.push(nameBytes);
     total += size;
   }
-  const buffer = Buffer.alloc(total); // zero-filled, so the padding is zeros
+  const buffer = Buffer.alloc(total); // zero-filled, so padding and absent entry_outs are zeros
   let offset = 0;
-  names.forEach((name, index) => {
-    const entry = entries[index] as DirectoryEntry;
-    writeU64(buffer, entry.ino, offset);
-    writeU64(buffer, entry.nextOffset, offset + 8);
-    buffer.writeUInt32LE(name.length, offset + 16);
-    buffer.writeUInt32LE(entry.type, offset + 20);
-    name.copy(buffer, offset + Size.DIRENT_HEADER);
-    offset += direntSize(name.length);
+  nameLengths.forEach((nameBytes, index) => {
+    const entry = entries[index] as T;
+    writePrefix(buffer, offset, entry);
+    const dirent = offset + prefixBytes;
+    writeU64(buffer, entry.ino, dirent);
+    writeU64(buffer, entry.nextOffset, dirent + 8);
+    buffer.writeUInt32LE(nameBytes, dirent + 16);
+    buffer.writeUInt32LE(entry.type, dirent + 20);
+    buffer.write(entry.name, dirent + Size.DIRENT_HEADER, nameBytes, 'utf8');
+    offset += (prefixBytes + Size.DIRENT_HEADER + nameBytes + 7) & ~7;
   });
-  return { buffer, count: names.length };
+  return { buffer, count: nameLengths.length };
+}
+
+/** Reads a READDIRPLUS reply back into entries (tests and fakes); `entry` is absent for node id 0. */
+export function decodeDirentsPlus(buffer: Buffer): DirectoryEntryPlus[] {
+  const entries: DirectoryEntryPlus[] = [];
+  let offset = 0;
+  while (offset + Size.ENTRY_OUT + Size.DIRENT_HEADER <= buffer.length) {
+    const nodeId = u64(buffer, offset);
+    const dirent = offset + Size.ENTRY_OUT;
+    const nameLength = buffer.readUInt32LE(dirent + 16);
+    entries.push({
+      ino: u64(buffer, dirent),
+      nextOffset: u64(buffer, dirent + 8),
+      type: buffer.readUInt32LE(dirent + 20),
+      name: buffer.toString('utf8', dirent + Size.DIRENT_HEADER, dirent + Size.DIRENT_HEADER + nameLength),
+      ...(nodeId !== 0 && {
+        entry: {
+          nodeId,
+          generation: u64(buffer, offset + 8),
+          entryTimeoutMs: u64(buffer, offset + 16) * 1000 + buffer.readUInt32LE(offset + 32) / 1e6,
+          attrTimeoutMs: u64(buffer, offset + 24) * 1000 + buffer.readUInt32LE(offset + 36) / 1e6,
+          attributes: decodeAttr(buffer, offset + 40),
+        },
+      }),
+    });
+    offset += direntPlusSize(nameLength);
+  }
+  return entries;
 }
 
 /** Reads a READDIR reply back into entries (tests and fakes). */

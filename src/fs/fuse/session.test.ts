@@ -2,7 +2,7 @@ import { constants as osConstants } from 'node:os';
 import { silentLogger } from '../../log/logger';
 import { FAKE_CONNECTION_ID, FakeKernel } from './fake-kernel';
 import { FuseError, type FuseOperations } from './operations';
-import { decodeDirents, DirentType, InitFlag, Opcode, Size, type Attributes } from './protocol';
+import { decodeDirents, decodeDirentsPlus, direntPlusSize, DirentType, InitFlag, Opcode, Size, type Attributes } from './protocol';
 import { DEFAULT_INIT_FLAGS, FuseSession, type FuseSessionOptions } from './session';
 
 const { errno } = osConstants;
@@ -55,7 +55,8 @@ describe('FuseSession', () => {
     const protocol = await start({});
     expect(kernel.mounts[0]).toMatchObject({ mountpoint: '/mnt/test', type: 'fuse.granary', source: 's3://bucket/prefix' });
     expect(kernel.mounts[0]?.options).toEqual(['rootmode=40000', 'user_id=0', 'group_id=0', 'allow_other', 'default_permissions', 'ro']);
-    expect(protocol).toEqual({ major: 7, minor: 38, flags: DEFAULT_INIT_FLAGS, maxReadahead: 128 * 1024 });
+    // No readdirplus handler: READDIRPLUS is not agreed, or the kernel would send it and get ENOSYS.
+    expect(protocol).toEqual({ major: 7, minor: 38, flags: DEFAULT_INIT_FLAGS & ~(InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO), maxReadahead: 128 * 1024 });
     const init = [...kernel.captured.values()][0];
     expect(init?.header.error).toBe(0);
     expect(init?.body.length).toBe(Size.INIT_OUT);
@@ -127,6 +128,27 @@ describe('FuseSession', () => {
       offset = page[page.length - 1]?.nextOffset ?? 0;
     }
     expect(listed).toEqual(names);
+  });
+
+  it('agrees READDIRPLUS when the handler serves it, and sends its entries with their entry_out', async () => {
+    const sizes: number[] = [];
+    const protocol = await start({
+      readdirplus: async (_context, _node, _handle, offset, size) => {
+        sizes.push(size);
+        return offset > 0 ? [] : [
+          { ino: 1, name: '.', type: DirentType.DIRECTORY, nextOffset: 1 },
+          { ino: 2, name: 'f', type: DirentType.REGULAR, nextOffset: 2, entry: { nodeId: 2, generation: 0, entryTimeoutMs: 1000, attrTimeoutMs: 1000, attributes } },
+        ];
+      },
+    });
+    expect(protocol.flags & (InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO)).toBe(InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO);
+    const reply = await kernel.request(Opcode.READDIRPLUS, 1, readBody(1, 0, 4096));
+    expect(reply.header.error).toBe(0);
+    expect(reply.body.length).toBe(direntPlusSize(1) * 2);
+    const entries = decodeDirentsPlus(reply.body);
+    expect(entries.map((entry) => [entry.name, entry.entry?.nodeId])).toEqual([['.', undefined], ['f', 2]]);
+    expect(entries[1]?.entry?.attributes.size).toBe(3);
+    expect(sizes).toEqual([4096]);
   });
 
   it('keeps many requests in flight with only a few device reads', async () => {

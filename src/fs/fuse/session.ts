@@ -27,6 +27,7 @@ import {
   decodeWriteIn,
   encodeAttrOut,
   encodeDirents,
+  encodeDirentsPlus,
   encodeEntryOut,
   encodeInitOut,
   encodeOpenOut,
@@ -55,7 +56,12 @@ export const DEFAULT_INIT_FLAGS =
   InitFlag.BIG_WRITES | // WRITEs up to max_write instead of 4 KiB
   InitFlag.MAX_PAGES | // honour max_pages: 1 MiB READ/WRITE requests
   InitFlag.PARALLEL_DIROPS | // concurrent LOOKUP/READDIR in one directory
-  InitFlag.AUTO_INVAL_DATA; // drop cached pages when a refreshed mtime/size says the object changed
+  InitFlag.AUTO_INVAL_DATA | // drop cached pages when a refreshed mtime/size says the object changed
+  InitFlag.DO_READDIRPLUS | // READDIRPLUS: attributes with each entry, no LOOKUP per entry after a listing
+  InitFlag.READDIRPLUS_AUTO; // ...when the kernel sees lookups follow a listing (and for its first page)
+
+/** The INIT flags that make the kernel send READDIRPLUS, only agreed when the handler serves it. */
+const READDIRPLUS_FLAGS = InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO;
 
 /** How long to wait for device reads to end after aborting the connection (ms). */
 const ABORT_GRACE_MS = 2000;
@@ -359,6 +365,15 @@ export class FuseSession {
         const entries = await ops.readdir(context, nodeId, read.handle, read.offset, read.size);
         return this.reply(unique, encodeDirents(entries, read.size).buffer);
       }
+      case Opcode.READDIRPLUS: {
+        if (!ops.readdirplus) return missing();
+        const read = decodeReadIn(body);
+        const entries = await ops.readdirplus(context, nodeId, read.handle, read.offset, read.size);
+        const { buffer, count } = encodeDirentsPlus(entries, read.size);
+        // Entries the handler counted as lookups but that did not fit would never be forgotten.
+        if (count < entries.length) this.logger.error({ nodeId, returned: entries.length, sent: count, size: read.size }, 'READDIRPLUS returned more entries than fit; their lookups leak');
+        return this.reply(unique, buffer);
+      }
       case Opcode.MKDIR: {
         if (!ops.mkdir) return missing();
         const mkdir = decodeMkdirIn(body);
@@ -398,7 +413,8 @@ export class FuseSession {
     }
     const { options } = this;
     const minor = Math.min(init.minor, KERNEL_MINOR_VERSION);
-    const flags = (init.flags & (options.initFlags ?? DEFAULT_INIT_FLAGS)) >>> 0;
+    const wanted = (options.initFlags ?? DEFAULT_INIT_FLAGS) & (this.operations.readdirplus ? ~0 : ~READDIRPLUS_FLAGS);
+    const flags = (init.flags & wanted) >>> 0;
     const maxReadahead = Math.min(init.maxReadahead, options.maxReadahead);
     const maxBackground = Math.min(0xffff, Math.max(1, options.maxBackground));
     this.reply(
