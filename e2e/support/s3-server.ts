@@ -63,7 +63,7 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   const region = 'us-east-1';
   let output = '';
   // Credentials go through the environment, never argv.
-  const child = spawn(toolPath('versitygw'), ['--port', `127.0.0.1:${port}`, '--quiet', 'posix', dataDir], {
+  const child = spawn(toolPath('versitygw'), ['--port', `127.0.0.1:${port}`, '--quiet', '--keep-alive', 'posix', dataDir], {
     env: { ...process.env, ...options.env, ROOT_ACCESS_KEY_ID: accessKeyId, ROOT_SECRET_ACCESS_KEY: secretAccessKey, VGW_REGION: region },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
