@@ -11,6 +11,7 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS, loadConfig } from '@smithy/core/config';
 import { ObjectStoreError, isObjectStoreError } from './errors';
 import { toObjectStoreError } from './s3-errors';
+import { LeanGet, parseContentRange } from './s3-get';
 import {
   MAX_PARTS, MIN_PART_SIZE,
   type ByteRange, type GetOptions, type GetResult, type ListOptions, type ListPage, type MultipartUpload,
@@ -69,6 +70,13 @@ export interface S3StoreOptions {
   multipartCopyThresholdBytes?: number;
   /** Part size of a multipart copy; default COPY_PART_BYTES (exposed for testing). */
   copyPartBytes?: number;
+  /**
+   * get() through the lean path of s3-get.ts (a SigV4-signed node:http request, about a third of the SDK's CPU per
+   * read, see bench/store-get.ts) rather than the SDK's GetObjectCommand; default true. Off keeps the SDK's GET, a
+   * fallback for exotic setups the lean path may not reproduce exactly (a proxy or server that needs the SDK's extra
+   * headers, or a bug found in the field).
+   */
+  fastGet?: boolean;
 }
 
 /** The endpoint the SDK would use from the environment, honouring AWS_IGNORE_CONFIGURED_ENDPOINT_URLS. */
@@ -78,13 +86,6 @@ function endpointFromEnv(env: NodeJS.ProcessEnv): string | undefined {
 }
 
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '');
-
-/** Parses `bytes 0-9/100` into the returned range and the object's size. */
-function parseContentRange(header: string | undefined): { range: ByteRange; size: number } | undefined {
-  const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(header ?? '');
-  if (!match) return undefined;
-  return { range: { start: Number(match[1]), end: Number(match[2]) + 1 }, size: Number(match[3]) };
-}
 
 /** Cuts a stream into buffers of exactly `size` bytes (the last one shorter). */
 async function* partsOf(stream: Readable, size: number): AsyncGenerator<Buffer> {
@@ -119,7 +120,7 @@ async function runLimited(tasks: Array<() => Promise<void>>, limit: number): Pro
   if (failed) throw failed.reason;
 }
 
-/** An object store bucket reached with @aws-sdk/client-s3: AWS S3 or any S3-compatible server. */
+/** An object store bucket reached with @aws-sdk/client-s3 (get() with the lean path of s3-get.ts): AWS S3 or any S3-compatible server. */
 export class S3Store implements ObjectStore {
   readonly location: string;
   readonly bucket: string;
@@ -130,6 +131,7 @@ export class S3Store implements ObjectStore {
   private readonly secrets: string[];
   private readonly multipartCopyThreshold: number;
   private readonly copyPartBytes: number;
+  private readonly leanGet: LeanGet | undefined;
 
   /** Builds the client; `env` supplies the AWS_* variables (endpoint, region, static credentials). */
   constructor(options: S3StoreOptions, env: NodeJS.ProcessEnv = process.env) {
@@ -146,23 +148,41 @@ export class S3Store implements ObjectStore {
     const timeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const maxSockets = options.maxSockets ?? DEFAULT_MAX_SOCKETS;
     const region = options.region || env.AWS_REGION || env.AWS_DEFAULT_REGION;
+    const forcePathStyle = options.forcePathStyle ?? this.endpoint !== undefined;
+    const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    const connectTimeout = Math.min(timeout, CONNECT_TIMEOUT_MS);
+    // One pool of keep-alive connections, shared by the SDK's calls and the lean GET.
+    const httpAgent = new http.Agent({ keepAlive: true, maxSockets });
+    const httpsAgent = new https.Agent({ keepAlive: true, maxSockets });
     this.client = new S3Client({
       region: region ?? regionFromProfile,
       ...(this.endpoint && { endpoint: this.endpoint }),
-      forcePathStyle: options.forcePathStyle ?? this.endpoint !== undefined,
+      forcePathStyle,
       ...(credentials && { credentials }),
-      maxAttempts: options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      maxAttempts,
       retryMode: 'standard',
       // Checksums only where S3 requires them: many S3-compatible servers reject the SDK's newer default headers.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: new NodeHttpHandler({
-        httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
-        httpsAgent: new https.Agent({ keepAlive: true, maxSockets }),
-        connectionTimeout: Math.min(timeout, CONNECT_TIMEOUT_MS),
+        httpAgent,
+        httpsAgent,
+        connectionTimeout: connectTimeout,
         // An idle timeout rather than a total one, so a large part on a slow link is not cut off while it progresses.
         socketTimeout: timeout,
       }),
+    });
+    this.leanGet = options.fastGet === false ? undefined : new LeanGet({
+      client: this.client,
+      bucket: this.bucket,
+      endpoint: this.endpoint,
+      forcePathStyle,
+      httpAgent,
+      httpsAgent,
+      maxAttempts,
+      requestTimeoutMs: timeout,
+      connectTimeoutMs: connectTimeout,
+      toError: (error, key) => this.toError(error, 'get', key),
     });
   }
 
@@ -210,6 +230,9 @@ export class S3Store implements ObjectStore {
     checkKey(key, this.location);
     if (options.range) checkRange(options.range, key);
     const { range, ifMatch, signal } = options;
+    signal?.throwIfAborted();
+    const lean = await this.leanGet?.get(key, options);
+    if (lean) return lean;
     const output = await this.call('get', key, signal, () => this.client.send(new GetObjectCommand({
       Bucket: this.bucket,
       Key: key,
@@ -339,14 +362,19 @@ export class S3Store implements ObjectStore {
       return await send();
     } catch (error) {
       if (signal?.aborted) throw signal.reason ?? error;
-      throw toObjectStoreError(error, {
-        operation,
-        bucket: this.bucket,
-        ...(key !== undefined && { key }),
-        ...(this.endpointHost && { endpointHost: this.endpointHost }),
-        secrets: this.secrets,
-      });
+      throw this.toError(error, operation, key);
     }
+  }
+
+  /** Maps a failure of `operation` to an ObjectStoreError that names the key and bucket, without credentials. */
+  private toError(error: unknown, operation: string, key: string | undefined): ObjectStoreError {
+    return toObjectStoreError(error, {
+      operation,
+      bucket: this.bucket,
+      ...(key !== undefined && { key }),
+      ...(this.endpointHost && { endpointHost: this.endpointHost }),
+      secrets: this.secrets,
+    });
   }
 
   /** The SDK client, for the upload class of this module. */

@@ -1,0 +1,118 @@
+import type { Readable } from 'node:stream';
+import { inspect } from 'node:util';
+import { createBucket, freePort, testS3, type TestS3 } from '../../e2e/support/s3-server';
+import { isObjectStoreError, type ObjectStoreErrorCode } from './errors';
+import { S3Store, type S3StoreOptions } from './s3';
+
+async function readAll(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** The error a promise rejects with, checked to be an ObjectStoreError of `code` that leaks no secret. */
+async function failure(promise: Promise<unknown>, code: ObjectStoreErrorCode, secrets: string[] = []): Promise<Error> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  if (!isObjectStoreError(error, code)) throw new Error(`expected ObjectStoreError ${code}, got ${inspect(error)}`);
+  for (const secret of secrets) expect(inspect(error, { depth: 5 })).not.toContain(secret);
+  return error;
+}
+
+/** Keys whose encoding differs between naive and S3 URI escaping. */
+const ODD_KEYS = ['odd/with space.txt', 'odd/ünïcödé/日本.bin', 'odd/a+b=c&d.txt', 'odd/100%.txt', "odd/(paren)!*'~.txt", 'odd/semi;colon,comma@at$dollar', 'odd/q?hash#.txt', 'odd/double//slash'];
+
+describe('the lean GET against the real S3-compatible server, beside the SDK GET', () => {
+  let server: TestS3;
+  let bucket: string;
+  const stores: S3Store[] = [];
+  const open = (options: Partial<S3StoreOptions> = {}): S3Store => {
+    const store = new S3Store({
+      bucket,
+      endpoint: server.endpoint,
+      region: server.region,
+      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+      ...options,
+    }, {});
+    stores.push(store);
+    return store;
+  };
+  beforeAll(async () => {
+    server = testS3();
+    bucket = await createBucket(server, 'leanget');
+  });
+  afterAll(() => stores.forEach((store) => store.close()));
+
+  it('reads odd keys exactly as the SDK does', async () => {
+    const lean = open();
+    const sdk = open({ fastGet: false });
+    for (const [i, key] of ODD_KEYS.entries()) {
+      const data = Buffer.from(`content of ${key} #${i}`);
+      const put = await sdk.put(key, data);
+      const fast = await lean.get(key);
+      expect({ size: fast.size, etag: fast.etag, range: fast.range }).toEqual({ size: data.length, etag: put.etag, range: { start: 0, end: data.length } });
+      expect((await readAll(fast.body)).equals(data)).toBe(true);
+      const slow = await sdk.get(key, { range: { start: 2, end: 6 } });
+      const fastRange = await lean.get(key, { range: { start: 2, end: 6 }, ifMatch: put.etag });
+      expect({ size: fastRange.size, etag: fastRange.etag, range: fastRange.range }).toEqual({ size: slow.size, etag: slow.etag, range: slow.range });
+      expect((await readAll(fastRange.body)).equals(await readAll(slow.body))).toBe(true);
+    }
+  });
+
+  it('reads ranges at the end of an object, refuses one past it, and an empty object', async () => {
+    const store = open();
+    const data = Buffer.alloc(65536, 9);
+    await store.put('end/data.bin', data);
+    const last = await store.get('end/data.bin', { range: { start: 65535, end: 65536 } });
+    expect(last).toMatchObject({ size: 65536, range: { start: 65535, end: 65536 } });
+    expect((await readAll(last.body)).length).toBe(1);
+    const over = await store.get('end/data.bin', { range: { start: 65000, end: 1 << 20 } });
+    expect(over.range).toEqual({ start: 65000, end: 65536 });
+    expect((await readAll(over.body)).length).toBe(536);
+    await failure(store.get('end/data.bin', { range: { start: 65536, end: 65537 } }), 'InvalidArgument');
+    await store.put('end/empty', Buffer.alloc(0));
+    const empty = await store.get('end/empty');
+    expect(empty).toMatchObject({ size: 0, range: { start: 0, end: 0 } });
+    expect((await readAll(empty.body)).length).toBe(0);
+  });
+
+  it('fails with PreconditionFailed on an ETag mismatch, NotFound on a missing key, NoSuchBucket on a missing bucket', async () => {
+    const store = open();
+    await store.put('pc/file', Buffer.from('v1'));
+    await failure(store.get('pc/file', { ifMatch: '0123456789abcdef0123456789abcdef' }), 'PreconditionFailed');
+    await failure(store.get('pc/file', { ifMatch: 'nope', range: { start: 0, end: 1 } }), 'PreconditionFailed');
+    const missing = await failure(store.get('pc/none'), 'NotFound');
+    expect(missing.message).toMatch(/^get of "pc\/none" in s3:\/\/leanget-.* failed \(NoSuchKey HTTP 404/);
+    await failure(open({ bucket: `${bucket}-missing` }).get('k'), 'NoSuchBucket');
+  });
+
+  it('fails fast with AccessDenied on a wrong access key or secret, without leaking either', async () => {
+    const started = Date.now();
+    const wrongKey = { accessKeyId: 'AKIAWRONGWRONG', secretAccessKey: 'wrong-secret-do-not-print' };
+    await failure(open({ credentials: wrongKey }).get('pc/file'), 'AccessDenied', [wrongKey.accessKeyId, wrongKey.secretAccessKey]);
+    const wrongSecret = { accessKeyId: server.accessKeyId, secretAccessKey: 'another-wrong-secret' };
+    await failure(open({ credentials: wrongSecret }).get('pc/file'), 'AccessDenied', [wrongSecret.secretAccessKey, server.secretAccessKey]);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('reports Unavailable within a bounded time when nothing listens', async () => {
+    const port = await freePort();
+    const store = open({ endpoint: `http://127.0.0.1:${port}`, maxAttempts: 3, requestTimeoutMs: 1000 });
+    const started = Date.now();
+    const error = await failure(store.get('some/key'), 'Unavailable', [server.secretAccessKey]);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(error.message).toMatch(new RegExp(`^get of "some/key" in s3://.* at 127\\.0\\.0\\.1:${port} failed after 3 attempts \\(ECONNREFUSED`));
+    expect(error.message).toMatch(/reachable/);
+  });
+
+  it('aborts a get through its signal, and a body stream once reading started', async () => {
+    const store = open();
+    await store.put('ab/big.bin', Buffer.alloc(8 << 20, 1));
+    await expect(store.get('ab/big.bin', { signal: AbortSignal.abort(new Error('not wanted')) })).rejects.toThrow('not wanted');
+    const controller = new AbortController();
+    const result = await store.get('ab/big.bin', { signal: controller.signal });
+    controller.abort(new Error('reader went away'));
+    await expect(readAll(result.body)).rejects.toThrow();
+    // The store still works afterwards (the broken connection left the pool).
+    expect((await readAll((await store.get('ab/big.bin', { range: { start: 0, end: 10 } })).body)).length).toBe(10);
+  });
+});

@@ -1,0 +1,358 @@
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { SignatureV4 } from '@smithy/signature-v4';
+import type { ObjectStoreError } from './errors';
+import type { ByteRange, GetOptions, GetResult } from './store';
+
+/**
+ * The lean GET: one signed HTTP request per try, sent straight on the store's keep-alive agents.
+ *
+ * Why: every data read of the filesystem is a ranged GetObject, and through the SDK each one costs ~1.5 ms of CPU
+ * (middleware stack, schema serde, endpoint rules, logging filters, retry plumbing) on top of the signing that is
+ * the only part the request needs. Everything that must match the SDK is taken from the SDK's own client config:
+ * the credential provider (static, env, profile, web identity, instance role, with its caching and refresh), the
+ * region, the hash, the clock-skew offset, and the signer class itself.
+ */
+
+/** The largest error body read to find its `<Code>`; S3 error documents are a few hundred bytes. */
+export const MAX_ERROR_BODY_BYTES = 16 * 1024;
+
+/** Backoff base of the SDK's standard retry mode (ms): a try n waits a random time up to base * 2^n. */
+export const RETRY_DELAY_BASE_MS = 100;
+
+/** Backoff base after a throttling answer (SlowDown, 429), as in the SDK's standard retry mode. */
+export const THROTTLING_RETRY_DELAY_BASE_MS = 500;
+
+/** Longest wait between two tries, as in the SDK's standard retry mode. */
+export const MAX_RETRY_DELAY_MS = 20_000;
+
+/** Retry tokens a store starts with (the SDK's retry quota): an outage drains them and stops retry storms. */
+export const INITIAL_RETRY_TOKENS = 500;
+
+/** Tokens one retry takes; a retry after a timeout takes TIMEOUT_RETRY_COST. */
+export const RETRY_COST = 5;
+
+/** Tokens a retry after a timeout or a broken connection takes. */
+export const TIMEOUT_RETRY_COST = 10;
+
+/** The payload hash header value for a request signed without hashing its (empty) body. */
+const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+
+/** Error codes S3 uses for "slow down", which back off from the longer throttling base. */
+const THROTTLING_CODES = new Set(['SlowDown', 'Throttling', 'ThrottlingException', 'ThrottledException', 'RequestThrottled', 'RequestLimitExceeded', 'TooManyRequestsException', 'BandwidthLimitExceeded']);
+
+/** Error codes that are worth another try whatever the status. */
+const TRANSIENT_CODES = new Set([...THROTTLING_CODES, 'RequestTimeout', 'RequestTimeoutException', 'InternalError', 'ServiceUnavailable']);
+
+/** Socket errors after which another try may succeed. */
+const RETRYABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ECONNABORTED', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND']);
+
+/** AWS regions whose S3 endpoint is `s3.<region>.amazonaws.com` (the aws and aws-us-gov partitions). */
+const AWS_COMMERCIAL_REGION = /^(us|eu|ap|sa|ca|me|af|il|mx)(-gov)?-[a-z]+-\d+$/;
+
+/** A bucket name that can be the first label of a host name (no dots, so TLS wildcard certificates match). */
+const DNS_BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
+
+/** What the lean GET needs from its store. */
+export interface LeanGetOptions {
+  client: S3Client;
+  bucket: string;
+  /** The custom endpoint, if any; absent means AWS S3 itself. */
+  endpoint: string | undefined;
+  forcePathStyle: boolean;
+  httpAgent: http.Agent;
+  httpsAgent: https.Agent;
+  maxAttempts: number;
+  /** Idle timeout: the longest a request or its body may go without a byte moving. */
+  requestTimeoutMs: number;
+  /** The longest a new connection may take to open. */
+  connectTimeoutMs: number;
+  /** Maps a failure to the store's error (message with key, bucket, next step, no credentials). */
+  toError(error: unknown, key: string): ObjectStoreError;
+}
+
+/** Where requests for a bucket go: the origin, the path before the key, the host header and the signing region. */
+export interface Target {
+  protocol: 'http:' | 'https:';
+  hostname: string;
+  port: number | undefined;
+  host: string;
+  /** Already encoded, starts with `/`, ends with `/`. */
+  pathPrefix: string;
+  region: string;
+}
+
+/** A failed try: what the server answered (or the socket error), kept in the SDK error's shape for toObjectStoreError. */
+class AttemptError extends Error {
+  $metadata: { httpStatusCode?: number; attempts?: number };
+  Code: string | undefined;
+  code: string | undefined;
+  constructor(name: string, message: string, options: { status?: number; code?: string; cause?: unknown } = {}) {
+    super(message, { cause: options.cause });
+    this.name = name;
+    this.Code = options.status !== undefined ? name : undefined;
+    this.code = options.code;
+    this.$metadata = { ...(options.status !== undefined && { httpStatusCode: options.status }) };
+  }
+}
+
+/** S3's encoding of one key segment in a URI path: everything but RFC 3986 unreserved characters is escaped. */
+export function encodeKeySegment(segment: string): string {
+  return encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+/** The encoded path of `key` (segments escaped, slashes kept), which is also its SigV4 canonical URI for S3. */
+export function encodeKeyPath(key: string): string {
+  return key.split('/').map(encodeKeySegment).join('/');
+}
+
+/** Parses `bytes 0-9/100` into the returned range and the object's size. */
+export function parseContentRange(header: string | undefined): { range: ByteRange; size: number } | undefined {
+  const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(header ?? '');
+  if (!match) return undefined;
+  return { range: { start: Number(match[1]), end: Number(match[2]) + 1 }, size: Number(match[3]) };
+}
+
+/** The SDK's retry quota: retries take tokens, successes give some back, an empty bucket means no more retries. */
+class RetryQuota {
+  private tokens = INITIAL_RETRY_TOKENS;
+
+  take(cost: number): boolean {
+    if (this.tokens < cost) return false;
+    this.tokens -= cost;
+    return true;
+  }
+
+  give(amount: number): void {
+    this.tokens = Math.min(INITIAL_RETRY_TOKENS, this.tokens + amount);
+  }
+}
+
+/** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => { clearTimeout(timer); reject(signal?.reason); };
+    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Reads at most MAX_ERROR_BODY_BYTES of an error answer; a longer one is cut (its connection is then dropped). */
+async function readErrorBody(response: http.IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of response) {
+    const data = chunk as Buffer;
+    chunks.push(data);
+    bytes += data.length;
+    if (bytes >= MAX_ERROR_BODY_BYTES) {
+      response.destroy();
+      break;
+    }
+  }
+  return Buffer.concat(chunks).subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8');
+}
+
+/** The text of the first `<tag>` of an XML error document. */
+function xmlField(xml: string, tag: string): string | undefined {
+  return new RegExp(`<${tag}>([^<]*)</${tag}>`).exec(xml)?.[1];
+}
+
+/** The GET of one store, signed with SigV4 from the SDK client's own credentials and sent without the SDK. */
+export class LeanGet {
+  private readonly signer: SignatureV4;
+  private readonly quota = new RetryQuota();
+  private target: Promise<Target | undefined> | undefined;
+
+  constructor(private readonly options: LeanGetOptions) {
+    const config = options.client.config;
+    this.signer = new SignatureV4({
+      credentials: config.credentials,
+      region: config.region,
+      service: 's3',
+      sha256: config.sha256,
+      // S3 signs the path as sent, encoded once; other services encode it a second time.
+      uriEscapePath: false,
+      applyChecksum: false,
+    });
+  }
+
+  /** Gets the object, or returns undefined when the client is set up in a way this path does not address (use the SDK then). */
+  async get(key: string, options: GetOptions): Promise<GetResult | undefined> {
+    const target = await (this.target ??= this.resolveTarget());
+    if (!target) return undefined;
+    const { signal } = options;
+    const headers: Record<string, string> = { host: target.host, 'x-amz-content-sha256': UNSIGNED_PAYLOAD };
+    if (options.range) headers.range = `bytes=${options.range.start}-${options.range.end - 1}`;
+    if (options.ifMatch !== undefined) headers['if-match'] = `"${options.ifMatch}"`;
+    const path = target.pathPrefix + encodeKeyPath(key);
+    for (let attempt = 1; ; attempt++) {
+      signal?.throwIfAborted();
+      let signed: Record<string, string>;
+      try {
+        signed = await this.sign(target, path, headers);
+      } catch (error) {
+        // Missing or unloadable credentials: final, as in the SDK (CredentialsProviderError becomes AccessDenied).
+        throw this.options.toError(error, key);
+      }
+      let failure: AttemptError;
+      try {
+        const response = await this.send(target, path, signed, signal);
+        const status = response.statusCode ?? 0;
+        if (status === 200 || status === 206) {
+          this.quota.give(attempt === 1 ? 1 : RETRY_COST);
+          return this.resultOf(response);
+        }
+        failure = await this.answerError(response);
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason ?? error;
+        failure = error instanceof AttemptError ? error : this.socketError(error);
+      }
+      failure.$metadata.attempts = attempt;
+      const delay = this.retryDelay(failure, attempt);
+      if (delay === undefined) throw this.options.toError(failure, key);
+      await sleep(delay, signal);
+    }
+  }
+
+  /** How long to wait before another try, or undefined when the failure is final (or the tries or the quota are spent). */
+  private retryDelay(failure: AttemptError, attempt: number): number | undefined {
+    if (attempt >= this.options.maxAttempts) return undefined;
+    const status = failure.$metadata.httpStatusCode;
+    const throttled = status === 429 || THROTTLING_CODES.has(failure.name);
+    const network = status === undefined;
+    const retryable = network || throttled || (status !== undefined && status >= 500) || TRANSIENT_CODES.has(failure.name);
+    if (!retryable) return undefined;
+    if (!this.quota.take(network ? TIMEOUT_RETRY_COST : RETRY_COST)) return undefined;
+    const base = throttled ? THROTTLING_RETRY_DELAY_BASE_MS : RETRY_DELAY_BASE_MS;
+    return Math.floor(Math.random() * Math.min(base * 2 ** (attempt - 1), MAX_RETRY_DELAY_MS));
+  }
+
+  /** The headers of one try, signed now with the provider's current credentials (a session token included). */
+  private async sign(target: Target, path: string, headers: Record<string, string>): Promise<Record<string, string>> {
+    const config = this.options.client.config;
+    const signed = await this.signer.sign({
+      method: 'GET',
+      protocol: target.protocol,
+      hostname: target.hostname,
+      ...(target.port !== undefined && { port: target.port }),
+      path,
+      query: {},
+      headers: { ...headers },
+    }, {
+      signingRegion: target.region,
+      // The SDK's correction for a skewed local clock, learnt from earlier answers.
+      signingDate: new Date(Date.now() + (config.systemClockOffset ?? 0)),
+    });
+    return signed.headers;
+  }
+
+  /** Sends one signed try; resolves with the response once its headers arrive. */
+  private send(target: Target, path: string, headers: Record<string, string>, signal: AbortSignal | undefined): Promise<http.IncomingMessage> {
+    const { requestTimeoutMs, connectTimeoutMs } = this.options;
+    const request = (target.protocol === 'https:' ? https.request : http.request)({
+      method: 'GET',
+      protocol: target.protocol,
+      hostname: target.hostname,
+      ...(target.port !== undefined && { port: target.port }),
+      path,
+      headers,
+      agent: target.protocol === 'https:' ? this.options.httpsAgent : this.options.httpAgent,
+      ...(signal && { signal }),
+    });
+    return new Promise((resolve, reject) => {
+      let response: http.IncomingMessage | undefined;
+      request.once('response', (answer) => {
+        response = answer;
+        resolve(answer);
+      });
+      request.once('error', reject);
+      // An idle timeout, not a total one: it also cuts a body stream that stalls after get() returned, with this error.
+      request.setTimeout(requestTimeoutMs, () => {
+        const error = new AttemptError('TimeoutError', `no byte moved for ${requestTimeoutMs} ms`, { code: 'ETIMEDOUT' });
+        response?.destroy(error);
+        request.destroy(error);
+      });
+      request.once('socket', (socket) => {
+        if (!socket.connecting || connectTimeoutMs >= requestTimeoutMs) return;
+        const timer = setTimeout(() => {
+          request.destroy(new AttemptError('TimeoutError', `connecting took longer than ${connectTimeoutMs} ms`, { code: 'ETIMEDOUT' }));
+        }, connectTimeoutMs);
+        socket.once('connect', () => clearTimeout(timer));
+        socket.once('close', () => clearTimeout(timer));
+      });
+      request.end();
+    });
+  }
+
+  private resultOf(response: http.IncomingMessage): GetResult {
+    const contentRange = parseContentRange(response.headers['content-range']);
+    const length = Number(response.headers['content-length'] ?? 0);
+    const size = contentRange?.size ?? length;
+    const etag = (response.headers.etag ?? '').replace(/^"|"$/g, '');
+    return { body: response, size, etag, range: contentRange?.range ?? { start: 0, end: size } };
+  }
+
+  /** The failure an error answer describes: its XML `<Code>` and `<Message>`, else just its status. */
+  private async answerError(response: http.IncomingMessage): Promise<AttemptError> {
+    const status = response.statusCode ?? 0;
+    const xml = await readErrorBody(response);
+    const code = xmlField(xml, 'Code') ?? (http.STATUS_CODES[status] ?? `HTTP${status}`).replace(/\s+/g, '');
+    const message = xmlField(xml, 'Message') ?? '';
+    // Only the code and the human message are kept: some servers echo signing inputs in the rest of the body.
+    return new AttemptError(code, message, { status });
+  }
+
+  private socketError(error: unknown): AttemptError {
+    const errno = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : undefined;
+    const message = error instanceof Error ? error.message : String(error);
+    const name = errno && RETRYABLE_ERRNOS.has(errno) ? errno : 'NetworkError';
+    return new AttemptError(name, message, { ...(errno && { code: errno }), cause: error });
+  }
+
+  /** The bucket's address, unless the client uses endpoint variants this path does not reproduce (FIPS, dual-stack, accelerate). */
+  private async resolveTarget(): Promise<Target | undefined> {
+    const config = this.options.client.config;
+    const region = await config.region();
+    if (await config.useFipsEndpoint() || await config.useDualstackEndpoint() || config.useAccelerateEndpoint) return undefined;
+    return bucketTarget({ ...this.options, region });
+  }
+}
+
+/**
+ * Where requests for a bucket go, as the SDK's endpoint rules put a plain bucket: path-style on a custom endpoint
+ * (a virtual host when path style is off), virtual-hosted on AWS, path-style for bucket names with dots (TLS
+ * wildcard certificates cover one label). Undefined for what those rules treat specially (other partitions,
+ * endpoints with user info or a query), which then stays with the SDK.
+ */
+export function bucketTarget(where: { bucket: string; endpoint: string | undefined; forcePathStyle: boolean; region: string }): Target | undefined {
+  const { bucket, endpoint, forcePathStyle, region } = where;
+  const virtualHost = !forcePathStyle && DNS_BUCKET.test(bucket);
+  let url: URL;
+  if (endpoint) {
+    try {
+      url = new URL(endpoint);
+    } catch {
+      return undefined;
+    }
+    if (url.username || url.password || url.search) return undefined;
+  } else {
+    if (!AWS_COMMERCIAL_REGION.test(region)) return undefined;
+    url = new URL(`https://s3.${region}.amazonaws.com`);
+  }
+  const protocol = url.protocol === 'http:' ? 'http:' : url.protocol === 'https:' ? 'https:' : undefined;
+  if (!protocol) return undefined;
+  const basePath = url.pathname.replace(/\/+$/, '');
+  const host = virtualHost ? `${bucket}.${url.host}` : url.host;
+  const hostname = virtualHost ? `${bucket}.${url.hostname}` : url.hostname;
+  return {
+    protocol,
+    hostname: hostname.replace(/^\[|\]$/g, ''),
+    port: url.port === '' ? undefined : Number(url.port),
+    host,
+    pathPrefix: virtualHost ? `${basePath}/` : `${basePath}/${encodeKeySegment(bucket)}/`,
+    region,
+  };
+}
