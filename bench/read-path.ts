@@ -5,32 +5,15 @@
 import { randomBytes } from 'node:crypto';
 import { silentLogger } from '../src/log/logger';
 import { S3Store } from '../src/objectstore/s3';
-import type { ByteRange, ObjectStore } from '../src/objectstore/store';
 import { readPathSchema } from '../src/fs/read/config';
 import { ReadPath } from '../src/fs/read/read-path';
 import { createBucket, startS3Server } from '../e2e/support/s3-server';
+import { countingGets } from '../e2e/support/counting-store';
 
 const MiB = 1024 * 1024;
 const OBJECT_SIZE = 1024 * MiB;
 const RANDOM_READS = 400;
 
-/** A store that counts the bytes and requests of every ranged GET. */
-function counting(store: ObjectStore): { store: ObjectStore; gets: ByteRange[] } {
-  const gets: ByteRange[] = [];
-  const wrapped = new Proxy(store, {
-    get(target, property) {
-      if (property === 'get') {
-        return (key: string, options: Parameters<ObjectStore['get']>[1]) => {
-          if (options?.range) gets.push(options.range);
-          return target.get(key, options);
-        };
-      }
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  return { store: wrapped, gets };
-}
 
 /** Deterministic offsets in [0, limit), so every variant reads the same places. */
 function offsets(count: number, limit: number, seed: number): number[] {
@@ -53,7 +36,7 @@ async function main(): Promise<void> {
     const chunk = randomBytes(256 * MiB);
     const etag = (await s3.put('big.bin', Buffer.concat([chunk, chunk, chunk, chunk]))).etag;
     const run = async (config: object, work: (path: ReadPath) => Promise<number>) => {
-      const counted = counting(s3);
+      const counted = countingGets(s3);
       const path = new ReadPath({ store: counted.store, config: readPathSchema.parse(config), logger: silentLogger() });
       try {
         const rate = await work(path);

@@ -5,33 +5,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import { silentLogger } from '../../log/logger';
 import { createBucket, testS3, type TestS3 } from '../../../e2e/support/s3-server';
 import { S3Store } from '../../objectstore/s3';
-import type { ByteRange, ObjectStore } from '../../objectstore/store';
 import { readPathSchema, type ReadPathConfigInput } from './config';
 import type { ReadHandle } from './read-handle';
 import { ReadPath } from './read-path';
+import { countingGets } from '../../../e2e/support/counting-store';
 
 jest.setTimeout(300_000);
 
 const MiB = 1024 * 1024;
 const sha = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
-/** A store that records the range of every GET. */
-function counting(store: ObjectStore): { store: ObjectStore; gets: ByteRange[] } {
-  const gets: ByteRange[] = [];
-  const wrapped = new Proxy(store, {
-    get(target, property) {
-      if (property === 'get') {
-        return (key: string, options: Parameters<ObjectStore['get']>[1]) => {
-          if (options?.range) gets.push(options.range);
-          return target.get(key, options);
-        };
-      }
-      const value: unknown = Reflect.get(target, property, target);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-  return { store: wrapped, gets };
-}
 
 /** Reads [start, end) of a handle in `step` requests, as the kernel would, and returns the bytes. */
 async function readRange(handle: ReadHandle, start: number, end: number, step: number): Promise<Buffer> {
@@ -68,7 +51,7 @@ describe('read path against the real S3 server', () => {
   const paths: ReadPath[] = [];
 
   const open = (config: ReadPathConfigInput = {}) => {
-    const counted = counting(s3);
+    const counted = countingGets(s3);
     const path = new ReadPath({ store: counted.store, config: readPathSchema.parse(config), logger: silentLogger() });
     paths.push(path);
     return { path, gets: counted.gets, handle: () => path.open({ key: 'data/blob.bin', etag, size: OBJECT_SIZE }) };
