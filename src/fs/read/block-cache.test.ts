@@ -94,4 +94,78 @@ describe('BlockCache readahead budget', () => {
     await cache.read(range(600, 700));
     expect(cache.stats.readaheadWasted).toBe(1);
   });
+
+  describe('with recycled block buffers', () => {
+    const BLOCK = 100;
+    const big = Buffer.from(Array.from({ length: 40 * BLOCK }, (_, i) => (i * 7 + (i >> 5)) % 253));
+    const pooled = (capacityBlocks: number, maxConcurrentFetches: number) => {
+      const source = new FakeBlockSource(new Map([['obj', big]]));
+      source.latencyMs = 1;
+      const cache = new BlockCache({ source, capacityBytes: capacityBlocks * BLOCK, maxConcurrentFetches, readaheadBudgetBytes: capacityBlocks * BLOCK, blockSizeBytes: BLOCK, logger: silentLogger() });
+      return { source, cache };
+    };
+    const block = (index: number) => range(index * BLOCK, (index + 1) * BLOCK);
+
+    it('reuses the buffers of evicted blocks, and never lends a fetch the buffer of a block still cached', async () => {
+      const { source, cache } = pooled(4, 2);
+      const held = new Map<number, Buffer>();
+      for (let round = 0; round < 3; round++) {
+        for (let index = 0; index < 12; index++) {
+          const bytes = await cache.read(block(index));
+          // Checked in the read's own continuation, the only place a reader may look at the buffer.
+          expect(bytes.equals(big.subarray(index * BLOCK, (index + 1) * BLOCK))).toBe(true);
+          held.set(index, bytes);
+          // Let quarantined buffers reach the free list, as the event loop would between requests.
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+      expect(cache.bufferStats.reused).toBeGreaterThan(0);
+      // Every fetch got a buffer that no block in the cache was using at that moment.
+      const lent = source.calls.map((call) => call.into).filter((into): into is Buffer => into !== undefined);
+      expect(lent.length).toBe(source.calls.length);
+      for (const [index, call] of source.calls.entries()) {
+        const later = source.calls.slice(index + 1, index + 4).map((next) => next.into?.buffer);
+        // A capacity of 4 blocks: the three fetches after this one cannot have evicted it yet.
+        expect(later).not.toContain(call.into?.buffer);
+      }
+    });
+
+    it('keeps cached, in-flight and free buffers within capacity + maxConcurrentFetches blocks', async () => {
+      const { cache } = pooled(5, 3);
+      const bound = 5 * BLOCK + 3 * BLOCK;
+      let peak = 0;
+      const watch = setInterval(() => { peak = Math.max(peak, cache.heldBytes); }, 0);
+      try {
+        let seed = 7;
+        const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % 40;
+        for (let round = 0; round < 30; round++) {
+          await Promise.all(Array.from({ length: 6 }, () => {
+            const index = next();
+            return cache.read(block(index)).then((bytes) => expect(bytes.equals(big.subarray(index * BLOCK, (index + 1) * BLOCK))).toBe(true));
+          }));
+          // Odd-sized ranges (random reads) share the same bound.
+          await cache.read(range(round * 10, round * 10 + 37));
+          peak = Math.max(peak, cache.heldBytes);
+        }
+      } finally {
+        clearInterval(watch);
+      }
+      expect(peak).toBeGreaterThan(0);
+      expect(peak).toBeLessThanOrEqual(bound);
+      expect(cache.bufferStats.reused).toBeGreaterThan(0);
+    });
+
+    it('gives a failed fetch\'s buffer back, and caches nothing for it', async () => {
+      const { source, cache } = pooled(4, 2);
+      source.failWith = () => new Error('boom');
+      await expect(cache.read(block(0))).rejects.toThrow('boom');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(cache.bufferStats.heldBytes).toBe(BLOCK);
+      source.failWith = undefined;
+      const bytes = await cache.read(block(0));
+      expect(bytes.equals(big.subarray(0, BLOCK))).toBe(true);
+      expect(cache.bufferStats.reused).toBe(1);
+    });
+  });
 });
+

@@ -2,6 +2,7 @@
 // fetches in flight, and one fetch per range however many readers ask for it at once.
 import type { Logger } from '../../log/logger';
 import type { BlockRequest, BlockSource } from './block-source';
+import { BlockBufferPool } from './buffer-pool';
 import { ByteLru } from './lru';
 import { FetchLimiter, type FetchPriority, type ScheduledFetch } from './fetch-limiter';
 
@@ -14,6 +15,11 @@ export interface BlockCacheOptions {
   maxConcurrentFetches: number;
   /** Bytes that prefetched ranges nobody has read yet may take, in flight and cached; beyond it prefetch() does nothing. */
   readaheadBudgetBytes: number;
+  /**
+   * The block size: ranges of exactly this size are fetched into recycled buffers (see buffer-pool.ts), the
+   * free ones counted in the memory bound. Without it every fetch allocates its own buffer.
+   */
+  blockSizeBytes?: number;
   logger: Logger;
   /** Aborts every fetch when the mount goes away. */
   signal?: AbortSignal;
@@ -50,7 +56,11 @@ interface InFlight {
 /**
  * Block ranges of object versions, fetched through a BlockSource. A range is fetched once however many
  * readers want it at the same time; once fetched it stays in an LRU bounded by bytes. Memory therefore
- * stays under capacityBytes + maxConcurrentFetches × the largest range, whatever the files' sizes.
+ * stays under capacityBytes + maxConcurrentFetches × the largest range, whatever the files' sizes, free
+ * recycled buffers included.
+ *
+ * A Buffer that read() resolves with may be recycled for another block once evicted: read it (copy it, or
+ * write it to /dev/fuse) in the continuation of that promise, before any I/O or timer (see buffer-pool.ts).
  */
 export class BlockCache {
   /** Counters since creation. */
@@ -61,12 +71,30 @@ export class BlockCache {
   /** Prefetched ranges (in flight or cached) no reader has asked for yet, with their sizes. */
   private readonly unread = new Map<string, number>();
   private unreadBytes = 0;
+  /** Recycled block buffers, when the block size is known. */
+  private readonly pool: BlockBufferPool | undefined;
+  /** Bytes of buffers held by fetches running now. */
+  private fetchingBytes = 0;
+  /** Buffers evicted during the current lru.set, given back to the pool once it returns. */
+  private evicted: Buffer[] = [];
 
   constructor(private readonly options: BlockCacheOptions) {
-    this.lru = new ByteLru(options.capacityBytes, (id) => {
+    this.lru = new ByteLru(options.capacityBytes, (id, value) => {
       if (this.markRead(id)) this.stats.readaheadWasted++;
+      this.evicted.push(value);
     });
     this.limiter = new FetchLimiter(options.maxConcurrentFetches);
+    if (options.blockSizeBytes !== undefined) this.pool = new BlockBufferPool(options.blockSizeBytes);
+  }
+
+  /** Counters of the recycled block buffers (zeros without a block size). */
+  get bufferStats(): { reused: number; allocated: number; dropped: number; heldBytes: number } {
+    return { reused: 0, allocated: 0, dropped: 0, ...this.pool?.stats, heldBytes: this.pool?.heldBytes ?? 0 };
+  }
+
+  /** Bytes of buffers the cache holds: cached, being filled by fetches, and free for reuse. */
+  get heldBytes(): number {
+    return this.lru.bytes + this.fetchingBytes + (this.pool?.heldBytes ?? 0);
   }
 
   /** Bytes held in memory now, fetches in flight excluded. */
@@ -133,6 +161,7 @@ export class BlockCache {
   /** Forgets every cached range (fetches in flight still complete and are cached). */
   clear(): void {
     this.lru.clear();
+    this.pool?.trim(0);
     for (const id of this.unread.keys()) if (!this.inFlight.has(id)) this.markRead(id);
   }
 
@@ -149,7 +178,7 @@ export class BlockCache {
     if (priority === 'demand') this.stats.demandFetches++;
     else this.stats.readaheadFetches++;
     const { signal } = this.options;
-    const scheduled = this.limiter.schedule(priority, () => this.options.source.fetch({ ...request, ...(signal && { signal }) }));
+    const scheduled = this.limiter.schedule(priority, () => this.fetch(request, signal));
     const entry: InFlight = { scheduled };
     this.inFlight.set(id, entry);
     // The in-flight entry is replaced by the cached bytes in the same turn the fetch settles, so a
@@ -159,11 +188,48 @@ export class BlockCache {
       (data) => {
         if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
         this.lru.set(id, data);
+        this.recycleEvicted();
       },
       () => {
         if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
       },
     );
     return scheduled;
+  }
+
+  /** One fetch through the source, into a recycled buffer when the range is a whole block. */
+  private async fetch(request: Omit<BlockRequest, 'signal'>, signal: AbortSignal | undefined): Promise<Buffer> {
+    const bytes = request.end - request.start;
+    const into = this.pool && bytes === this.pool.bufferBytes ? this.pool.take() : undefined;
+    this.fetchingBytes += bytes;
+    this.trimPool();
+    try {
+      const data = await this.options.source.fetch({ ...request, ...(signal && { signal }), ...(into && { into }) });
+      // A source may answer with its own buffer (a peer's, a fake's): the one it did not use goes back.
+      if (into && data !== into) this.pool?.give(into);
+      return data;
+    } catch (error) {
+      // A failed fetch's buffer was never handed to a reader: the source has stopped writing into it.
+      if (into) this.pool?.give(into);
+      throw error;
+    } finally {
+      this.fetchingBytes -= bytes;
+    }
+  }
+
+  /** Gives the buffers the last lru.set evicted back to the pool, within the memory bound. */
+  private recycleEvicted(): void {
+    const evicted = this.evicted;
+    if (evicted.length === 0) return;
+    this.evicted = [];
+    this.trimPool();
+    for (const buffer of evicted) this.pool?.give(buffer);
+  }
+
+  /** Lets free buffers take only what the cache and the fetches running now leave of the memory bound. */
+  private trimPool(): void {
+    if (!this.pool) return;
+    const bound = this.options.capacityBytes + this.options.maxConcurrentFetches * this.pool.bufferBytes;
+    this.pool.trim(bound - this.lru.bytes - this.fetchingBytes);
   }
 }

@@ -14,6 +14,12 @@ export interface BlockRequest {
   end: number;
   /** Aborts the fetch (the mount is going away). */
   signal?: AbortSignal;
+  /**
+   * A buffer of exactly end - start bytes the source may fill and resolve with instead of allocating one
+   * (a recycled block buffer). It belongs to the source until the fetch settles: after that, even a failed
+   * or aborted fetch must not write into it.
+   */
+  into?: Buffer;
 }
 
 /** Fetches one byte range of one object version (groupcache's getter): the object store, or a peer in front of it. */
@@ -106,7 +112,7 @@ export class OriginBlockSource implements BlockSource {
     }
   }
 
-  /** One GET, its body read into one buffer allocated up front, within fetchTimeoutMs. */
+  /** One GET, its body read into request.into (or one buffer allocated up front), within fetchTimeoutMs. */
   private async fetchOnce(request: BlockRequest): Promise<Buffer> {
     const { key, etag, start, end } = request;
     const timeout = new AbortController();
@@ -118,7 +124,7 @@ export class OriginBlockSource implements BlockSource {
     try {
       this.stats.requests++;
       const result = await this.store.get(key, { range: { start, end }, ...(etag !== '' && { ifMatch: etag }), signal });
-      return await readExactly(result.body, end - start, signal, `bytes ${start}-${end} of "${key}"`);
+      return await readExactly(result.body, request.into ?? Buffer.allocUnsafe(end - start), signal, `bytes ${start}-${end} of "${key}"`);
     } catch (error) {
       // A timeout surfaces as whatever the store threw when its signal aborted; report the timeout itself.
       if (timeout.signal.aborted && !request.signal?.aborted) throw timeout.signal.reason;
@@ -135,9 +141,12 @@ function isRetryable(error: unknown): boolean {
   return true;
 }
 
-/** Reads `body` into one buffer of exactly `length` bytes; a body of any other length is an Unavailable error. */
-async function readExactly(body: Readable, length: number, signal: AbortSignal, what: string): Promise<Buffer> {
-  const data = Buffer.allocUnsafe(length);
+/**
+ * Reads `body` into `data`, which it must fill exactly; a body of any other length is an Unavailable error.
+ * The chunks are copied as they come (one copy, socket buffer to block buffer), and none after it settles.
+ */
+async function readExactly(body: Readable, data: Buffer, signal: AbortSignal, what: string): Promise<Buffer> {
+  const length = data.length;
   let filled = 0;
   const onAbort = () => body.destroy(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
   signal.addEventListener('abort', onAbort, { once: true });

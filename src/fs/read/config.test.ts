@@ -5,7 +5,7 @@ describe('readPathSchema', () => {
     expect(DEFAULT_READ_PATH_CONFIG).toMatchObject({
       blockSizeBytes: 4 * 1024 * 1024,
       readaheadInitialBlocks: 1,
-      readaheadMaxBlocks: 16,
+      readaheadMaxBlocks: 8,
       maxConcurrentFetches: 32,
       fetchAttempts: 3,
     });

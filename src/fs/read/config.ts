@@ -22,8 +22,14 @@ export const readPathSchema = z
     maxConcurrentFetches: z.number().int().min(1).max(1024).default(32),
     /** Blocks prefetched once a reader is found sequential; doubles with each new block read. Default 1. */
     readaheadInitialBlocks: z.number().int().min(1).default(1),
-    /** The readahead window's ceiling, in blocks (16 × 4 MiB = 64 MiB per sequential reader). Default 16. */
-    readaheadMaxBlocks: z.number().int().min(0).default(16),
+    /**
+     * The readahead window's ceiling, in blocks (8 × 4 MiB = 32 MiB, 8 GETs in flight per sequential reader).
+     * Measured through a real mount (bench/run.js seq-read, 1 GiB, 1 reader, same session, alternating): 8
+     * blocks gave 316-388 MiB/s, 16 gave 277-378, 32 (with 48 fetches) 323-367; the mount is CPU-bound on the
+     * 2-core bench machine and fewer streams cost less per byte, while 32 MiB ahead still covers a real
+     * network's first-byte latency at several hundred MiB/s. Default 8.
+     */
+    readaheadMaxBlocks: z.number().int().min(0).default(8),
     /**
      * How far (either way) a read may land from where the previous ones ended and still count as the same
      * sequential stream: the kernel's parallel readahead requests (1 MiB each, a few device readers) arrive
@@ -48,7 +54,9 @@ export const readPathSchema = z
      * its block (equal to blockSizeBytes: whole aligned blocks). Measured with random 1 MiB reads of a 1 GiB
      * object on the real server (bench/read-path.ts): whole 4 MiB blocks
      * moved 3.6× the bytes read and served 24-28 reads/s; 256 KiB units moved 1.2× and served 84-235 reads/s;
-     * 64 KiB tied with 256 KiB within the noise. 256 KiB keeps neighbouring small reads (mmap faults) in one GET. Default 256 KiB.
+     * 64 KiB tied with 256 KiB within the noise. 256 KiB keeps neighbouring small reads (mmap faults) in one GET.
+     * A piece of a read at least this long is fetched exactly instead (whole pages): through a real mount, 256 random
+     * 1 MiB reads then cost 313 GETs of 237 MiB instead of 313 GETs of 300 MiB. Default 256 KiB.
      */
     randomReadUnitBytes: z.number().int().min(4096).default(256 * 1024),
     /** The longest one GET of one block may take, body included, before it is aborted and retried (ms). Default 20 s. */

@@ -31,7 +31,11 @@ export class FakeBlockSource implements BlockSource {
       if (failure) throw failure;
       const data = this.objects.get(request.key);
       if (!data) throw new Error(`no object ${request.key} in the fake`);
-      return Buffer.from(data.subarray(request.start, request.end));
+      const bytes = data.subarray(request.start, request.end);
+      if (!request.into) return Buffer.from(bytes);
+      // Like the origin source: fill the recycled buffer the cache lent, and answer with it.
+      bytes.copy(request.into);
+      return request.into;
     } finally {
       this.running--;
     }

@@ -39,6 +39,7 @@ export class ReadPath {
       capacityBytes: config.cacheBytes,
       maxConcurrentFetches: config.maxConcurrentFetches,
       readaheadBudgetBytes: Math.floor(config.cacheBytes * config.readaheadCacheShare),
+      blockSizeBytes: config.blockSizeBytes,
       logger,
       signal: this.closing.signal,
     });
@@ -51,6 +52,8 @@ export class ReadPath {
 
   /** At unmount: aborts fetches in flight (their reads fail with EIO) and drops the cache. */
   close(): void {
+    const { cache, origin } = this;
+    this.options.logger.info({ origin: origin.stats, cache: cache.stats, buffers: cache.bufferStats }, 'read path closing: counters since the mount');
     this.closing.abort(new Error('the mount is closing'));
     this.cache.clear();
   }
