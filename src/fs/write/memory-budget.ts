@@ -8,6 +8,8 @@ export class MemoryBudget {
   private usedBytes = 0;
   private peakBytes = 0;
   private readonly waiters: Array<{ bytes: number; grant: () => void }> = [];
+  /** Releases reservations nobody needs (free recycled buffers) when an acquire would otherwise wait. */
+  reclaim: (() => void) | undefined;
 
   constructor(readonly capacity: number) {}
 
@@ -29,6 +31,7 @@ export class MemoryBudget {
   /** Resolves once `bytes` (at most the capacity) are reserved for the caller, who must release() them. */
   async acquire(bytes: number): Promise<void> {
     if (bytes > this.capacity) throw new RangeError(`cannot reserve ${bytes} bytes from a memory budget of ${this.capacity}`);
+    if (this.waiters.length === 0 && this.usedBytes + bytes > this.capacity) this.reclaim?.();
     if (this.waiters.length === 0 && this.usedBytes + bytes <= this.capacity) {
       this.take(bytes);
       return;

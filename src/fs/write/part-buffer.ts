@@ -2,16 +2,17 @@
 
 /** The bytes of one part, filled by sequential writes until it reaches its planned size. */
 export class PartBuffer {
-  private readonly data: Buffer;
   private filled = 0;
 
-  /** Allocates `capacity` bytes for part `partNumber`; the caller has reserved them from the memory budget. */
+  /** Part `partNumber` over `data` (from PartBufferPool.acquire, its whole length is the planned size); only the filled prefix is ever read. */
   constructor(
     readonly partNumber: number,
-    readonly capacity: number,
-  ) {
-    // Unsafe allocation is fine: only the filled prefix is ever read.
-    this.data = Buffer.allocUnsafe(capacity);
+    readonly data: Buffer,
+  ) {}
+
+  /** The part's planned size. */
+  get capacity(): number {
+    return this.data.length;
   }
 
   /** Copies as much of `source` as fits and returns the bytes taken; the copy frees the caller's buffer. */

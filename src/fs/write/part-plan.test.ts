@@ -44,7 +44,7 @@ describe('writePathSchema', () => {
       partSizeBytes: 8 * MiB,
       partSizeDoublingParts: 500,
       maxPartSizeBytes: 256 * MiB,
-      maxPartsInFlight: 4,
+      maxPartsInFlight: 8,
       memoryBudgetBytes: 1024 * MiB,
       stagingDir: expect.stringMatching(/granary-staging$/),
       stagingMinFreeBytes: 1024 * MiB,

@@ -49,7 +49,7 @@ describe('StagingFile through a write handle', () => {
     Buffer.from('HEADER').copy(expected, 100);
     expect((await store.content('ckpt.tar')).equals(expected)).toBe(true);
     expect(store.inner.pendingUploads()).toEqual([]);
-    expect(writePath.budget.used).toBe(0);
+    expect(writePath.budget.used).toBe(writePath.parts.freeBytes); // only recycled free part buffers stay reserved
     expect(await stagingFiles()).toEqual([]);
   });
 
@@ -106,7 +106,7 @@ describe('StagingFile through a write handle', () => {
       { start: 0, end: 8 * MiB }, { start: 8 * MiB, end: 16 * MiB }, { start: 16 * MiB, end: 20 * MiB },
     ]);
     expect(store.callsOf('complete')).toHaveLength(1);
-    expect(writePath.budget.used).toBe(0);
+    expect(writePath.budget.used).toBe(writePath.parts.freeBytes); // only recycled free part buffers stay reserved
   });
 
   it('overwrites a range in the middle of an existing object, fetching only what the writes do not cover', async () => {
@@ -209,7 +209,7 @@ describe('StagingFile through a write handle', () => {
     await handle.release();
     expect((await store.content('resume.pt')).equals(Buffer.concat([first, second, third]))).toBe(true);
     expect(store.inner.pendingUploads()).toEqual([]);
-    expect(writePath.budget.used).toBe(0);
+    expect(writePath.budget.used).toBe(writePath.parts.freeBytes); // only recycled free part buffers stay reserved
   });
 
   it('refuses staging writes with ENOSPC when the staging directory is below its free-space floor', async () => {
@@ -256,7 +256,7 @@ describe('StagingFile through a write handle', () => {
     expect(store.inner.pendingUploads()).toEqual([]);
     expect((await store.content('mp')).equals(old)).toBe(true);
     await handle.release();
-    expect(writePath.budget.used).toBe(0);
+    expect(writePath.budget.used).toBe(writePath.parts.freeBytes); // only recycled free part buffers stay reserved
   });
 
   it('leaves no staging file on disk, even while open (unlinked at creation)', async () => {

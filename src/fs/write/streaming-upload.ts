@@ -21,7 +21,8 @@ export interface StreamingUploadOptions {
  * while later writes fill the next part; a file that never fills one part is a single PUT at commit().
  *
  * Memory: each PartBuffer reserves its whole planned size from the mount's budget when its first byte arrives and
- * gives it back when its upload settles. Reserving per write instead would deadlock: with every writer holding half
+ * gives it back when its upload settles (to the mount's free list of part buffers, still reserved, for the next part:
+ * see PartBufferPool). Reserving per write instead would deadlock: with every writer holding half
  * a part and waiting for the rest, no part could ever fill, upload and free memory. The price (a known limit): a
  * handle left open and idle with a partly filled part keeps its reservation, so memoryBudgetBytes / partSizeBytes
  * such handles (128 by default) make every other writer wait for one of them to close.
@@ -59,7 +60,7 @@ export class StreamingUpload {
   /** Appends `data` at offset `size`; waits for memory (backpressure) and for a free upload slot when needed. */
   async write(data: Buffer): Promise<void> {
     this.checkOpen();
-    const { budget } = this.options.writePath;
+    const { parts } = this.options.writePath;
     let taken = 0;
     while (taken < data.length) {
       this.throwIfFailed();
@@ -68,8 +69,7 @@ export class StreamingUpload {
           throw new FuseError(Errno.EFBIG, `${this.options.key}: a streamed file cannot exceed ${MAX_PARTS} parts; raise partSizeBytes`);
         }
         const capacity = partSizeFor(this.nextPartNumber, this.options.writePath.config);
-        await budget.acquire(capacity);
-        this.current = new PartBuffer(this.nextPartNumber++, capacity);
+        this.current = new PartBuffer(this.nextPartNumber++, await parts.acquire(capacity));
       }
       const part = this.current;
       const step = part.append(data.subarray(taken));
@@ -97,7 +97,7 @@ export class StreamingUpload {
       try {
         info = await store.put(key, part?.bytes() ?? Buffer.alloc(0));
       } finally {
-        if (part) this.options.writePath.budget.release(part.capacity);
+        if (part) this.options.writePath.parts.release(part.data);
       }
     } else {
       const last = this.current;
@@ -123,7 +123,7 @@ export class StreamingUpload {
     if (!part) return Buffer.alloc(0);
     // A copy, so the part's reservation can be released now rather than when the caller is done with the bytes.
     const bytes = Buffer.from(part.bytes());
-    this.options.writePath.budget.release(part.capacity);
+    this.options.writePath.parts.release(part.data);
     return bytes;
   }
 
@@ -135,7 +135,7 @@ export class StreamingUpload {
     if (this.state !== 'open') return;
     this.state = 'aborted';
     if (this.current) {
-      this.options.writePath.budget.release(this.current.capacity);
+      this.options.writePath.parts.release(this.current.data);
       this.current = undefined;
     }
     await this.settle();
@@ -159,7 +159,7 @@ export class StreamingUpload {
       this.throwIfFailed();
       this.upload ??= await store.createMultipartUpload(key);
     } catch (error) {
-      writePath.budget.release(part.capacity);
+      writePath.parts.release(part.data);
       throw error;
     }
     const upload = this.upload;
@@ -169,7 +169,8 @@ export class StreamingUpload {
       } catch (error) {
         this.failure ??= { error };
       } finally {
-        writePath.budget.release(part.capacity);
+        // The upload settled: the SDK is done reading the buffer, which may now take the next part's bytes.
+        writePath.parts.release(part.data);
       }
     })();
     this.inFlight.add(task);
