@@ -1,62 +1,32 @@
 import { Readable } from 'node:stream';
-import { inspect } from 'node:util';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
-import { createBucket, freePort, s3Client, testS3, type TestS3 } from '../../e2e/support/s3-server';
-import { isObjectStoreError, type ObjectStoreErrorCode } from './errors';
-import { S3Store, type S3StoreOptions } from './s3';
+import { freePort, s3Client } from '../../e2e/support/s3-server';
 import { MIN_PART_SIZE } from './store';
-
-/** The error a promise rejects with, checked to be an ObjectStoreError of `code` that leaks no secret. */
-async function failure(promise: Promise<unknown>, code: ObjectStoreErrorCode, secrets: string[]): Promise<Error> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  if (!isObjectStoreError(error, code)) throw new Error(`expected ObjectStoreError ${code}, got ${inspect(error)}`);
-  for (const secret of secrets) {
-    expect(error.message).not.toContain(secret);
-    expect(inspect(error, { depth: 5 })).not.toContain(secret);
-  }
-  return error;
-}
+import { storeFailure, testStores } from '../../e2e/support/test-stores';
 
 describe('S3Store against failures of the real S3-compatible server', () => {
-  let server: TestS3;
-  let bucket: string;
-  const stores: S3Store[] = [];
-  const open = (options: Partial<S3StoreOptions> = {}): S3Store => {
-    const store = new S3Store({
-      bucket,
-      endpoint: server.endpoint,
-      region: server.region,
-      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-      ...options,
-    }, {});
-    stores.push(store);
-    return store;
-  };
-  beforeAll(async () => {
-    server = testS3();
-    bucket = await createBucket(server, 'faults');
-  });
-  afterAll(() => stores.forEach((store) => store.close()));
+  const fixture = testStores('faults');
+  const open = fixture.open;
 
   it('fails fast with AccessDenied on wrong credentials, without leaking them', async () => {
     const wrong = { accessKeyId: 'AKIAWRONGWRONG', secretAccessKey: 'wrong-secret-do-not-print' };
     const store = open({ credentials: wrong });
     const started = Date.now();
-    const error = await failure(store.checkBucket(), 'AccessDenied', [wrong.secretAccessKey, wrong.accessKeyId, server.secretAccessKey]);
+    const error = await storeFailure(store.checkBucket(), 'AccessDenied', [wrong.secretAccessKey, wrong.accessKeyId, fixture.server.secretAccessKey]);
     expect(error.message).toMatch(/check the credentials/);
-    await failure(store.get('any/key'), 'AccessDenied', [wrong.secretAccessKey, wrong.accessKeyId]);
-    await failure(store.put('any/key', Buffer.from('x')), 'AccessDenied', [wrong.secretAccessKey, wrong.accessKeyId]);
+    await storeFailure(store.get('any/key'), 'AccessDenied', [wrong.secretAccessKey, wrong.accessKeyId]);
+    await storeFailure(store.put('any/key', Buffer.from('x')), 'AccessDenied', [wrong.secretAccessKey, wrong.accessKeyId]);
     expect(Date.now() - started).toBeLessThan(2000);
 
-    const wrongSecret = open({ credentials: { accessKeyId: server.accessKeyId, secretAccessKey: 'another-wrong-secret' } });
-    await failure(wrongSecret.list({ prefix: '' }), 'AccessDenied', ['another-wrong-secret', server.secretAccessKey]);
+    const wrongSecret = open({ credentials: { accessKeyId: fixture.server.accessKeyId, secretAccessKey: 'another-wrong-secret' } });
+    await storeFailure(wrongSecret.list({ prefix: '' }), 'AccessDenied', ['another-wrong-secret', fixture.server.secretAccessKey]);
   });
 
   it('reports Unavailable within a bounded time when nothing listens', async () => {
     const port = await freePort();
     const store = open({ endpoint: `http://127.0.0.1:${port}`, maxAttempts: 2, requestTimeoutMs: 1000 });
     const started = Date.now();
-    const error = await failure(store.head('some/key'), 'Unavailable', [server.secretAccessKey, server.accessKeyId]);
+    const error = await storeFailure(store.head('some/key'), 'Unavailable', [fixture.server.secretAccessKey, fixture.server.accessKeyId]);
     expect(Date.now() - started).toBeLessThan(5000);
     expect(error.message).toContain(`127.0.0.1:${port}`);
     expect(error.message).toMatch(/ECONNREFUSED/);
@@ -64,11 +34,11 @@ describe('S3Store against failures of the real S3-compatible server', () => {
   });
 
   it('reports NoSuchBucket for a bucket that does not exist', async () => {
-    const store = open({ bucket: `${bucket}-missing` });
-    const checked = await failure(store.checkBucket(), 'NoSuchBucket', [server.secretAccessKey]);
-    expect(checked.message).toContain(`s3://${bucket}-missing`);
-    await failure(store.list({ prefix: '' }), 'NoSuchBucket', [server.secretAccessKey]);
-    await failure(store.put('k', Buffer.from('x')), 'NoSuchBucket', [server.secretAccessKey]);
+    const store = open({ bucket: `${fixture.bucket}-missing` });
+    const checked = await storeFailure(store.checkBucket(), 'NoSuchBucket', [fixture.server.secretAccessKey]);
+    expect(checked.message).toContain(`s3://${fixture.bucket}-missing`);
+    await storeFailure(store.list({ prefix: '' }), 'NoSuchBucket', [fixture.server.secretAccessKey]);
+    await storeFailure(store.put('k', Buffer.from('x')), 'NoSuchBucket', [fixture.server.secretAccessKey]);
   });
 
   it('leaves no object when a multipart upload fails to complete, and abort cleans up its parts', async () => {
@@ -76,13 +46,13 @@ describe('S3Store against failures of the real S3-compatible server', () => {
     const upload = await store.createMultipartUpload('fail/object.bin');
     await upload.uploadPart(1, Buffer.alloc(1024, 1));
     await upload.uploadPart(2, Buffer.alloc(MIN_PART_SIZE, 2));
-    await failure(upload.complete(), 'InvalidArgument', [server.secretAccessKey]);
+    await storeFailure(upload.complete(), 'InvalidArgument', [fixture.server.secretAccessKey]);
     await upload.abort();
     await upload.abort();
-    await failure(store.head('fail/object.bin'), 'NotFound', []);
-    const raw = s3Client(server);
+    await storeFailure(store.head('fail/object.bin'), 'NotFound', []);
+    const raw = s3Client(fixture.server);
     try {
-      const pending = await raw.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'fail/' }));
+      const pending = await raw.send(new ListMultipartUploadsCommand({ Bucket: fixture.bucket, Prefix: 'fail/' }));
       expect(pending.Uploads ?? []).toEqual([]);
     } finally {
       raw.destroy();
@@ -95,12 +65,12 @@ describe('S3Store against failures of the real S3-compatible server', () => {
       yield Buffer.alloc(9 * 1024 * 1024, 7);
       throw new Error('source disk went away');
     }
-    const error = await failure(store.put('stream/object.bin', Readable.from(broken())), 'Internal', []);
+    const error = await storeFailure(store.put('stream/object.bin', Readable.from(broken())), 'Internal', []);
     expect(error.message).toMatch(/source stream failed/);
-    await failure(store.head('stream/object.bin'), 'NotFound', []);
-    const raw = s3Client(server);
+    await storeFailure(store.head('stream/object.bin'), 'NotFound', []);
+    const raw = s3Client(fixture.server);
     try {
-      const pending = await raw.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'stream/' }));
+      const pending = await raw.send(new ListMultipartUploadsCommand({ Bucket: fixture.bucket, Prefix: 'stream/' }));
       expect(pending.Uploads ?? []).toEqual([]);
     } finally {
       raw.destroy();
@@ -120,6 +90,6 @@ describe('S3Store against failures of the real S3-compatible server', () => {
     const chunks: Buffer[] = [];
     for await (const chunk of (await store.get('big/copy.bin')).body) chunks.push(chunk as Buffer);
     expect(Buffer.concat(chunks).equals(data)).toBe(true);
-    await failure(store.copy('big/missing.bin', 'big/never.bin'), 'NotFound', []);
+    await storeFailure(store.copy('big/missing.bin', 'big/never.bin'), 'NotFound', []);
   });
 });

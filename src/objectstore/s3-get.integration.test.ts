@@ -1,8 +1,6 @@
 import type { Readable } from 'node:stream';
-import { inspect } from 'node:util';
-import { createBucket, freePort, testS3, type TestS3 } from '../../e2e/support/s3-server';
-import { isObjectStoreError, type ObjectStoreErrorCode } from './errors';
-import { S3Store, type S3StoreOptions } from './s3';
+import { freePort } from '../../e2e/support/s3-server';
+import { storeFailure, testStores } from '../../e2e/support/test-stores';
 
 async function readAll(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -10,37 +8,12 @@ async function readAll(body: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** The error a promise rejects with, checked to be an ObjectStoreError of `code` that leaks no secret. */
-async function failure(promise: Promise<unknown>, code: ObjectStoreErrorCode, secrets: string[] = []): Promise<Error> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  if (!isObjectStoreError(error, code)) throw new Error(`expected ObjectStoreError ${code}, got ${inspect(error)}`);
-  for (const secret of secrets) expect(inspect(error, { depth: 5 })).not.toContain(secret);
-  return error;
-}
-
 /** Keys whose encoding differs between naive and S3 URI escaping. */
 const ODD_KEYS = ['odd/with space.txt', 'odd/ünïcödé/日本.bin', 'odd/a+b=c&d.txt', 'odd/100%.txt', "odd/(paren)!*'~.txt", 'odd/semi;colon,comma@at$dollar', 'odd/q?hash#.txt', 'odd/double//slash'];
 
 describe('the lean GET against the real S3-compatible server, beside the SDK GET', () => {
-  let server: TestS3;
-  let bucket: string;
-  const stores: S3Store[] = [];
-  const open = (options: Partial<S3StoreOptions> = {}): S3Store => {
-    const store = new S3Store({
-      bucket,
-      endpoint: server.endpoint,
-      region: server.region,
-      credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
-      ...options,
-    }, {});
-    stores.push(store);
-    return store;
-  };
-  beforeAll(async () => {
-    server = testS3();
-    bucket = await createBucket(server, 'leanget');
-  });
-  afterAll(() => stores.forEach((store) => store.close()));
+  const fixture = testStores('leanget');
+  const open = fixture.open;
 
   it('reads odd keys exactly as the SDK does', async () => {
     const lean = open();
@@ -68,7 +41,7 @@ describe('the lean GET against the real S3-compatible server, beside the SDK GET
     const over = await store.get('end/data.bin', { range: { start: 65000, end: 1 << 20 } });
     expect(over.range).toEqual({ start: 65000, end: 65536 });
     expect((await readAll(over.body)).length).toBe(536);
-    await failure(store.get('end/data.bin', { range: { start: 65536, end: 65537 } }), 'InvalidArgument');
+    await storeFailure(store.get('end/data.bin', { range: { start: 65536, end: 65537 } }), 'InvalidArgument');
     await store.put('end/empty', Buffer.alloc(0));
     const empty = await store.get('end/empty');
     expect(empty).toMatchObject({ size: 0, range: { start: 0, end: 0 } });
@@ -78,19 +51,19 @@ describe('the lean GET against the real S3-compatible server, beside the SDK GET
   it('fails with PreconditionFailed on an ETag mismatch, NotFound on a missing key, NoSuchBucket on a missing bucket', async () => {
     const store = open();
     await store.put('pc/file', Buffer.from('v1'));
-    await failure(store.get('pc/file', { ifMatch: '0123456789abcdef0123456789abcdef' }), 'PreconditionFailed');
-    await failure(store.get('pc/file', { ifMatch: 'nope', range: { start: 0, end: 1 } }), 'PreconditionFailed');
-    const missing = await failure(store.get('pc/none'), 'NotFound');
+    await storeFailure(store.get('pc/file', { ifMatch: '0123456789abcdef0123456789abcdef' }), 'PreconditionFailed');
+    await storeFailure(store.get('pc/file', { ifMatch: 'nope', range: { start: 0, end: 1 } }), 'PreconditionFailed');
+    const missing = await storeFailure(store.get('pc/none'), 'NotFound');
     expect(missing.message).toMatch(/^get of "pc\/none" in s3:\/\/leanget-.* failed \(NoSuchKey HTTP 404/);
-    await failure(open({ bucket: `${bucket}-missing` }).get('k'), 'NoSuchBucket');
+    await storeFailure(open({ bucket: `${fixture.bucket}-missing` }).get('k'), 'NoSuchBucket');
   });
 
   it('fails fast with AccessDenied on a wrong access key or secret, without leaking either', async () => {
     const started = Date.now();
     const wrongKey = { accessKeyId: 'AKIAWRONGWRONG', secretAccessKey: 'wrong-secret-do-not-print' };
-    await failure(open({ credentials: wrongKey }).get('pc/file'), 'AccessDenied', [wrongKey.accessKeyId, wrongKey.secretAccessKey]);
-    const wrongSecret = { accessKeyId: server.accessKeyId, secretAccessKey: 'another-wrong-secret' };
-    await failure(open({ credentials: wrongSecret }).get('pc/file'), 'AccessDenied', [wrongSecret.secretAccessKey, server.secretAccessKey]);
+    await storeFailure(open({ credentials: wrongKey }).get('pc/file'), 'AccessDenied', [wrongKey.accessKeyId, wrongKey.secretAccessKey]);
+    const wrongSecret = { accessKeyId: fixture.server.accessKeyId, secretAccessKey: 'another-wrong-secret' };
+    await storeFailure(open({ credentials: wrongSecret }).get('pc/file'), 'AccessDenied', [wrongSecret.secretAccessKey, fixture.server.secretAccessKey]);
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
@@ -98,7 +71,7 @@ describe('the lean GET against the real S3-compatible server, beside the SDK GET
     const port = await freePort();
     const store = open({ endpoint: `http://127.0.0.1:${port}`, maxAttempts: 3, requestTimeoutMs: 1000 });
     const started = Date.now();
-    const error = await failure(store.get('some/key'), 'Unavailable', [server.secretAccessKey]);
+    const error = await storeFailure(store.get('some/key'), 'Unavailable', [fixture.server.secretAccessKey]);
     expect(Date.now() - started).toBeLessThan(3000);
     expect(error.message).toMatch(new RegExp(`^get of "some/key" in s3://.* at 127\\.0\\.0\\.1:${port} failed after 3 attempts \\(ECONNREFUSED`));
     expect(error.message).toMatch(/reachable/);
