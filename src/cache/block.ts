@@ -1,0 +1,58 @@
+// A cache block: one fixed-size, aligned byte range of one object version, and the id the ring, the
+// tiers and the disk files know it by. Leaf module: imports nothing from cache/.
+import { createHash } from 'node:crypto';
+
+/** Default block size of the cluster cache: the read path's block size (4 MiB). */
+export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
+
+/** Smallest and largest block sizes a server accepts (a client asking another size gets 400). */
+export const MIN_BLOCK_SIZE = 64 * 1024;
+export const MAX_BLOCK_SIZE = 64 * 1024 * 1024;
+
+/** Names one block: which object store, which object version, which aligned range. */
+export interface BlockRef {
+  /** The object store's endpoint as the reader sees it (URL), '' for the AWS default. */
+  endpoint: string;
+  bucket: string;
+  key: string;
+  /** The object version; never empty (a store that gives no ETag is read without the cache). */
+  etag: string;
+  /** Block number: the block holds bytes [index × blockSize, (index + 1) × blockSize) of the object, cut at its end. */
+  index: number;
+  blockSize: number;
+}
+
+/** A byte range [start, end) of an object. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+/**
+ * The block's id: a hash of (endpoint, bucket, key, ETag, block size) and the index. Fixed length and
+ * file-name safe, so it names the disk file; a changed object has a new ETag and so new ids: a stale
+ * block is never served, it just ages out.
+ */
+export function blockId(ref: BlockRef): string {
+  const version = createHash('sha256')
+    .update(`${ref.endpoint}\0${ref.bucket}\0${ref.key}\0${ref.etag}\0${ref.blockSize}`)
+    .digest('hex')
+    .slice(0, 40);
+  return `${version}-${ref.index}`;
+}
+
+/** Whether `id` has the shape blockId() produces (40 hex digits, '-', a block index). */
+export function isBlockId(id: string): boolean {
+  return /^[0-9a-f]{40}-\d{1,15}$/.test(id);
+}
+
+/** The bytes the block covers before the object's end is known: the object may end inside it. */
+export function blockRange(ref: Pick<BlockRef, 'index' | 'blockSize'>): ByteRange {
+  const start = ref.index * ref.blockSize;
+  return { start, end: start + ref.blockSize };
+}
+
+/** The block (index) holding byte `offset`. */
+export function blockIndexAt(offset: number, blockSize: number): number {
+  return Math.floor(offset / blockSize);
+}

@@ -1,0 +1,148 @@
+// The cache's HTTP protocol, shared by the server, the peer client and warm-up: paths, headers, the
+// block query and its validation, the token check. Leaf module: imports only block.ts from cache/.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, type BlockRef, type ByteRange } from './block';
+
+/**
+ * Paths served by a cache server. Every path but the probes and /metrics needs the cluster token.
+ * - GET  BLOCK   + block query + start, end: the bytes [start, end) of the object, inside the block.
+ * - POST LOAD    + block query: makes sure the block is cached (warm-up); answers LoadResult JSON.
+ * - GET  INFO:   ServerInfo JSON (capacity for the ring's weights, endpoint, block size).
+ * - POST WARMUP  with WarmupRequest JSON: warms a prefix through the ring; answers NDJSON progress lines.
+ */
+export const PATHS = {
+  block: '/v1/block',
+  load: '/v1/load',
+  info: '/v1/info',
+  warmup: '/v1/warmup',
+  metrics: '/metrics',
+  healthz: '/healthz',
+  readyz: '/readyz',
+} as const;
+
+/** Response headers of a block. */
+export const HEADERS = {
+  /** Where the server found the block: ram, disk or origin (BlockSourceName). */
+  source: 'x-granary-source',
+  /** The block's full length (shorter than the block size for an object's last block). */
+  blockLength: 'x-granary-block-length',
+} as const;
+
+/** The error body every non-2xx answer carries. */
+export interface ErrorBody {
+  error: { code: string; message: string };
+}
+
+/** What POST LOAD answers. */
+export interface LoadResult {
+  /** Where the block was: ram or disk (already warm), or origin (fetched now). */
+  source: 'ram' | 'disk' | 'origin';
+  bytes: number;
+}
+
+/** What GET INFO answers. */
+export interface ServerInfo {
+  /** Bytes of RAM plus disk cache: the ring weight is derived from it. */
+  capacityBytes: number;
+  ramBytes: number;
+  diskBytes: number;
+  /** The object store endpoint this server fills from (endpointIdentity form). */
+  endpoint: string;
+  version: string;
+}
+
+/** What POST WARMUP takes. */
+export interface WarmupRequest {
+  /** s3://bucket/prefix to warm (in the server's object store). */
+  source: string;
+}
+
+/** Bearer prefix of the Authorization header. */
+export const BEARER = 'Bearer ';
+
+/** The Authorization header value for `token`. */
+export function authorization(token: string): string {
+  return `${BEARER}${token}`;
+}
+
+/**
+ * Whether `header` (an Authorization value) carries `token`. Compares hashes in constant time so that
+ * neither the token's length nor its prefix leaks through timing.
+ */
+export function tokenMatches(header: string | undefined, token: string): boolean {
+  if (header === undefined || !header.startsWith(BEARER)) return false;
+  const digest = (value: string) => createHash('sha256').update(value).digest();
+  return timingSafeEqual(digest(header.slice(BEARER.length)), digest(token));
+}
+
+/**
+ * The canonical form of an object store endpoint, the one every block id is made with: the URL's origin
+ * in lower case, no trailing slash; '' for the AWS default (no custom endpoint).
+ */
+export function endpointIdentity(endpoint: string | undefined): string {
+  if (endpoint === undefined || endpoint.trim() === '') return '';
+  try {
+    return new URL(endpoint).origin.toLowerCase();
+  } catch {
+    return endpoint.trim().toLowerCase().replace(/\/+$/, '');
+  }
+}
+
+/** A block query that failed validation; the server answers it with 400 and the message. */
+export class BadBlockQuery extends Error {
+  readonly code = 'InvalidArgument';
+}
+
+/** The query string naming `ref` (and, for GET BLOCK, the range inside it). */
+export function blockQuery(ref: BlockRef, range?: ByteRange): string {
+  const params = new URLSearchParams({
+    endpoint: ref.endpoint,
+    bucket: ref.bucket,
+    key: ref.key,
+    etag: ref.etag,
+    index: String(ref.index),
+    blockSize: String(ref.blockSize),
+  });
+  if (range) {
+    params.set('start', String(range.start));
+    params.set('end', String(range.end));
+  }
+  return params.toString();
+}
+
+function integerParam(params: URLSearchParams, name: string, min: number, max: number): number {
+  const raw = params.get(name);
+  if (raw === null) throw new BadBlockQuery(`the query lacks "${name}"`);
+  if (!/^\d{1,16}$/.test(raw)) throw new BadBlockQuery(`"${name}" must be a whole number, got ${JSON.stringify(raw.slice(0, 40))}`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new BadBlockQuery(`"${name}" must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function stringParam(params: URLSearchParams, name: string, options: { maxLength: number; allowEmpty?: boolean }): string {
+  const value = params.get(name);
+  if (value === null) throw new BadBlockQuery(`the query lacks "${name}"`);
+  if (value === '' && !options.allowEmpty) throw new BadBlockQuery(`"${name}" is empty`);
+  if (Buffer.byteLength(value) > options.maxLength) throw new BadBlockQuery(`"${name}" is longer than ${options.maxLength} bytes`);
+  return value;
+}
+
+/** Parses and validates a block query (GET BLOCK without `withRange` fails if start/end are missing or outside the block). */
+export function parseBlockQuery(params: URLSearchParams, withRange: true): { ref: BlockRef; range: ByteRange };
+export function parseBlockQuery(params: URLSearchParams, withRange: false): { ref: BlockRef };
+export function parseBlockQuery(params: URLSearchParams, withRange: boolean): { ref: BlockRef; range?: ByteRange } {
+  const blockSize = integerParam(params, 'blockSize', MIN_BLOCK_SIZE, MAX_BLOCK_SIZE);
+  const ref: BlockRef = {
+    endpoint: stringParam(params, 'endpoint', { maxLength: 2048, allowEmpty: true }),
+    bucket: stringParam(params, 'bucket', { maxLength: 63 }),
+    key: stringParam(params, 'key', { maxLength: 1024 }),
+    etag: stringParam(params, 'etag', { maxLength: 1024 }),
+    index: integerParam(params, 'index', 0, Math.floor(Number.MAX_SAFE_INTEGER / blockSize) - 1),
+    blockSize,
+  };
+  if (!withRange) return { ref };
+  const blockStart = ref.index * blockSize;
+  const start = integerParam(params, 'start', blockStart, blockStart + blockSize - 1);
+  const end = integerParam(params, 'end', start + 1, blockStart + blockSize);
+  return { ref, range: { start, end } };
+}
