@@ -17,6 +17,8 @@ export interface BlockRef {
   key: string;
   /** The object version; never empty (a store that gives no ETag is read without the cache). */
   etag: string;
+  /** The object's size in bytes (from its listing or HEAD): the last block ends there. Part of the id. */
+  objectSize: number;
   /** Block number: the block holds bytes [index × blockSize, (index + 1) × blockSize) of the object, cut at its end. */
   index: number;
   blockSize: number;
@@ -29,13 +31,13 @@ export interface ByteRange {
 }
 
 /**
- * The block's id: a hash of (endpoint, bucket, key, ETag, block size) and the index. Fixed length and
+ * The block's id: a hash of (endpoint, bucket, key, ETag, object size, block size) and the index. Fixed length and
  * file-name safe, so it names the disk file; a changed object has a new ETag and so new ids: a stale
  * block is never served, it just ages out.
  */
 export function blockId(ref: BlockRef): string {
   const version = createHash('sha256')
-    .update(`${ref.endpoint}\0${ref.bucket}\0${ref.key}\0${ref.etag}\0${ref.blockSize}`)
+    .update(`${ref.endpoint}\0${ref.bucket}\0${ref.key}\0${ref.etag}\0${ref.objectSize}\0${ref.blockSize}`)
     .digest('hex')
     .slice(0, 40);
   return `${version}-${ref.index}`;
@@ -46,10 +48,15 @@ export function isBlockId(id: string): boolean {
   return /^[0-9a-f]{40}-\d{1,15}$/.test(id);
 }
 
-/** The bytes the block covers before the object's end is known: the object may end inside it. */
-export function blockRange(ref: Pick<BlockRef, 'index' | 'blockSize'>): ByteRange {
+/** The bytes of the object the block holds: blockSize of them, fewer in the last block. */
+export function blockRange(ref: Pick<BlockRef, 'index' | 'blockSize' | 'objectSize'>): ByteRange {
   const start = ref.index * ref.blockSize;
-  return { start, end: start + ref.blockSize };
+  return { start, end: Math.min(start + ref.blockSize, ref.objectSize) };
+}
+
+/** How many blocks an object of `objectSize` bytes has (0 when empty). */
+export function blockCountOf(objectSize: number, blockSize: number): number {
+  return Math.ceil(objectSize / blockSize);
 }
 
 /** The block (index) holding byte `offset`. */

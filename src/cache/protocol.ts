@@ -1,7 +1,7 @@
 // The cache's HTTP protocol, shared by the server, the peer client and warm-up: paths, headers, the
 // block query and its validation, the token check. Leaf module: imports only block.ts from cache/.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, type BlockRef, type ByteRange } from './block';
+import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, blockCountOf, blockRange, type BlockRef, type ByteRange } from './block';
 
 /**
  * Paths served by a cache server. Every path but the probes and /metrics needs the cluster token.
@@ -100,6 +100,7 @@ export function blockQuery(ref: BlockRef, range?: ByteRange): string {
     bucket: ref.bucket,
     key: ref.key,
     etag: ref.etag,
+    size: String(ref.objectSize),
     index: String(ref.index),
     blockSize: String(ref.blockSize),
   });
@@ -132,17 +133,19 @@ export function parseBlockQuery(params: URLSearchParams, withRange: true): { ref
 export function parseBlockQuery(params: URLSearchParams, withRange: false): { ref: BlockRef };
 export function parseBlockQuery(params: URLSearchParams, withRange: boolean): { ref: BlockRef; range?: ByteRange } {
   const blockSize = integerParam(params, 'blockSize', MIN_BLOCK_SIZE, MAX_BLOCK_SIZE);
+  const objectSize = integerParam(params, 'size', 1, Number.MAX_SAFE_INTEGER);
   const ref: BlockRef = {
     endpoint: stringParam(params, 'endpoint', { maxLength: 2048, allowEmpty: true }),
     bucket: stringParam(params, 'bucket', { maxLength: 63 }),
     key: stringParam(params, 'key', { maxLength: 1024 }),
     etag: stringParam(params, 'etag', { maxLength: 1024 }),
-    index: integerParam(params, 'index', 0, Math.floor(Number.MAX_SAFE_INTEGER / blockSize) - 1),
+    objectSize,
+    index: integerParam(params, 'index', 0, blockCountOf(objectSize, blockSize) - 1),
     blockSize,
   };
   if (!withRange) return { ref };
-  const blockStart = ref.index * blockSize;
-  const start = integerParam(params, 'start', blockStart, blockStart + blockSize - 1);
-  const end = integerParam(params, 'end', start + 1, blockStart + blockSize);
+  const block = blockRange(ref);
+  const start = integerParam(params, 'start', block.start, block.end - 1);
+  const end = integerParam(params, 'end', start + 1, block.end);
   return { ref, range: { start, end } };
 }
