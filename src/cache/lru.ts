@@ -1,4 +1,6 @@
-// A least-recently-used map bounded by the total size of its values, not by their count.
+// A least-recently-used map bounded by the total size of its values, not by their count: the mount's
+// block cache and the cache server's tiers (RAM holds the blocks, disk holds their sizes). Leaf module:
+// imports nothing from cache/.
 
 /** A value the LRU can weigh. */
 export interface Sized {
@@ -41,6 +43,22 @@ export class ByteLru<V extends Sized> {
   /** Whether `id` is held, without touching its recency. */
   has(id: string): boolean {
     return this.entries.has(id);
+  }
+
+  /** The value under `id`, without touching its recency. */
+  peek(id: string): V | undefined {
+    return this.entries.get(id);
+  }
+
+  /** The least recently used entry (the next to be evicted), without touching its recency. */
+  peekOldest(): [id: string, value: V] | undefined {
+    const oldest = this.entries.entries().next();
+    return oldest.done ? undefined : oldest.value;
+  }
+
+  /** Every entry, least recently used first, without touching recency; do not change the LRU while iterating. */
+  entriesOldestFirst(): IterableIterator<[id: string, value: V]> {
+    return this.entries.entries();
   }
 
   /** Stores `value` as the most recently used, evicting the least recently used until it fits. */

@@ -35,3 +35,32 @@ describe('ByteLru', () => {
     expect(lru.bytes).toBe(0);
   });
 });
+
+describe('ByteLru oldest-first access', () => {
+  it('peeks and iterates least recently used first without touching recency', () => {
+    const lru = new ByteLru<Buffer>(100);
+    lru.set('a', bytes(1));
+    lru.set('b', bytes(2));
+    lru.set('c', bytes(3));
+    lru.get('a');
+    expect(lru.peekOldest()?.[0]).toBe('b');
+    expect(lru.peek('b')?.length).toBe(2);
+    expect([...lru.entriesOldestFirst()].map(([id]) => id)).toEqual(['b', 'c', 'a']);
+    expect(lru.peekOldest()?.[0]).toBe('b');
+    lru.delete('b');
+    expect(lru.peekOldest()?.[0]).toBe('c');
+    lru.clear();
+    expect(lru.peekOldest()).toBeUndefined();
+  });
+
+  it('tells onEvict of what it drops to make room, oldest first', () => {
+    const dropped: string[] = [];
+    const lru = new ByteLru<Buffer>(10, (id) => dropped.push(id));
+    lru.set('a', bytes(4));
+    lru.set('b', bytes(4));
+    lru.set('c', bytes(4));
+    lru.set('d', bytes(8));
+    expect(dropped).toEqual(['a', 'b', 'c']);
+    expect(lru.evictions).toBe(3);
+  });
+});
