@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { version } from '../version';
+import { register as registerCache } from './cache';
 import { register as registerCsi } from './csi';
 import { register as registerMount } from './mount';
 
 // Subcommands, one file each: `register(program)` adds the command and its flags; the action
 // builds a validated config (src/config/) and calls into the role's module.
-const subcommands: Array<(program: Command) => void> = [registerMount, registerCsi];
+const subcommands: Array<(program: Command) => void> = [registerMount, registerCsi, registerCache];
 
 /** Builds the `granary` command line. */
 export function buildProgram(): Command {

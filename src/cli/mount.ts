@@ -3,13 +3,14 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { LOG_LEVELS, parseMountConfig, readyFdFromEnv, READY_FD_ENV } from '../config/mount';
 import { serveMount } from '../fs/mount';
 import { createLogger, type Logger } from '../log/logger';
+import { addCacheClientOptions, cacheClientInput, type CacheClientFlags } from './cache-flags';
 
 function flush(logger: Logger): Promise<void> {
   return new Promise((resolve) => logger.flush(() => resolve()));
 }
 
 /** The flags of `granary mount` as commander parses them. */
-interface MountFlags {
+interface MountFlags extends CacheClientFlags {
   readOnly: boolean;
   logLevel: (typeof LOG_LEVELS)[number];
   uid?: number;
@@ -30,7 +31,7 @@ function parseOctal(value: string): number {
 
 /** Adds `granary mount` to the program. */
 export function register(program: Command): void {
-  program
+  const command = program
     .command('mount')
     .description(
       'Mount SOURCE (s3://BUCKET/PREFIX, endpoint and credentials from AWS_* environment variables, or a local folder) ' +
@@ -44,33 +45,35 @@ export function register(program: Command): void {
     .option('--gid <gid>', 'group gid shown for every file (default 0)', parseInteger)
     .option('--file-mode <mode>', 'permission bits of files, octal (default 0666)', parseOctal)
     .option('--dir-mode <mode>', 'permission bits of directories, octal (default 0777)', parseOctal)
-    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
-    .action(async (source: string, mountpoint: string, flags: MountFlags) => {
-      const config = parseMountConfig({
-        source,
-        mountpoint,
-        readOnly: flags.readOnly,
-        logLevel: flags.logLevel,
-        readyFd: readyFdFromEnv(),
-        ...(flags.uid !== undefined && { uid: flags.uid }),
-        ...(flags.gid !== undefined && { gid: flags.gid }),
-        ...(flags.fileMode !== undefined && { fileMode: flags.fileMode }),
-        ...(flags.dirMode !== undefined && { dirMode: flags.dirMode }),
-      });
-      // Before anything queues work on libuv's threadpool (the logger's async writes are the first):
-      // libuv reads UV_THREADPOOL_SIZE once, when it starts the pool, and each outstanding /dev/fuse
-      // read holds one pool thread for as long as the kernel has no request.
-      process.env.UV_THREADPOOL_SIZE = String(Math.max(config.fuse.threadpoolSize, Number(process.env.UV_THREADPOOL_SIZE) || 0));
-      const logger = createLogger({ level: config.logLevel, name: 'granary-mount' });
-      try {
-        await serveMount(config, { logger });
-      } catch (error) {
-        logger.error({ err: error, mountpoint: config.mountpoint }, 'mount failed');
-        await flush(logger);
-        throw error; // the program prints the message and exits non-zero
-      }
-      await flush(logger);
-      // Threadpool threads may still sit in read(/dev/fuse) after a lazy unmount; do not wait for them.
-      process.exit(0);
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'));
+  addCacheClientOptions(command).action(async (source: string, mountpoint: string, flags: MountFlags) => {
+    const config = parseMountConfig({
+      source,
+      mountpoint,
+      readOnly: flags.readOnly,
+      logLevel: flags.logLevel,
+      readyFd: readyFdFromEnv(),
+      ...(flags.uid !== undefined && { uid: flags.uid }),
+      ...(flags.gid !== undefined && { gid: flags.gid }),
+      ...(flags.fileMode !== undefined && { fileMode: flags.fileMode }),
+      ...(flags.dirMode !== undefined && { dirMode: flags.dirMode }),
+      cache: cacheClientInput(flags),
+      ...(flags.cacheBlockSize !== undefined && { read: { blockSizeBytes: flags.cacheBlockSize } }),
     });
+    // Before anything queues work on libuv's threadpool (the logger's async writes are the first):
+    // libuv reads UV_THREADPOOL_SIZE once, when it starts the pool, and each outstanding /dev/fuse
+    // read holds one pool thread for as long as the kernel has no request.
+    process.env.UV_THREADPOOL_SIZE = String(Math.max(config.fuse.threadpoolSize, Number(process.env.UV_THREADPOOL_SIZE) || 0));
+    const logger = createLogger({ level: config.logLevel, name: 'granary-mount' });
+    try {
+      await serveMount(config, { logger });
+    } catch (error) {
+      logger.error({ err: error, mountpoint: config.mountpoint }, 'mount failed');
+      await flush(logger);
+      throw error; // the program prints the message and exits non-zero
+    }
+    await flush(logger);
+    // Threadpool threads may still sit in read(/dev/fuse) after a lazy unmount; do not wait for them.
+    process.exit(0);
+  });
 }

@@ -17,6 +17,7 @@ describe('MountConfig', () => {
       renameConcurrency: 16,
       logLevel: 'info',
       attrTimeoutMs: 1000,
+      cache: { peers: [], blockSize: 4 * 1024 * 1024, headersTimeoutMs: 2000, requestTimeoutMs: 10_000 },
       listPageSize: 1000,
       lookupListPages: 2,
       negativeLookupMs: 0,

@@ -3,9 +3,11 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { readPathSchema } from '../fs/read/config';
 import { writePathSchema } from '../fs/write/config';
+import { cacheClientSchema } from './cache';
 
-/** Log levels the mount process accepts. */
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+import { LOG_LEVELS } from './log-levels';
+
+export { LOG_LEVELS };
 
 /** Environment variable naming an inherited fd to which `ready\n` is written once the mount is live. */
 export const READY_FD_ENV = 'GRANARY_READY_FD';
@@ -94,6 +96,12 @@ export const mountConfigSchema = z
     read: readPathSchema.default(readPathSchema.parse({})),
     /** The write path: part sizes, memory budget, staging directory (defaults in src/fs/write/config.ts). */
     write: writePathSchema.default(writePathSchema.parse({})),
+    /** The cluster cache blocks are read through (src/config/cache.ts); none by default: blocks come from the object store. */
+    cache: cacheClientSchema.default(cacheClientSchema.parse({})),
+  })
+  .refine((config) => config.cache.peers.length === 0 && !config.cache.kubernetesService || config.cache.blockSize === config.read.blockSizeBytes, {
+    message: 'the read block size must equal the cache block size, or no block would be cached',
+    path: ['cache', 'blockSize'],
   })
   .refine((config) => config.fuse.threadpoolSize >= config.fuse.deviceReaders + 4, {
     message: 'fuse.threadpoolSize must exceed fuse.deviceReaders by at least 4, or the readers starve file I/O',

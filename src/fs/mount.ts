@@ -4,6 +4,9 @@ import * as fs from 'node:fs';
 import type { MountConfig } from '../config/mount';
 import type { Logger } from '../log/logger';
 import { openSource as defaultOpenSource, type OpenedSource } from '../objectstore/source';
+import { S3Store } from '../objectstore/s3';
+import { cacheEnabled } from '../config/cache';
+import { openMountCache, type MountCache } from '../cache/mount-cache';
 import { Filesystem } from './filesystem';
 import { ObjectFileHandles } from './handles';
 import { raiseKernelReadahead } from './read/kernel-readahead';
@@ -29,6 +32,8 @@ export interface MountDependencies {
   fuseSystem?: FuseSystem;
   /** Current mounts (default: /proc/self/mountinfo). */
   mounts?: () => MountEntry[];
+  /** Connects to the cluster cache when the config names one (default: cache/mount-cache openMountCache). */
+  openCache?: typeof openMountCache;
 }
 
 /** A live mount. */
@@ -79,15 +84,21 @@ export async function mountVolume(config: MountConfig, dependencies: MountDepend
   const mountpoint = checkMountpoint(config.mountpoint, dependencies.mounts);
   const opened = (dependencies.openSource ?? defaultOpenSource)(config.source, dependencies.env ?? process.env);
   const { store, prefix } = opened;
+  let cache: MountCache | undefined;
   try {
     try {
       await store.checkBucket();
     } catch (error) {
       throw new Error(`cannot use ${store.location}: ${(error as Error).message}`, { cause: error });
     }
+    if (cacheEnabled(config.cache)) {
+      if (!(store instanceof S3Store)) throw new Error(`the cluster cache serves s3:// sources only; ${store.location} is read directly: drop the --cache-* flags`);
+      cache = await (dependencies.openCache ?? openMountCache)(config.cache, { endpoint: store.endpoint, bucket: store.bucket }, logger);
+    }
+    const readPath = new ReadPath({ store, config: config.read, logger, ...(cache && { source: cache.source }) });
     const handles = new ObjectFileHandles({
       store,
-      readPath: new ReadPath({ store, config: config.read, logger }),
+      readPath,
       writePath: createWritePath(config.write),
       logger,
     });
@@ -128,6 +139,7 @@ export async function mountVolume(config: MountConfig, dependencies: MountDepend
       filesystem.close();
       throw error;
     }
+    const mountCache = cache;
     // The kernel caps FUSE readahead at the device's read_ahead_kb (128 KiB) whatever INIT said; raise it to what INIT allows.
     raiseKernelReadahead(mountpoint, config.fuse.maxReadahead, logger);
     logger.info({ mountpoint, store: store.location, prefix, readOnly: config.readOnly }, 'mounted');
@@ -136,6 +148,8 @@ export async function mountVolume(config: MountConfig, dependencies: MountDepend
       if (released) return;
       released = true;
       filesystem.close();
+      if (mountCache) logger.info({ cluster: mountCache.stats() }, 'cluster cache counters since the mount');
+      mountCache?.close();
       store.close();
     };
     void session.closed.then(release);
@@ -151,6 +165,7 @@ export async function mountVolume(config: MountConfig, dependencies: MountDepend
       },
     };
   } catch (error) {
+    cache?.close();
     store.close();
     throw error;
   }

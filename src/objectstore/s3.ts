@@ -80,7 +80,7 @@ export interface S3StoreOptions {
 }
 
 /** The endpoint the SDK would use from the environment, honouring AWS_IGNORE_CONFIGURED_ENDPOINT_URLS. */
-function endpointFromEnv(env: NodeJS.ProcessEnv): string | undefined {
+export function endpointFromEnv(env: NodeJS.ProcessEnv): string | undefined {
   if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS === 'true') return undefined;
   return env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
 }

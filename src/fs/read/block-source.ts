@@ -12,6 +12,8 @@ export interface BlockRequest {
   etag: string;
   start: number;
   end: number;
+  /** The size of the whole object version, when the reader knows it (the cluster cache names blocks with it). */
+  objectSize?: number;
   /** Aborts the fetch (the mount is going away). */
   signal?: AbortSignal;
   /**

@@ -84,11 +84,11 @@ export class ReadHandle implements OpenFile {
       // whole block only if it is already here or on its way, else just the wanted bytes, rounded.
       const blockRequest = { key, etag, ...block };
       const range = decision.sequential || cache.holds(blockRequest) ? block : randomRange(part, block, config.randomReadUnitBytes);
-      pieces.push({ range: part, fetched: range, data: cache.read({ key, etag, ...range }) });
+      pieces.push({ range: part, fetched: range, data: cache.read({ key, etag, objectSize: this.size, ...range }) });
     }
     // Prefetches are queued after this read's own fetches, and behind every demand fetch of the mount.
     for (let index = last + 1; index <= Math.min(last + decision.windowBlocks, this.lastBlock); index++) {
-      cache.prefetch({ key, etag, ...blockSpan(index, config.blockSizeBytes, this.size) });
+      cache.prefetch({ key, etag, objectSize: this.size, ...blockSpan(index, config.blockSizeBytes, this.size) });
     }
 
     try {

@@ -12,8 +12,11 @@ export interface ReadPathOptions {
   store: ObjectStore;
   config: ReadPathConfig;
   logger: Logger;
-  /** Where blocks come from; default an OriginBlockSource over `store` (the cluster cache passes its peer source here). */
-  source?: BlockSource;
+  /**
+   * Where blocks come from, given the object-store source; default that source itself. The cluster cache
+   * passes a source that asks each block's owner and falls back to the origin.
+   */
+  source?: (origin: OriginBlockSource) => BlockSource;
 }
 
 /** The version of an object an open(2) saw. */
@@ -35,7 +38,7 @@ export class ReadPath {
     const { config, logger } = options;
     this.origin = new OriginBlockSource(options.store, config, logger);
     this.cache = new BlockCache({
-      source: options.source ?? this.origin,
+      source: options.source ? options.source(this.origin) : this.origin,
       capacityBytes: config.cacheBytes,
       maxConcurrentFetches: config.maxConcurrentFetches,
       readaheadBudgetBytes: Math.floor(config.cacheBytes * config.readaheadCacheShare),

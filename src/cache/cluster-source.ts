@@ -1,0 +1,90 @@
+// The mount's way to the cluster cache: a BlockSource that asks each block's owner on the ring, and reads
+// from the object store itself when there is no owner or the owner fails. A read never fails because the
+// cache failed (groupcache: a peer error is counted, then the group loads locally).
+import type { BlockRequest, BlockSource } from '../fs/read/block-source';
+import type { Logger } from '../log/logger';
+import { blockId, blockIndexAt, blockRange, type BlockRef } from './block';
+import { PeerError, type PeerClient } from './peer-client';
+import type { PeerPicker } from './ring';
+import type { BlockSourceName } from './tiers/tier';
+
+/** The part of a Membership the source needs: the current ring, and where to report a failing owner. */
+export interface OwnerDirectory {
+  picker(): PeerPicker;
+  reportFailure(url: string): void;
+}
+
+/** Counters of a ClusterBlockSource, plain numbers that the mount logs and exports. */
+export interface ClusterSourceStats {
+  /** Ranges served by their owner, and their bytes by where the owner found them. */
+  peerFetches: number;
+  peerBytes: Record<BlockSourceName, number>;
+  /** Owner requests that failed; each was read from the object store instead. */
+  peerFailures: number;
+  /** Ranges read from the object store because no owner was known or the object has no ETag. */
+  bypassed: number;
+}
+
+/** Options of a ClusterBlockSource. */
+export interface ClusterSourceOptions {
+  directory: OwnerDirectory;
+  client: Pick<PeerClient, 'fetchBlock'>;
+  /** The object store itself: the fallback, with its own timeouts and retries. */
+  origin: BlockSource;
+  /** Names the blocks: the store's endpoint (endpointIdentity form) and bucket, and the block size the servers cache. */
+  endpoint: string;
+  bucket: string;
+  blockSize: number;
+  logger: Logger;
+}
+
+/** Reads block ranges from their owners in the cluster cache, falling back to the object store. */
+export class ClusterBlockSource implements BlockSource {
+  /** Counters since creation. */
+  readonly stats: ClusterSourceStats = { peerFetches: 0, peerBytes: { ram: 0, disk: 0, origin: 0 }, peerFailures: 0, bypassed: 0 };
+  private lastFailureLog = 0;
+
+  constructor(private readonly options: ClusterSourceOptions) {}
+
+  async fetch(request: BlockRequest): Promise<Buffer> {
+    const ref = this.refOf(request);
+    const owner = ref && this.options.directory.picker().pickPeer(blockId(ref));
+    if (!ref || !owner) {
+      this.stats.bypassed++;
+      return this.options.origin.fetch(request);
+    }
+    try {
+      const { data, source } = await this.options.client.fetchBlock(owner, ref, request, {
+        ...(request.into && { into: request.into }),
+        ...(request.signal && { signal: request.signal }),
+      });
+      this.stats.peerFetches++;
+      this.stats.peerBytes[source] += data.length;
+      return data;
+    } catch (error) {
+      if (request.signal?.aborted) throw request.signal.reason ?? error;
+      this.stats.peerFailures++;
+      this.noteFailure(owner, error);
+      return this.options.origin.fetch(request);
+    }
+  }
+
+  /** The block the request lies in, or undefined when it cannot be cached (no ETag, size unknown, crosses a block). */
+  private refOf(request: BlockRequest): BlockRef | undefined {
+    const { key, etag, start, end, objectSize } = request;
+    if (etag === '' || objectSize === undefined) return undefined;
+    const ref: BlockRef = { endpoint: this.options.endpoint, bucket: this.options.bucket, key, etag, objectSize, index: blockIndexAt(start, this.options.blockSize), blockSize: this.options.blockSize };
+    return end <= blockRange(ref).end ? ref : undefined;
+  }
+
+  private noteFailure(owner: string, error: unknown): void {
+    const code = error instanceof PeerError ? error.code : 'Unavailable';
+    if (code === 'Unavailable') this.options.directory.reportFailure(owner);
+    // A configuration error (token, endpoint) repeats on every read: log it loudly, but once a minute.
+    const now = Date.now();
+    if (now - this.lastFailureLog < 60_000) return;
+    this.lastFailureLog = now;
+    const level = code === 'Unauthorized' || code === 'Rejected' ? 'error' : 'warn';
+    this.options.logger[level]({ owner, code, err: error }, 'a cache server failed a read; reading from the object store instead (logged at most once a minute)');
+  }
+}

@@ -1,0 +1,226 @@
+// The HTTP client of the cache protocol: mounts fetch blocks from their owners with it, warm-up loads
+// blocks with it, memberships probe servers with it. Keep-alive sockets, the cluster token on every request,
+// bounded time per request, and one error type whose code says whether to fall back.
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { BlockRef, ByteRange } from './block';
+import { authorization, blockQuery, HEADERS, PATHS, type ErrorBody, type LoadResult, type ServerInfo } from './protocol';
+import type { BlockSourceName } from './tiers/tier';
+
+/** Why a peer request failed. Every code means "read from the object store instead" to a mount. */
+export type PeerErrorCode =
+  /** Refused, reset, timed out, 5xx: the server is down, slow or overloaded. */
+  | 'Unavailable'
+  /** 401: the token is missing or wrong (a configuration error worth a loud log). */
+  | 'Unauthorized'
+  /** 4xx other than 401: the server would not take this request (wrong endpoint, block size, bad input). */
+  | 'Rejected'
+  /** 404 / 412: the object is gone or changed; the object store will say the same. */
+  | 'ObjectChanged';
+
+/** A failed peer request, with a stable code and the HTTP status when there was one. */
+export class PeerError extends Error {
+  constructor(
+    readonly code: PeerErrorCode,
+    message: string,
+    readonly status?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'PeerError';
+  }
+}
+
+/** Options of a PeerClient; every default is documented here. */
+export interface PeerClientOptions {
+  /** The cluster token sent as a Bearer Authorization header. */
+  token: string;
+  /** How long to wait for the response's headers (connect included) before giving up (ms). Default 2 s. */
+  headersTimeoutMs?: number;
+  /** How long a whole request may take, body included (ms). Default 10 s: 4 MiB at 3 Mbit/s. */
+  requestTimeoutMs?: number;
+  /** Sockets per peer kept open for reuse. Default 32 (a mount's fetch limit). */
+  maxSocketsPerPeer?: number;
+}
+
+/** A block's bytes and where its owner found them. */
+export interface FetchedBlock {
+  data: Buffer;
+  source: BlockSourceName;
+}
+
+const DEFAULTS = { headersTimeoutMs: 2000, requestTimeoutMs: 10_000, maxSocketsPerPeer: 32 };
+
+const SOURCES = new Set<string>(['ram', 'disk', 'origin']);
+
+/** Talks to cache servers over HTTP/1.1 keep-alive. */
+export class PeerClient {
+  private readonly httpAgent: http.Agent;
+  private readonly httpsAgent: https.Agent;
+  private readonly options: Required<PeerClientOptions>;
+
+  constructor(options: PeerClientOptions) {
+    this.options = { ...DEFAULTS, ...options };
+    const agentOptions = { keepAlive: true, maxSockets: this.options.maxSocketsPerPeer, maxFreeSockets: this.options.maxSocketsPerPeer, scheduling: 'lifo' as const };
+    this.httpAgent = new http.Agent(agentOptions);
+    this.httpsAgent = new https.Agent(agentOptions);
+  }
+
+  /** The bytes `range` of the block `ref` from `peer`, read into `into` when given (it must be range-sized). */
+  async fetchBlock(peer: string, ref: BlockRef, range: ByteRange, options: { into?: Buffer; signal?: AbortSignal } = {}): Promise<FetchedBlock> {
+    const length = range.end - range.start;
+    const { response, done } = await this.request(peer, 'GET', `${PATHS.block}?${blockQuery(ref, range)}`, options.signal);
+    try {
+      const source = String(response.headers[HEADERS.source] ?? '');
+      if (!SOURCES.has(source)) throw new PeerError('Unavailable', `${peer} answered a block without a valid ${HEADERS.source} header`);
+      const declared = Number(response.headers['content-length']);
+      if (declared !== length) throw new PeerError('Unavailable', `${peer} answered ${declared} bytes for a ${length}-byte range`);
+      const data = await readInto(response, options.into ?? Buffer.allocUnsafe(length), peer);
+      return { data, source: source as BlockSourceName };
+    } finally {
+      done();
+    }
+  }
+
+  /** Asks `peer` to cache the block `ref` (warm-up); resolves with where it was found. */
+  async load(peer: string, ref: BlockRef, signal?: AbortSignal): Promise<LoadResult> {
+    return this.json<LoadResult>(peer, 'POST', `${PATHS.load}?${blockQuery(ref)}`, signal);
+  }
+
+  /** The server's capacity, endpoint and version; rejects when it is down or not ready. */
+  async info(peer: string, signal?: AbortSignal): Promise<ServerInfo> {
+    return this.json<ServerInfo>(peer, 'GET', PATHS.info, signal);
+  }
+
+  /** Closes idle sockets. */
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  private async json<T>(peer: string, method: string, path: string, signal?: AbortSignal): Promise<T> {
+    const { response, done } = await this.request(peer, method, path, signal);
+    try {
+      const body = await readAll(response, 1024 * 1024, peer);
+      return JSON.parse(body.toString('utf8')) as T;
+    } catch (error) {
+      if (error instanceof PeerError) throw error;
+      throw new PeerError('Unavailable', `${peer} answered ${path} with a body that is not JSON`, undefined, { cause: error });
+    } finally {
+      done();
+    }
+  }
+
+  /**
+   * Sends one request and resolves with a 2xx response whose body the caller must read, then call done().
+   * A non-2xx answer is read and turned into a PeerError. The request timeout covers the body too.
+   */
+  private request(peer: string, method: string, path: string, signal?: AbortSignal): Promise<{ response: http.IncomingMessage; done: () => void }> {
+    return new Promise((resolve, reject) => {
+      let url: URL;
+      try {
+        url = new URL(path, peer);
+      } catch (error) {
+        reject(new PeerError('Rejected', `"${peer}" is not a cache server URL`, undefined, { cause: error }));
+        return;
+      }
+      const secure = url.protocol === 'https:';
+      const request = (secure ? https : http).request(url, {
+        method,
+        agent: secure ? this.httpsAgent : this.httpAgent,
+        headers: { authorization: authorization(this.options.token), ...(method === 'POST' && { 'content-length': '0' }) },
+      });
+      let settled = false;
+      const fail = (error: PeerError) => {
+        request.destroy(error);
+        if (!settled) {
+          settled = true;
+          cleanup();
+          reject(error);
+        }
+      };
+      const headersTimer = setTimeout(() => fail(new PeerError('Unavailable', `${peer} did not answer ${method} ${url.pathname} within ${this.options.headersTimeoutMs} ms`)), this.options.headersTimeoutMs);
+      const requestTimer = setTimeout(() => fail(new PeerError('Unavailable', `${method} ${url.pathname} from ${peer} took more than ${this.options.requestTimeoutMs} ms`)), this.options.requestTimeoutMs);
+      const onAbort = () => fail(new PeerError('Unavailable', `${method} ${url.pathname} from ${peer} was aborted`, undefined, { cause: signal?.reason }));
+      const cleanup = () => {
+        clearTimeout(headersTimer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const done = () => {
+        clearTimeout(requestTimer);
+        cleanup();
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      request.on('error', (error) => {
+        if (settled) return;
+        settled = true;
+        done();
+        reject(error instanceof PeerError ? error : new PeerError('Unavailable', `${method} ${url.pathname} from ${peer} failed: ${error.message}`, undefined, { cause: error }));
+      });
+      request.on('response', (response) => {
+        clearTimeout(headersTimer);
+        const status = response.statusCode ?? 0;
+        if (status >= 200 && status < 300) {
+          settled = true;
+          // From here the caller reads the body; an abort or timeout now destroys the response (readInto rejects).
+          resolve({ response, done });
+          return;
+        }
+        void readAll(response, 64 * 1024, peer)
+          .then((body) => errorFrom(peer, status, body))
+          .catch((error: unknown) => (error instanceof PeerError ? error : new PeerError('Unavailable', `${peer} answered ${status}`, status)))
+          .then((error) => {
+            settled = true;
+            done();
+            reject(error);
+          });
+      });
+      request.end();
+    });
+  }
+}
+
+function errorFrom(peer: string, status: number, body: Buffer): PeerError {
+  let message = body.toString('utf8').slice(0, 500);
+  try {
+    message = (JSON.parse(message) as ErrorBody).error.message;
+  } catch {
+    // not our JSON error body: keep the raw text
+  }
+  const code: PeerErrorCode = status === 401 ? 'Unauthorized' : status === 404 || status === 412 ? 'ObjectChanged' : status >= 500 ? 'Unavailable' : 'Rejected';
+  return new PeerError(code, `${peer} answered ${status}: ${message}`, status);
+}
+
+/** Copies the response body into `data`, which it must fill exactly. */
+function readInto(response: http.IncomingMessage, data: Buffer, peer: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let filled = 0;
+    response.on('data', (chunk: Buffer) => {
+      if (filled + chunk.length > data.length) {
+        response.destroy(new PeerError('Unavailable', `${peer} sent more than the ${data.length} bytes asked for`));
+        return;
+      }
+      chunk.copy(data, filled);
+      filled += chunk.length;
+    });
+    response.once('end', () => (filled === data.length ? resolve(data) : reject(new PeerError('Unavailable', `${peer} ended the body after ${filled} of ${data.length} bytes`))));
+    response.once('error', (error) => reject(error instanceof PeerError ? error : new PeerError('Unavailable', `reading a block from ${peer} failed: ${error.message}`, undefined, { cause: error })));
+    response.once('aborted', () => reject(new PeerError('Unavailable', `${peer} closed the connection after ${filled} of ${data.length} bytes`)));
+  });
+}
+
+/** The whole body, at most `limit` bytes. */
+function readAll(response: http.IncomingMessage, limit: number, peer: string): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    response.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) response.destroy(new PeerError('Unavailable', `${peer} sent a body larger than ${limit} bytes`));
+      else chunks.push(chunk);
+    });
+    response.once('end', () => resolve(Buffer.concat(chunks)));
+    response.once('error', (error) => reject(error instanceof PeerError ? error : new PeerError('Unavailable', `reading from ${peer} failed: ${error.message}`, undefined, { cause: error })));
+  });
+}

@@ -1,0 +1,48 @@
+// The flags that point a client (mount, warm-up, the CSI node plugin) at the cluster cache, shared so the
+// three commands spell them the same way.
+import { InvalidArgumentError, type Command } from 'commander';
+import type { z } from 'zod';
+import type { cacheClientSchema } from '../config/cache';
+import { parseByteSize } from '../config/size';
+import { parsePeerList } from '../cache/membership/static';
+
+/** The cache flags as commander parses them. */
+export interface CacheClientFlags {
+  cachePeers?: string[];
+  cacheKubernetesService?: string;
+  cacheKubernetesNamespace?: string;
+  cacheTokenFile?: string;
+  cacheBlockSize?: number;
+}
+
+/** Wraps a parser's Error into the InvalidArgumentError commander reports with the flag's name. */
+export function flagParser<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+}
+
+/** Adds --cache-peers, --cache-kubernetes-service, --cache-kubernetes-namespace, --cache-token-file, --cache-block-size. */
+export function addCacheClientOptions(command: Command): Command {
+  return command
+    .option('--cache-peers <urls>', 'cache servers, comma-separated base URLs (http://host:7070,...)', flagParser(parsePeerList))
+    .option('--cache-kubernetes-service <name>', "the cache's headless Service: discover the cache servers from its EndpointSlices")
+    .option('--cache-kubernetes-namespace <namespace>', "the Service's namespace (default: POD_NAMESPACE, else the pod's own)")
+    .option('--cache-token-file <file>', 'file holding the cluster token (required with a cache)')
+    .option('--cache-block-size <size>', 'block size of the cache servers (default 4MiB)', flagParser(parseByteSize));
+}
+
+/** The cache section of a config built from the flags. */
+export function cacheClientInput(flags: CacheClientFlags): z.input<typeof cacheClientSchema> {
+  return {
+    peers: flags.cachePeers ?? [],
+    ...(flags.cacheKubernetesService !== undefined && { kubernetesService: flags.cacheKubernetesService }),
+    ...(flags.cacheKubernetesNamespace !== undefined && { kubernetesNamespace: flags.cacheKubernetesNamespace }),
+    ...(flags.cacheTokenFile !== undefined && { tokenFile: flags.cacheTokenFile }),
+    ...(flags.cacheBlockSize !== undefined && { blockSize: flags.cacheBlockSize }),
+  };
+}

@@ -1,0 +1,101 @@
+// `granary cache serve` (the cache DaemonSet's process) and `granary cache status`: parse flags, build the
+// config, call in.
+import { Command, Option } from 'commander';
+import { parseCacheServerConfig } from '../config/cache';
+import { LOG_LEVELS } from '../config/log-levels';
+import { formatByteSize, parseByteSize } from '../config/size';
+import { parsePeerList } from '../cache/membership/static';
+import { PeerClient } from '../cache/peer-client';
+import { startCache } from '../cache/serve';
+import { readTokenFile } from '../cache/token';
+import { createLogger } from '../log/logger';
+import { flagParser } from './cache-flags';
+
+/** The flags of `granary cache serve` as commander parses them. */
+interface ServeFlags {
+  listen: string;
+  ramBytes?: number;
+  diskDir?: string;
+  diskBytes?: number;
+  diskFreeFloor?: number;
+  blockSize?: number;
+  peers?: string[];
+  kubernetesService?: string;
+  kubernetesNamespace?: string;
+  tokenFile: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+}
+
+/** Adds `granary cache serve` and `granary cache status` to the program. */
+export function register(program: Command): void {
+  const cache = program.command('cache').description('The cluster cache: serve it (one server per node) or ask it how it is doing');
+  cache
+    .command('serve')
+    .description(
+      'Serve the block cache (RAM tier, optional disk tier) to mounts and peers until SIGTERM/SIGINT. The object store ' +
+        'endpoint and credentials come from the AWS_* environment variables. /healthz, /readyz and /metrics need no token.',
+    )
+    .option('--listen <host:port>', 'address to listen on', '0.0.0.0:7070')
+    .option('--ram-bytes <size>', 'bytes of blocks kept in RAM, e.g. 8GiB (default 1GiB)', flagParser(parseByteSize))
+    .option('--disk-dir <dir>', 'directory of the disk tier (NVMe); none = RAM only')
+    .option('--disk-bytes <size>', 'bytes of blocks kept on disk, e.g. 500GiB (required with --disk-dir)', flagParser(parseByteSize))
+    .option('--disk-free-floor <size>', 'free space the disk tier always leaves on its filesystem (default 5GiB)', flagParser(parseByteSize))
+    .option('--block-size <size>', 'block size, the same as the mounts use (default 4MiB)', flagParser(parseByteSize))
+    .option('--peers <urls>', 'every cache server, this one included, comma-separated base URLs (http://host:7070,...)', flagParser(parsePeerList))
+    .option('--kubernetes-service <name>', "the cache's headless Service: find the peers from its EndpointSlices (instead of --peers)")
+    .option('--kubernetes-namespace <namespace>', "the Service's namespace (default: POD_NAMESPACE, else the pod's own)")
+    .requiredOption('--token-file <file>', 'file holding the cluster token (the mounted Secret)')
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .action(async (flags: ServeFlags) => {
+      const config = parseCacheServerConfig({
+        listen: flags.listen,
+        tokenFile: flags.tokenFile,
+        logLevel: flags.logLevel,
+        ...(flags.ramBytes !== undefined && { ramBytes: flags.ramBytes }),
+        ...(flags.diskDir !== undefined && { diskDir: flags.diskDir }),
+        ...(flags.diskBytes !== undefined && { diskBytes: flags.diskBytes }),
+        ...(flags.diskFreeFloor !== undefined && { diskFreeFloorBytes: flags.diskFreeFloor }),
+        ...(flags.blockSize !== undefined && { blockSize: flags.blockSize }),
+        discovery: {
+          peers: flags.peers ?? [],
+          ...(flags.kubernetesService !== undefined && { kubernetesService: flags.kubernetesService }),
+          ...(flags.kubernetesNamespace !== undefined && { kubernetesNamespace: flags.kubernetesNamespace }),
+        },
+      });
+      const logger = createLogger({ level: config.logLevel, name: 'granary-cache' });
+      const running = await startCache(config, { logger });
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          logger.info({ signal }, 'stopping the cache server');
+          void running.stop().then(resolve, (error: unknown) => {
+            logger.error({ err: error }, 'stopping the cache server failed');
+            resolve();
+          });
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+      await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    });
+
+  cache
+    .command('status')
+    .description('Ask each cache server for its capacity and version; exits 1 if any is unreachable')
+    .requiredOption('--peers <urls>', 'cache servers, comma-separated base URLs', flagParser(parsePeerList))
+    .requiredOption('--token-file <file>', 'file holding the cluster token')
+    .action(async (flags: { peers: string[]; tokenFile: string }) => {
+      const client = new PeerClient({ token: await readTokenFile(flags.tokenFile) });
+      let failed = 0;
+      for (const peer of flags.peers) {
+        try {
+          const info = await client.info(peer);
+          process.stdout.write(`${peer}  up  ram ${formatByteSize(info.ramBytes)}  disk ${formatByteSize(info.diskBytes)}  endpoint ${info.endpoint || 'aws'}  version ${info.version}\n`);
+        } catch (error) {
+          failed++;
+          process.stdout.write(`${peer}  DOWN  ${(error as Error).message}\n`);
+        }
+      }
+      client.close();
+      if (failed > 0) process.exitCode = 1;
+    });
+}
