@@ -1,0 +1,20 @@
+// What every source of cache ring membership offers (a static list, Kubernetes EndpointSlices): the live
+// ring of ready cache servers, and the probe that decides which candidates are ready.
+import type { PeerPicker } from '../ring';
+
+/** Asks one cache server for its capacity (GET /v1/info with the token); rejects when it is down or not ready. */
+export type Probe = (url: string, signal: AbortSignal) => Promise<{ capacityBytes: number }>;
+
+/** The live ring of ready cache servers. */
+export interface Membership {
+  /** The current ring (NoPeers until a first member is ready). */
+  picker(): PeerPicker;
+  /** Resolves once the first round of probes has finished (whatever it found), so a mount starts with a ring. */
+  ready(): Promise<void>;
+  /** A reader saw `url` fail (connection refused, timeout, 5xx): drop it from the ring now and re-probe it soon. */
+  reportFailure(url: string): void;
+  /** Called with the new ring each time it changes. */
+  onChange(listener: (picker: PeerPicker) => void): void;
+  /** Stops probing (and watching); the ring no longer changes. */
+  close(): void;
+}
