@@ -1,0 +1,434 @@
+// The disk tier: blocks as files on the node's NVMe, bounded by a byte cap and by a free-space floor so the
+// node's disk never fills, surviving restarts.
+//
+// Layout: one file per block at <dir>/blocks/<first 2 hex of the id>/<id> (256 folders keep each folder
+// small). A file is a 16-byte header, then the block's bytes:
+//   offset 0  "GRNB"               magic
+//   offset 4  u16 LE               format version (BLOCK_FORMAT_VERSION)
+//   offset 6  u16 LE               reserved, 0
+//   offset 8  u32 LE               data length
+//   offset 12 u32 LE               CRC-32 of the data (zlib.crc32)
+// A block is written to a temp file (.tmp-*) in its folder and renamed into place, so a reader sees a whole
+// block or none. There is no fsync: after a crash a torn block fails its length or CRC check when read and is
+// dropped, and the cache is never the source of truth.
+//
+// Bytes are counted by data length (headers excluded) against the cap; the free-space floor is checked with
+// headers included. The index (sizes and recency) lives in memory and is rebuilt at open from the folder
+// listing and file sizes; the recency survives restarts through the files' mtimes (touched on every hit).
+import { randomBytes } from 'node:crypto';
+import type { Stats } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { crc32 } from 'node:zlib';
+import type { Logger } from '../../log/logger';
+import { isBlockId } from '../block';
+import { ByteLru, type Sized } from '../lru';
+import { SingleFlight } from '../singleflight';
+import type { Tier, TierStats } from './tier';
+
+/** The block file format this code writes and reads. */
+export const BLOCK_FORMAT_VERSION = 1;
+
+/** Bytes of a block file's header, before the data. */
+export const BLOCK_HEADER_BYTES = 16;
+
+/** The folder under the tier's directory that holds the block folders. */
+export const BLOCKS_DIR = 'blocks';
+
+/** Name prefix of a block file being written; any left at open is from a crash and is deleted. */
+export const TEMP_PREFIX = '.tmp-';
+
+const MAGIC = Buffer.from('GRNB', 'ascii');
+
+/** File system calls in flight at once while the index is rebuilt at open. */
+const SCAN_CONCURRENCY = 64;
+
+/** What the tier needs to know of the file system holding its directory. */
+export interface FreeSpace {
+  /** Bytes an unprivileged writer can still use (statfs bavail × bsize). */
+  availableBytes: number;
+}
+
+/** Options of DiskTier.open. */
+export interface DiskTierOptions {
+  /** The tier's directory (created if missing); the tier owns its `blocks` folder. */
+  dir: string;
+  /** The cap: data bytes held never exceed it. */
+  capacityBytes: number;
+  /** Free bytes the file system keeps after every write: the tier evicts, or refuses a block, to keep them. */
+  freeSpaceFloorBytes: number;
+  logger: Logger;
+  /** Reads the file system's free space; fs.promises.statfs by default (a fake in tests). */
+  statfs?: (dir: string) => Promise<FreeSpace>;
+}
+
+/** The free space of the file system holding `dir`, from statfs(2). */
+export async function statfsFreeSpace(dir: string): Promise<FreeSpace> {
+  const stats = await fsp.statfs(dir);
+  return { availableBytes: stats.bavail * stats.bsize };
+}
+
+/** The header of a block file holding `data`. */
+export function encodeBlockHeader(data: Buffer): Buffer {
+  const header = Buffer.alloc(BLOCK_HEADER_BYTES);
+  MAGIC.copy(header, 0);
+  header.writeUInt16LE(BLOCK_FORMAT_VERSION, 4);
+  header.writeUInt32LE(data.length, 8);
+  header.writeUInt32LE(crc32(data), 12);
+  return header;
+}
+
+/** The data of a block file's contents, or why they are not a sound block. */
+export function decodeBlockFile(contents: Buffer): { data: Buffer } | { problem: string } {
+  if (contents.length < BLOCK_HEADER_BYTES) return { problem: `file of ${contents.length} bytes is shorter than the header` };
+  if (!contents.subarray(0, 4).equals(MAGIC)) return { problem: 'bad magic' };
+  const version = contents.readUInt16LE(4);
+  if (version !== BLOCK_FORMAT_VERSION) return { problem: `format version ${version}, expected ${BLOCK_FORMAT_VERSION}` };
+  const length = contents.readUInt32LE(8);
+  const data = contents.subarray(BLOCK_HEADER_BYTES);
+  if (data.length !== length) return { problem: `header says ${length} bytes, file holds ${data.length}` };
+  if (crc32(data) !== contents.readUInt32LE(12)) return { problem: 'CRC-32 mismatch' };
+  return { data };
+}
+
+const errnoOf = (error: unknown): string | undefined =>
+  typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+
+/** Whether two stats describe the same file version (same inode, size and mtime). */
+const sameFile = (a: Stats, b: Stats): boolean => a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+
+/** Runs `fn` over `items` with at most `limit` calls in flight. */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** A block file found at open. */
+interface FoundBlock {
+  id: string;
+  length: number;
+  mtimeMs: number;
+}
+
+/**
+ * A Tier of block files in a directory. Bytes held (committed blocks plus the reservations of writes in
+ * flight) never exceed the cap; writes and disk errors never throw to the caller (a block that cannot be
+ * stored is counted as rejected); a block that fails its checks is dropped and reported as a miss.
+ */
+export class DiskTier implements Tier {
+  readonly name = 'disk';
+  readonly stats: TierStats = { hits: 0, misses: 0, evictions: 0, corruptions: 0, rejections: 0 };
+  readonly capacityBytes: number;
+  // Committed blocks: their files are in place. The tier enforces the cap itself (the LRU's own cap is
+  // unbounded) because the cap must also cover the reservations of writes in flight.
+  private readonly index = new ByteLru<Sized>(Number.MAX_SAFE_INTEGER);
+  private reservedBytes = 0;
+  private reservedWrites = 0;
+  /** File bytes (headers included) ever reserved: tells a write how much was reserved while it waited for statfs. */
+  private reservedEver = 0;
+  private readonly writes = new SingleFlight<void>();
+  private readonly fileQueues = new Map<string, Promise<void>>();
+  private readonly blocksDir: string;
+  private readonly statfs: (dir: string) => Promise<FreeSpace>;
+
+  private constructor(private readonly options: DiskTierOptions) {
+    this.capacityBytes = options.capacityBytes;
+    this.blocksDir = path.join(options.dir, BLOCKS_DIR);
+    this.statfs = options.statfs ?? statfsFreeSpace;
+  }
+
+  /** Opens the tier in `options.dir`, rebuilding its index from the block files already there. */
+  static async open(options: DiskTierOptions): Promise<DiskTier> {
+    if (!(options.capacityBytes >= 0)) throw new Error(`disk tier capacity ${options.capacityBytes} bytes: it must be zero or more`);
+    if (!(options.freeSpaceFloorBytes >= 0)) throw new Error(`disk tier free-space floor ${options.freeSpaceFloorBytes} bytes: it must be zero or more`);
+    const tier = new DiskTier(options);
+    await tier.rebuild();
+    return tier;
+  }
+
+  /** Data bytes of the blocks held, plus those reserved by writes in flight. */
+  get usedBytes(): number {
+    return this.index.bytes + this.reservedBytes;
+  }
+
+  get blockCount(): number {
+    return this.index.size;
+  }
+
+  has(id: string): boolean {
+    return this.index.has(id);
+  }
+
+  async get(id: string): Promise<Buffer | undefined> {
+    if (!this.index.has(id)) {
+      this.stats.misses++;
+      return undefined;
+    }
+    const file = this.fileOf(id);
+    try {
+      const handle = await fsp.open(file, 'r');
+      try {
+        const read = await handle.stat();
+        const decoded = decodeBlockFile(await handle.readFile());
+        if ('problem' in decoded) {
+          this.stats.misses++;
+          this.stats.corruptions++;
+          this.options.logger.warn({ blockId: id, file, problem: decoded.problem }, 'dropped a corrupt block from the disk tier; it will be fetched again');
+          await this.dropIfUnchanged(id, read);
+          return undefined;
+        }
+        // The mtime carries the recency across restarts; failing to set it only costs that.
+        const now = new Date();
+        await handle.utimes(now, now).catch(() => undefined);
+        this.stats.hits++;
+        this.index.get(id);
+        return decoded.data;
+      } finally {
+        await handle.close().catch(() => undefined);
+      }
+    } catch (error) {
+      this.stats.misses++;
+      if (errnoOf(error) === 'ENOENT') await this.forgetIfMissing(id);
+      else this.options.logger.warn({ err: error, blockId: id, file }, 'reading a block from the disk tier failed; it will be fetched elsewhere');
+      return undefined;
+    }
+  }
+
+  async put(id: string, data: Buffer): Promise<void> {
+    if (data.length > this.capacityBytes) {
+      this.reject(id, data.length, 'the block is larger than the cap');
+      return;
+    }
+    // Ids name immutable bytes, so a put joining one in flight for the same id stores the same block.
+    await this.writes.run(id, () => this.write(id, data));
+  }
+
+  async delete(id: string): Promise<void> {
+    this.index.delete(id);
+    await this.unlinkUnlessIndexed(id);
+  }
+
+  /**
+   * Stores one block: read the free space, then (with no await in between, so concurrent writes never
+   * overcommit) choose the blocks to evict for the cap and for the floor and reserve the bytes; wait for the
+   * evicted files to go, then write and commit. Never throws.
+   */
+  private async write(id: string, data: Buffer): Promise<void> {
+    const length = data.length;
+    const fileBytes = length + BLOCK_HEADER_BYTES;
+    const before = { pendingBytes: this.pendingBytes(), reservedEver: this.reservedEver };
+    let availableBytes: number;
+    try {
+      ({ availableBytes } = await this.statfs(this.options.dir));
+    } catch (error) {
+      this.reject(id, length, 'the free space is unknown', error);
+      return;
+    }
+    if (this.reservedBytes + length > this.capacityBytes) {
+      this.reject(id, length, 'the cap is reserved by writes in flight');
+      return;
+    }
+    // statfs may not show the writes in flight when it was called, nor those reserved since.
+    const pendingBytes = before.pendingBytes + (this.reservedEver - before.reservedEver) + fileBytes;
+    const shortfall = this.options.freeSpaceFloorBytes + pendingBytes - availableBytes;
+    if (shortfall > this.index.bytes + this.index.size * BLOCK_HEADER_BYTES) {
+      this.reject(id, length, `${availableBytes} bytes free and a floor of ${this.options.freeSpaceFloorBytes} bytes leave no room`);
+      return;
+    }
+    const evicted: Promise<void>[] = [];
+    let freed = 0;
+    while (this.usedBytes + length > this.capacityBytes || freed < shortfall) {
+      const oldest = this.index.peekOldest();
+      if (oldest === undefined) break;
+      freed += oldest[1].length + BLOCK_HEADER_BYTES;
+      evicted.push(this.evict(oldest[0]));
+    }
+    let reserved = true;
+    this.reservedBytes += length;
+    this.reservedEver += fileBytes;
+    this.reservedWrites++;
+    const release = (): void => {
+      if (!reserved) return;
+      reserved = false;
+      this.reservedBytes -= length;
+      this.reservedWrites--;
+    };
+    try {
+      await Promise.all(evicted);
+      await this.serialized(id, async () => {
+        await this.writeFile(id, data);
+        // Released and committed in one step, so usedBytes never counts the block twice.
+        release();
+        this.index.set(id, { length });
+      });
+    } catch (error) {
+      this.reject(id, length, 'writing the block file failed', error);
+    } finally {
+      release();
+    }
+  }
+
+  /** File bytes of the writes in flight, headers included. */
+  private pendingBytes(): number {
+    return this.reservedBytes + this.reservedWrites * BLOCK_HEADER_BYTES;
+  }
+
+  /** Writes the block file through a temp file renamed into place; removes the temp file on failure. */
+  private async writeFile(id: string, data: Buffer): Promise<void> {
+    const file = this.fileOf(id);
+    const temp = path.join(path.dirname(file), `${TEMP_PREFIX}${id}.${randomBytes(6).toString('hex')}`);
+    try {
+      const handle = await fsp.open(temp, 'wx');
+      try {
+        await handle.writeFile(encodeBlockHeader(data));
+        await handle.writeFile(data);
+      } finally {
+        await handle.close();
+      }
+      await fsp.rename(temp, file);
+    } catch (error) {
+      await fsp.rm(temp, { force: true }).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Drops the block from the index now (freeing its bytes) and removes its file. */
+  private evict(id: string): Promise<void> {
+    this.index.delete(id);
+    this.stats.evictions++;
+    return this.unlinkUnlessIndexed(id);
+  }
+
+  /**
+   * Every change to one id's file (write + commit, unlink) runs in order through this queue. Why: an evicted
+   * block leaves the index at once but its file goes later; if a new write of the same id renamed its file
+   * into place and committed in between, the late unlink would delete the new file behind the index's back.
+   * In the queue, an unlink runs either before the write (harmless) or after its commit, when it sees the id
+   * indexed again and leaves the file alone.
+   */
+  private serialized(id: string, change: () => Promise<void>): Promise<void> {
+    const previous = this.fileQueues.get(id) ?? Promise.resolve();
+    const run = previous.then(change);
+    const tail = run.catch(() => undefined);
+    this.fileQueues.set(id, tail);
+    void tail.then(() => {
+      if (this.fileQueues.get(id) === tail) this.fileQueues.delete(id);
+    });
+    return run;
+  }
+
+  /** Removes the id's file unless the id is indexed (a newer write committed it). Never throws. */
+  private unlinkUnlessIndexed(id: string): Promise<void> {
+    return this.serialized(id, async () => {
+      if (this.index.has(id)) return;
+      await this.unlink(this.fileOf(id));
+    });
+  }
+
+  /** Drops a corrupt block, unless a new write replaced the file that was read (`read`) in the meantime. */
+  private async dropIfUnchanged(id: string, read: Stats): Promise<void> {
+    await this.serialized(id, async () => {
+      const file = this.fileOf(id);
+      const now = await fsp.stat(file).catch(() => undefined);
+      if (now !== undefined && !sameFile(now, read)) return;
+      this.index.delete(id);
+      if (now !== undefined) await this.unlink(file);
+    });
+  }
+
+  /** Forgets an indexed block whose file has vanished (removed by hand, or by a disk fault). */
+  private async forgetIfMissing(id: string): Promise<void> {
+    await this.serialized(id, async () => {
+      if (!this.index.has(id)) return;
+      const exists = await fsp.stat(this.fileOf(id)).then(() => true, () => false);
+      if (!exists) this.index.delete(id);
+    });
+  }
+
+  private async unlink(file: string): Promise<void> {
+    try {
+      await fsp.unlink(file);
+    } catch (error) {
+      if (errnoOf(error) !== 'ENOENT') this.options.logger.warn({ err: error, file }, 'removing a block file from the disk tier failed');
+    }
+  }
+
+  private reject(id: string, length: number, reason: string, error?: unknown): void {
+    this.stats.rejections++;
+    const fields = { blockId: id, bytes: length, reason, ...(error !== undefined && { err: error }) };
+    if (error !== undefined) this.options.logger.warn(fields, 'the disk tier did not store a block');
+    else this.options.logger.debug(fields, 'the disk tier did not store a block');
+  }
+
+  private fileOf(id: string): string {
+    return path.join(this.blocksDir, id.slice(0, 2), id);
+  }
+
+  /**
+   * Rebuilds the index from the files in blocks/: sizes from stat (the CRC is checked on get), recency from
+   * mtime, oldest first. Removes temp files left by a crash and anything that is not a block file, and
+   * evicts the oldest blocks if they hold more than the cap (the cap was lowered since).
+   */
+  private async rebuild(): Promise<void> {
+    await fsp.mkdir(this.blocksDir, { recursive: true });
+    const removed = { temp: 0, junk: 0 };
+    const remove = async (file: string, kind: keyof typeof removed): Promise<void> => {
+      removed[kind]++;
+      await this.unlink(file);
+    };
+    const folders: string[] = [];
+    for (const entry of await fsp.readdir(this.blocksDir, { withFileTypes: true })) {
+      const file = path.join(this.blocksDir, entry.name);
+      if (entry.isDirectory() && /^[0-9a-f]{2}$/.test(entry.name)) folders.push(entry.name);
+      else if (entry.isDirectory()) this.options.logger.warn({ dir: file }, 'the disk tier leaves alone a folder it does not know');
+      else await remove(file, 'junk');
+    }
+
+    const candidates: { id: string; file: string }[] = [];
+    await forEachLimited(folders, SCAN_CONCURRENCY, async (folder) => {
+      const folderPath = path.join(this.blocksDir, folder);
+      for (const entry of await fsp.readdir(folderPath, { withFileTypes: true })) {
+        const file = path.join(folderPath, entry.name);
+        if (entry.isFile() && isBlockId(entry.name) && entry.name.startsWith(folder)) candidates.push({ id: entry.name, file });
+        else if (entry.isDirectory()) this.options.logger.warn({ dir: file }, 'the disk tier leaves alone a folder it does not know');
+        else await remove(file, entry.name.startsWith(TEMP_PREFIX) ? 'temp' : 'junk');
+      }
+    });
+
+    const found: FoundBlock[] = [];
+    await forEachLimited(candidates, SCAN_CONCURRENCY, async ({ id, file }) => {
+      const stats = await fsp.stat(file).catch(() => undefined);
+      if (stats === undefined) return;
+      if (stats.size < BLOCK_HEADER_BYTES) {
+        this.stats.corruptions++;
+        await remove(file, 'junk');
+        return;
+      }
+      found.push({ id, length: stats.size - BLOCK_HEADER_BYTES, mtimeMs: stats.mtimeMs });
+    });
+
+    const missing = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0')).filter((f) => !folders.includes(f));
+    await forEachLimited(missing, SCAN_CONCURRENCY, (folder) => fsp.mkdir(path.join(this.blocksDir, folder), { recursive: true }).then(() => undefined));
+
+    found.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    let total = found.reduce((sum, block) => sum + block.length, 0);
+    const bytesFound = total;
+    let kept = 0;
+    while (kept < found.length && total > this.capacityBytes) total -= (found[kept++] as FoundBlock).length;
+    const overCap = found.slice(0, kept);
+    this.stats.evictions += overCap.length;
+    await forEachLimited(overCap, SCAN_CONCURRENCY, (block) => this.unlink(this.fileOf(block.id)));
+    for (const block of found.slice(kept)) this.index.set(block.id, { length: block.length });
+
+    this.options.logger.info(
+      {
+        dir: this.options.dir, blocks: found.length, bytes: bytesFound, evictedOverCap: overCap.length,
+        removedTempFiles: removed.temp, removedOtherFiles: removed.junk, capacityBytes: this.capacityBytes,
+      },
+      'disk tier opened',
+    );
+  }
+}
