@@ -1,3 +1,4 @@
+import { getMaxListeners } from 'node:events';
 import { MemoryStore } from '../objectstore/memory';
 import type { ListOptions, ListPage } from '../objectstore/store';
 import { blockId, type BlockRef } from './block';
@@ -191,6 +192,19 @@ describe('warmPrefix', () => {
     expect(signals.length).toBe(4);
     expect(afterAbort).toBe(0);
     expect(signals.every((s) => s.aborted)).toBe(true);
+  });
+
+  it('lets every load in flight listen to its signal without a listener-leak warning', async () => {
+    const keys: Record<string, number> = {};
+    for (let i = 0; i < 40; i++) keys[`model/f${i}`] = 100;
+    const store = await storeWith(keys);
+    const limits = new Set<number>();
+    const load: LoadBlock = async (_owner, _ref, signal) => {
+      limits.add(getMaxListeners(signal)); // an HTTP client adds one 'abort' listener per request
+      return { source: 'origin', bytes: 100 };
+    };
+    await warmPrefix(options(store, load, { concurrency: 32, signal: new AbortController().signal }));
+    expect(Math.min(...limits)).toBeGreaterThanOrEqual(32 + 1);
   });
 
   it('fails fast, naming the flags to check, when the ring has no cache server', async () => {

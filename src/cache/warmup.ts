@@ -1,5 +1,6 @@
 // Warm-up: loads every block of every object under a prefix into the cache server that owns it, with
 // progress. Knows nothing of the CLI or HTTP: `granary warmup` and the server's POST /v1/warmup both call it.
+import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ListPage, ObjectInfo, ObjectStore } from '../objectstore/store';
 import { blockCountOf, blockId, blockRange, type BlockRef } from './block';
@@ -213,6 +214,8 @@ export async function warmPrefix(options: WarmupOptions): Promise<WarmupSummary>
   // Stops every worker, every load and the listing: on the caller's abort or on a fatal error.
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  // Every load in flight (or retry waiting) and the listing listen to it: more than Node's default 10 is no leak.
+  setMaxListeners(2 * concurrency + 2, signal);
   let fatal: { error: unknown } | undefined;
   const failAll = (error: unknown): void => {
     fatal ??= { error };
