@@ -4,10 +4,11 @@ import { version } from '../version';
 import { register as registerCache } from './cache';
 import { register as registerCsi } from './csi';
 import { register as registerMount } from './mount';
+import { register as registerWarmup } from './warmup';
 
 // Subcommands, one file each: `register(program)` adds the command and its flags; the action
 // builds a validated config (src/config/) and calls into the role's module.
-const subcommands: Array<(program: Command) => void> = [registerMount, registerCsi, registerCache];
+const subcommands: Array<(program: Command) => void> = [registerMount, registerCsi, registerCache, registerWarmup];
 
 /** Builds the `granary` command line. */
 export function buildProgram(): Command {
