@@ -33,6 +33,8 @@ export interface MountOptions {
   readOnly?: boolean;
   /** Endpoint and credentials (AWS_*), passed in the child's environment only. */
   env?: NodeJS.ProcessEnv;
+  /** More flags for `granary mount` (the cache's, for one). */
+  args?: string[];
 }
 
 /** A running `granary mount` child process. */
@@ -73,7 +75,7 @@ const live = new Set<GranaryMount>();
 /** Spawns the built CLI and resolves once the mountpoint is a fuse.granary mount; rejects (with the log) if the process exits or times out first. */
 export async function mountGranary(options: MountOptions): Promise<GranaryMount> {
   const mountpoint = fs.realpathSync(options.mountpoint);
-  const args = [builtCli(), 'mount', options.source, mountpoint, ...(options.readOnly ? ['--read-only'] : [])];
+  const args = [builtCli(), 'mount', options.source, mountpoint, ...(options.readOnly ? ['--read-only'] : []), ...(options.args ?? [])];
   const child = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env },
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -26,6 +26,6 @@ describe('readTokenFile', () => {
   });
 
   it('names a missing file and the flag to fix', async () => {
-    await expect(readTokenFile(path.join(dir, 'absent'))).rejects.toThrow(/absent \(ENOENT\).*--token-file/);
+    await expect(readTokenFile(path.join(dir, 'absent'))).rejects.toThrow(/absent \(ENOENT\).*--cache-token-file/);
   });
 });

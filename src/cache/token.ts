@@ -14,7 +14,7 @@ export async function readTokenFile(file: string): Promise<string> {
     text = await fs.readFile(file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    throw new Error(`cannot read the cache token file ${file} (${code}): mount the cluster token Secret there or pass the right --token-file`, { cause: error });
+    throw new Error(`cannot read the cache token file ${file} (${code}): mount the cluster token Secret there, or pass the right file to --token-file (cache serve) or --cache-token-file (mount, warmup, csi)`, { cause: error });
   }
   const token = text.trim();
   if (token.length < MIN_TOKEN_LENGTH) {

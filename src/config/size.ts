@@ -46,6 +46,7 @@ export function formatByteSize(bytes: number): string {
     value /= 1024;
     unit++;
   }
-  const text = unit === 0 ? String(value) : value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0).replace(/\.?0+$/, '');
+  const fixed = unit === 0 ? String(value) : value.toFixed(value < 10 ? 2 : value < 100 ? 1 : 0);
+  const text = fixed.includes('.') ? fixed.replace(/\.?0+$/, '') : fixed;
   return `${text} ${units[unit]}`;
 }

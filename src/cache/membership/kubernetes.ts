@@ -67,7 +67,7 @@ export function namespaceFromEnvironment(
   }
   if (fromFile !== '') return fromFile;
   throw new Error(
-    `cannot tell which namespace the cache servers are in: POD_NAMESPACE is not set and ${SERVICE_ACCOUNT_NAMESPACE_FILE} cannot be read (not running in a pod?); pass --kubernetes-namespace`,
+    `cannot tell which namespace the cache servers are in: POD_NAMESPACE is not set and ${SERVICE_ACCOUNT_NAMESPACE_FILE} cannot be read (not running in a pod?); pass --kubernetes-namespace (cache serve) or --cache-kubernetes-namespace (mount, warmup, csi)`,
   );
 }
 

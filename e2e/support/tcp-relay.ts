@@ -1,0 +1,53 @@
+// A TCP relay that counts the bytes flowing through it: put in front of the S3 server, it measures what
+// granary read from the object store from outside granary.
+import * as net from 'node:net';
+
+/** A running relay. */
+export interface CountingRelay {
+  /** http://127.0.0.1:PORT, to use as AWS_ENDPOINT_URL. */
+  readonly endpoint: string;
+  /** Bytes sent by the server to clients (responses: the bytes read from the store, headers included). */
+  readonly downstreamBytes: number;
+  /** Bytes sent by clients to the server. */
+  readonly upstreamBytes: number;
+  close(): Promise<void>;
+}
+
+/** Starts a relay on 127.0.0.1 (a free port) to `target` (host:port). */
+export async function startCountingRelay(target: { host: string; port: number }): Promise<CountingRelay> {
+  let downstream = 0;
+  let upstream = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const origin = net.connect(target.port, target.host);
+    sockets.add(client).add(origin);
+    client.on('data', (chunk: Buffer) => (upstream += chunk.length));
+    origin.on('data', (chunk: Buffer) => (downstream += chunk.length));
+    client.pipe(origin);
+    origin.pipe(client);
+    const close = () => {
+      client.destroy();
+      origin.destroy();
+      sockets.delete(client);
+      sockets.delete(origin);
+    };
+    client.on('error', close).on('close', close);
+    origin.on('error', close).on('close', close);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    get downstreamBytes() {
+      return downstream;
+    },
+    get upstreamBytes() {
+      return upstream;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
