@@ -3,7 +3,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { LOG_LEVELS, parseMountConfig, readyFdFromEnv, READY_FD_ENV } from '../config/mount';
 import { serveMount } from '../fs/mount';
 import { createLogger, type Logger } from '../log/logger';
-import { addCacheClientOptions, cacheClientInput, type CacheClientFlags } from './cache-flags';
+import { parseByteSize } from '../config/size';
+import { addCacheClientOptions, cacheClientInput, flagParser, type CacheClientFlags } from './cache-flags';
 
 function flush(logger: Logger): Promise<void> {
   return new Promise((resolve) => logger.flush(() => resolve()));
@@ -11,6 +12,7 @@ function flush(logger: Logger): Promise<void> {
 
 /** The flags of `granary mount` as commander parses them. */
 interface MountFlags extends CacheClientFlags {
+  ramCacheBytes?: number;
   readOnly: boolean;
   logLevel: (typeof LOG_LEVELS)[number];
   uid?: number;
@@ -45,6 +47,7 @@ export function register(program: Command): void {
     .option('--gid <gid>', 'group gid shown for every file (default 0)', parseInteger)
     .option('--file-mode <mode>', 'permission bits of files, octal (default 0666)', parseOctal)
     .option('--dir-mode <mode>', 'permission bits of directories, octal (default 0777)', parseOctal)
+    .option('--ram-cache-bytes <size>', "bytes of blocks the mount keeps in its own RAM, shared by its readers: with the cluster cache, the node's copy of hot blocks (default 256MiB)", flagParser(parseByteSize))
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'));
   addCacheClientOptions(command).action(async (source: string, mountpoint: string, flags: MountFlags) => {
     const config = parseMountConfig({
@@ -58,7 +61,10 @@ export function register(program: Command): void {
       ...(flags.fileMode !== undefined && { fileMode: flags.fileMode }),
       ...(flags.dirMode !== undefined && { dirMode: flags.dirMode }),
       cache: cacheClientInput(flags),
-      ...(flags.cacheBlockSize !== undefined && { read: { blockSizeBytes: flags.cacheBlockSize } }),
+      read: {
+        ...(flags.cacheBlockSize !== undefined && { blockSizeBytes: flags.cacheBlockSize }),
+        ...(flags.ramCacheBytes !== undefined && { cacheBytes: flags.ramCacheBytes }),
+      },
     });
     // Before anything queues work on libuv's threadpool (the logger's async writes are the first):
     // libuv reads UV_THREADPOOL_SIZE once, when it starts the pool, and each outstanding /dev/fuse
