@@ -5,8 +5,9 @@ import { LOG_LEVELS } from '../config/mount';
 import { Driver } from '../csi/driver';
 import { buildCsiServices } from '../csi/plugin';
 import { createLogger } from '../log/logger';
+import { addCacheClientOptions, cacheClientInput, type CacheClientFlags } from './cache-flags';
 
-interface CsiFlags {
+interface CsiFlags extends CacheClientFlags {
   mode: CsiMode;
   endpoint: string;
   nodeId?: string;
@@ -24,7 +25,7 @@ function integer(flag: string, value: string | undefined): number | undefined {
 
 /** Adds `granary csi` to the program. */
 export function register(program: Command): void {
-  program
+  const command = program
     .command('csi')
     .description('Serve the CSI driver (csi.granary.dev) on a unix socket until SIGTERM/SIGINT. Logs JSON on stderr.')
     .addOption(new Option('--mode <mode>', 'services to serve').choices(CSI_MODES).makeOptionMandatory())
@@ -33,28 +34,30 @@ export function register(program: Command): void {
     .option('--state-dir <dir>', 'where the node service keeps per-volume mount logs (default /var/lib/granary/mounts)')
     .option('--mount-ready-timeout <ms>', 'how long NodeStageVolume waits for a mount to be live (default 30000)')
     .option('--max-volumes-per-node <n>', 'volumes this node accepts, 0 = no limit (default 0)')
-    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
-    .action(async (flags: CsiFlags) => {
-      const config = parseCsiConfig({
-        mode: flags.mode,
-        endpoint: flags.endpoint,
-        nodeId: flags.nodeId,
-        stateDir: flags.stateDir,
-        mountReadyTimeoutMs: integer('--mount-ready-timeout', flags.mountReadyTimeout),
-        maxVolumesPerNode: integer('--max-volumes-per-node', flags.maxVolumesPerNode),
-        logLevel: flags.logLevel,
-      });
-      const logger = createLogger({ level: config.logLevel, name: `granary-csi-${config.mode}` });
-      const driver = new Driver(buildCsiServices(config, logger), logger);
-      await driver.start(config.endpoint);
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          logger.info({ signal }, 'stopping the CSI driver; staged volumes keep their mount processes');
-          void driver.stop().then(resolve);
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-      });
-      await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'));
+  // The node service hands these to every `granary mount` it starts (a StorageClass may turn the cache off).
+  addCacheClientOptions(command).action(async (flags: CsiFlags) => {
+    const config = parseCsiConfig({
+      mode: flags.mode,
+      endpoint: flags.endpoint,
+      nodeId: flags.nodeId,
+      stateDir: flags.stateDir,
+      mountReadyTimeoutMs: integer('--mount-ready-timeout', flags.mountReadyTimeout),
+      maxVolumesPerNode: integer('--max-volumes-per-node', flags.maxVolumesPerNode),
+      logLevel: flags.logLevel,
+      cache: cacheClientInput(flags),
     });
+    const logger = createLogger({ level: config.logLevel, name: `granary-csi-${config.mode}` });
+    const driver = new Driver(buildCsiServices(config, logger), logger);
+    await driver.start(config.endpoint);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        logger.info({ signal }, 'stopping the CSI driver; staged volumes keep their mount processes');
+        void driver.stop().then(resolve);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    await new Promise<void>((resolve) => logger.flush(() => resolve()));
+  });
 }

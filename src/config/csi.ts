@@ -1,5 +1,6 @@
 // The configuration of one `granary csi` process, validated before anything is served.
 import { z } from 'zod';
+import { cacheClientSchema } from './cache';
 import { LOG_LEVELS } from './mount';
 import { MOUNT_PROCESS_DEFAULTS } from '../csi/mount/mount-process';
 
@@ -26,6 +27,11 @@ export const csiConfigSchema = z
     maxVolumesPerNode: z.number().int().min(0).default(0),
     /** Log level of the JSON log on stderr. Default info. */
     logLevel: z.enum(LOG_LEVELS).default('info'),
+    /**
+     * The cluster cache the node's mounts read through (src/config/cache.ts), passed to each `granary mount`
+     * as its --cache-* flags unless the volume's StorageClass says cache: "false". Default none: mounts read the object store.
+     */
+    cache: cacheClientSchema.default(cacheClientSchema.parse({})),
   })
   .refine((config) => config.mode === 'controller' || Boolean(config.nodeId), {
     message: '--node-id is required in node and all modes (in Kubernetes pass the pod\'s spec.nodeName)',

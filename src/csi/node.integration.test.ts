@@ -5,10 +5,12 @@ import * as grpc from '@grpc/grpc-js';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { builtCli } from '../../e2e/support/built-cli';
 import { createBucket, s3Client, testS3 } from '../../e2e/support/s3-server';
+import { parseCsiConfig } from '../config/csi';
 import { silentLogger } from '../log/logger';
 import { Driver } from './driver';
 import { createIdentityService } from './identity';
 import { LinuxMounter } from './mount/linux';
+import { cacheFlags } from './mount/mount-arguments';
 import { MountProcesses } from './mount/mount-process';
 import { findMount, isReadOnlyMount } from './mount/mounter';
 import { createNodeService } from './node';
@@ -82,10 +84,19 @@ describe('Node service through gRPC with real granary mounts', () => {
     client = new (csiPackage().Node)(endpoint, grpc.credentials.createInsecure());
   });
 
+  // A second node whose mounts read through a cluster cache that is down (nothing listens on port 9).
+  const tokenFile = path.join(dir, 'cluster-token');
+  const CLUSTER_TOKEN = 'integration-cluster-token-0123456789abcdef';
+  const cacheProcesses = new MountProcesses({ mounter, cliScript: cli, stateDir: path.join(dir, 'cache-node-state'), readyTimeoutMs: 20_000, stopGraceMs: 5_000, baseEnvironment: { PATH: process.env.PATH } });
+  const cacheConfig = parseCsiConfig({ mode: 'node', nodeId: 'it-cache-node', cache: { peers: ['http://127.0.0.1:9'], tokenFile } });
+  const cacheNode = createNodeService({ nodeId: 'it-cache-node', mounter, mountProcesses: cacheProcesses, cacheFlags: cacheFlags(cacheConfig.cache) });
+  const cmdlineOf = (pid: number) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+
   afterAll(async () => {
     client?.close();
     await driver.stop();
     await processes.stopAll(silentLogger());
+    await cacheProcesses.stopAll(silentLogger());
     // Whatever a failed test left: unmount innermost first (lazily if dead or busy), then delete.
     for (const entry of (await mountsUnderDir()).reverse()) await mounter.unmount(entry.mountPoint).catch(() => undefined);
     const left = await mountsUnderDir();
@@ -203,5 +214,69 @@ describe('Node service through gRPC with real granary mounts', () => {
     const id = 'volume_id' in extra ? String(extra.volume_id) : volumeId;
     expect(processes.describe(id)).toBeUndefined();
     for (const log of fs.readdirSync(stateDir)) expect(fs.readFileSync(path.join(stateDir, log), 'utf8')).not.toContain('wrong-secret-value');
+  });
+
+  it('applies the StorageClass mount options: file-mode and uid show on every file of the real mount', async () => {
+    const staging = stagingPath('options');
+    fs.mkdirSync(staging);
+    await stage(staging, 'MULTI_NODE_MULTI_WRITER', { volume_context: { bucket, prefix: 'team/data/', cache: 'true', mountOptions: 'file-mode=0640,uid=1234' } });
+    const stat = fs.statSync(path.join(staging, 'hello.txt'));
+    expect(stat.mode & 0o7777).toBe(0o640);
+    expect(stat.uid).toBe(1234);
+    expect(stat.gid).toBe(0);
+    // Directories keep their default mode: only file-mode was asked for.
+    expect(fs.statSync(path.join(staging, 'sub')).mode & 0o7777).toBe(0o777);
+    // This node names no cache: no --cache flag even though the volume allows it.
+    const cmdline = cmdlineOf(processes.describe(volumeId)!.pid);
+    expect(cmdline).toEqual(expect.arrayContaining(['--file-mode', '0640', '--uid', '1234']));
+    expect(cmdline.some((arg) => arg.startsWith('--cache'))).toBe(false);
+    await unstage(staging);
+    expect(await mountsUnderDir()).toEqual([]);
+  });
+
+  it('refuses a volume whose mount options granary does not know, starting nothing', async () => {
+    const staging = stagingPath('bad-options');
+    fs.mkdirSync(staging);
+    const error = await failure(stage(staging, 'MULTI_NODE_MULTI_WRITER', { volume_context: { mountOptions: 'uid=1234,allow-other' } }));
+    expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(error.details).toContain('unknown option "allow-other"; granary accepts uid=..., gid=..., file-mode=..., dir-mode=..., log-level=...');
+    expect(processes.describe(volumeId)).toBeUndefined();
+    expect(await mounter.isMountPoint(staging)).toBe('not-mounted');
+  });
+
+  it('on a node with a cluster cache: mounts read through it (and from the object store while it is down), unless the volume turns it off', async () => {
+    fs.writeFileSync(tokenFile, CLUSTER_TOKEN, { mode: 0o600 });
+    const context = { log: silentLogger() };
+    const request = (staging: string, cache: string) => ({
+      volume_id: volumeId,
+      publish_context: {},
+      staging_target_path: staging,
+      volume_capability: { access_type: 'mount' as const, mount: { fs_type: '', mount_flags: [], volume_mount_group: '' }, access_mode: { mode: 'MULTI_NODE_READER_ONLY' as const } },
+      secrets,
+      volume_context: { bucket, prefix: 'team/data/', cache },
+    });
+
+    const cached = stagingPath('cached');
+    fs.mkdirSync(cached);
+    await cacheNode.NodeStageVolume(request(cached, 'true'), context);
+    const cachedRecord = cacheProcesses.describe(volumeId)!;
+    const withCache = cmdlineOf(cachedRecord.pid);
+    expect(withCache).toEqual(expect.arrayContaining(['--cache-peers', 'http://127.0.0.1:9', '--cache-token-file', tokenFile, '--cache-block-size', String(4 * 1024 * 1024)]));
+    expect(withCache.join(' ')).not.toContain(CLUSTER_TOKEN);
+    // No cache server answers: a read never fails because of the cache, it comes from the object store.
+    expect(fs.readFileSync(path.join(cached, 'hello.txt'), 'utf8')).toBe('hello from s3');
+    expect(fs.readFileSync(path.join(cached, 'sub', 'nested.txt'), 'utf8')).toBe('nested');
+    await cacheNode.NodeUnstageVolume({ volume_id: volumeId, staging_target_path: cached }, context);
+    // The mount did open the cluster cache (its log, complete once it has exited, says no server was ready).
+    expect(fs.readFileSync(cachedRecord.logPath, 'utf8')).toContain('no cache server is ready yet');
+
+    const uncached = stagingPath('uncached');
+    fs.mkdirSync(uncached);
+    await cacheNode.NodeStageVolume(request(uncached, 'false'), context);
+    const withoutCache = cmdlineOf(cacheProcesses.describe(volumeId)!.pid);
+    expect(withoutCache.some((arg) => arg.startsWith('--cache'))).toBe(false);
+    expect(fs.readFileSync(path.join(uncached, 'hello.txt'), 'utf8')).toBe('hello from s3');
+    await cacheNode.NodeUnstageVolume({ volume_id: volumeId, staging_target_path: uncached }, context);
+    expect(await mountsUnderDir()).toEqual([]);
   });
 });

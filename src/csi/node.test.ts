@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import pino from 'pino';
 import { silentLogger } from '../log/logger';
 import { CsiError } from './errors';
 import type { NodePublishVolumeRequest__Output } from './generated/csi/v1/NodePublishVolumeRequest';
@@ -89,6 +90,9 @@ describe('Node service', () => {
       ['block access', { volume_capability: capability('SINGLE_NODE_WRITER', 'block') }, 'block access is not supported'],
       ['an unknown access mode', { volume_capability: capability('UNKNOWN') }, 'access_mode.mode "UNKNOWN" is not supported'],
       ['half the credentials', { secrets: { accessKeyID: 'AKID' } }, 'secrets must hold both accessKeyID and secretAccessKey'],
+      ['an unknown mount option', { volume_context: { mountOptions: 'uid=1,allow-other' } }, 'volume_context mountOptions has the unknown option "allow-other"'],
+      ['a bad mount option value', { volume_context: { mountOptions: 'file-mode=rw' } }, 'option "file-mode=rw" is invalid'],
+      ['a cache switch that is not true or false', { volume_context: { cache: 'on' } }, 'volume_context cache must be true or false, not "on"'],
     ])('refuses %s with INVALID_ARGUMENT', async (_, overrides, message) => {
       const error = await codeOf(stage(overrides as Partial<NodeStageVolumeRequest__Output>));
       expect(error.code).toBe('INVALID_ARGUMENT');
@@ -105,8 +109,40 @@ describe('Node service', () => {
         stagingTargetPath: staging,
         readOnly: false,
         settings: { endpoint: 'http://127.0.0.1:9000', credentials: { accessKeyId: 'AKID', secretAccessKey: 'SECRET' } },
+        flags: [],
       });
       expect(await mounter.isMountPoint(staging)).toBe('mounted');
+    });
+
+    describe('mount flags', () => {
+      const nodeCache = ['--cache-peers', 'http://10.0.0.5:7070', '--cache-token-file', '/var/run/granary/token', '--cache-block-size', '4194304'];
+      beforeEach(() => {
+        node = createNodeService({ nodeId: 'node-a', mounter, mountProcesses: processes, cacheFlags: nodeCache });
+      });
+
+      it('passes the node cache flags and the mount options of the volume to its mount process', async () => {
+        await stage({ volume_context: { bucket: 'bucket-one', prefix: 'team/data/', cache: 'true', mountOptions: 'uid=1000,file-mode=0640' } });
+        expect(processes.starts[0]?.flags).toEqual([...nodeCache, '--uid', '1000', '--file-mode', '0640']);
+      });
+
+      it('leaves the cache flags out for a volume whose StorageClass turns the cache off', async () => {
+        await stage({ volume_context: { cache: 'false', mountOptions: 'gid=2000' } });
+        expect(processes.starts[0]?.flags).toEqual(['--gid', '2000']);
+      });
+
+      it('logs the flags at info, and never the secrets', async () => {
+        const lines: string[] = [];
+        const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+        await node.NodeStageVolume(stageRequest({ volume_context: { mountOptions: 'uid=1000' } }), { log });
+        const entries = lines.map((line) => JSON.parse(line) as { level: number; msg: string; flags?: string[] });
+        expect(entries.find((entry) => entry.flags !== undefined)).toMatchObject({ level: 30, flags: [...nodeCache, '--uid', '1000'] });
+        expect(lines.join('')).not.toContain('SECRET');
+      });
+
+      it('uses the cache for a static volume without volume_context', async () => {
+        await stage({ volume_context: {} });
+        expect(processes.starts[0]?.flags).toEqual(nodeCache);
+      });
     });
 
     it.each(['SINGLE_NODE_READER_ONLY', 'MULTI_NODE_READER_ONLY'])('mounts read-only for %s', async (mode) => {

@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Logger } from '../log/logger';
 import { isReadOnlyMode, validateVolumeCapabilities } from './capabilities';
 import { CsiError } from './errors';
 import type { NodeGetCapabilitiesResponse } from './generated/csi/v1/NodeGetCapabilitiesResponse';
@@ -17,8 +16,8 @@ import type { NodeUnstageVolumeRequest__Output } from './generated/csi/v1/NodeUn
 import type { NodeUnstageVolumeResponse } from './generated/csi/v1/NodeUnstageVolumeResponse';
 import { InFlight } from './inflight';
 import { findMount, isReadOnlyMount, type Mounter, type MountEntry } from './mount/mounter';
+import { mountArguments } from './mount/mount-arguments';
 import { mountSource, type MountSupervisor } from './mount/mount-process';
-import { VOLUME_CONTEXT } from './parameters';
 import type { Rpc } from './rpc';
 import { settingsFromSecrets } from './secrets';
 import { parseVolumeId, type VolumeLocation } from './volume-id';
@@ -42,6 +41,11 @@ export interface NodeDeps {
   maxVolumesPerNode?: number;
   /** statfs(2), exposed for testing. */
   statfs?: StatFilesystem;
+  /**
+   * The `--cache-*` flags of `granary mount` naming this node's cluster cache (mount-arguments.ts cacheFlags);
+   * each volume's mount gets them unless its volume_context says cache "false". Default none: mounts read the object store.
+   */
+  cacheFlags?: readonly string[];
 }
 
 /** The CSI Node service. */
@@ -109,17 +113,10 @@ async function ensureDirectory(target: string): Promise<boolean> {
   return created !== undefined;
 }
 
-/** Notes volume_context settings the node does not apply yet, so a user sees why they have no effect. */
-function noteUnappliedContext(context: Record<string, string> | undefined, log: Logger): void {
-  // Simplified for now: the cache switch and mount options from the StorageClass reach the node in
-  // volume_context but `granary mount` is started with its defaults.
-  const unapplied = [VOLUME_CONTEXT.cache, VOLUME_CONTEXT.mountOptions].filter((key) => context?.[key] !== undefined);
-  if (unapplied.length > 0) log.debug({ unapplied }, 'volume_context settings are not applied by the node yet');
-}
-
 /** Builds the Node service over a mounter and a mount-process supervisor. */
 export function createNodeService(deps: NodeDeps): NodeService {
   const { mounter, mountProcesses } = deps;
+  const cacheFlags = deps.cacheFlags ?? [];
   const inflight = deps.inflight ?? new InFlight();
   if (!deps.nodeId || Buffer.byteLength(deps.nodeId) > MAX_NODE_ID_BYTES) {
     throw new Error(`node ID ${JSON.stringify(deps.nodeId)} must be 1-${MAX_NODE_ID_BYTES} bytes (use the Kubernetes node name)`);
@@ -138,7 +135,7 @@ export function createNodeService(deps: NodeDeps): NodeService {
       validateVolumeCapabilities(request.volume_capability, 'volume_capability');
       const settings = settingsFromSecrets(request.secrets);
       const readOnly = isReadOnlyMode(request.volume_capability?.access_mode?.mode);
-      noteUnappliedContext(request.volume_context, log);
+      const flags = mountArguments(request.volume_context, cacheFlags);
 
       return holdAll(inflight, [volumeId, pathKey(stagingTargetPath)], 'NodeStageVolume', async () => {
         // 1. Already staged here?
@@ -171,7 +168,8 @@ export function createNodeService(deps: NodeDeps): NodeService {
         await ensureDirectory(stagingTargetPath);
 
         // 4. One mount process for the volume; start() resolves only once the staging path is live, and cleans up when it fails.
-        await mountProcesses.start({ volumeId, location, stagingTargetPath, readOnly, settings }, log);
+        log.info({ stagingTargetPath, readOnly, flags }, 'staging the volume with these granary mount flags');
+        await mountProcesses.start({ volumeId, location, stagingTargetPath, readOnly, settings, flags }, log);
         return {};
       });
     },

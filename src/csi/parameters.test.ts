@@ -25,12 +25,12 @@ describe('StorageClass parameters', () => {
       basePrefix: 'k8s/',
       reclaim: 'delete',
       cache: 'false',
-      mountOptions: 'uid=1000, allow-other',
+      mountOptions: 'uid=1000, file-mode=0640',
     });
-    expect(parameters).toMatchObject({ basePrefix: 'k8s', reclaim: 'delete', cache: false, mountOptions: 'uid=1000,allow-other' });
+    expect(parameters).toMatchObject({ basePrefix: 'k8s', reclaim: 'delete', cache: false, mountOptions: 'uid=1000,file-mode=0640' });
     const location = volumeLocation(parameters, 'pvc-1');
     expect(location).toEqual({ bucket: 'models', prefix: 'k8s/vols/pvc-1/' });
-    expect(volumeContext(location, parameters)).toEqual({ bucket: 'models', prefix: 'k8s/vols/pvc-1/', cache: 'false', mountOptions: 'uid=1000,allow-other' });
+    expect(volumeContext(location, parameters)).toEqual({ bucket: 'models', prefix: 'k8s/vols/pvc-1/', cache: 'false', mountOptions: 'uid=1000,file-mode=0640' });
   });
 
   it('requires the bucket parameter', () => {
@@ -49,6 +49,8 @@ describe('StorageClass parameters', () => {
     ['reclaim', 'Delete', /reclaim must be one of retain, delete \(default retain\), not "Delete"/],
     ['cache', 'yes', /cache must be true or false \(default true\), not "yes"/],
     ['mountOptions', 'uid=1 gid=2', /mountOptions must be comma-separated options .* "uid=1 gid=2" is not/],
+    ['mountOptions', 'uid=1,allow-other', /mountOptions has the unknown option "allow-other"; granary accepts uid=\.\.\., gid=\.\.\., file-mode=\.\.\., dir-mode=\.\.\., log-level=\.\.\./],
+    ['mountOptions', 'file-mode=0999', /mountOptions option "file-mode=0999" is invalid: file-mode takes octal permission bits/],
     ['basePrefix', '/abs', /basePrefix "\/abs" is invalid: the prefix must not start with \//],
     ['prefixTemplate', '${pvc.uid}', /prefixTemplate "\$\{pvc.uid\}" is invalid: it uses the unknown variable \$\{pvc.uid\}; the known ones are \$\{pvc.namespace\}, \$\{pvc.name\}, \$\{pv.name\}/],
     ['prefixTemplate', 'a/${pv.name', /has a "\$\{" without a closing "\}"/],

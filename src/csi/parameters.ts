@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LOG_LEVELS } from '../config/log-levels';
 import { CsiError } from './errors';
 import { bucketNameProblem, formatVolumeId, MAX_VOLUME_ID_BYTES, prefixProblem, type VolumeLocation } from './volume-id';
 
@@ -12,7 +13,7 @@ import { bucketNameProblem, formatVolumeId, MAX_VOLUME_ID_BYTES, prefixProblem, 
  * | `basePrefix`     | none                                                        | prefix put before every rendered template |
  * | `reclaim`        | `retain`                                                    | `delete` removes the objects on DeleteVolume; `retain` keeps them |
  * | `cache`          | `true`                                                      | read through the cluster cache (passed to the node in volume_context) |
- * | `mountOptions`   | none                                                        | comma-separated granary mount options (passed to the node in volume_context) |
+ * | `mountOptions`   | none                                                        | comma-separated granary mount options, see MOUNT_OPTIONS (passed to the node in volume_context) |
  */
 export const PARAMETERS = {
   bucket: 'bucket',
@@ -85,11 +86,75 @@ export interface VolumeParameters {
   pvc?: { namespace: string; name: string };
 }
 
+function invalid(message: string): CsiError {
+  return new CsiError('INVALID_ARGUMENT', message);
+}
+
 /** A mount option: `name` or `name=value`, with no separators, spaces or quotes that could smuggle more. */
 const MOUNT_OPTION = /^[A-Za-z0-9_.-]+(=[A-Za-z0-9_.:/@+-]*)?$/;
 
-function invalid(message: string): CsiError {
-  return new CsiError('INVALID_ARGUMENT', message);
+/**
+ * The options a StorageClass's mountOptions may set, each the `granary mount` flag of the same name
+ * (`uid=1000` becomes `--uid 1000`). The one list both the controller (CreateVolume) and the node (NodeStage) check.
+ */
+export const MOUNT_OPTIONS = ['uid', 'gid', 'file-mode', 'dir-mode', 'log-level'] as const;
+
+/** The name of an allowed mount option. */
+export type MountOptionName = (typeof MOUNT_OPTIONS)[number];
+
+/** One validated mount option; `value` is in the form `granary mount` parses. */
+export interface MountOption {
+  name: MountOptionName;
+  value: string;
+}
+
+/** Largest uid or gid `granary mount` accepts ((uid_t)-1 means "no change" to the kernel). */
+const MAX_ID = 0xfffffffe;
+
+/** Per option: what it accepts (for messages), and its value in canonical form, or undefined when invalid. */
+const MOUNT_OPTION_VALUES: Record<MountOptionName, { accepts: string; canonical: (value: string) => string | undefined }> = {
+  uid: { accepts: `a user id from 0 to ${MAX_ID}`, canonical: canonicalId },
+  gid: { accepts: `a group id from 0 to ${MAX_ID}`, canonical: canonicalId },
+  'file-mode': { accepts: 'octal permission bits such as 0644', canonical: canonicalMode },
+  'dir-mode': { accepts: 'octal permission bits such as 0755', canonical: canonicalMode },
+  'log-level': { accepts: `one of ${LOG_LEVELS.join(', ')}`, canonical: (value) => ((LOG_LEVELS as readonly string[]).includes(value) ? value : undefined) },
+};
+
+function canonicalId(value: string): string | undefined {
+  if (!/^\d{1,10}$/.test(value) || Number(value) > MAX_ID) return undefined;
+  return String(Number(value));
+}
+
+function canonicalMode(value: string): string | undefined {
+  // The same grammar as `granary mount --file-mode`: up to four octal digits, an optional leading 0.
+  return /^0?[0-7]{1,4}$/.test(value) ? value : undefined;
+}
+
+/**
+ * Parses comma-separated mount options (`uid=1000,file-mode=0640`) against MOUNT_OPTIONS; throws
+ * INVALID_ARGUMENT naming the option and what is allowed. `where` names the input in messages.
+ */
+export function parseMountOptions(text: string, where: string): MountOption[] {
+  const options: MountOption[] = [];
+  for (const raw of text.split(',')) {
+    const option = raw.trim();
+    if (!MOUNT_OPTION.test(option)) {
+      throw invalid(`${where} must be comma-separated options of the form name or name=value; ${JSON.stringify(raw)} is not`);
+    }
+    const separator = option.indexOf('=');
+    const name = separator < 0 ? option : option.slice(0, separator);
+    const value = separator < 0 ? undefined : option.slice(separator + 1);
+    if (!(MOUNT_OPTIONS as readonly string[]).includes(name)) {
+      throw invalid(`${where} has the unknown option ${JSON.stringify(name)}; granary accepts ${MOUNT_OPTIONS.map((known) => `${known}=...`).join(', ')}`);
+    }
+    const known = name as MountOptionName;
+    const rule = MOUNT_OPTION_VALUES[known];
+    const canonical = value === undefined ? undefined : rule.canonical(value);
+    if (canonical === undefined) throw invalid(`${where} option ${JSON.stringify(option)} is invalid: ${known} takes ${rule.accepts}`);
+    if (options.some((earlier) => earlier.name === known)) throw invalid(`${where} sets ${known} more than once`);
+    options.push({ name: known, value: canonical });
+  }
+  return options;
 }
 
 /** Why `template` is not a valid prefix template (unknown variable, unclosed `${`), or undefined. */
@@ -149,12 +214,8 @@ export function parseParameters(parameters: Record<string, string> | undefined):
   }
 
   const mountOptions = given[PARAMETERS.mountOptions]?.trim();
-  if (mountOptions) {
-    const bad = mountOptions.split(',').find((option) => !MOUNT_OPTION.test(option.trim()));
-    if (bad !== undefined) {
-      throw invalid(`StorageClass parameter ${PARAMETERS.mountOptions} must be comma-separated options of the form name or name=value; ${JSON.stringify(bad)} is not`);
-    }
-  }
+  // Checked here as the node will check them, so a mistake fails CreateVolume rather than every pod's NodeStage.
+  if (mountOptions) parseMountOptions(mountOptions, `StorageClass parameter ${PARAMETERS.mountOptions}`);
 
   return {
     bucket,

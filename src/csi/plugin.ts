@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { cacheEnabled } from '../config/cache';
 import type { CsiConfig } from '../config/csi';
 import type { Logger } from '../log/logger';
 import { createControllerService } from './controller';
@@ -6,6 +7,7 @@ import type { DriverServices } from './driver';
 import { createIdentityService } from './identity';
 import { InFlight } from './inflight';
 import { LinuxMounter } from './mount/linux';
+import { cacheFlags } from './mount/mount-arguments';
 import { MountProcesses } from './mount/mount-process';
 import { createNodeService } from './node';
 import { s3StoreFactory } from './s3-store-factory';
@@ -35,8 +37,9 @@ export function buildCsiServices(config: CsiConfig, logger: Logger): DriverServi
       mountProcesses,
       inflight,
       maxVolumesPerNode: config.maxVolumesPerNode,
+      cacheFlags: cacheFlags(config.cache),
     });
   }
-  logger.debug({ mode: config.mode }, 'CSI services built');
+  logger.debug({ mode: config.mode, cache: serveNode && cacheEnabled(config.cache) }, 'CSI services built');
   return services;
 }

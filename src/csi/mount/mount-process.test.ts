@@ -17,6 +17,7 @@ function request(stagingTargetPath: string, overrides: Partial<MountRequest> = {
     stagingTargetPath,
     readOnly: false,
     settings: { endpoint: 'http://127.0.0.1:9', credentials: { accessKeyId: 'AKIDSTANDIN', secretAccessKey: SECRET } },
+    flags: [],
     ...overrides,
   };
 }
@@ -69,6 +70,15 @@ describe('MountProcesses with a stand-in mount script', () => {
     // The credentials reached the child through its environment, with nothing else of the plugin's.
     expect(logText).toContain('"AWS_SECRET_ACCESS_KEY"');
     expect(logText).not.toContain('UNRELATED_SECRET');
+  });
+
+  it('appends the flags after the source, the path and --read-only, and notes them in the log', async () => {
+    mounter.add({ source: 's3://bucket-one/team/data/', target: staging(), fsType: 'fuse.granary' });
+    const flags = ['--cache-peers', 'http://10.0.0.5:7070', '--uid', '1234'];
+    const record = await supervisor('ready').start(request(staging(), { readOnly: true, flags }), log);
+    const cmdline = fs.readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0');
+    expect(cmdline.slice(1)).toEqual([standIn, 'mount', 's3://bucket-one/team/data/', staging(), '--read-only', ...flags, '']);
+    expect(fs.readFileSync(record.logPath, 'utf8')).toContain('"flags":["--cache-peers","http://10.0.0.5:7070","--uid","1234"]');
   });
 
   it('fails with the log tail and the log path when the process exits before ready, and unmounts', async () => {
@@ -127,11 +137,15 @@ describe('MountProcesses with a stand-in mount script', () => {
 });
 
 describe('mountEnvironment', () => {
-  const base = { PATH: '/bin', HOME: '/root', AWS_REGION: 'eu-west-1', AWS_SESSION_TOKEN: 'plugin-token', AWS_ROLE_ARN: 'arn', GRANARY_LOG_LEVEL: 'debug', KUBERNETES_SERVICE_HOST: '10.0.0.1' };
+  const base = {
+    PATH: '/bin', HOME: '/root', AWS_REGION: 'eu-west-1', AWS_SESSION_TOKEN: 'plugin-token', AWS_ROLE_ARN: 'arn', GRANARY_LOG_LEVEL: 'debug',
+    KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443', POD_NAMESPACE: 'granary', DATABASE_PASSWORD: 'unrelated',
+  };
 
-  it('keeps plumbing, AWS_* and GRANARY_* from the plugin and drops the rest', () => {
+  it('keeps plumbing (Kubernetes API and namespace for cache discovery included), AWS_* and GRANARY_* from the plugin and drops the rest', () => {
     expect(mountEnvironment(base, {})).toEqual({
-      PATH: '/bin', HOME: '/root', AWS_REGION: 'eu-west-1', AWS_SESSION_TOKEN: 'plugin-token', AWS_ROLE_ARN: 'arn', GRANARY_LOG_LEVEL: 'debug', GRANARY_READY_FD: '3',
+      PATH: '/bin', HOME: '/root', AWS_REGION: 'eu-west-1', AWS_SESSION_TOKEN: 'plugin-token', AWS_ROLE_ARN: 'arn', GRANARY_LOG_LEVEL: 'debug',
+      KUBERNETES_SERVICE_HOST: '10.0.0.1', KUBERNETES_SERVICE_PORT: '443', POD_NAMESPACE: 'granary', GRANARY_READY_FD: '3',
     });
   });
 

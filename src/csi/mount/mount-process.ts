@@ -37,8 +37,14 @@ const KILL_REAP_MS = 5_000;
 /** Bytes read from the end of a log to find its last lines. */
 const LOG_TAIL_BYTES = 16 * 1024;
 
-/** Plugin environment variables a mount process inherits besides AWS_* and GRANARY_* (no secrets, only plumbing). */
-const INHERITED_VARIABLES = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY'];
+/**
+ * Plugin environment variables a mount process inherits besides AWS_* and GRANARY_* (no secrets, only plumbing).
+ * The Kubernetes ones let a mount given --cache-kubernetes-service reach the API server and find its namespace.
+ */
+const INHERITED_VARIABLES = [
+  'PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'SSL_CERT_DIR', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY',
+  'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT', 'KUBECONFIG', 'POD_NAMESPACE',
+];
 
 /** AWS variables that pick a credential source: dropped when the volume's secrets carry credentials, so sources never mix. */
 const AWS_CREDENTIAL_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_ROLE_ARN', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN'];
@@ -51,6 +57,8 @@ export interface MountRequest {
   readOnly: boolean;
   /** Endpoint, region and credentials: they reach the child through its environment only. */
   settings: StoreSettings;
+  /** Flags appended to `granary mount SOURCE STAGING [--read-only]` (cache, mount options; see mount-arguments.ts): never secrets, argv is world-readable. */
+  flags: readonly string[];
 }
 
 /** A running mount process as the supervisor knows it. */
@@ -191,13 +199,13 @@ export class MountProcesses implements MountSupervisor {
   /**
    * Starts the mount process of a volume:
    * 1. open the volume's log (rotated when too big) and note the start in it;
-   * 2. spawn `node CLI mount s3://bucket/prefix STAGING [--read-only]`, credentials in env, stdout+stderr to the log, a pipe on fd 3;
+   * 2. spawn `node CLI mount s3://bucket/prefix STAGING [--read-only] FLAGS...`, credentials in env, stdout+stderr to the log, a pipe on fd 3;
    * 3. wait for `ready` on the pipe, the child's exit, or the ready timeout;
    * 4. confirm the staging path is a live mount.
    * If 3 or 4 fails: stop the child, unmount the staging path, and throw with the log's last lines.
    */
   async start(request: MountRequest, log: Logger): Promise<MountRecord> {
-    const { volumeId, stagingTargetPath, readOnly } = request;
+    const { volumeId, stagingTargetPath, readOnly, flags } = request;
     const existing = this.running.get(volumeId);
     if (existing) {
       throw new CsiError('FAILED_PRECONDITION', `volume ${volumeId} already has a mount process (pid ${existing.record.pid}) for ${existing.record.stagingTargetPath}; unstage it first`);
@@ -213,9 +221,9 @@ export class MountProcesses implements MountSupervisor {
     const logFd = fs.openSync(logPath, 'a', 0o600);
     let child: ChildProcess;
     try {
-      fs.writeSync(logFd, `${JSON.stringify({ time: new Date().toISOString(), msg: 'node plugin: starting granary mount', volumeId, stagingTargetPath, readOnly })}\n`);
+      fs.writeSync(logFd, `${JSON.stringify({ time: new Date().toISOString(), msg: 'node plugin: starting granary mount', volumeId, stagingTargetPath, readOnly, flags })}\n`);
       // 2. Spawn: argv holds only the source, the path and flags; settings travel in the environment.
-      const args = [this.cliScript, 'mount', mountSource(request.location), stagingTargetPath, ...(readOnly ? ['--read-only'] : [])];
+      const args = [this.cliScript, 'mount', mountSource(request.location), stagingTargetPath, ...(readOnly ? ['--read-only'] : []), ...flags];
       child = this.spawn(this.nodeExecutable, args, {
         env: mountEnvironment(this.baseEnvironment, request.settings),
         stdio: ['ignore', logFd, logFd, 'pipe'],
