@@ -5,6 +5,8 @@ import { LOG_LEVELS } from '../config/mount';
 import { Driver } from '../csi/driver';
 import { buildCsiServices } from '../csi/plugin';
 import { createLogger } from '../log/logger';
+import { cacheEnabled } from '../config/cache';
+import { readTokenFile } from '../cache/token';
 import { addCacheClientOptions, cacheClientInput, type CacheClientFlags } from './cache-flags';
 
 interface CsiFlags extends CacheClientFlags {
@@ -47,6 +49,8 @@ export function register(program: Command): void {
       logLevel: flags.logLevel,
       cache: cacheClientInput(flags),
     });
+    // Fail at start, not at the first NodeStageVolume, when the node's cache token cannot be read.
+    if (config.mode !== 'controller' && config.cache.tokenFile && cacheEnabled(config.cache)) await readTokenFile(config.cache.tokenFile);
     const logger = createLogger({ level: config.logLevel, name: `granary-csi-${config.mode}` });
     const driver = new Driver(buildCsiServices(config, logger), logger);
     await driver.start(config.endpoint);

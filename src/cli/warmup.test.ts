@@ -28,7 +28,7 @@ describe('parseWarmupFlags', () => {
       cacheKubernetesService: 'granary-cache',
       cacheKubernetesNamespace: 'granary',
       concurrency: '64',
-      blockSize: '8MiB',
+      cacheBlockSize: '8MiB',
       json: true,
       logLevel: 'debug',
     });
@@ -75,8 +75,8 @@ describe('parseWarmupFlags', () => {
     const base = { ...TOKEN, cachePeers: 'http://10.0.0.5:7070' };
     expect(() => parseWarmupFlags('s3://models/m', { ...base, concurrency: '0' })).toThrow(/--concurrency must be a whole number from 1 to 1024, got "0"/);
     expect(() => parseWarmupFlags('s3://models/m', { ...base, concurrency: '2.5' })).toThrow(/--concurrency/);
-    expect(() => parseWarmupFlags('s3://models/m', { ...base, blockSize: '4KiB' })).toThrow(/--block-size must be from 64 KiB to 64 MiB/);
-    expect(() => parseWarmupFlags('s3://models/m', { ...base, blockSize: 'big' })).toThrow(/"big" is not a size/);
+    expect(() => parseWarmupFlags('s3://models/m', { ...base, cacheBlockSize: '4KiB' })).toThrow(/--cache-block-size must be from 64 KiB to 64 MiB/);
+    expect(() => parseWarmupFlags('s3://models/m', { ...base, cacheBlockSize: 'big' })).toThrow(/"big" is not a size/);
   });
 
   it('lists every problem at once', () => {

@@ -40,7 +40,7 @@ export interface WarmupFlags {
   cacheKubernetesNamespace?: string;
   cacheTokenFile?: string;
   concurrency?: string;
-  blockSize?: string;
+  cacheBlockSize?: string;
   json?: boolean;
   logLevel?: string;
 }
@@ -113,10 +113,10 @@ export function parseWarmupFlags(source: string, flags: WarmupFlags): WarmupComm
   }
 
   let blockSize: number | undefined = DEFAULT_BLOCK_SIZE;
-  if (flags.blockSize !== undefined) {
-    blockSize = attempt(() => parseByteSize(flags.blockSize ?? ''));
+  if (flags.cacheBlockSize !== undefined) {
+    blockSize = attempt(() => parseByteSize(flags.cacheBlockSize ?? ''));
     if (blockSize !== undefined && (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE)) {
-      problems.push(`--block-size must be from ${formatByteSize(MIN_BLOCK_SIZE)} to ${formatByteSize(MAX_BLOCK_SIZE)} (the cache servers' block size), got ${flags.blockSize}`);
+      problems.push(`--cache-block-size must be from ${formatByteSize(MIN_BLOCK_SIZE)} to ${formatByteSize(MAX_BLOCK_SIZE)} (the cache servers' block size), got ${flags.cacheBlockSize}`);
     }
   }
 
@@ -325,7 +325,7 @@ export function register(program: Command): void {
     .option('--cache-kubernetes-namespace <namespace>', "the Service's namespace (default: POD_NAMESPACE, else the pod's own)")
     .option('--cache-token-file <file>', 'file holding the cluster token (required)')
     .option('--concurrency <n>', `blocks loading at once (default ${DEFAULT_WARMUP_CONCURRENCY})`)
-    .option('--block-size <size>', "the cache servers' block size (default 4MiB)")
+    .option('--cache-block-size <size>', "the cache servers' block size (default 4MiB)")
     .option('--json', 'print the summary as one JSON line on stdout instead of a table', false)
     .addOption(new Option('--log-level <level>', 'log level of the JSON log on stderr').choices(LOG_LEVELS).default('warn'))
     .action(async (source: string, flags: WarmupFlags) => {
