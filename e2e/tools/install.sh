@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Installs the pinned test tools (real S3-compatible server, csi-sanity) with `go install`.
-# Tools are cached under $GRANARY_TOOLS_DIR (default ~/.cache/granary/tools), one folder per
-# tool and version, so a second run on the same machine installs nothing.
+# Installs the pinned test tools (real S3-compatible server, csi-sanity, helm) with `go install`, and
+# builds the repository's own Go tools (kube-validate: "source" in versions.json, whose "version" is
+# the Kubernetes release its go.mod pins). Tools are cached under $GRANARY_TOOLS_DIR (default
+# ~/.cache/granary/tools), one folder per tool and version, so a second run on the same machine
+# installs nothing; a tool built from source is rebuilt when its source changes.
 set -euo pipefail
 
 TOOLS_DIR="${GRANARY_TOOLS_DIR:-$HOME/.cache/granary/tools}"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# One line per tool, "name|go package|pinned version", from versions.json (the one place versions live).
+ROOT="$(cd "$HERE/../.." && pwd)"
+# One line per tool, "name|go package|pinned version|source folder", from versions.json (the one place versions live).
 mapfile -t TOOLS < <(node -e '
   const v = require(process.argv[1]);
-  for (const [name, t] of Object.entries(v)) console.log([name, t.package, t.version].join("|"));
+  for (const [name, t] of Object.entries(v)) console.log([name, t.package ?? "", t.version, t.source ?? ""].join("|"));
 ' "$HERE/versions.json")
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "test tools: '$1' is required but not installed: $2" >&2; exit 1; }; }
@@ -18,9 +21,24 @@ need go "install Go (https://go.dev/doc/install); the test setup builds its pinn
 need mount "install util-linux (apt-get install util-linux); FUSE mounts are made with mount(8)"
 [ -c /dev/fuse ] || { echo "test tools: /dev/fuse is missing; load the fuse module (modprobe fuse)" >&2; exit 1; }
 
+# A digest of a source-built tool's files, kept beside the binary to notice a changed source.
+source_digest() { (cd "$ROOT/$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16); }
+
 for entry in "${TOOLS[@]}"; do
-  IFS='|' read -r name pkg version <<<"$entry"
+  IFS='|' read -r name pkg version source <<<"$entry"
   dir="$TOOLS_DIR/$name-$version"
+  if [ -n "$source" ]; then
+    digest="$(source_digest "$source")"
+    if [ -x "$dir/$name" ] && [ "$(cat "$dir/$name.source" 2>/dev/null)" = "$digest" ]; then
+      echo "test tools: $name $version cached at $dir"
+      continue
+    fi
+    echo "test tools: building $name from $source (go build, cached in $dir; first run only, takes a few minutes)"
+    mkdir -p "$dir"
+    (cd "$ROOT/$source" && go build -o "$dir/$name" .)
+    echo "$digest" > "$dir/$name.source"
+    continue
+  fi
   if [ -x "$dir/$name" ]; then
     echo "test tools: $name $version cached at $dir"
     continue
