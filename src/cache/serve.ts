@@ -65,7 +65,8 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
   const store = new BlockStore({ ram, ...(disk && { disk }), origin: (bucket) => originOf(bucket).origin, logger, onFill: (seconds) => metrics.fillDuration.observe(seconds), signal: shutdown.signal });
 
   const client = new PeerClient({ token });
-  const membership: Membership | undefined = await openMembership(config.discovery, (url, signal) => client.info(url, signal), logger);
+  // Opened once this server listens, so that its first probe of itself finds it.
+  let membership: Membership | undefined;
   const info = () => ({ capacityBytes: config.ramBytes + (config.diskBytes ?? 0), ramBytes: config.ramBytes, diskBytes: config.diskBytes ?? 0, endpoint, version });
 
   const server = new CacheServer({
@@ -87,7 +88,8 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
       });
     },
     warmup: async (source, progress, signal) => {
-      if (!membership) throw new Error('this cache server has no ring (no --peers or --kubernetes-service): run `granary warmup` instead');
+      const ring = membership;
+      if (!ring) throw new Error('this cache server has no ring (no --peers or --kubernetes-service): run `granary warmup` instead');
       const { bucket, prefix } = parseS3Url(source);
       const { store: objects } = originOf(bucket);
       return warmPrefix({
@@ -96,7 +98,7 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
         prefix,
         endpoint,
         blockSize: config.blockSize,
-        picker: () => membership.picker(),
+        picker: () => ring.picker(),
         load: (owner, ref, loadSignal) => client.load(owner, ref, loadSignal),
         signal,
         onProgress: (update) => progress(update),
@@ -106,6 +108,7 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
   const [host, port] = splitHostPort(config.listen);
   const address = await server.listen(host, port);
   server.markReady();
+  membership = await openMembership(config.discovery, (url, signal) => client.info(url, signal), logger);
   const bound = `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
   logger.info({ listen: bound, endpoint: endpoint || 'aws', ramBytes: config.ramBytes, disk: disk ? { dir: config.diskDir, capacityBytes: disk.capacityBytes, blocks: disk.blockCount, usedBytes: disk.usedBytes } : 'none', blockSize: config.blockSize }, 'cache server ready');
 
