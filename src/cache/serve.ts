@@ -66,7 +66,7 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
 
   const client = new PeerClient({ token });
   // Opened once this server listens, so that its first probe of itself finds it.
-  let membership: Membership | undefined;
+  let membership: Membership | undefined = undefined;
   const info = () => ({ capacityBytes: config.ramBytes + (config.diskBytes ?? 0), ramBytes: config.ramBytes, diskBytes: config.diskBytes ?? 0, endpoint, version });
 
   const server = new CacheServer({
