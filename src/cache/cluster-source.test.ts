@@ -1,0 +1,84 @@
+import type { BlockRequest, BlockSource } from '../fs/read/block-source';
+import { silentLogger } from '../log/logger';
+import type { BlockRef, ByteRange } from './block';
+import { ClusterBlockSource, type OwnerDirectory } from './cluster-source';
+import { PeerError, type FetchedBlock } from './peer-client';
+import { NoPeers, Ring } from './ring';
+
+const BLOCK = 1024 * 1024;
+const OWNER = 'http://127.0.0.11:7070';
+
+function setup(options: { fetchBlock?: (peer: string, ref: BlockRef, range: ByteRange) => Promise<FetchedBlock>; ring?: Ring | typeof NoPeers } = {}) {
+  const reported: string[] = [];
+  const directory: OwnerDirectory = { picker: () => options.ring ?? new Ring([{ url: OWNER, weight: 1 }]), reportFailure: (url) => reported.push(url) };
+  const asked: Array<{ peer: string; ref: BlockRef; range: ByteRange }> = [];
+  const client = {
+    fetchBlock: async (peer: string, ref: BlockRef, range: ByteRange) => {
+      asked.push({ peer, ref, range });
+      if (options.fetchBlock) return options.fetchBlock(peer, ref, range);
+      return { data: Buffer.alloc(range.end - range.start, 7), source: 'ram' as const };
+    },
+  };
+  const originRequests: BlockRequest[] = [];
+  const origin: BlockSource = {
+    fetch: async (request) => {
+      originRequests.push(request);
+      return Buffer.alloc(request.end - request.start, 1);
+    },
+  };
+  const source = new ClusterBlockSource({ directory, client, origin, endpoint: 'http://s3:9000', bucket: 'models', blockSize: BLOCK, logger: silentLogger() });
+  return { source, asked, originRequests, reported };
+}
+
+const request = (overrides: Partial<BlockRequest> = {}): BlockRequest => ({ key: 'm/w.bin', etag: 'e1', objectSize: 3 * BLOCK + 10, start: BLOCK, end: 2 * BLOCK, ...overrides });
+
+describe('ClusterBlockSource', () => {
+  it('asks the owner for the range, naming the block by endpoint, bucket, key, ETag, size and index', async () => {
+    const { source, asked, originRequests } = setup();
+    const data = await source.fetch(request({ start: BLOCK + 4096, end: BLOCK + 8192 }));
+    expect(data).toEqual(Buffer.alloc(4096, 7));
+    expect(asked).toEqual([{ peer: OWNER, ref: { endpoint: 'http://s3:9000', bucket: 'models', key: 'm/w.bin', etag: 'e1', objectSize: 3 * BLOCK + 10, index: 1, blockSize: BLOCK }, range: expect.objectContaining({ start: BLOCK + 4096, end: BLOCK + 8192 }) }]);
+    expect(originRequests).toHaveLength(0);
+    expect(source.stats).toMatchObject({ peerFetches: 1, peerBytes: { ram: 4096 }, peerFailures: 0 });
+  });
+
+  it('reads from the object store when the owner is down, and reports it so the ring drops it', async () => {
+    const { source, originRequests, reported } = setup({ fetchBlock: () => Promise.reject(new PeerError('Unavailable', 'connection refused')) });
+    expect(await source.fetch(request())).toEqual(Buffer.alloc(BLOCK, 1));
+    expect(originRequests).toHaveLength(1);
+    expect(reported).toEqual([OWNER]);
+    expect(source.stats.peerFailures).toBe(1);
+  });
+
+  it('reads from the object store on a wrong token, without dropping the owner (a configuration error, not a dead peer)', async () => {
+    const { source, originRequests, reported } = setup({ fetchBlock: () => Promise.reject(new PeerError('Unauthorized', 'no', 401)) });
+    expect(await source.fetch(request())).toEqual(Buffer.alloc(BLOCK, 1));
+    expect(originRequests).toHaveLength(1);
+    expect(reported).toEqual([]);
+  });
+
+  it('goes straight to the object store with no ring, no ETag, no size, or a range that crosses a block', async () => {
+    for (const [label, setupOptions, overrides] of [
+      ['no ring', { ring: NoPeers }, {}],
+      ['no etag', {}, { etag: '' }],
+      ['no size', {}, { objectSize: undefined }],
+      ['crosses', {}, { start: BLOCK - 10, end: BLOCK + 10 }],
+    ] as const) {
+      const { source, asked, originRequests } = setup(setupOptions);
+      await source.fetch(request(overrides as Partial<BlockRequest>));
+      expect({ label, asked: asked.length, origin: originRequests.length, bypassed: source.stats.bypassed }).toEqual({ label, asked: 0, origin: 1, bypassed: 1 });
+    }
+  });
+
+  it('does not fall back when the reader aborted: the abort reaches the reader', async () => {
+    const controller = new AbortController();
+    const { source, originRequests } = setup({
+      fetchBlock: () => {
+        controller.abort(new Error('unmounting'));
+        return Promise.reject(new PeerError('Unavailable', 'aborted'));
+      },
+    });
+    await expect(source.fetch(request({ signal: controller.signal }))).rejects.toThrow('unmounting');
+    expect(originRequests).toHaveLength(0);
+  });
+});

@@ -1,0 +1,108 @@
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { BlockRef } from './block';
+import { PeerClient, PeerError } from './peer-client';
+import { HEADERS } from './protocol';
+
+const REF: BlockRef = { endpoint: '', bucket: 'models', key: 'w.bin', etag: 'e', objectSize: 100, index: 0, blockSize: 64 * 1024 };
+
+/** A real HTTP server on 127.0.0.1:0 answering every request with `handler`. */
+async function serve(handler: http.RequestListener): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+describe('PeerClient', () => {
+  const client = new PeerClient({ token: 'token-0123456789abcdef', headersTimeoutMs: 200, requestTimeoutMs: 500 });
+  afterAll(() => client.close());
+
+  it('sends the token and reads the range into the given buffer', async () => {
+    let authorization: string | undefined;
+    const peer = await serve((request, response) => {
+      authorization = request.headers.authorization;
+      response.writeHead(200, { 'content-length': 10, [HEADERS.source]: 'disk' });
+      response.end(Buffer.from('0123456789'));
+    });
+    const into = Buffer.alloc(10);
+    const fetched = await client.fetchBlock(peer.url, REF, { start: 0, end: 10 }, { into });
+    expect(fetched.source).toBe('disk');
+    expect(fetched.data).toBe(into);
+    expect(into.toString()).toBe('0123456789');
+    expect(authorization).toBe('Bearer token-0123456789abcdef');
+    await peer.close();
+  });
+
+  it.each([
+    [401, 'Unauthorized'],
+    [404, 'ObjectChanged'],
+    [412, 'ObjectChanged'],
+    [421, 'Rejected'],
+    [400, 'Rejected'],
+    [502, 'Unavailable'],
+    [503, 'Unavailable'],
+  ])('turns HTTP %d into %s with the server\'s message', async (status, code) => {
+    const peer = await serve((_request, response) => {
+      response.writeHead(status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ error: { code: 'X', message: `because ${status}` } }));
+    });
+    const error = await client.fetchBlock(peer.url, REF, { start: 0, end: 10 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PeerError);
+    expect(error).toMatchObject({ code, status, message: expect.stringContaining(`because ${status}`) });
+    await peer.close();
+  });
+
+  it('gives up on a peer that does not answer within the headers timeout', async () => {
+    const peer = await serve(() => undefined);
+    const started = Date.now();
+    await expect(client.fetchBlock(peer.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable', message: expect.stringMatching(/did not answer/) });
+    expect(Date.now() - started).toBeLessThan(5000);
+    await peer.close();
+  });
+
+  it('gives up on a body that stalls past the request timeout', async () => {
+    const peer = await serve((_request, response) => {
+      response.writeHead(200, { 'content-length': 10, [HEADERS.source]: 'ram' });
+      response.write('01234');
+    });
+    await expect(client.fetchBlock(peer.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable' });
+    await peer.close();
+  });
+
+  it('refuses a body of the wrong length or without a source', async () => {
+    const wrongLength = await serve((_request, response) => {
+      response.writeHead(200, { 'content-length': 5, [HEADERS.source]: 'ram' });
+      response.end('01234');
+    });
+    await expect(client.fetchBlock(wrongLength.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable', message: expect.stringMatching(/5 bytes for a 10-byte range/) });
+    await wrongLength.close();
+    const noSource = await serve((_request, response) => {
+      response.writeHead(200, { 'content-length': 10 });
+      response.end('0123456789');
+    });
+    await expect(client.fetchBlock(noSource.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable', message: expect.stringMatching(/x-granary-source/) });
+    await noSource.close();
+  });
+
+  it('reports a refused connection as Unavailable', async () => {
+    const peer = await serve(() => undefined);
+    const { url } = peer;
+    await peer.close();
+    await expect(client.info(url)).rejects.toMatchObject({ code: 'Unavailable' });
+  });
+
+  it('aborts when the caller aborts', async () => {
+    const peer = await serve(() => undefined);
+    const controller = new AbortController();
+    const pending = client.fetchBlock(peer.url, REF, { start: 0, end: 10 }, { signal: controller.signal });
+    controller.abort(new Error('unmount'));
+    await expect(pending).rejects.toMatchObject({ code: 'Unavailable', message: expect.stringMatching(/aborted/) });
+    await peer.close();
+  });
+});
