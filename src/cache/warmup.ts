@@ -114,20 +114,8 @@ interface PendingBlock {
   object: { blocksLeft: number };
 }
 
-/** Counters that snapshot() turns into a WarmupProgress. */
-interface Tally {
-  objectsListed: number;
-  objectsSkipped: number;
-  objectsDone: number;
-  listingComplete: boolean;
-  bytesListed: number;
-  bytesDone: number;
-  bytesFailed: number;
-  bytesBySource: Record<WarmupSource, number>;
-  blocksListed: number;
-  blocksDone: number;
-  failedBlocks: number;
-}
+/** Counters that snapshot() turns into a WarmupProgress (which adds the time-derived fields). */
+type Tally = Omit<WarmupProgress, 'elapsedMs' | 'bytesPerSecond' | 'etaMs'>;
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
