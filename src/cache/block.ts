@@ -1,6 +1,8 @@
 // A cache block: one fixed-size, aligned byte range of one object version, and the id the ring, the
-// tiers and the disk files know it by. Leaf module: imports nothing from cache/.
+// tiers and the disk files know it by. Leaf module: imports nothing from cache/; the block arithmetic is
+// the read path's, so a mount's blocks and the cache's are the same ranges.
 import { createHash } from 'node:crypto';
+import { blockCount, blockIndexOf, blockSpan } from '../fs/read/block-math';
 
 /** Default block size of the cluster cache: the read path's block size (4 MiB). */
 export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
@@ -50,16 +52,11 @@ export function isBlockId(id: string): boolean {
 
 /** The bytes of the object the block holds: blockSize of them, fewer in the last block. */
 export function blockRange(ref: Pick<BlockRef, 'index' | 'blockSize' | 'objectSize'>): ByteRange {
-  const start = ref.index * ref.blockSize;
-  return { start, end: Math.min(start + ref.blockSize, ref.objectSize) };
+  return blockSpan(ref.index, ref.blockSize, ref.objectSize);
 }
 
-/** How many blocks an object of `objectSize` bytes has (0 when empty). */
-export function blockCountOf(objectSize: number, blockSize: number): number {
-  return Math.ceil(objectSize / blockSize);
-}
+/** How many blocks an object of `objectSize` bytes has (0 when empty): the read path's arithmetic, the same blocks. */
+export const blockCountOf = blockCount;
 
 /** The block (index) holding byte `offset`. */
-export function blockIndexAt(offset: number, blockSize: number): number {
-  return Math.floor(offset / blockSize);
-}
+export const blockIndexAt = blockIndexOf;
