@@ -1,9 +1,9 @@
-// granary's own mount: the built CLI, `granary mount s3://BUCKET/PREFIX MOUNTPOINT`, defaults only.
+// granary's own mount: the built CLI, `granary mount s3://BUCKET/PREFIX MOUNTPOINT [FLAGS]` (the main table: defaults only).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { version as granaryVersion } from '../../src/version';
 import { startMount } from './mount-process';
-import type { Attachment, Side, Volume } from './side';
+import type { Attachment, MountAttachment, Side, Volume } from './side';
 
 /** The built CLI (the bench runs from dist/bench/, the CLI is dist/src/cli/index.js). */
 export const GRANARY_CLI = path.join(__dirname, '..', '..', 'src', 'cli', 'index.js');
@@ -14,26 +14,29 @@ export function granarySide(revision: string, cli = GRANARY_CLI): Side {
     name: 'granary',
     settings: '`granary mount s3://BUCKET/vol MNT` with every default (endpoint and credentials from AWS_* in its environment)',
     version: async () => `${granaryVersion} (${revision})`,
-    async attach(volume: Volume, scratch: string): Promise<Attachment> {
-      if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run 'npx tsc -p tsconfig.json' first`);
-      const mountpoint = path.join(scratch, 'mnt');
-      const mount = await startMount({
-        command: process.execPath,
-        args: [cli, 'mount', `s3://${volume.bucket}/${volume.prefix}`, mountpoint],
-        env: {
-          PATH: process.env.PATH,
-          AWS_ENDPOINT_URL: volume.endpoint,
-          AWS_REGION: volume.region,
-          AWS_ACCESS_KEY_ID: volume.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: volume.secretAccessKey,
-        },
-        mountpoint,
-        fsType: 'fuse.granary',
-        logFile: path.join(scratch, 'granary-mount.log'),
-        // SIGTERM is granary's own way to unmount and exit.
-        unmount: async (child) => { child.kill('SIGTERM'); },
-      });
-      return { kind: 'mount', ...mount };
-    },
+    attach: (volume: Volume, scratch: string): Promise<Attachment> => mountGranary(cli, volume, scratch),
   };
+}
+
+/** Mounts the volume with the CLI at `cli` in `scratch`/mnt, with `flags` after the mountpoint (e.g. the cache's); logs to `scratch`/granary-mount.log. */
+export async function mountGranary(cli: string, volume: Volume, scratch: string, flags: readonly string[] = []): Promise<MountAttachment> {
+  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run 'npx tsc -p tsconfig.json' first`);
+  const mountpoint = path.join(scratch, 'mnt');
+  const mount = await startMount({
+    command: process.execPath,
+    args: [cli, 'mount', `s3://${volume.bucket}/${volume.prefix}`, mountpoint, ...flags],
+    env: {
+      PATH: process.env.PATH,
+      AWS_ENDPOINT_URL: volume.endpoint,
+      AWS_REGION: volume.region,
+      AWS_ACCESS_KEY_ID: volume.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: volume.secretAccessKey,
+    },
+    mountpoint,
+    fsType: 'fuse.granary',
+    logFile: path.join(scratch, 'granary-mount.log'),
+    // SIGTERM is granary's own way to unmount and exit.
+    unmount: async (child) => { child.kill('SIGTERM'); },
+  });
+  return { kind: 'mount', ...mount };
 }

@@ -11,8 +11,10 @@ const MAX_DESCRIBED_MISMATCHES = 5;
 
 const input = workerData as WorkerInput;
 const counter = new Int32Array(input.counter);
+const progress = new BigInt64Array(input.progress);
 const sourceView = (offset: number, length: number) => Buffer.from(input.source, offset, length);
 const takeNext = () => Atomics.add(counter, 0, 1);
+const report = (result: WorkerResult) => Atomics.store(progress, input.index, BigInt(result.bytes));
 
 function emptyResult(): WorkerResult {
   return { bytes: 0, items: 0, mismatches: [], mismatchCount: 0 };
@@ -38,7 +40,7 @@ function readSequential(task: Extract<WorkerTask, { kind: 'read-sequential' }>):
   const result = emptyResult();
   const hash = createHash('sha256');
   const buffer = Buffer.allocUnsafe(input.blockBytes);
-  const fd = fs.openSync(task.path, 'r');
+  const fd = fs.openSync(task.path, task.direct ? fs.constants.O_RDONLY | fs.constants.O_DIRECT : fs.constants.O_RDONLY);
   try {
     for (;;) {
       const read = fs.readSync(fd, buffer, 0, buffer.length, null);
@@ -46,6 +48,7 @@ function readSequential(task: Extract<WorkerTask, { kind: 'read-sequential' }>):
       hash.update(buffer.subarray(0, read));
       result.bytes += read;
       result.items += 1;
+      report(result);
     }
   } finally {
     fs.closeSync(fd);

@@ -1,7 +1,9 @@
-// Starts N threads on a mount, lets them all go at once, and times them until the last one is done.
+// Starts N threads on a mount, lets them all go at once (or one after the other, staggered by bytes read),
+// and times them until the last one is done.
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
+import { startStaggered } from './stagger';
 import type { GoMessage, WorkerInput, WorkerMessage, WorkerResult, WorkerTask } from './tasks';
 
 /** The compiled thread script (the bench runs from dist/). */
@@ -14,16 +16,34 @@ export interface PoolResult {
   results: WorkerResult[];
 }
 
+/** How the threads of a run start: all at once, or each once the one before it has read `staggerBytes`. */
+export interface StartPlan {
+  staggerBytes?: number;
+}
+
 /** Runs `task` on `threads` threads; rejects with the first thread's failure, or after `timeoutMs`. */
-export async function runThreads(task: WorkerTask, threads: number, source: SharedArrayBuffer, blockBytes: number, timeoutMs: number): Promise<PoolResult> {
-  const input: Omit<WorkerInput, 'task'> = { source, counter: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT), blockBytes };
+export function runThreads(task: WorkerTask, threads: number, source: SharedArrayBuffer, blockBytes: number, timeoutMs: number): Promise<PoolResult> {
+  return runThreadTasks(Array.from({ length: threads }, () => task), source, blockBytes, timeoutMs);
+}
+
+/**
+ * Runs one thread per task (timed from the first `go` to the last result); with `plan.staggerBytes`, thread
+ * i starts once thread i - 1 has read that many bytes (or finished). Rejects with the first thread's
+ * failure, or after `timeoutMs`.
+ */
+export async function runThreadTasks(tasks: readonly WorkerTask[], source: SharedArrayBuffer, blockBytes: number, timeoutMs: number, plan: StartPlan = {}): Promise<PoolResult> {
+  const counter = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
+  const progressBuffer = new SharedArrayBuffer(BigInt64Array.BYTES_PER_ELEMENT * tasks.length);
+  const progress = new BigInt64Array(progressBuffer);
   const workers: Worker[] = [];
   let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
   try {
     const ready: Array<Promise<void>> = [];
     const done: Array<Promise<WorkerResult>> = [];
-    for (let i = 0; i < threads; i += 1) {
-      const worker = new Worker(WORKER_SCRIPT, { workerData: { ...input, task } satisfies WorkerInput });
+    const finished = tasks.map(() => false);
+    tasks.forEach((task, index) => {
+      const worker = new Worker(WORKER_SCRIPT, { workerData: { source, counter, blockBytes, progress: progressBuffer, index, task } satisfies WorkerInput });
       workers.push(worker);
       let readyCallbacks!: { resolve: () => void; reject: (error: Error) => void };
       ready.push(new Promise<void>((resolve, reject) => { readyCallbacks = { resolve, reject }; }));
@@ -31,13 +51,15 @@ export async function runThreads(task: WorkerTask, threads: number, source: Shar
         const fail = (error: Error) => { readyCallbacks.reject(error); reject(error); };
         worker.on('message', (message: WorkerMessage) => {
           if (message.type === 'ready') readyCallbacks.resolve();
-          else if (message.type === 'done') resolve(message.result);
-          else fail(new Error(message.error));
+          else if (message.type === 'done') {
+            finished[index] = true;
+            resolve(message.result);
+          } else fail(new Error(message.error));
         });
         worker.once('error', fail);
         worker.once('exit', (code) => fail(new Error(`reader thread exited (${code}) before it finished`)));
       }));
-    }
+    });
     // A thread that fails before `go` must not leave the others' promises unobserved.
     done.forEach((promise) => promise.catch(() => undefined));
     await Promise.all(ready);
@@ -45,10 +67,15 @@ export async function runThreads(task: WorkerTask, threads: number, source: Shar
       timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs / 1000} s`)), timeoutMs);
     });
     const start = performance.now();
-    for (const worker of workers) worker.postMessage({ type: 'go' } satisfies GoMessage);
+    void startStaggered(workers.length, plan.staggerBytes ?? 0, {
+      progress: (index) => Number(Atomics.load(progress, index)),
+      finished: (index) => finished[index] === true,
+      stopped: () => stopped,
+    }, (index) => workers[index]?.postMessage({ type: 'go' } satisfies GoMessage));
     const results = await Promise.race([Promise.all(done), timeout]);
     return { seconds: (performance.now() - start) / 1000, results };
   } finally {
+    stopped = true;
     clearTimeout(timer);
     // Not awaited: a thread stuck in a syscall on a hung mount stops only once the mount is gone.
     for (const worker of workers) void worker.terminate();

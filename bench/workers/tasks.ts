@@ -1,8 +1,12 @@
 // The messages between the harness and its reader/writer threads on a mount.
 
-/** One thread's job; threads of the same run share a counter and take the next file or offset from it. */
+/**
+ * One thread's job; threads of the same run share a counter and take the next file or offset from it.
+ * A `direct` sequential read opens with O_DIRECT, so every read reaches the filesystem and none is served
+ * from the kernel's page cache (as when a pod's page cache is reclaimed under its memory limit).
+ */
 export type WorkerTask =
-  | { kind: 'read-sequential'; path: string }
+  | { kind: 'read-sequential'; path: string; direct?: boolean }
   | { kind: 'write-sequential'; path: string; length: number }
   | { kind: 'read-files'; paths: string[]; offsets: number[]; fileSize: number }
   | { kind: 'read-ranges'; path: string; offsets: number[]; length: number };
@@ -16,6 +20,10 @@ export interface WorkerInput {
   counter: SharedArrayBuffer;
   /** Size of each read() and write(). */
   blockBytes: number;
+  /** One BigInt64 per thread of the run: the bytes each sequential reader has read so far (for staggered starts). */
+  progress: SharedArrayBuffer;
+  /** This thread's slot in `progress`. */
+  index: number;
 }
 
 /** What a thread did. */

@@ -1,0 +1,79 @@
+// What the cache servers say they did, from their /metrics text: bytes served by source, bytes filled
+// from the object store. The bench checks its warm rows against these.
+
+/** Where a cache server found the bytes it served. */
+export type ServedSource = 'ram' | 'disk' | 'origin';
+
+/** Bytes counted by the cache servers (summed over them), since they started. */
+export interface CacheCounters {
+  served: Record<ServedSource, number>;
+  /** Bytes the servers received from the object store (granary_cache_origin_bytes_total). */
+  originBytes: number;
+}
+
+/** The served-bytes counter (label `source`). */
+export const SERVED_BYTES_METRIC = 'granary_cache_served_bytes_total';
+
+/** The origin-bytes counter. */
+export const ORIGIN_BYTES_METRIC = 'granary_cache_origin_bytes_total';
+
+/** Counters of nothing (a server that has not served yet, or the start of a sum). */
+export const NO_COUNTERS: CacheCounters = { served: { ram: 0, disk: 0, origin: 0 }, originBytes: 0 };
+
+/** The sum of a metric's samples in Prometheus text whose labels contain `labels` (e.g. `source="disk"`); 0 when absent. */
+export function sumSamples(text: string, name: string, labels = ''): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!(line.startsWith(`${name} `) || line.startsWith(`${name}{`))) continue;
+    const labelEnd = line.lastIndexOf('}');
+    const labelText = labelEnd >= 0 ? line.slice(name.length, labelEnd + 1) : '';
+    if (!labelText.includes(labels)) continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Number.isFinite(value)) sum += value;
+  }
+  return sum;
+}
+
+/** The counters one server's /metrics text holds. */
+export function countersOf(text: string): CacheCounters {
+  const served = (source: ServedSource) => sumSamples(text, SERVED_BYTES_METRIC, `source="${source}"`);
+  return { served: { ram: served('ram'), disk: served('disk'), origin: served('origin') }, originBytes: sumSamples(text, ORIGIN_BYTES_METRIC) };
+}
+
+/** `a + b`, source by source. */
+export function addCounters(a: CacheCounters, b: CacheCounters): CacheCounters {
+  return {
+    served: { ram: a.served.ram + b.served.ram, disk: a.served.disk + b.served.disk, origin: a.served.origin + b.served.origin },
+    originBytes: a.originBytes + b.originBytes,
+  };
+}
+
+/** What happened between two readings of the same servers: `after - before`, source by source. */
+export function counterDelta(before: CacheCounters, after: CacheCounters): CacheCounters {
+  return {
+    served: { ram: after.served.ram - before.served.ram, disk: after.served.disk - before.served.disk, origin: after.served.origin - before.served.origin },
+    originBytes: after.originBytes - before.originBytes,
+  };
+}
+
+/** Every byte the servers served, whatever the source. */
+export function totalServed(counters: CacheCounters): number {
+  return counters.served.ram + counters.served.disk + counters.served.origin;
+}
+
+/** Share of `fileBytes` a warm read must have been served from the tier it claims (the rest: blocks read twice, retries). */
+export const TIER_SHARE_REQUIRED = 0.95;
+
+/**
+ * Checks that a warm read of `fileBytes` came from `tier`: at least TIER_SHARE_REQUIRED of the file served
+ * from it and nothing filled from the object store. Returns the note for the footer; throws, naming what
+ * the servers did instead, when the claim does not hold.
+ */
+export function checkTier(tier: 'ram' | 'disk', delta: CacheCounters, fileBytes: number): string {
+  const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+  const seen = `served ram ${mib(delta.served.ram)}, disk ${mib(delta.served.disk)}, origin ${mib(delta.served.origin)}; filled from the object store ${mib(delta.originBytes)}`;
+  if (delta.served[tier] < TIER_SHARE_REQUIRED * fileBytes || delta.originBytes > 0) {
+    throw new Error(`NOT FROM THE ${tier.toUpperCase()} TIER: the cache servers ${seen} for a ${mib(fileBytes)} file`);
+  }
+  return `cache servers ${seen}`;
+}
