@@ -195,6 +195,18 @@ export async function runCacheBench(options: CacheBenchOptions, tools: CacheBenc
     return outcomes.every(([, outcome]) => outcome.ok);
   };
 
+  /** Makes `error` the outcome of run `run` of every cell of `rowIds` that has none yet (a setup around the measurements failed). */
+  const failUnmeasured = (rowIds: CacheRowId[], column: CacheColumn, run: number, error: unknown) => {
+    for (const row of rows.filter((candidate) => rowIds.includes(candidate.id))) {
+      const outcomes = (row.runs[column] ??= []);
+      if (outcomes.length >= run) continue;
+      const outcome: Outcome = { ok: false, error: messageOf(error) };
+      outcomes.push(outcome);
+      raw.push({ row: row.id, column, run, outcome });
+      progress(`bench: ${row.id} ${column} run ${run}/${options.runs}: error: ${outcome.error}`);
+    }
+  };
+
   /** One reader reads the file through a new mount. */
   const singleRead = async (attach: () => Promise<MountAttachment>): Promise<TimedRead> => {
     await prepare();
@@ -227,8 +239,9 @@ export async function runCacheBench(options: CacheBenchOptions, tools: CacheBenc
       const counters = await cluster.counters();
       return { values: { cold: mibPerSecond(read) }, note: `cache servers filled ${mib(counters.originBytes)} from the object store` };
     };
-    // The cold read is also what warms the servers for the rest: it runs (untimed for the table) even when its row is not wanted.
-    const primed = wants('cold') ? await record(['cold'], column, run, cold) : await cold().then(() => true, (error: unknown) => {
+    // The cold read is also what warms the servers for the rest: it runs, off the table, even when its cell is not wanted or failed before.
+    const coldMeasured = wants('cold') && (rows.find((row) => row.id === 'cold')?.runs[column] ?? []).every((outcome) => outcome.ok);
+    const primed = coldMeasured ? await record(['cold'], column, run, cold) : await cold().then(() => true, (error: unknown) => {
       progress(`bench: the read that warms the cache servers failed: ${messageOf(error)}`);
       return false;
     });
@@ -273,7 +286,7 @@ export async function runCacheBench(options: CacheBenchOptions, tools: CacheBenc
   const needsChain = ['cold', 'warm-ram', 'warm-disk', 'hot-served', 'hot-alone-served'].some((row) => wants(row as CacheRowId));
   const fanOutRows: CacheRowId[] = ['fan-out-origin', 'fan-out-speed'];
   for (let run = 1; run <= options.runs; run += 1) {
-    if (needsChain) await cacheChain(run);
+    if (needsChain) await cacheChain(run).catch((error: unknown) => failUnmeasured(['cold', 'warm-ram', 'hot-served', 'hot-speed', 'hot-alone-served', 'hot-alone-speed', 'warm-disk'], 'granary+cache', run, error));
     await record(['cold'], 'granary', run, async () => ({ values: { cold: mibPerSecond(await singleRead(granaryMount('cold-granary', ['--read-only']))) } }));
     await record(['cold'], 'rclone', run, async () => ({ values: { cold: mibPerSecond(await singleRead(rcloneMount('cold-rclone'))) } }));
     await record(['cold'], 'direct', run, async () => {
