@@ -94,6 +94,7 @@ describe('values.schema.json', () => {
     ['storageClasses[0].bucket=Bad_Bucket', "at '/storageClasses/0/bucket': 'Bad_Bucket' does not match pattern"],
     ['controller.replicas=0', "at '/controller/replicas': minimum: got 0, want 1"],
     ['node.logLevel=loud', "at '/node/logLevel': value must be one of"],
+    ['node.updateStrategy=Recreate', "at '/node/updateStrategy': value must be one of"],
     ['cache.rams=8GiB', "at '/cache': additional properties 'rams' not allowed"],
     ['secrets.endpoint=s3.example.com', "at '/secrets/endpoint': 's3.example.com' does not match pattern"],
   ])('refuses --set %s, naming the value', (pair, message) => {
@@ -190,6 +191,15 @@ describe('chart layout and consistency with the code', () => {
     const keys = Object.keys((secret?.stringData ?? {}) as Record<string, string>);
     expect(keys.sort()).toEqual(['accessKeyID', 'endpoint', 'region', 'secretAccessKey']);
     expect(keys.filter((key) => !known.includes(key))).toEqual([]);
+  });
+
+  it('replaces node plugin pods (and so their mounts) only when deleted, unless asked to roll', () => {
+    const nodePlugin = (objects: KubeObject[]) => ofKind(objects, 'DaemonSet').find((daemonSet) => daemonSet.metadata.name.endsWith('-node'));
+    for (const { name, objects } of renders) {
+      expect({ name, strategy: (nodePlugin(objects)?.spec as { updateStrategy?: unknown })?.updateStrategy }).toEqual({ name, strategy: { type: 'OnDelete' } });
+    }
+    const rolling = parseObjects(helmTemplate([], ['node.updateStrategy=RollingUpdate']).stdout);
+    expect((nodePlugin(rolling)?.spec as { updateStrategy?: unknown })?.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
   });
 
   it('runs csi-provisioner with --extra-create-metadata and leader election', () => {
