@@ -15,3 +15,12 @@ describe('readPathSchema', () => {
     expect(readPathSchema.safeParse({ blockSizeBytes: 1 << 20, randomReadUnitBytes: 2 << 20 }).success).toBe(false);
   });
 });
+
+describe('readPathSchema cache size', () => {
+  it('refuses a cache smaller than two blocks, saying why', () => {
+    const result = readPathSchema.safeParse({ cacheBytes: 0 });
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]?.message).toMatch(/at least two blocks/);
+    expect(readPathSchema.safeParse({ cacheBytes: 8 * 1024 * 1024 }).success).toBe(true);
+  });
+});

@@ -13,7 +13,7 @@ export const readPathSchema = z
      * small enough that a random reader does not pay for much it will not read. Default 4 MiB.
      */
     blockSizeBytes: z.number().int().min(64 * 1024).max(256 * MiB).default(4 * MiB),
-    /** Bytes of blocks the mount keeps in RAM (LRU), shared by every open file of the mount. Default 256 MiB. */
+    /** Bytes of blocks the mount keeps in RAM (LRU), shared by every open file of the mount; at least two blocks. Default 256 MiB. */
     cacheBytes: z.number().int().min(0).default(256 * MiB),
     /**
      * GETs in flight at once per mount (demand and readahead together). With cacheBytes this bounds the
@@ -67,6 +67,10 @@ export const readPathSchema = z
     retryBaseDelayMs: z.number().int().min(0).default(200),
     /** Ceiling of the backoff between retries (ms). Default 2 s. */
     retryMaxDelayMs: z.number().int().min(0).default(2000),
+  })
+  .refine((config) => config.cacheBytes >= 2 * config.blockSizeBytes, {
+    message: 'cacheBytes must hold at least two blocks (2 × blockSizeBytes, 8 MiB by default): with less, every read would fetch its whole block again',
+    path: ['cacheBytes'],
   })
   .refine((config) => config.randomReadUnitBytes <= config.blockSizeBytes, {
     message: 'randomReadUnitBytes must not exceed blockSizeBytes',
