@@ -69,7 +69,7 @@ export const readPathSchema = z
     retryMaxDelayMs: z.number().int().min(0).default(2000),
   })
   .refine((config) => config.cacheBytes >= 2 * config.blockSizeBytes, {
-    message: 'cacheBytes must hold at least two blocks (2 × blockSizeBytes, 8 MiB by default): with less, every read would fetch its whole block again',
+    message: 'the RAM cache (--ram-cache-bytes) must hold at least two blocks (2 × the block size, 8 MiB by default): with less, every read would fetch its whole block again',
     path: ['cacheBytes'],
   })
   .refine((config) => config.randomReadUnitBytes <= config.blockSizeBytes, {
