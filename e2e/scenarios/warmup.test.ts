@@ -113,7 +113,7 @@ describe('warm-up: a prefix loaded into its owners before the readers come', () 
     expect(up.stdout.trim().split('\n')).toEqual(peers.map((peer) => expect.stringMatching(new RegExp(`^${peer}  up  ram 64 MiB  disk 256 MiB`))));
     const down = await run(process.execPath, [builtCli(), 'cache', 'status', '--peers', `${peers[0]},http://127.0.0.1:9`, '--token-file', tokenFile], { timeoutMs: 30_000, env: env() });
     expect(down.code).toBe(1);
-    expect(down.stdout).toMatch(/http:\/\/127\.0\.0\.1:9  DOWN/);
+    expect(down.stdout).toMatch(/http:\/\/127\.0\.0\.1:9 {2}DOWN/);
   });
 
   it('fails with a clear message when the token is wrong or no cache server answers', async () => {
