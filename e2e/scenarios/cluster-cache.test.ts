@@ -1,7 +1,7 @@
 // Workload: an inference scale-out reading one model through the cluster cache. Three cache servers (on
 // 127.0.0.11-13, one per simulated node) and three mount processes read a 1 GiB object; a counting TCP
 // relay in front of the S3 server measures, from outside granary, what was read from the object store.
-// Then faults: a cache server killed in the middle of the reads, and restarted from its disk.
+// Then faults: a cache server killed in the middle of the reads, restarted from its disk, and hung.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -20,7 +20,7 @@ const NODES = ['127.0.0.11', '127.0.0.12', '127.0.0.13'];
 const READERS = 8;
 const TOKEN = 'scenario-cluster-token-0123456789';
 
-describe('cluster cache: one bucket read for a scale-out, and reads that survive a cache server dying', () => {
+describe('cluster cache: one bucket read for a scale-out, and reads that survive a cache server dying or hanging', () => {
   const server = testS3();
   let client: S3Client;
   let bucket: string;
@@ -127,5 +127,19 @@ describe('cluster cache: one bucket read for a scale-out, and reads that survive
     expect(await restarted.metric('granary_cache_origin_requests_total')).toBe(0);
     // Blocks another server filled while it was dead may be filled again by it; nothing of its own share is.
     expect(relay.downstreamBytes - before).toBeLessThan(0.05 * GiB);
+  });
+
+  it('completes reads with the right bytes when a cache server hangs (stopped, its connections open)', async () => {
+    const hung = caches[0] as CacheServerProcess;
+    const reader = await mount('node-2-during-hang');
+    hung.child.kill('SIGSTOP');
+    try {
+      // Its owner requests get no answer: each times out (2 s for the headers) and is read from the
+      // object store, and the mount drops the server from its ring at the first failure.
+      expect(await hashThrough(reader)).toBe(expected);
+    } finally {
+      hung.child.kill('SIGCONT');
+    }
+    expect(reader.log()).toMatch(/reading from the object store instead/);
   });
 });
