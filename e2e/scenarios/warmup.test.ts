@@ -50,7 +50,7 @@ describe('warm-up: a prefix loaded into its owners before the readers come', () 
     tokenFile = path.join(base, 'token');
     fs.writeFileSync(tokenFile, TOKEN, { mode: 0o600 });
     for (const shard of SHARDS) await client.send(new PutObjectCommand({ Bucket: bucket, Key: `models/m1/${shard.name}`, Body: seededBytes(shard.name, 0, shard.size) }));
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'models/m1/empty-dir/', Body: '' }));
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'models/m1/empty-dir/', Body: Buffer.alloc(0) }));
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'models/m2/weights.bin', Body: seededBytes('m2', 0, 5 * MiB) }));
     peers = await Promise.all(NODES.map(async (host) => `http://${host}:${await freePort()}`));
     for (const [index, host] of NODES.entries()) {

@@ -49,12 +49,47 @@ describe('PeerClient', () => {
     [503, 'Unavailable'],
   ])('turns HTTP %d into %s with the server\'s message', async (status, code) => {
     const peer = await serve((_request, response) => {
-      response.writeHead(status, { 'content-type': 'application/json' });
-      response.end(JSON.stringify({ error: { code: 'X', message: `because ${status}` } }));
+      const text = JSON.stringify({ error: { code: 'X', message: `because ${status}` } });
+      response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      response.end(text);
     });
     const error = await client.fetchBlock(peer.url, REF, { start: 0, end: 10 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PeerError);
     expect(error).toMatchObject({ code, status, message: expect.stringContaining(`because ${status}`) });
+    await peer.close();
+  });
+
+  it('still maps the status of an error whose body it does not read (chunked), and keeps working after it', async () => {
+    let calls = 0;
+    const peer = await serve((_request, response) => {
+      calls++;
+      if (calls === 1) {
+        response.writeHead(503, { 'content-type': 'text/plain', 'transfer-encoding': 'chunked' });
+        response.end('busy');
+        return;
+      }
+      response.writeHead(200, { 'content-length': 10, [HEADERS.source]: 'ram' });
+      response.end('0123456789');
+    });
+    await expect(client.fetchBlock(peer.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable', status: 503 });
+    expect((await client.fetchBlock(peer.url, REF, { start: 0, end: 10 })).data.toString()).toBe('0123456789');
+    await peer.close();
+  });
+
+  it('reuses one connection for requests in a row, and reconnects when the peer closed it while idle', async () => {
+    const sockets = new Set<unknown>();
+    const peer = await serve((request, response) => {
+      sockets.add(request.socket);
+      response.writeHead(200, { 'content-length': 10, [HEADERS.source]: 'ram' });
+      response.end('0123456789');
+    });
+    for (let i = 0; i < 3; i++) expect((await client.fetchBlock(peer.url, REF, { start: 0, end: 10 })).data.toString()).toBe('0123456789');
+    expect(sockets.size).toBe(1);
+    // The server drops the idle connection (its keep-alive timed out): the next request reconnects.
+    for (const socket of sockets) (socket as import('node:net').Socket).destroy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await client.fetchBlock(peer.url, REF, { start: 0, end: 10 })).data.toString()).toBe('0123456789');
+    expect(sockets.size).toBe(2);
     await peer.close();
   });
 

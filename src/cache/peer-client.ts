@@ -5,6 +5,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { BlockRef, ByteRange } from './block';
 import { authorization, blockQuery, HEADERS, PATHS, type ErrorBody, type LoadResult, type ServerInfo } from './protocol';
+import { PeerConnectionPool } from './peer-connections';
 import type { BlockSourceName } from './tiers/tier';
 
 /** Why a peer request failed. Every code means "read from the object store instead" to a mount. */
@@ -58,16 +59,20 @@ export class PeerClient {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
   private readonly options: Required<PeerClientOptions>;
+  private readonly connections: PeerConnectionPool;
 
   constructor(options: PeerClientOptions) {
     this.options = { ...DEFAULTS, ...options };
     const agentOptions = { keepAlive: true, maxSockets: this.options.maxSocketsPerPeer, maxFreeSockets: this.options.maxSocketsPerPeer, scheduling: 'lifo' as const };
     this.httpAgent = new http.Agent(agentOptions);
     this.httpsAgent = new https.Agent(agentOptions);
+    this.connections = new PeerConnectionPool(this.options.maxSocketsPerPeer);
   }
 
   /** The bytes `range` of the block `ref` from `peer`, read into `into` when given (it must be range-sized). */
   async fetchBlock(peer: string, ref: BlockRef, range: ByteRange, options: { into?: Buffer; signal?: AbortSignal } = {}): Promise<FetchedBlock> {
+    const url = parsePeer(peer);
+    if (url.protocol === 'http:') return this.fetchBlockRaw(url, ref, range, options);
     const length = range.end - range.start;
     const { response, done } = await this.request(peer, 'GET', `${PATHS.block}?${blockQuery(ref, range)}`, options.signal);
     try {
@@ -79,6 +84,38 @@ export class PeerClient {
       return { data, source: source as BlockSourceName };
     } finally {
       done();
+    }
+  }
+
+  /** fetchBlock over a pooled connection that reads the body straight into the block buffer (peer-connections.ts). */
+  private async fetchBlockRaw(peer: URL, ref: BlockRef, range: ByteRange, options: { into?: Buffer; signal?: AbortSignal }): Promise<FetchedBlock> {
+    const length = range.end - range.start;
+    const into = options.into ?? Buffer.allocUnsafe(length);
+    const { signal } = options;
+    const name = peer.origin;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    // Rejects on the first of: the caller's abort, no response head in time, the whole body not in time.
+    const cancel = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new PeerError('Unavailable', `GET ${PATHS.block} from ${name} took more than ${this.options.requestTimeoutMs} ms`)), this.options.requestTimeoutMs);
+      onAbort = () => reject(new PeerError('Unavailable', `GET ${PATHS.block} from ${name} was aborted`, undefined, { cause: signal?.reason }));
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    cancel.catch(() => undefined);
+    try {
+      const response = await this.connections.get(peer, `${PATHS.block}?${blockQuery(ref, range)}`, { authorization: authorization(this.options.token) }, into, this.options.headersTimeoutMs, cancel).catch((error: unknown) => {
+        if (error instanceof PeerError) throw error;
+        const message = (error as Error).message;
+        throw new PeerError('Unavailable', /^no answer within/.test(message) ? `${name} did not answer GET ${PATHS.block} within ${this.options.headersTimeoutMs} ms` : `GET ${PATHS.block} from ${name} failed: ${message}`, undefined, { cause: error });
+      });
+      if (response.status < 200 || response.status >= 300) throw errorFrom(name, response.status, response.body);
+      const source = response.headers.get(HEADERS.source) ?? '';
+      if (!SOURCES.has(source)) throw new PeerError('Unavailable', `${name} answered a block without a valid ${HEADERS.source} header`);
+      return { data: response.body, source: source as BlockSourceName };
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -94,6 +131,7 @@ export class PeerClient {
 
   /** Closes idle sockets. */
   close(): void {
+    this.connections.close();
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
@@ -178,6 +216,14 @@ export class PeerClient {
       });
       request.end();
     });
+  }
+}
+
+function parsePeer(peer: string): URL {
+  try {
+    return new URL(peer);
+  } catch (error) {
+    throw new PeerError('Rejected', `"${peer}" is not a cache server URL`, undefined, { cause: error });
   }
 }
 

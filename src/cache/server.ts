@@ -87,8 +87,13 @@ export class CacheServer {
       const answer = this.toHttpError(error, path);
       if (!response.headersSent) {
         const body: ErrorBody = { error: { code: answer.code, message: answer.message } };
-        response.writeHead(answer.status, { 'content-type': 'application/json', ...(answer.status === 401 && { 'www-authenticate': 'Bearer realm="granary-cache"' }) });
-        response.end(JSON.stringify(body));
+        const text = JSON.stringify(body);
+        response.writeHead(answer.status, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(text),
+          ...(answer.status === 401 && { 'www-authenticate': 'Bearer realm="granary-cache"' }),
+        });
+        response.end(text);
       } else {
         response.destroy();
       }
@@ -212,7 +217,7 @@ export class CacheServer {
   }
 
   private text(response: http.ServerResponse, status: number, text: string): void {
-    response.writeHead(status, { 'content-type': 'text/plain' });
+    response.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) });
     response.end(text);
   }
 

@@ -1,0 +1,260 @@
+// Block responses read straight into the reader's buffer. Node's HTTP client hands every response body
+// over as freshly allocated 64 KiB chunks that are then copied into the block buffer: at several hundred
+// MiB/s that allocation (and its garbage collection) and the copy were a third of a mount's CPU on warm
+// reads. Here each keep-alive connection reads with `onread`: the response head into a small scratch
+// buffer, the body directly into the destination, with no allocation and no copy. Only GET of a block
+// with a Content-Length body goes this way; everything else uses node:http (peer-client.ts).
+import * as net from 'node:net';
+
+/** The parts of a response the caller needs. */
+export interface RawResponse {
+  status: number;
+  /** Header names in lower case. */
+  headers: Map<string, string>;
+  /** The body: `into` itself (filled) on 2xx; at most ERROR_BODY_LIMIT bytes of it otherwise. */
+  body: Buffer;
+}
+
+/** Why a raw request failed before a response was read; `reused` tells whether the connection had served before. */
+export class ConnectionError extends Error {
+  constructor(
+    message: string,
+    readonly reused: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'ConnectionError';
+  }
+}
+
+/** Largest response head accepted. */
+const HEAD_LIMIT = 16 * 1024;
+
+/** Bytes of a non-2xx body kept for the error message. */
+const ERROR_BODY_LIMIT = 16 * 1024;
+
+const HEAD_END = Buffer.from('\r\n\r\n');
+
+type Phase = 'idle' | 'head' | 'body' | 'error-body';
+
+/** One in-progress exchange on a connection. */
+interface Exchange {
+  into: Buffer | undefined;
+  length: number;
+  resolve(response: RawResponse): void;
+  reject(error: Error): void;
+}
+
+/** One keep-alive connection to a peer, reading into whatever buffer the current phase needs. */
+class PeerConnection {
+  readonly socket: net.Socket;
+  /** Whether a response has been read whole on this connection (a failure then may be a stale keep-alive). */
+  served = false;
+  private phase: Phase = 'idle';
+  private readonly scratch = Buffer.allocUnsafe(HEAD_LIMIT);
+  private headFilled = 0;
+  private body: Buffer = this.scratch;
+  private bodyFilled = 0;
+  private response: Omit<RawResponse, 'body'> | undefined;
+  private exchange: Exchange | undefined;
+  private headTimer: NodeJS.Timeout | undefined;
+
+  constructor(host: string, port: number, onIdleClose: (connection: PeerConnection) => void) {
+    this.socket = net.connect({
+      host,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: () => this.nextBuffer(),
+        callback: (count: number) => {
+          this.onRead(count);
+          return true;
+        },
+      },
+    });
+    this.socket.setKeepAlive(true, 30_000);
+    this.socket.on('error', (error) => this.fail(error));
+    this.socket.on('close', () => {
+      this.fail(new Error('the peer closed the connection'));
+      onIdleClose(this);
+    });
+  }
+
+  /**
+   * Sends one request; resolves with the response once its body is read. Without a response head within
+   * `headTimeoutMs` the connection is destroyed and the request fails, not to be retried (the peer hangs).
+   */
+  send(request: string, into: Buffer | undefined, headTimeoutMs: number): Promise<RawResponse> {
+    return new Promise((resolve, reject) => {
+      this.exchange = { into, length: 0, resolve, reject };
+      this.phase = 'head';
+      this.headFilled = 0;
+      this.headTimer = setTimeout(() => {
+        this.served = false;
+        this.destroy(new Error(`no answer within ${headTimeoutMs} ms`));
+      }, headTimeoutMs);
+      this.socket.write(request);
+    });
+  }
+
+  /** Ends the connection (a timeout or an abort: the response may still be coming). */
+  destroy(error: Error): void {
+    this.fail(error);
+    this.socket.destroy();
+  }
+
+  get idle(): boolean {
+    return this.phase === 'idle' && !this.socket.destroyed;
+  }
+
+  private nextBuffer(): Buffer {
+    if (this.phase === 'head') return this.scratch.subarray(this.headFilled);
+    if (this.phase === 'body' || this.phase === 'error-body') return this.body.subarray(this.bodyFilled);
+    // Idle: nothing is expected; a byte arriving now is a protocol error (read into scratch, then refused).
+    return this.scratch;
+  }
+
+  private onRead(count: number): void {
+    if (this.phase === 'head') {
+      this.headFilled += count;
+      this.parseHead();
+    } else if (this.phase === 'body' || this.phase === 'error-body') {
+      this.bodyFilled += count;
+      if (this.bodyFilled >= this.body.length) this.finish();
+    } else {
+      this.destroy(new Error('the peer sent bytes while no request was outstanding'));
+    }
+  }
+
+  private parseHead(): void {
+    const end = this.scratch.subarray(0, this.headFilled).indexOf(HEAD_END);
+    if (end < 0) {
+      if (this.headFilled >= HEAD_LIMIT) this.destroy(new Error(`the response head is larger than ${HEAD_LIMIT} bytes`));
+      return;
+    }
+    clearTimeout(this.headTimer);
+    const lines = this.scratch.toString('latin1', 0, end).split('\r\n');
+    const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
+    if (!status) return this.destroy(new Error(`the peer answered something that is not HTTP/1.1: ${JSON.stringify((lines[0] ?? '').slice(0, 40))}`));
+    const headers = new Map<string, string>();
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(':');
+      if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+    }
+    this.response = { status: Number(status[1]), headers };
+    const length = Number(headers.get('content-length'));
+    if (!Number.isSafeInteger(length) || length < 0 || headers.get('transfer-encoding') !== undefined) {
+      // Not a body this reader can take (chunked, or no length): give the status and drop the connection.
+      this.finishWith(Buffer.alloc(0));
+      this.socket.destroy();
+      return;
+    }
+    const ok = this.response.status >= 200 && this.response.status < 300;
+    const exchange = this.exchange as Exchange;
+    if (ok && exchange.into && exchange.into.length !== length) {
+      return this.destroy(new Error(`the peer answered ${length} bytes for a ${exchange.into.length}-byte range`));
+    }
+    this.body = ok ? (exchange.into ?? Buffer.allocUnsafe(length)) : Buffer.allocUnsafe(Math.min(length, ERROR_BODY_LIMIT));
+    // Bytes of the body that came with the head.
+    const early = this.scratch.subarray(end + HEAD_END.length, this.headFilled);
+    if (early.length > length) return this.destroy(new Error('the peer sent more than the body it announced'));
+    this.bodyFilled = early.copy(this.body, 0);
+    this.phase = ok ? 'body' : 'error-body';
+    if (!ok && length > ERROR_BODY_LIMIT) {
+      // A long error body is not worth reading: keep its start, drop the connection.
+      this.socket.destroy();
+      this.finishWith(this.body.subarray(0, this.bodyFilled));
+      return;
+    }
+    if (this.bodyFilled >= this.body.length) this.finish();
+  }
+
+  private finish(): void {
+    this.finishWith(this.bodyFilled === this.body.length ? this.body : this.body.subarray(0, this.bodyFilled));
+  }
+
+  private finishWith(body: Buffer): void {
+    const exchange = this.exchange;
+    const response = this.response;
+    this.exchange = undefined;
+    this.response = undefined;
+    this.phase = 'idle';
+    this.body = this.scratch;
+    this.served = true;
+    if (exchange && response) exchange.resolve({ ...response, body });
+  }
+
+  private fail(error: Error): void {
+    clearTimeout(this.headTimer);
+    const exchange = this.exchange;
+    this.exchange = undefined;
+    this.phase = 'idle';
+    this.body = this.scratch;
+    exchange?.reject(new ConnectionError(error.message, this.served, { cause: error }));
+  }
+}
+
+/** Keep-alive connections to each peer, for block GETs whose bodies go straight into the caller's buffer. */
+export class PeerConnectionPool {
+  private readonly idle = new Map<string, PeerConnection[]>();
+  private closed = false;
+
+  /** `maxIdlePerPeer` connections are kept open between requests. */
+  constructor(private readonly maxIdlePerPeer: number) {}
+
+  /**
+   * Sends `GET path` to `peer` (http://host:port) with `headers`, and reads the response; a 2xx body of exactly
+   * into.length bytes goes into `into`. A connection that had served before and fails before answering (the
+   * peer closed it while idle) is retried once on a new one; no head within `headTimeoutMs` is not retried.
+   * `cancel` aborts it: pass a promise that rejects.
+   */
+  async get(peer: URL, path: string, headers: Record<string, string>, into: Buffer | undefined, headTimeoutMs: number, cancel: Promise<never>): Promise<RawResponse> {
+    const request = `GET ${path} HTTP/1.1\r\nhost: ${peer.host}\r\n${Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`;
+    for (let attempt = 1; ; attempt++) {
+      const connection = this.take(peer);
+      const sending = connection.send(request, into, headTimeoutMs);
+      // A cancelled exchange still rejects later (its connection is destroyed): that rejection is expected.
+      sending.catch(() => undefined);
+      try {
+        const response = await Promise.race([sending, cancel]);
+        this.giveBack(peer, connection);
+        return response;
+      } catch (error) {
+        connection.destroy(error instanceof Error ? error : new Error(String(error)));
+        if (error instanceof ConnectionError && error.reused && attempt === 1) continue;
+        throw error;
+      }
+    }
+  }
+
+  /** Closes every idle connection; later requests open new ones. */
+  close(): void {
+    this.closed = true;
+    for (const connections of this.idle.values()) for (const connection of connections) connection.socket.destroy();
+    this.idle.clear();
+  }
+
+  private take(peer: URL): PeerConnection {
+    const connections = this.idle.get(peer.host) ?? [];
+    for (let connection = connections.pop(); connection; connection = connections.pop()) {
+      if (connection.idle) return connection;
+    }
+    return new PeerConnection(peer.hostname.replace(/^\[|\]$/g, ''), Number(peer.port || 80), (closed) => this.forget(peer.host, closed));
+  }
+
+  private giveBack(peer: URL, connection: PeerConnection): void {
+    const connections = this.idle.get(peer.host) ?? [];
+    if (this.closed || !connection.idle || connections.length >= this.maxIdlePerPeer) {
+      connection.socket.destroy();
+      return;
+    }
+    connections.push(connection);
+    this.idle.set(peer.host, connections);
+  }
+
+  private forget(host: string, connection: PeerConnection): void {
+    const connections = this.idle.get(host);
+    const index = connections?.indexOf(connection) ?? -1;
+    if (connections && index >= 0) connections.splice(index, 1);
+  }
+}
