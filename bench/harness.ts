@@ -13,7 +13,7 @@ import { buildFixture, uploadFixture, VOLUME_PREFIX, type Fixture } from './fixt
 import type { BenchOptions, SideName } from './options';
 import { killAllMounts } from './sides/mount-process';
 import type { Side, Volume } from './sides/side';
-import { dropCaches, filesystemOf, removeScratch, warmDirectory } from './system';
+import { filesystemOf, originPreparer, removeScratch } from './system';
 import type { Outcome, RowResult } from './table';
 import { formatNumber } from './table';
 import { formatSize } from './units';
@@ -111,7 +111,7 @@ export async function runBench(options: BenchOptions, sides: readonly Side[], un
   progress(`bench: uploaded s3://${bucket}/${VOLUME_PREFIX}/ in ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
   const bucketDir = path.join(server.dataDir, bucket);
-  let cachesDropped = true;
+  const prepareOrigin = originPreparer(bucketDir, notes);
   const rows: RowResult[] = [];
   const raw: RawRun[] = [];
   for (const id of options.only) {
@@ -130,13 +130,7 @@ export async function runBench(options: BenchOptions, sides: readonly Side[], un
         // A side that failed once is not run again: its cell is an error whatever the other runs say.
         if (outcomes.some((outcome) => !outcome.ok)) continue;
         if (cleanup.stopping) throw new Error('interrupted');
-        try {
-          await dropCaches();
-        } catch (error) {
-          if (cachesDropped) notes.push(messageOf(error));
-          cachesDropped = false;
-        }
-        warmDirectory(bucketDir);
+        await prepareOrigin();
         const scratch = fs.mkdtempSync(path.join(scratchRoot, `${id}-${side.name}-${run}-`));
         const context: RunContext = { options, fixture, side: side.name, run, verifier, keyPrefix: `${VOLUME_PREFIX}/` };
         started = performance.now();

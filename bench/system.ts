@@ -3,8 +3,26 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readMountInfo } from '../src/system/mountinfo';
-import { run } from './exec';
+import { messageOf, run } from './exec';
 import { GIB, MIB } from './units';
+
+/**
+ * Makes a run's clients cold and its origin warm: drops the page cache, then reads the origin's files in
+ * `bucketDir` back into it. Returns a function that does this before each run; the first failure to drop
+ * the caches (not root) is noted once in `notes`, and the runs go on.
+ */
+export function originPreparer(bucketDir: string, notes: string[]): () => Promise<void> {
+  let noted = false;
+  return async () => {
+    try {
+      await dropCaches();
+    } catch (error) {
+      if (!noted) notes.push(messageOf(error));
+      noted = true;
+    }
+    warmDirectory(bucketDir);
+  };
+}
 
 /** Where the kernel takes the order to drop clean caches. */
 export const DROP_CACHES_PATH = '/proc/sys/vm/drop_caches';

@@ -20,7 +20,7 @@ import { mountGranary } from '../sides/granary';
 import { killAllMounts } from '../sides/mount-process';
 import { rcloneSide } from '../sides/rclone';
 import type { MountAttachment, Volume } from '../sides/side';
-import { dropCaches, filesystemOf, removeScratch, warmDirectory } from '../system';
+import { filesystemOf, originPreparer, removeScratch } from '../system';
 import { formatNumber, type Outcome } from '../table';
 import { formatSize, MIB } from '../units';
 import { startCacheCluster, type CacheCluster } from './cache-servers';
@@ -106,17 +106,8 @@ export async function runCacheBench(options: CacheBenchOptions, tools: CacheBenc
   const readPlan = { blockBytes: options.blockBytes, timeoutMs: options.timeoutMs };
   const bigFile = (mount: MountAttachment) => path.join(mount.root, BIG_FILE);
 
-  let cachesDropped = true;
   /** Drops the page cache and reads the origin's files back into it: cold clients, an origin that serves from RAM. */
-  const prepare = async () => {
-    try {
-      await dropCaches();
-    } catch (error) {
-      if (cachesDropped) notes.push(messageOf(error));
-      cachesDropped = false;
-    }
-    warmDirectory(bucketDir);
-  };
+  const prepare = originPreparer(bucketDir, notes);
 
   /** A scratch folder for one setup, removed with everything else if not before. */
   const scratchFor = (name: string) => fs.mkdtempSync(path.join(scratchRoot, `${name}-`));
