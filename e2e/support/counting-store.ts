@@ -11,6 +11,15 @@ export function countingGets(store: ObjectStore): { store: ObjectStore; gets: By
           return target.get(key, options);
         };
       }
+      if (property === 'getInto' && target.getInto) {
+        const getInto = target.getInto.bind(target);
+        // A direct read that the store declines (undefined) is followed by a get(), counted there.
+        return async (key: string, into: Buffer, options: Parameters<NonNullable<ObjectStore['getInto']>>[2]) => {
+          const result = await getInto(key, into, options);
+          if (result) gets.push(options.range);
+          return result;
+        };
+      }
       const value: unknown = Reflect.get(target, property, target);
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },

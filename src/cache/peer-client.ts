@@ -5,7 +5,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { BlockRef, ByteRange } from './block';
 import { authorization, blockQuery, HEADERS, PATHS, type ErrorBody, type LoadResult, type ServerInfo } from './protocol';
-import { PeerConnectionPool } from './peer-connections';
+import { RawHttpPool } from '../net/raw-http';
 import type { BlockSourceName } from './tiers/tier';
 
 /** Why a peer request failed. Every code means "read from the object store instead" to a mount. */
@@ -59,14 +59,14 @@ export class PeerClient {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
   private readonly options: Required<PeerClientOptions>;
-  private readonly connections: PeerConnectionPool;
+  private readonly connections: RawHttpPool;
 
   constructor(options: PeerClientOptions) {
     this.options = { ...DEFAULTS, ...options };
     const agentOptions = { keepAlive: true, maxSockets: this.options.maxSocketsPerPeer, maxFreeSockets: this.options.maxSocketsPerPeer, scheduling: 'lifo' as const };
     this.httpAgent = new http.Agent(agentOptions);
     this.httpsAgent = new https.Agent(agentOptions);
-    this.connections = new PeerConnectionPool(this.options.maxSocketsPerPeer);
+    this.connections = new RawHttpPool(this.options.maxSocketsPerPeer);
   }
 
   /** The bytes `range` of the block `ref` from `peer`, read into `into` when given (it must be range-sized). */
@@ -87,7 +87,7 @@ export class PeerClient {
     }
   }
 
-  /** fetchBlock over a pooled connection that reads the body straight into the block buffer (peer-connections.ts). */
+  /** fetchBlock over a pooled connection that reads the body straight into the block buffer (src/net/raw-http.ts). */
   private async fetchBlockRaw(peer: URL, ref: BlockRef, range: ByteRange, options: { into?: Buffer; signal?: AbortSignal }): Promise<FetchedBlock> {
     const length = range.end - range.start;
     const into = options.into ?? Buffer.allocUnsafe(length);

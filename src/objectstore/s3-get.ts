@@ -3,6 +3,7 @@ import * as https from 'node:https';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { ObjectStoreError } from './errors';
+import { RawHttpPool } from '../net/raw-http';
 import type { ByteRange, GetOptions, GetResult } from './store';
 
 /**
@@ -63,6 +64,8 @@ export interface LeanGetOptions {
   forcePathStyle: boolean;
   httpAgent: http.Agent;
   httpsAgent: https.Agent;
+  /** Connections kept open per host by getInto(). */
+  maxSockets: number;
   maxAttempts: number;
   /** Idle timeout: the longest a request or its body may go without a byte moving. */
   requestTimeoutMs: number;
@@ -165,8 +168,11 @@ export class LeanGet {
   private readonly signer: SignatureV4;
   private readonly quota = new RetryQuota();
   private target: Promise<Target | undefined> | undefined;
+  /** Raw keep-alive connections for getInto(). */
+  private readonly raw: RawHttpPool;
 
   constructor(private readonly options: LeanGetOptions) {
+    this.raw = new RawHttpPool(options.maxSockets);
     const config = options.client.config;
     this.signer = new SignatureV4({
       credentials: config.credentials,
@@ -183,12 +189,68 @@ export class LeanGet {
   async get(key: string, options: GetOptions): Promise<GetResult | undefined> {
     const target = await (this.target ??= this.resolveTarget());
     if (!target) return undefined;
+    return this.withRetries(target, key, options, async (path, signed) => {
+      const response = await this.send(target, path, signed, options.signal);
+      const status = response.statusCode ?? 0;
+      if (status === 200 || status === 206) return this.resultOf(response);
+      throw await this.answerError(response);
+    });
+  }
+
+  /**
+   * Gets a range straight into `into` (exactly its size) over a raw keep-alive connection: no per-chunk
+   * allocation, no copy (see src/net/raw-http.ts for why). Plain http endpoints only; undefined
+   * when the target is https or not addressed by this path (use get() then).
+   */
+  async getInto(key: string, into: Buffer, options: GetOptions & { range: ByteRange }): Promise<Omit<GetResult, 'body'> | undefined> {
+    const target = await (this.target ??= this.resolveTarget());
+    if (!target || target.protocol !== 'http:') return undefined;
+    const origin = new URL(`http://${target.host}`);
+    const { signal } = options;
+    return this.withRetries(target, key, options, async (path, signed) => {
+      let onAbort: (() => void) | undefined;
+      const cancel = new Promise<never>((_resolve, reject) => {
+        onAbort = () => reject(signal?.reason ?? new Error('aborted'));
+        if (signal?.aborted) onAbort();
+        else signal?.addEventListener('abort', onAbort, { once: true });
+      });
+      cancel.catch(() => undefined);
+      try {
+        const { host: _host, ...headers } = signed;
+        const response = await this.raw.get(origin, path, headers, into, this.options.requestTimeoutMs, cancel).catch((error: unknown) => {
+          if (signal?.aborted) throw signal.reason ?? error;
+          throw this.socketError(error);
+        });
+        if (response.status === 200 || response.status === 206) {
+          const contentRange = parseContentRange(response.headers.get('content-range'));
+          const size = contentRange?.size ?? into.length;
+          if (contentRange && (contentRange.range.start !== options.range.start || contentRange.range.end !== options.range.end)) {
+            throw new AttemptError('NetworkError', `the server sent bytes ${contentRange.range.start}-${contentRange.range.end} for ${options.range.start}-${options.range.end}`);
+          }
+          return { size, etag: (response.headers.get('etag') ?? '').replace(/^"|"$/g, ''), range: contentRange?.range ?? options.range };
+        }
+        const xml = response.body.toString('utf8');
+        const code = xmlField(xml, 'Code') ?? (http.STATUS_CODES[response.status] ?? `HTTP${response.status}`).replace(/\s+/g, '');
+        throw new AttemptError(code, xmlField(xml, 'Message') ?? '', { status: response.status });
+      } finally {
+        if (onAbort) signal?.removeEventListener('abort', onAbort);
+      }
+    });
+  }
+
+  /** Closes the raw connections. */
+  close(): void {
+    this.raw.close();
+  }
+
+  /** Runs `attempt` with freshly signed headers until it succeeds, fails for good, or the tries or the retry quota are spent. */
+  private async withRetries<T>(target: Target, key: string, options: GetOptions, attempt: (path: string, signed: Record<string, string>) => Promise<T>): Promise<T> {
     const { signal } = options;
     const headers: Record<string, string> = { host: target.host, 'x-amz-content-sha256': UNSIGNED_PAYLOAD };
     if (options.range) headers.range = `bytes=${options.range.start}-${options.range.end - 1}`;
     if (options.ifMatch !== undefined) headers['if-match'] = `"${options.ifMatch}"`;
     const path = target.pathPrefix + encodeKeyPath(key);
-    for (let attempt = 1; ; attempt++) {
+    for (let tries = 1; ; tries++) {
       signal?.throwIfAborted();
       let signed: Record<string, string>;
       try {
@@ -199,19 +261,15 @@ export class LeanGet {
       }
       let failure: AttemptError;
       try {
-        const response = await this.send(target, path, signed, signal);
-        const status = response.statusCode ?? 0;
-        if (status === 200 || status === 206) {
-          this.quota.give(attempt === 1 ? 1 : RETRY_COST);
-          return this.resultOf(response);
-        }
-        failure = await this.answerError(response);
+        const result = await attempt(path, signed);
+        this.quota.give(tries === 1 ? 1 : RETRY_COST);
+        return result;
       } catch (error) {
         if (signal?.aborted) throw signal.reason ?? error;
         failure = error instanceof AttemptError ? error : this.socketError(error);
       }
-      failure.$metadata.attempts = attempt;
-      const delay = this.retryDelay(failure, attempt);
+      failure.$metadata.attempts = tries;
+      const delay = this.retryDelay(failure, tries);
       if (delay === undefined) throw this.options.toError(failure, key);
       await sleep(delay, signal);
     }

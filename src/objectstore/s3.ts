@@ -179,6 +179,7 @@ export class S3Store implements ObjectStore {
       forcePathStyle,
       httpAgent,
       httpsAgent,
+      maxSockets,
       maxAttempts,
       requestTimeoutMs: timeout,
       connectTimeoutMs: connectTimeout,
@@ -224,6 +225,14 @@ export class S3Store implements ObjectStore {
       commonPrefixes: (output.CommonPrefixes ?? []).map((p) => p.Prefix ?? ''),
       ...(output.IsTruncated && output.NextContinuationToken && { nextToken: output.NextContinuationToken }),
     };
+  }
+
+  /** A range read into `into` over a raw connection (plain http endpoints, lean path on); undefined otherwise. */
+  async getInto(key: string, into: Buffer, options: GetOptions & { range: ByteRange }): Promise<Omit<GetResult, 'body'> | undefined> {
+    checkKey(key, this.location);
+    checkRange(options.range, key);
+    options.signal?.throwIfAborted();
+    return this.leanGet?.getInto(key, into, options);
   }
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult> {
@@ -349,6 +358,7 @@ export class S3Store implements ObjectStore {
   }
 
   close(): void {
+    this.leanGet?.close();
     this.client.destroy();
   }
 

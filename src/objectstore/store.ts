@@ -93,6 +93,11 @@ export interface ObjectStore {
   list(options: ListOptions, signal?: AbortSignal): Promise<ListPage>;
   /** Reads an object or a range of it as a stream. */
   get(key: string, options?: GetOptions): Promise<GetResult>;
+  /**
+   * Reads a range straight into `into` (exactly its size), when the store has a faster way than get() for that;
+   * resolves undefined when it has none (the caller uses get()). Optional: stores without it use get().
+   */
+  getInto?(key: string, into: Buffer, options: GetOptions & { range: ByteRange }): Promise<Omit<GetResult, 'body'> | undefined>;
   /** Writes a whole object in one request. */
   put(key: string, body: Buffer | Readable, options?: PutOptions): Promise<ObjectInfo>;
   /** Starts an upload in parts. */

@@ -125,8 +125,12 @@ export class OriginBlockSource implements BlockSource {
     const signal = request.signal ? AbortSignal.any([request.signal, timeout.signal]) : timeout.signal;
     try {
       this.stats.requests++;
-      const result = await this.store.get(key, { range: { start, end }, ...(etag !== '' && { ifMatch: etag }), signal });
-      return await readExactly(result.body, request.into ?? Buffer.allocUnsafe(end - start), signal, `bytes ${start}-${end} of "${key}"`);
+      const options = { range: { start, end }, ...(etag !== '' && { ifMatch: etag }), signal };
+      const into = request.into ?? Buffer.allocUnsafe(end - start);
+      // The store's direct path, when it has one, reads the body into the buffer without a stream.
+      if (this.store.getInto && (await this.store.getInto(key, into, options))) return into;
+      const result = await this.store.get(key, options);
+      return await readExactly(result.body, into, signal, `bytes ${start}-${end} of "${key}"`);
     } catch (error) {
       // A timeout surfaces as whatever the store threw when its signal aborted; report the timeout itself.
       if (timeout.signal.aborted && !request.signal?.aborted) throw timeout.signal.reason;

@@ -1,9 +1,10 @@
-// Block responses read straight into the reader's buffer. Node's HTTP client hands every response body
-// over as freshly allocated 64 KiB chunks that are then copied into the block buffer: at several hundred
-// MiB/s that allocation (and its garbage collection) and the copy were a third of a mount's CPU on warm
-// reads. Here each keep-alive connection reads with `onread`: the response head into a small scratch
-// buffer, the body directly into the destination, with no allocation and no copy. Only GET of a block
-// with a Content-Length body goes this way; everything else uses node:http (peer-client.ts).
+// HTTP/1.1 GETs whose bodies are read straight into the caller's buffer. Node's HTTP client hands every
+// response body over as freshly allocated 64 KiB chunks that are then copied into the block buffer: at
+// several hundred MiB/s that allocation (and its garbage collection) and the copy were two thirds of a
+// mount's CPU on reads. Here each keep-alive connection reads with `onread`: the response head into a
+// small scratch buffer, the body directly into the destination, with no allocation and no copy. Used for
+// block reads only (a mount's reads from cache servers, and ranged GETs of plain-http object stores);
+// everything else uses node:http. Plain TCP: https stays on node:https.
 import * as net from 'node:net';
 
 /** The parts of a response the caller needs. */
@@ -46,7 +47,7 @@ interface Exchange {
 }
 
 /** One keep-alive connection to a peer, reading into whatever buffer the current phase needs. */
-class PeerConnection {
+class RawConnection {
   readonly socket: net.Socket;
   /** Whether a response has been read whole on this connection (a failure then may be a stale keep-alive). */
   served = false;
@@ -59,7 +60,7 @@ class PeerConnection {
   private exchange: Exchange | undefined;
   private headTimer: NodeJS.Timeout | undefined;
 
-  constructor(host: string, port: number, onIdleClose: (connection: PeerConnection) => void) {
+  constructor(host: string, port: number, onIdleClose: (connection: RawConnection) => void) {
     this.socket = net.connect({
       host,
       port,
@@ -194,9 +195,9 @@ class PeerConnection {
   }
 }
 
-/** Keep-alive connections to each peer, for block GETs whose bodies go straight into the caller's buffer. */
-export class PeerConnectionPool {
-  private readonly idle = new Map<string, PeerConnection[]>();
+/** Keep-alive connections to each host, for GETs whose bodies go straight into the caller's buffer. */
+export class RawHttpPool {
+  private readonly idle = new Map<string, RawConnection[]>();
   private closed = false;
 
   /** `maxIdlePerPeer` connections are kept open between requests. */
@@ -234,15 +235,15 @@ export class PeerConnectionPool {
     this.idle.clear();
   }
 
-  private take(peer: URL): PeerConnection {
+  private take(peer: URL): RawConnection {
     const connections = this.idle.get(peer.host) ?? [];
     for (let connection = connections.pop(); connection; connection = connections.pop()) {
       if (connection.idle) return connection;
     }
-    return new PeerConnection(peer.hostname.replace(/^\[|\]$/g, ''), Number(peer.port || 80), (closed) => this.forget(peer.host, closed));
+    return new RawConnection(peer.hostname.replace(/^\[|\]$/g, ''), Number(peer.port || 80), (closed) => this.forget(peer.host, closed));
   }
 
-  private giveBack(peer: URL, connection: PeerConnection): void {
+  private giveBack(peer: URL, connection: RawConnection): void {
     const connections = this.idle.get(peer.host) ?? [];
     if (this.closed || !connection.idle || connections.length >= this.maxIdlePerPeer) {
       connection.socket.destroy();
@@ -252,7 +253,7 @@ export class PeerConnectionPool {
     this.idle.set(peer.host, connections);
   }
 
-  private forget(host: string, connection: PeerConnection): void {
+  private forget(host: string, connection: RawConnection): void {
     const connections = this.idle.get(host);
     const index = connections?.indexOf(connection) ?? -1;
     if (connections && index >= 0) connections.splice(index, 1);
