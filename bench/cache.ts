@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // `node dist/bench/cache.js`: the cluster cache bench. Parse flags, install the tools, run the rows,
 // print the table on stdout (progress on stderr). No logic here beyond wiring.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import versions from '../e2e/tools/versions.json';
 import { Cleanup } from './cleanup';
+import { commandLine, install, progress, sizeFlag, wholeFlag } from './command';
 import { checkCacheOptions, DEFAULT_CACHE_OPTIONS, CACHE_ROW_GROUPS, withServerCaps, type CacheBenchOptions } from './cluster/options';
 import { runCacheBench } from './cluster/harness';
 import { renderCacheReport } from './cluster/report';
@@ -16,52 +16,23 @@ import { parseList } from './options';
 import { GRANARY_CLI, granarySide } from './sides/granary';
 import { rcloneSide } from './sides/rclone';
 import { gitRevision, machineSummary } from './system';
-import { formatSize, parseSize } from './units';
-
-/** The repository root (the bench runs from dist/bench/). */
-const ROOT = path.join(__dirname, '..', '..');
-
-const progress = (line: string) => process.stderr.write(`${line}\n`);
-
-const size = (text: string) => {
-  try {
-    return parseSize(text);
-  } catch (error) {
-    throw new InvalidArgumentError(messageOf(error));
-  }
-};
-const whole = (text: string) => {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError(`"${text}" is not a whole number of at least 1`);
-  return value;
-};
-
-/** The command line as typed, for the footer. */
-function commandLine(): string {
-  const args = process.argv.slice(2).map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`)).join(' ');
-  return args ? `node dist/bench/cache.js ${args}` : 'node dist/bench/cache.js';
-}
-
-/** Runs an install script with its output on stderr; returns its exit code. */
-function install(script: string): number {
-  return spawnSync('bash', [path.join(ROOT, script)], { stdio: ['ignore', 2, 2] }).status ?? 1;
-}
+import { formatSize } from './units';
 
 function buildProgram(): Command {
   const d = DEFAULT_CACHE_OPTIONS;
   return new Command('cache-bench')
     .description('The cluster cache against granary alone, rclone and the SDK on a local real S3 server: cold, warm RAM, warm disk, fan-out, hot blocks and the page-cache ceiling; prints a markdown table on stdout.')
-    .option('--size <size>', 'size of the file every row reads', size, d.size)
-    .option('--runs <n>', 'measured runs per cell (the table shows the median)', whole, d.runs)
+    .option('--size <size>', 'size of the file every row reads', sizeFlag, d.size)
+    .option('--runs <n>', 'measured runs per cell (the table shows the median)', wholeFlag, d.runs)
     .option('--only <groups>', `rows to run, comma-separated: ${CACHE_ROW_GROUPS.join(',')}`, d.only.join(','))
-    .option('--nodes <n>', 'simulated nodes: one cache server each (127.0.0.11 and up), one mount each in the fan-out', whole, d.nodes)
-    .option('--readers-per-node <n>', 'readers on each node\'s mount in the fan-out', whole, d.readersPerNode)
-    .option('--hot-readers <n>', 'staggered readers on one node in the hot-blocks rows', whole, d.hotReaders)
-    .option('--stagger <size>', 'a hot-blocks reader starts once the one before it has read this much', size, d.staggerBytes)
-    .option('--server-ram <size>', 'RAM tier of each cache server (default: the file size)', size)
-    .option('--server-disk <size>', 'disk tier of each cache server (default: twice the RAM tier)', size)
-    .option('--parallel <n>', 'the direct side\'s ranged GETs in flight', whole, d.parallel)
-    .option('--timeout <seconds>', 'longest one measured run may take', whole, d.timeoutMs / 1000)
+    .option('--nodes <n>', 'simulated nodes: one cache server each (127.0.0.11 and up), one mount each in the fan-out', wholeFlag, d.nodes)
+    .option('--readers-per-node <n>', 'readers on each node\'s mount in the fan-out', wholeFlag, d.readersPerNode)
+    .option('--hot-readers <n>', 'staggered readers on one node in the hot-blocks rows', wholeFlag, d.hotReaders)
+    .option('--stagger <size>', 'a hot-blocks reader starts once the one before it has read this much', sizeFlag, d.staggerBytes)
+    .option('--server-ram <size>', 'RAM tier of each cache server (default: the file size)', sizeFlag)
+    .option('--server-disk <size>', 'disk tier of each cache server (default: twice the RAM tier)', sizeFlag)
+    .option('--parallel <n>', 'the direct side\'s ranged GETs in flight', wholeFlag, d.parallel)
+    .option('--timeout <seconds>', 'longest one measured run may take', wholeFlag, d.timeoutMs / 1000)
     .option('--granary-cli <file>', 'the granary CLI to run for mounts and cache servers (default: this checkout\'s dist/src/cli/index.js)')
     .option('--json <file>', 'also write every run\'s numbers to this file');
 }
@@ -113,7 +84,7 @@ async function main(): Promise<number> {
     const loadBefore = os.loadavg();
     progress(`bench: ${options.only.join(', ')}; file ${formatSize(options.size)}, ${options.nodes} nodes, ${options.runs} run(s)`);
     const result = await runCacheBench(options, { cli, ...(rcloneUnavailable && { rcloneUnavailable }) }, cleanup, progress);
-    const context = { command: commandLine(), machine: machineSummary(), versions: versionList, loadBefore, loadAfter: os.loadavg() };
+    const context = { command: commandLine(process.env.npm_lifecycle_event === 'bench:cache' ? 'npm run bench:cache' : 'node dist/bench/cache.js'), machine: machineSummary(), versions: versionList, loadBefore, loadAfter: os.loadavg() };
     process.stdout.write(`${renderCacheReport(result, options, context)}\n`);
     if (options.json) {
       fs.writeFileSync(options.json, `${JSON.stringify({ ...context, options, ...result }, null, 2)}\n`);

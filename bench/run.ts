@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // `npm run bench`: parse flags, install the tools, run every workload on every side, print the table on
 // stdout (progress on stderr). No logic here beyond wiring.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import versions from '../e2e/tools/versions.json';
 import { Cleanup } from './cleanup';
+import { commandLine, install, progress, sizeFlag, wholeFlag } from './command';
 import { messageOf } from './exec';
 import { runBench, type SideFailures } from './harness';
 import { checkOptions, DEFAULT_OPTIONS, parseList, SIDE_NAMES, WORKLOAD_IDS, type BenchOptions } from './options';
@@ -16,51 +16,21 @@ import { GRANARY_CLI, granarySide } from './sides/granary';
 import { rcloneSide } from './sides/rclone';
 import type { Side } from './sides/side';
 import { gitRevision, machineSummary } from './system';
-import { formatSize, parseSize } from './units';
-
-/** The repository root (the bench runs from dist/bench/). */
-const ROOT = path.join(__dirname, '..', '..');
-
-const progress = (line: string) => process.stderr.write(`${line}\n`);
-
-const size = (text: string) => {
-  try {
-    return parseSize(text);
-  } catch (error) {
-    throw new InvalidArgumentError(messageOf(error));
-  }
-};
-const whole = (text: string) => {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new InvalidArgumentError(`"${text}" is not a whole number of at least 1`);
-  return value;
-};
-
-/** The command line as typed, for the footer. */
-function commandLine(): string {
-  const args = process.argv.slice(2).map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`)).join(' ');
-  const base = process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : 'node dist/bench/run.js';
-  return args ? `${base}${base.startsWith('npm') ? ' --' : ''} ${args}` : base;
-}
-
-/** Runs an install script with its output on stderr; returns its exit code. */
-function install(script: string): number {
-  return spawnSync('bash', [path.join(ROOT, script)], { stdio: ['ignore', 2, 2] }).status ?? 1;
-}
+import { formatSize } from './units';
 
 function buildProgram(): Command {
   const d = DEFAULT_OPTIONS;
   return new Command('bench')
     .description('Compare granary mount, rclone mount and the S3 SDK on the same bucket of a local real S3 server; prints a markdown table on stdout.')
-    .option('--size <size>', 'size of the big file (read, write, random reads)', size, d.size)
-    .option('--files <n>', 'number of small files', whole, d.files)
-    .option('--file-size <size>', 'size of each small file', size, d.fileSize)
-    .option('--parallel <n>', 'readers / requests in flight in the parallel rows, and direct\'s ranges in flight', whole, d.parallel)
-    .option('--runs <n>', 'measured runs per cell (the table shows the median)', whole, d.runs)
+    .option('--size <size>', 'size of the big file (read, write, random reads)', sizeFlag, d.size)
+    .option('--files <n>', 'number of small files', wholeFlag, d.files)
+    .option('--file-size <size>', 'size of each small file', sizeFlag, d.fileSize)
+    .option('--parallel <n>', 'readers / requests in flight in the parallel rows, and direct\'s ranges in flight', wholeFlag, d.parallel)
+    .option('--runs <n>', 'measured runs per cell (the table shows the median)', wholeFlag, d.runs)
     .option('--only <rows>', `rows to run, comma-separated: ${WORKLOAD_IDS.join(',')}`, d.only.join(','))
     .option('--sides <sides>', `sides to run, comma-separated: ${SIDE_NAMES.join(',')}`, d.sides.join(','))
-    .option('--random-reads <n>', 'reads in the random-read row', whole, d.randomReads)
-    .option('--timeout <seconds>', 'longest one measured run may take', whole, d.timeoutMs / 1000)
+    .option('--random-reads <n>', 'reads in the random-read row', wholeFlag, d.randomReads)
+    .option('--timeout <seconds>', 'longest one measured run may take', wholeFlag, d.timeoutMs / 1000)
     .option('--granary-cli <file>', 'the granary CLI to run (default: this checkout\'s dist/src/cli/index.js), e.g. a build of a clean worktree')
     .option('--keep', 'keep the bucket (the server\'s data dir) at the end', false)
     .option('--json <file>', 'also write every run\'s numbers to this file');
@@ -109,14 +79,14 @@ async function main(): Promise<number> {
     progress(`bench: ${options.only.join(', ')} on ${options.sides.join(', ')}; big file ${formatSize(options.size)}, ${options.files} × ${formatSize(options.fileSize)}, parallel ${options.parallel}, ${options.runs} run(s)`);
     const result = await runBench(options, sides, unavailable, cleanup, progress);
     const report = renderReport(result, options, {
-      command: commandLine(),
+      command: commandLine(process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : 'node dist/bench/run.js'),
       machine: machineSummary(),
       versions: versionList,
       settings: Object.fromEntries(sides.map((side) => [side.name, side.settings])),
     });
     process.stdout.write(`${report}\n`);
     if (options.json) {
-      fs.writeFileSync(options.json, `${JSON.stringify({ command: commandLine(), machine: machineSummary(), versions: versionList, options, ...result }, null, 2)}\n`);
+      fs.writeFileSync(options.json, `${JSON.stringify({ command: commandLine(process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : 'node dist/bench/run.js'), machine: machineSummary(), versions: versionList, options, ...result }, null, 2)}\n`);
       progress(`bench: raw numbers written to ${options.json}`);
     }
     const wrong = result.raw.filter((run) => !run.outcome.ok && /WRONG/.test(run.outcome.error));
