@@ -88,4 +88,99 @@ describe('BlockStore', () => {
     fail = false;
     expect((await store.read(ref(0))).source).toBe('origin');
   });
+
+  describe('fills a block once, whatever the interleaving (the exact origin GET count)', () => {
+    /** A promise and the function that resolves it. */
+    function gate(): { opened: Promise<void>; open: () => void } {
+      let open: () => void = () => undefined;
+      const opened = new Promise<void>((resolve) => (open = resolve));
+      return { opened, open };
+    }
+
+    /** The fake disk tier, whose put() waits for `putGate` before committing, and whose get() can be held by `getGate`. */
+    function heldDisk(capacity: number) {
+      const inner = fakeDisk(capacity);
+      const holds = { put: undefined as Promise<void> | undefined, get: undefined as Promise<void> | undefined };
+      const putsStarted: string[] = [];
+      const disk: Tier = Object.create(inner, {
+        put: { value: async (id: string, data: Buffer) => { putsStarted.push(id); await holds.put; await inner.put(id, data); } },
+        get: { value: async (id: string) => { const found = await inner.get(id); await holds.get; return found; } },
+      }) as Tier;
+      return { disk, holds, putsStarted };
+    }
+
+    it('serves a filled block from memory while its disk write is held and RAM is smaller than a block', async () => {
+      const origin = countingOrigin();
+      const { disk, holds, putsStarted } = heldDisk(BLOCK * 4);
+      const write = gate();
+      holds.put = write.opened;
+      const store = new BlockStore({ ram: new RamTier(BLOCK / 2), disk, origin: () => origin.source, logger: silentLogger() });
+      expect((await store.read(ref(0))).source).toBe('origin');
+      expect(putsStarted).toEqual([blockId(ref(0))]);
+      expect(disk.has(blockId(ref(0)))).toBe(false);
+      const second = await store.read(ref(0));
+      expect(second.data).toEqual(Buffer.alloc(BLOCK, 1));
+      write.open();
+      await store.flush();
+      expect((await store.read(ref(0))).source).toBe('disk');
+      expect(origin.requests).toHaveLength(1);
+    });
+
+    it('looks in the tiers again inside the single-flight: a reader whose disk lookup missed while another fill completed does not fill again', async () => {
+      const origin = countingOrigin();
+      const { disk, holds } = heldDisk(BLOCK * 4);
+      const slowLookup = gate();
+      holds.get = slowLookup.opened;
+      const store = new BlockStore({ ram: new RamTier(BLOCK / 2), disk, origin: () => origin.source, logger: silentLogger() });
+      const late = store.read(ref(1)); // misses RAM, then its disk lookup misses and is held
+      await new Promise((resolve) => setImmediate(resolve));
+      holds.get = undefined;
+      const first = await store.read(ref(1)); // a whole fill completes meanwhile
+      expect(first.source).toBe('origin');
+      await store.flush();
+      slowLookup.open();
+      const block = await late;
+      expect(block.source).toBe('disk');
+      expect(block.data).toEqual(Buffer.alloc(BLOCK, 2));
+      expect(origin.requests).toHaveLength(1);
+    });
+
+    it('a warm-up load racing a reader: one GET whether the load joins the read or follows it before the disk write lands', async () => {
+      const fetchGate = gate();
+      const origin = countingOrigin(fetchGate.opened);
+      const { disk, holds } = heldDisk(BLOCK * 4);
+      const write = gate();
+      holds.put = write.opened;
+      const store = new BlockStore({ ram: new RamTier(BLOCK / 2), disk, origin: () => origin.source, logger: silentLogger() });
+      const reading = store.read(ref(2));
+      const joining = store.load(ref(2)); // joins the read's flight
+      fetchGate.open();
+      expect((await reading).source).toBe('origin');
+      const following = store.load(ref(2)); // after the flight, before the disk write commits
+      let loaded = false;
+      void Promise.all([joining, following]).then(() => (loaded = true));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(loaded).toBe(false); // a load returns once the block is on disk
+      write.open();
+      expect(await joining).toEqual({ source: 'origin', bytes: BLOCK });
+      expect(await following).toEqual({ source: 'ram', bytes: BLOCK });
+      expect(disk.has(blockId(ref(2)))).toBe(true);
+      expect(origin.requests).toHaveLength(1);
+      expect(store.stats).toMatchObject({ originFills: 1, joins: 1 });
+    });
+
+    it('a read racing a warm-up load that started first: one GET, and the read gets the bytes', async () => {
+      const fetchGate = gate();
+      const origin = countingOrigin(fetchGate.opened);
+      const { disk } = heldDisk(BLOCK * 4);
+      const store = new BlockStore({ ram: new RamTier(BLOCK * 4), disk, origin: () => origin.source, logger: silentLogger() });
+      const loading = store.load(ref(0));
+      const reading = store.read(ref(0));
+      fetchGate.open();
+      expect(await loading).toEqual({ source: 'origin', bytes: BLOCK });
+      expect((await reading).data).toEqual(Buffer.alloc(BLOCK, 1));
+      expect(disk.has(blockId(ref(0)))).toBe(true);
+      expect(origin.requests).toHaveLength(1);
+    });
+  });
 });
