@@ -10,7 +10,12 @@ const OWNER = 'http://127.0.0.11:7070';
 
 function setup(options: { fetchBlock?: (peer: string, ref: BlockRef, range: ByteRange) => Promise<FetchedBlock>; ring?: Ring | typeof NoPeers } = {}) {
   const reported: string[] = [];
-  const directory: OwnerDirectory = { picker: () => options.ring ?? new Ring([{ url: OWNER, weight: 1 }]), reportFailure: (url) => reported.push(url) };
+  const slow: string[] = [];
+  const directory: OwnerDirectory = {
+    picker: () => options.ring ?? new Ring([{ url: OWNER, weight: 1 }]),
+    reportFailure: (url) => reported.push(url),
+    reportSlow: (url) => slow.push(url),
+  };
   const asked: Array<{ peer: string; ref: BlockRef; range: ByteRange }> = [];
   const client = {
     fetchBlock: async (peer: string, ref: BlockRef, range: ByteRange) => {
@@ -27,7 +32,7 @@ function setup(options: { fetchBlock?: (peer: string, ref: BlockRef, range: Byte
     },
   };
   const source = new ClusterBlockSource({ directory, client, origin, endpoint: 'http://s3:9000', bucket: 'models', blockSize: BLOCK, logger: silentLogger() });
-  return { source, asked, originRequests, reported };
+  return { source, asked, originRequests, reported, slow };
 }
 
 const request = (overrides: Partial<BlockRequest> = {}): BlockRequest => ({ key: 'm/w.bin', etag: 'e1', objectSize: 3 * BLOCK + 10, start: BLOCK, end: 2 * BLOCK, ...overrides });
@@ -47,6 +52,15 @@ describe('ClusterBlockSource', () => {
     expect(await source.fetch(request())).toEqual(Buffer.alloc(BLOCK, 1));
     expect(originRequests).toHaveLength(1);
     expect(reported).toEqual([OWNER]);
+    expect(source.stats.peerFailures).toBe(1);
+  });
+
+  it('reads from the object store when the owner is slow, and asks for a probe instead of dropping it (a busy owner is not a dead one)', async () => {
+    const { source, originRequests, reported, slow } = setup({ fetchBlock: () => Promise.reject(new PeerError('TimedOut', 'did not answer within 2000 ms')) });
+    expect(await source.fetch(request())).toEqual(Buffer.alloc(BLOCK, 1));
+    expect(originRequests).toHaveLength(1);
+    expect(reported).toEqual([]);
+    expect(slow).toEqual([OWNER]);
     expect(source.stats.peerFailures).toBe(1);
   });
 

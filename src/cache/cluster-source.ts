@@ -5,14 +5,11 @@ import type { BlockRequest, BlockSource } from '../fs/read/block-source';
 import type { Logger } from '../log/logger';
 import { blockId, blockIndexAt, blockRange, type BlockRef } from './block';
 import { PeerError, type PeerClient } from './peer-client';
-import type { PeerPicker } from './ring';
+import type { Membership } from './membership/membership';
 import type { BlockSourceName } from './tiers/tier';
 
-/** The part of a Membership the source needs: the current ring, and where to report a failing owner. */
-export interface OwnerDirectory {
-  picker(): PeerPicker;
-  reportFailure(url: string): void;
-}
+/** The part of a Membership the source needs: the current ring, and where to report a failing or slow owner. */
+export type OwnerDirectory = Pick<Membership, 'picker' | 'reportFailure' | 'reportSlow'>;
 
 /** Counters of a ClusterBlockSource, plain numbers that the mount logs and exports. */
 export interface ClusterSourceStats {
@@ -79,7 +76,11 @@ export class ClusterBlockSource implements BlockSource {
 
   private noteFailure(owner: string, error: unknown): void {
     const code = error instanceof PeerError ? error.code : 'Unavailable';
+    // Why a timeout does not drop the owner: a slow answer is most often a fill from a slow object store, and
+    // every mount that dropped a live owner would send its blocks to other servers, which fill them again from
+    // the object store. A probe (which fills nothing) tells a hung server from a busy one.
     if (code === 'Unavailable') this.options.directory.reportFailure(owner);
+    else if (code === 'TimedOut') this.options.directory.reportSlow(owner);
     // A configuration error (token, endpoint) repeats on every read: log it loudly, but once a minute.
     const now = Date.now();
     if (now - this.lastFailureLog < 60_000) return;

@@ -96,7 +96,7 @@ describe('PeerClient', () => {
   it('gives up on a peer that does not answer within the headers timeout', async () => {
     const peer = await serve(() => undefined);
     const started = Date.now();
-    await expect(client.fetchBlock(peer.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable', message: expect.stringMatching(/did not answer/) });
+    await expect(client.fetchBlock(peer.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'TimedOut', message: expect.stringMatching(/did not answer/) });
     expect(Date.now() - started).toBeLessThan(5000);
     await peer.close();
   });
@@ -106,7 +106,7 @@ describe('PeerClient', () => {
       response.writeHead(200, { 'content-length': 10, [HEADERS.source]: 'ram' });
       response.write('01234');
     });
-    await expect(client.fetchBlock(peer.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable' });
+    await expect(client.fetchBlock(peer.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'TimedOut' });
     await peer.close();
   });
 

@@ -10,8 +10,13 @@ import type { BlockSourceName } from './tiers/tier';
 
 /** Why a peer request failed. Every code means "read from the object store instead" to a mount. */
 export type PeerErrorCode =
-  /** Refused, reset, timed out, 5xx: the server is down, slow or overloaded. */
+  /** Refused, reset, 5xx, a malformed answer: the server is down or broken. */
   | 'Unavailable'
+  /**
+   * No answer (headers or the whole block) in time. The server may be down, or only busy filling the block from
+   * the object store: a reader goes elsewhere for this block but leaves the verdict to a probe.
+   */
+  | 'TimedOut'
   /** 401: the token is missing or wrong (a configuration error worth a loud log). */
   | 'Unauthorized'
   /** 4xx other than 401: the server would not take this request (wrong endpoint, block size, bad input). */
@@ -97,7 +102,7 @@ export class PeerClient {
     let onAbort: (() => void) | undefined;
     // Rejects on the first of: the caller's abort, no response head in time, the whole body not in time.
     const cancel = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new PeerError('Unavailable', `GET ${PATHS.block} from ${name} took more than ${this.options.requestTimeoutMs} ms`)), this.options.requestTimeoutMs);
+      timer = setTimeout(() => reject(new PeerError('TimedOut', `GET ${PATHS.block} from ${name} took more than ${this.options.requestTimeoutMs} ms`)), this.options.requestTimeoutMs);
       onAbort = () => reject(new PeerError('Unavailable', `GET ${PATHS.block} from ${name} was aborted`, undefined, { cause: signal?.reason }));
       if (signal?.aborted) onAbort();
       else signal?.addEventListener('abort', onAbort, { once: true });
@@ -107,7 +112,8 @@ export class PeerClient {
       const response = await this.connections.get(peer, `${PATHS.block}?${blockQuery(ref, range)}`, { authorization: authorization(this.options.token) }, into, this.options.headersTimeoutMs, cancel).catch((error: unknown) => {
         if (error instanceof PeerError) throw error;
         const message = (error as Error).message;
-        throw new PeerError('Unavailable', /^no answer within/.test(message) ? `${name} did not answer GET ${PATHS.block} within ${this.options.headersTimeoutMs} ms` : `GET ${PATHS.block} from ${name} failed: ${message}`, undefined, { cause: error });
+        if (/^no answer within/.test(message)) throw new PeerError('TimedOut', `${name} did not answer GET ${PATHS.block} within ${this.options.headersTimeoutMs} ms`, undefined, { cause: error });
+        throw new PeerError('Unavailable', `GET ${PATHS.block} from ${name} failed: ${message}`, undefined, { cause: error });
       });
       if (response.status < 200 || response.status >= 300) throw errorFrom(name, response.status, response.body);
       const source = response.headers.get(HEADERS.source) ?? '';
@@ -177,8 +183,8 @@ export class PeerClient {
           reject(error);
         }
       };
-      const headersTimer = setTimeout(() => fail(new PeerError('Unavailable', `${peer} did not answer ${method} ${url.pathname} within ${this.options.headersTimeoutMs} ms`)), this.options.headersTimeoutMs);
-      const requestTimer = setTimeout(() => fail(new PeerError('Unavailable', `${method} ${url.pathname} from ${peer} took more than ${this.options.requestTimeoutMs} ms`)), this.options.requestTimeoutMs);
+      const headersTimer = setTimeout(() => fail(new PeerError('TimedOut', `${peer} did not answer ${method} ${url.pathname} within ${this.options.headersTimeoutMs} ms`)), this.options.headersTimeoutMs);
+      const requestTimer = setTimeout(() => fail(new PeerError('TimedOut', `${method} ${url.pathname} from ${peer} took more than ${this.options.requestTimeoutMs} ms`)), this.options.requestTimeoutMs);
       const onAbort = () => fail(new PeerError('Unavailable', `${method} ${url.pathname} from ${peer} was aborted`, undefined, { cause: signal?.reason }));
       const cleanup = () => {
         clearTimeout(headersTimer);

@@ -159,6 +159,10 @@ class EndpointSliceMembership implements Membership {
     this.prober.reportFailure(url);
   }
 
+  reportSlow(url: string): void {
+    this.prober.reportSlow(url);
+  }
+
   onChange(listener: (picker: PeerPicker) => void): void {
     this.prober.onChange(listener);
   }

@@ -11,8 +11,10 @@ export interface Membership {
   picker(): PeerPicker;
   /** Resolves once the first round of probes has finished (whatever it found), so a mount starts with a ring. */
   ready(): Promise<void>;
-  /** A reader saw `url` fail (connection refused, timeout, 5xx): drop it from the ring now and re-probe it soon. */
+  /** A reader saw `url` fail (connection refused or reset, 5xx): drop it from the ring now and re-probe it soon. */
   reportFailure(url: string): void;
+  /** A reader timed out waiting for `url`: probe it now, and drop it from the ring only if the probe fails. */
+  reportSlow(url: string): void;
   /** Called with the new ring each time it changes. */
   onChange(listener: (picker: PeerPicker) => void): void;
   /** Stops probing (and watching); the ring no longer changes. */

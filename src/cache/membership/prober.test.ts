@@ -122,6 +122,26 @@ describe('PeerProber', () => {
     expect(changes.map(urls)).toEqual([[A, B], [A], [A, B]]);
   });
 
+  it('probes a server a reader found slow at once, keeping it in the ring unless that probe fails; a burst of reports costs one probe', async () => {
+    servers.capacity.set(A, 4 * GiB).set(B, 4 * GiB);
+    prober.setCandidates([A, B]);
+    await prober.start().ready();
+    const probesBefore = servers.probed.length;
+
+    prober.reportSlow(B);
+    prober.reportSlow(B);
+    expect(urls(prober.picker())).toEqual([A, B]);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(servers.probed.length - probesBefore).toBe(1);
+    expect(urls(prober.picker())).toEqual([A, B]);
+
+    servers.capacity.set(B, 'down');
+    prober.reportSlow(B);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(urls(prober.picker())).toEqual([A]);
+    expect(changes.map(urls)).toEqual([[A, B], [A]]);
+  });
+
   it('keeps a reported server out while its retry probe fails, until a later probe succeeds', async () => {
     servers.capacity.set(A, 4 * GiB);
     prober.setCandidates([A]);

@@ -27,6 +27,8 @@ interface Candidate {
   /** The capacity its last probe reported; undefined while it is out of the ring. */
   capacityBytes: number | undefined;
   retry: NodeJS.Timeout | undefined;
+  /** A probe asked by reportSlow is under way. */
+  slowProbe: boolean;
 }
 
 type ProbeOutcome = { ok: true; capacityBytes: number } | { ok: false; reason: string };
@@ -90,7 +92,7 @@ export class PeerProber implements Membership {
       }
     }
     const added = [...next].filter((url) => !this.candidates.has(url));
-    for (const url of added) this.candidates.set(url, { generation: 0, capacityBytes: undefined, retry: undefined });
+    for (const url of added) this.candidates.set(url, { generation: 0, capacityBytes: undefined, retry: undefined, slowProbe: false });
     if (memberRemoved) this.rebuild();
     if (this.started && added.length > 0) void this.probeAll(added);
   }
@@ -119,6 +121,14 @@ export class PeerProber implements Membership {
       }, this.options.retryAfterFailureMs);
       candidate.retry.unref();
     }
+  }
+
+  reportSlow(url: string): void {
+    const candidate = this.candidates.get(url);
+    // Out of the ring already (a probe is due), or being probed for a report: a burst of timeouts costs one probe.
+    if (candidate === undefined || this.closed || candidate.capacityBytes === undefined || candidate.slowProbe) return;
+    candidate.slowProbe = true;
+    void this.probeAll([url]).finally(() => (candidate.slowProbe = false));
   }
 
   onChange(listener: (picker: PeerPicker) => void): void {
