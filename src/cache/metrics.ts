@@ -30,7 +30,7 @@ export class CacheMetrics {
   readonly fillDuration: Histogram;
   /** Blocks dropped to respect a tier's cap or the disk's free-space floor. */
   readonly evictions: Counter<'tier'>;
-  /** Blocks read back from disk whose checksum failed (dropped and refetched). */
+  /** Blocks read back from disk that failed their checks: checksum, format, or a file naming another block (dropped and refetched). */
   readonly corruptBlocks: Counter;
   /** Bytes held per tier. */
   readonly usedBytes: Gauge<'tier'>;
@@ -91,7 +91,7 @@ export class CacheMetrics {
       registers,
     });
     this.evictions = new Counter({ name: 'granary_cache_evictions_total', help: 'Blocks dropped to respect a cap or the free-space floor.', labelNames: ['tier'], registers });
-    this.corruptBlocks = new Counter({ name: 'granary_cache_corrupt_blocks_total', help: 'Blocks read back from disk whose checksum failed.', registers });
+    this.corruptBlocks = new Counter({ name: 'granary_cache_corrupt_blocks_total', help: 'Blocks read back from disk that failed their checks (checksum, format, or a file naming another block), dropped and fetched again.', registers });
     this.usedBytes = new Gauge({ name: 'granary_cache_used_bytes', help: 'Bytes held per tier.', labelNames: ['tier'], registers });
     this.capacityBytes = new Gauge({ name: 'granary_cache_capacity_bytes', help: 'Byte cap per tier.', labelNames: ['tier'], registers });
     this.blocks = new Gauge({ name: 'granary_cache_blocks', help: 'Blocks held per tier.', labelNames: ['tier'], registers });

@@ -4,10 +4,12 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
+import { crc32 } from 'node:zlib';
 import pino from 'pino';
 import { silentLogger } from '../../log/logger';
 import { isBlockId } from '../block';
-import { BLOCK_HEADER_BYTES, DiskTier, TEMP_PREFIX, decodeBlockFile, type DiskTierOptions, type FreeSpace } from './disk';
+import { BLOCK_HEADER_BYTES, decodeBlockFile } from './block-file';
+import { DiskTier, FORMAT_FILE, TEMP_PREFIX, type DiskTierOptions, type FreeSpace } from './disk';
 
 let dir: string;
 
@@ -32,15 +34,19 @@ const plentyOfSpace = async (): Promise<FreeSpace> => ({ availableBytes: 1e15 })
 const open = (options: Partial<DiskTierOptions> = {}): Promise<DiskTier> =>
   DiskTier.open({ dir, capacityBytes: 1 << 20, freeSpaceFloorBytes: 0, logger: silentLogger(), statfs: plentyOfSpace, ...options });
 
-/** Every file under blocks/, by name, with its size. */
+/** Every file in the block folders under blocks/, by name, with its size. */
 async function filesOnDisk(): Promise<Map<string, number>> {
   const files = new Map<string, number>();
   const root = path.join(dir, 'blocks');
-  for (const folder of await fsp.readdir(root)) {
+  for (const folder of (await fsp.readdir(root)).filter((name) => name !== FORMAT_FILE)) {
     for (const name of await fsp.readdir(path.join(root, folder))) files.set(name, (await fsp.stat(path.join(root, folder, name))).size);
   }
   return files;
 }
+
+/** A pino logger writing into `lines` (one parsed object per line). */
+const capturingLogger = (lines: Record<string, unknown>[], level = 'info'): pino.Logger =>
+  pino({ level }, new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(JSON.parse(chunk.toString())), done()) }));
 
 /** Sets a block file's mtime `secondsAgo` seconds in the past (the recency the index is rebuilt from). */
 const age = (id: string, secondsAgo: number): Promise<void> => {
@@ -61,7 +67,7 @@ describe('DiskTier', () => {
     const contents = await fsp.readFile(fileOf(id));
     expect(contents.length).toBe(5000 + BLOCK_HEADER_BYTES);
     expect(contents.subarray(0, 4).toString('ascii')).toBe('GRNB');
-    expect(decodeBlockFile(contents)).toEqual({ data });
+    expect(decodeBlockFile(id, contents)).toEqual({ data });
     expect(await tier.get(id)).toEqual(data);
     expect(await tier.get(idOf('absent'))).toBeUndefined();
     expect(tier.stats).toMatchObject({ hits: 1, misses: 1, rejections: 0 });
@@ -215,8 +221,7 @@ describe('DiskTier', () => {
     ];
     for (const file of leftovers) await fsp.writeFile(file, 'partial');
     const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({ write: (chunk: Buffer, _encoding, done) => (lines.push(JSON.parse(chunk.toString())), done()) });
-    const second = await open({ logger: pino({ level: 'info' }, sink) });
+    const second = await open({ logger: capturingLogger(lines) });
     for (const file of leftovers) expect(fs.existsSync(file)).toBe(false);
     expect(second.blockCount).toBe(1);
     expect(await second.get(id)).toEqual(dataOf(3000, 1));
@@ -297,5 +302,155 @@ describe('DiskTier', () => {
     await tier.put(id, dataOf(1500, 1));
     expect(tier.usedBytes).toBe(1500);
     expect(await tier.get(id)).toEqual(dataOf(1500, 1));
+  });
+});
+
+/** Writes `data` as block `id`'s file in format 1 (16-byte header, CRC-32 of the data alone), as the tier once did. */
+async function writeFormatOneFile(id: string, data: Buffer): Promise<void> {
+  const header = Buffer.alloc(16);
+  header.write('GRNB', 0, 'ascii');
+  header.writeUInt16LE(1, 4);
+  header.writeUInt32LE(data.length, 8);
+  header.writeUInt32LE(crc32(data), 12);
+  await fsp.mkdir(path.dirname(fileOf(id)), { recursive: true });
+  await fsp.writeFile(fileOf(id), Buffer.concat([header, data]));
+}
+
+/** Five bytes (the CRC-32 polynomial, bit-reflected) whose XOR at any offset leaves a message's CRC-32 unchanged. */
+const CRC32_BLIND_SPOT = [0x41, 0x06, 0x71, 0xdb, 0x01];
+
+describe('DiskTier: a block file is served only as the block it names, whole', () => {
+  const blockPair = (): [string, string] => [idOf('first', 3), idOf('second', 7)];
+  const warnings = (lines: Record<string, unknown>[]): Record<string, unknown>[] => lines.filter((line) => line.level === 40);
+
+  it('drops a block whose file was renamed to another block\'s name, and forgets the one renamed away', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const tier = await open({ logger: capturingLogger(lines) });
+    const [a, b] = blockPair();
+    await tier.put(a, dataOf(3000, 1));
+    await tier.put(b, dataOf(3000, 2));
+    await fsp.rename(fileOf(a), fileOf(b));
+    expect(await tier.get(b)).toBeUndefined();
+    expect(fs.existsSync(fileOf(b))).toBe(false);
+    expect(tier.has(b)).toBe(false);
+    expect(await tier.get(a)).toBeUndefined();
+    expect(tier.has(a)).toBe(false);
+    expect(tier.stats).toMatchObject({ corruptions: 1, hits: 0, misses: 2 });
+    expect(tier.usedBytes).toBe(0);
+    expect(warnings(lines)).toEqual([expect.objectContaining({ blockId: b, file: fileOf(b), problem: `the file holds block ${a}, not ${b}` })]);
+  });
+
+  it('drops a block whose file was overwritten with a copy of another block\'s file, and keeps the original', async () => {
+    const tier = await open();
+    const [a, b] = blockPair();
+    await tier.put(a, dataOf(3000, 1));
+    await tier.put(b, dataOf(3000, 2));
+    await fsp.copyFile(fileOf(a), fileOf(b));
+    expect(await tier.get(b)).toBeUndefined();
+    expect(await tier.get(a)).toEqual(dataOf(3000, 1));
+    expect(tier.stats).toMatchObject({ corruptions: 1, hits: 1, misses: 1 });
+    expect(fs.existsSync(fileOf(b))).toBe(false);
+  });
+
+  it('drops both blocks of a swapped pair across a restart, and stores them again when refilled', async () => {
+    const first = await open();
+    const [a, b] = blockPair();
+    await first.put(a, dataOf(3000, 1));
+    await first.put(b, dataOf(3000, 2));
+    const aside = `${fileOf(a)}.aside`;
+    await fsp.rename(fileOf(a), aside);
+    await fsp.rename(fileOf(b), fileOf(a));
+    await fsp.rename(aside, fileOf(b));
+    const second = await open();
+    expect(second.blockCount).toBe(2);
+    expect(await second.get(a)).toBeUndefined();
+    expect(await second.get(b)).toBeUndefined();
+    expect(second.stats).toMatchObject({ corruptions: 2, hits: 0 });
+    expect(second.blockCount).toBe(0);
+    await second.put(a, dataOf(3000, 1));
+    await second.put(b, dataOf(3000, 2));
+    expect(await second.get(a)).toEqual(dataOf(3000, 1));
+    expect(await second.get(b)).toEqual(dataOf(3000, 2));
+  });
+
+  it('catches changed data under a header that names the right block, even a change CRC-32 cannot see', async () => {
+    const tier = await open();
+    const id = idOf('blind');
+    const data = dataOf(4000, 5);
+    await tier.put(id, data);
+    const contents = await fsp.readFile(fileOf(id));
+    CRC32_BLIND_SPOT.forEach((mask, i) => (contents[BLOCK_HEADER_BYTES + 1000 + i] = (contents[BLOCK_HEADER_BYTES + 1000 + i] ?? 0) ^ mask));
+    const changed = contents.subarray(BLOCK_HEADER_BYTES);
+    expect(changed.equals(data)).toBe(false);
+    expect(crc32(changed)).toBe(crc32(data));
+    await fsp.writeFile(fileOf(id), contents);
+    expect(await tier.get(id)).toBeUndefined();
+    expect(decodeBlockFile(id, contents)).toEqual({ problem: 'XXH64 checksum mismatch' });
+    expect(tier.stats).toMatchObject({ corruptions: 1, hits: 0 });
+    expect(fs.existsSync(fileOf(id))).toBe(false);
+  });
+
+  it('catches a changed header byte: the checksum covers the header too', async () => {
+    const tier = await open();
+    const id = idOf('header');
+    await tier.put(id, dataOf(4000, 6));
+    const contents = await fsp.readFile(fileOf(id));
+    // A reserved byte: nothing but the checksum would notice it.
+    contents[6] = (contents[6] ?? 0) ^ 0x01;
+    await fsp.writeFile(fileOf(id), contents);
+    expect(await tier.get(id)).toBeUndefined();
+    expect(tier.stats.corruptions).toBe(1);
+  });
+
+  it('counts and logs a corrupt block once when many readers ask for it at once', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const tier = await open({ logger: capturingLogger(lines) });
+    const id = idOf('shared');
+    await tier.put(id, dataOf(4000, 7));
+    const contents = await fsp.readFile(fileOf(id));
+    contents[BLOCK_HEADER_BYTES + 10] = (contents[BLOCK_HEADER_BYTES + 10] ?? 0) ^ 0xff;
+    await fsp.writeFile(fileOf(id), contents);
+    expect(await Promise.all(Array.from({ length: 5 }, () => tier.get(id)))).toEqual(Array.from({ length: 5 }, () => undefined));
+    expect(tier.stats).toMatchObject({ corruptions: 1, misses: 5, hits: 0 });
+    expect(warnings(lines)).toEqual([expect.objectContaining({ blockId: id, file: fileOf(id), problem: 'XXH64 checksum mismatch' })]);
+  });
+
+  it('removes the files of the old format at open without reading them, and serves none of them', async () => {
+    const ids = ['old-1', 'old-2', 'old-3'].map((key) => idOf(key));
+    for (const [i, id] of ids.entries()) await writeFormatOneFile(id, dataOf(2000, i));
+    const lines: Record<string, unknown>[] = [];
+    const tier = await open({ logger: capturingLogger(lines) });
+    expect(tier.blockCount).toBe(0);
+    for (const id of ids) {
+      expect(fs.existsSync(fileOf(id))).toBe(false);
+      expect(await tier.get(id)).toBeUndefined();
+    }
+    expect(lines).toEqual([expect.objectContaining({ msg: 'disk tier opened', blocks: 0, removedOldFormatFiles: 3, foundFormatVersion: null, formatVersion: 2 })]);
+    expect(await fsp.readFile(path.join(dir, 'blocks', FORMAT_FILE), 'utf8')).toBe('2\n');
+    // One that turns up later is indexed from its name and size alone at open, and refused when read.
+    await writeFormatOneFile(ids[0] as string, dataOf(2000, 0));
+    const reopened = await open();
+    expect(reopened.has(ids[0] as string)).toBe(true);
+    expect(await reopened.get(ids[0] as string)).toBeUndefined();
+    expect(reopened.stats.corruptions).toBe(1);
+  });
+
+  it('removes every block file at open when the format file names another format', async () => {
+    const first = await open();
+    const id = idOf('newer');
+    await first.put(id, dataOf(1000, 1));
+    await fsp.writeFile(path.join(dir, 'blocks', FORMAT_FILE), '3\n');
+    const lines: Record<string, unknown>[] = [];
+    const second = await open({ logger: capturingLogger(lines) });
+    expect(second.blockCount).toBe(0);
+    expect(fs.existsSync(fileOf(id))).toBe(false);
+    expect(lines).toEqual([expect.objectContaining({ removedOldFormatFiles: 1, foundFormatVersion: 3 })]);
+  });
+
+  it('refuses to store a block under a name that is not a block id', async () => {
+    const tier = await open();
+    await tier.put('not-a-block-id', dataOf(100, 1));
+    expect(tier.stats.rejections).toBe(1);
+    expect(tier.blockCount).toBe(0);
   });
 });

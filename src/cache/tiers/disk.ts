@@ -2,35 +2,27 @@
 // node's disk never fills, surviving restarts.
 //
 // Layout: one file per block at <dir>/blocks/<first 2 hex of the id>/<id> (256 folders keep each folder
-// small). A file is a 16-byte header, then the block's bytes:
-//   offset 0  "GRNB"               magic
-//   offset 4  u16 LE               format version (BLOCK_FORMAT_VERSION)
-//   offset 6  u16 LE               reserved, 0
-//   offset 8  u32 LE               data length
-//   offset 12 u32 LE               CRC-32 of the data (zlib.crc32)
+// small), in the format of block-file.ts: a header that names the block and checksums header and data,
+// then the block's bytes. <dir>/blocks/format holds the format version of every block file there; a
+// directory without it (format 1 wrote none) or with another version is emptied at open.
 // A block is written to a temp file (.tmp-*) in its folder and renamed into place, so a reader sees a whole
-// block or none. There is no fsync: after a crash a torn block fails its length or CRC check when read and is
-// dropped, and the cache is never the source of truth.
+// block or none. There is no fsync: after a crash a torn block fails its length or checksum check when read
+// and is dropped, and the cache is never the source of truth.
 //
 // Bytes are counted by data length (headers excluded) against the cap; the free-space floor is checked with
 // headers included. The index (sizes and recency) lives in memory and is rebuilt at open from the folder
-// listing and file sizes; the recency survives restarts through the files' mtimes (touched on every hit).
+// listing and file sizes (no file is read at open); the recency survives restarts through the files'
+// mtimes (touched on every hit).
 import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { crc32 } from 'node:zlib';
 import type { Logger } from '../../log/logger';
 import { isBlockId } from '../block';
 import { ByteLru, type Sized } from '../lru';
 import { SingleFlight } from '../singleflight';
+import { BLOCK_FORMAT_VERSION, BLOCK_HEADER_BYTES, decodeBlockFile, encodeBlockHeader } from './block-file';
 import type { Tier, TierStats } from './tier';
-
-/** The block file format this code writes and reads. */
-export const BLOCK_FORMAT_VERSION = 1;
-
-/** Bytes of a block file's header, before the data. */
-export const BLOCK_HEADER_BYTES = 16;
 
 /** The folder under the tier's directory that holds the block folders. */
 export const BLOCKS_DIR = 'blocks';
@@ -38,7 +30,8 @@ export const BLOCKS_DIR = 'blocks';
 /** Name prefix of a block file being written; any left at open is from a crash and is deleted. */
 export const TEMP_PREFIX = '.tmp-';
 
-const MAGIC = Buffer.from('GRNB', 'ascii');
+/** The file in blocks/ that names the format of every block file there. */
+export const FORMAT_FILE = 'format';
 
 /** File system calls in flight at once while the index is rebuilt at open. */
 const SCAN_CONCURRENCY = 64;
@@ -68,34 +61,24 @@ export async function statfsFreeSpace(dir: string): Promise<FreeSpace> {
   return { availableBytes: stats.bavail * stats.bsize };
 }
 
-/** The header of a block file holding `data`. */
-export function encodeBlockHeader(data: Buffer): Buffer {
-  const header = Buffer.alloc(BLOCK_HEADER_BYTES);
-  MAGIC.copy(header, 0);
-  header.writeUInt16LE(BLOCK_FORMAT_VERSION, 4);
-  header.writeUInt32LE(data.length, 8);
-  header.writeUInt32LE(crc32(data), 12);
-  return header;
-}
-
-/** The data of a block file's contents, or why they are not a sound block. */
-export function decodeBlockFile(contents: Buffer): { data: Buffer } | { problem: string } {
-  if (contents.length < BLOCK_HEADER_BYTES) return { problem: `file of ${contents.length} bytes is shorter than the header` };
-  if (!contents.subarray(0, 4).equals(MAGIC)) return { problem: 'bad magic' };
-  const version = contents.readUInt16LE(4);
-  if (version !== BLOCK_FORMAT_VERSION) return { problem: `format version ${version}, expected ${BLOCK_FORMAT_VERSION}` };
-  const length = contents.readUInt32LE(8);
-  const data = contents.subarray(BLOCK_HEADER_BYTES);
-  if (data.length !== length) return { problem: `header says ${length} bytes, file holds ${data.length}` };
-  if (crc32(data) !== contents.readUInt32LE(12)) return { problem: 'CRC-32 mismatch' };
-  return { data };
-}
-
 const errnoOf = (error: unknown): string | undefined =>
   typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 
 /** Whether two stats describe the same file version (same inode, size and mtime). */
 const sameFile = (a: Stats, b: Stats): boolean => a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
+
+/** The format version a format file names; undefined when there is none (format 1 wrote none) or it is unreadable. */
+async function readFormat(file: string): Promise<number | undefined> {
+  const text = await fsp.readFile(file, 'utf8').catch(() => undefined);
+  return text !== undefined && /^\d+\n?$/.test(text) ? Number.parseInt(text, 10) : undefined;
+}
+
+/** Writes the format file naming BLOCK_FORMAT_VERSION (temp file renamed into place). */
+async function writeFormat(file: string): Promise<void> {
+  const temp = path.join(path.dirname(file), `${TEMP_PREFIX}${path.basename(file)}.${randomBytes(6).toString('hex')}`);
+  await fsp.writeFile(temp, `${BLOCK_FORMAT_VERSION}\n`);
+  await fsp.rename(temp, file);
+}
 
 /** Runs `fn` over `items` with at most `limit` calls in flight. */
 async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -130,6 +113,7 @@ export class DiskTier implements Tier {
   /** File bytes (headers included) ever reserved: tells a write how much was reserved while it waited for statfs. */
   private reservedEver = 0;
   private readonly writes = new SingleFlight<void>();
+  private readonly reads = new SingleFlight<Buffer | undefined>();
   private readonly fileQueues = new Map<string, Promise<void>>();
   private readonly blocksDir: string;
   private readonly statfs: (dir: string) => Promise<FreeSpace>;
@@ -167,14 +151,26 @@ export class DiskTier implements Tier {
       this.stats.misses++;
       return undefined;
     }
+    // Concurrent gets of one block share one read: one checksum, and one count and log of a corrupt file.
+    const data = await this.reads.run(id, () => this.read(id));
+    if (data === undefined) {
+      this.stats.misses++;
+      return undefined;
+    }
+    this.stats.hits++;
+    this.index.get(id);
+    return data;
+  }
+
+  /** Reads and checks the block's file; a file that fails its checks is counted, logged and dropped. Never throws. */
+  private async read(id: string): Promise<Buffer | undefined> {
     const file = this.fileOf(id);
     try {
       const handle = await fsp.open(file, 'r');
       try {
         const read = await handle.stat();
-        const decoded = decodeBlockFile(await handle.readFile());
+        const decoded = decodeBlockFile(id, await handle.readFile());
         if ('problem' in decoded) {
-          this.stats.misses++;
           this.stats.corruptions++;
           this.options.logger.warn({ blockId: id, file, problem: decoded.problem }, 'dropped a corrupt block from the disk tier; it will be fetched again');
           await this.dropIfUnchanged(id, read);
@@ -183,14 +179,11 @@ export class DiskTier implements Tier {
         // The mtime carries the recency across restarts; failing to set it only costs that.
         const now = new Date();
         await handle.utimes(now, now).catch(() => undefined);
-        this.stats.hits++;
-        this.index.get(id);
         return decoded.data;
       } finally {
         await handle.close().catch(() => undefined);
       }
     } catch (error) {
-      this.stats.misses++;
       if (errnoOf(error) === 'ENOENT') await this.forgetIfMissing(id);
       else this.options.logger.warn({ err: error, blockId: id, file }, 'reading a block from the disk tier failed; it will be fetched elsewhere');
       return undefined;
@@ -283,7 +276,8 @@ export class DiskTier implements Tier {
     try {
       const handle = await fsp.open(temp, 'wx');
       try {
-        await handle.writeFile(encodeBlockHeader(data));
+        // writeFile writes every byte or throws (writev may stop short on a full disk).
+        await handle.writeFile(encodeBlockHeader(id, data));
         await handle.writeFile(data);
       } finally {
         await handle.close();
@@ -368,13 +362,16 @@ export class DiskTier implements Tier {
   }
 
   /**
-   * Rebuilds the index from the files in blocks/: sizes from stat (the CRC is checked on get), recency from
-   * mtime, oldest first. Removes temp files left by a crash and anything that is not a block file, and
-   * evicts the oldest blocks if they hold more than the cap (the cap was lowered since).
+   * Rebuilds the index from the files in blocks/: sizes from stat (the header and checksum are checked on
+   * get), recency from mtime, oldest first. Removes temp files left by a crash, anything that is not a block
+   * file, and every block file when the format file names another format (or is missing); then evicts the
+   * oldest blocks if they hold more than the cap (the cap was lowered since).
    */
   private async rebuild(): Promise<void> {
     await fsp.mkdir(this.blocksDir, { recursive: true });
-    const removed = { temp: 0, junk: 0 };
+    const formatFile = path.join(this.blocksDir, FORMAT_FILE);
+    const format = await readFormat(formatFile);
+    const removed = { temp: 0, junk: 0, oldFormat: 0 };
     const remove = async (file: string, kind: keyof typeof removed): Promise<void> => {
       removed[kind]++;
       await this.unlink(file);
@@ -384,7 +381,7 @@ export class DiskTier implements Tier {
       const file = path.join(this.blocksDir, entry.name);
       if (entry.isDirectory() && /^[0-9a-f]{2}$/.test(entry.name)) folders.push(entry.name);
       else if (entry.isDirectory()) this.options.logger.warn({ dir: file }, 'the disk tier leaves alone a folder it does not know');
-      else await remove(file, 'junk');
+      else if (entry.name !== FORMAT_FILE) await remove(file, 'junk');
     }
 
     const candidates: { id: string; file: string }[] = [];
@@ -399,16 +396,23 @@ export class DiskTier implements Tier {
     });
 
     const found: FoundBlock[] = [];
-    await forEachLimited(candidates, SCAN_CONCURRENCY, async ({ id, file }) => {
-      const stats = await fsp.stat(file).catch(() => undefined);
-      if (stats === undefined) return;
-      if (stats.size < BLOCK_HEADER_BYTES) {
-        this.stats.corruptions++;
-        await remove(file, 'junk');
-        return;
-      }
-      found.push({ id, length: stats.size - BLOCK_HEADER_BYTES, mtimeMs: stats.mtimeMs });
-    });
+    if (format === BLOCK_FORMAT_VERSION) {
+      await forEachLimited(candidates, SCAN_CONCURRENCY, async ({ id, file }) => {
+        const stats = await fsp.stat(file).catch(() => undefined);
+        if (stats === undefined) return;
+        if (stats.size < BLOCK_HEADER_BYTES) {
+          this.stats.corruptions++;
+          await remove(file, 'junk');
+          return;
+        }
+        found.push({ id, length: stats.size - BLOCK_HEADER_BYTES, mtimeMs: stats.mtimeMs });
+      });
+    } else {
+      // Removed before the format file is written: a crash in between leaves no format file, and the next
+      // open removes the rest. Should one survive anyway, get() refuses its header's version.
+      await forEachLimited(candidates, SCAN_CONCURRENCY, ({ file }) => remove(file, 'oldFormat'));
+      await writeFormat(formatFile);
+    }
 
     const missing = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0')).filter((f) => !folders.includes(f));
     await forEachLimited(missing, SCAN_CONCURRENCY, (folder) => fsp.mkdir(path.join(this.blocksDir, folder), { recursive: true }).then(() => undefined));
@@ -427,6 +431,8 @@ export class DiskTier implements Tier {
       {
         dir: this.options.dir, blocks: found.length, bytes: bytesFound, evictedOverCap: overCap.length,
         removedTempFiles: removed.temp, removedOtherFiles: removed.junk, capacityBytes: this.capacityBytes,
+        formatVersion: BLOCK_FORMAT_VERSION,
+        ...(format !== BLOCK_FORMAT_VERSION && { foundFormatVersion: format ?? null, removedOldFormatFiles: removed.oldFormat }),
       },
       'disk tier opened',
     );

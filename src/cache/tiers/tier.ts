@@ -9,7 +9,7 @@ export interface TierStats {
   misses: number;
   /** Blocks dropped to respect the byte cap (or, on disk, the free-space floor). */
   evictions: number;
-  /** Blocks whose bytes failed their checksum and were dropped (disk only). */
+  /** Blocks read back that failed their checks (checksum, format, or a file naming another block) and were dropped (disk only). */
   corruptions: number;
   /** Blocks not stored because they did not fit (larger than the cap, or no free space above the floor). */
   rejections: number;
