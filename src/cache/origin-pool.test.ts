@@ -113,6 +113,27 @@ describe('OriginPool', () => {
     expect(opened[0]?.closed).toBe(true);
   });
 
+  it('discards a client on request, leaving the others their places (closed once its users end)', async () => {
+    const { origins, opened, closed } = pool(2);
+    await origins.use('real', (client) => client.read());
+    const held = gate();
+    const absent = origins.use('absent', async (client) => {
+      await held.opened;
+      return client.read();
+    });
+    await Promise.resolve();
+    origins.discard('absent');
+    origins.discard('never-opened');
+    expect(opened.find((client) => client.bucket === 'absent')?.closed).toBe(false);
+    held.open();
+    await absent;
+    expect(closed).toEqual(['absent']);
+    // The place it left goes to the next bucket; the real one stays open.
+    await origins.use('other', (client) => client.read());
+    expect(opened.find((client) => client.bucket === 'real')?.closed).toBe(false);
+    expect(origins.size).toBe(2);
+  });
+
   it('closes idle clients at close(), busy ones when their work ends, and refuses new work', async () => {
     const { origins, opened } = pool(4);
     await origins.use('idle', (client) => client.read());

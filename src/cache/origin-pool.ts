@@ -74,6 +74,17 @@ export class OriginPool<C extends Closable> {
     }
   }
 
+  /**
+   * Drops the client of `bucket` from the pool (closed once its users end), so that it takes no place there: for
+   * a bucket the object store says does not exist, which would otherwise push real buckets' clients out.
+   */
+  discard(bucket: string): void {
+    const entry = this.kept.peek(bucket);
+    if (!entry) return;
+    this.kept.delete(bucket);
+    this.drop(entry);
+  }
+
   /** Closes every client: idle ones now, those in use when their work ends. Later use() rejects. */
   close(): void {
     this.closed = true;
