@@ -91,10 +91,17 @@ export class CacheServer {
     // The total: Node closes the excess right after accept(), before any socket object exists.
     this.server.maxConnections = limits.maxConnections;
     this.server.on('drop', (peer?: { remoteAddress?: string }) => this.refused('total', peer?.remoteAddress, limits.maxConnections));
-    // Per address: first in line of the 'connection' listeners, so a refused socket is destroyed before the HTTP
-    // parser is attached to it (that listener then sees a closed socket and reads nothing).
-    this.server.prependListener('connection', (socket: Socket) => {
-      if (!this.gate.admit(socket)) this.refused('address', socket.remoteAddress, limits.maxConnectionsPerAddress);
+    // Per address: the gate stands in front of http.Server's own 'connection' listener (which attaches the HTTP
+    // parser), so that a refused socket is destroyed before it has a parser, listeners or a byte read. Under a
+    // flood of refused connections that is most of the garbage (and so of the memory) a refusal would cost.
+    const parse = this.server.listeners('connection') as Array<(socket: Socket) => void>;
+    this.server.removeAllListeners('connection');
+    this.server.on('connection', (socket: Socket) => {
+      if (!this.gate.admit(socket)) {
+        this.refused('address', socket.remoteAddress, limits.maxConnectionsPerAddress);
+        return;
+      }
+      for (const listener of parse) listener.call(this.server, socket);
     });
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => this.answerClientError(error, socket));
   }
