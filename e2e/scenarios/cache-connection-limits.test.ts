@@ -11,7 +11,8 @@ jest.setTimeout(120_000);
 
 const HEADERS_TIMEOUT_MS = 2000;
 const IDLE_TIMEOUT_MS = 2000;
-const PER_ADDRESS = 4;
+// Room for what 127.0.0.1 holds besides the tests: the fixture's keep-alive fetches and the server's probes of itself.
+const PER_ADDRESS = 8;
 
 /** What one raw connection saw: the bytes the server sent and when the server closed it. */
 interface Exchange {
@@ -57,6 +58,18 @@ function connect(fixture: CacheFixture, from: string, data?: string): Exchange {
         });
       }),
   };
+}
+
+/** Dials from `from` until a GET /healthz is answered (the server may take a moment to see a closed connection go), within 10 s. */
+async function untilServed(fixture: CacheFixture, from: string): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const exchange = connect(fixture, from, `GET ${PATHS.healthz} HTTP/1.1\r\nHost: cache\r\n\r\n`);
+    const answer = await exchange.answered().catch(() => '');
+    exchange.socket.destroy();
+    if (answer !== '' || Date.now() > deadline) return answer;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 /** The JSON error body of a raw answer. */
@@ -129,10 +142,8 @@ describe('a cache server facing clients without the token', () => {
 
     // A connection of the first address ends: the next one from there is taken again.
     held[0]?.socket.destroy();
-    await held[0]?.closed;
-    const again = connect(fixture, from, `GET ${PATHS.healthz} HTTP/1.1\r\nHost: cache\r\n\r\n`);
-    expect(await again.answered()).toMatch(/^HTTP\/1\.1 200 /);
-    for (const exchange of [...held, again]) exchange.socket.destroy();
+    expect(await untilServed(fixture, from)).toMatch(/^HTTP\/1\.1 200 /);
+    for (const exchange of held) exchange.socket.destroy();
   });
 
   it('answers a request without the token 401 and closes the connection without reading the body it announced', async () => {
@@ -164,5 +175,38 @@ describe('a cache server facing clients without the token', () => {
     } finally {
       client.close();
     }
+  });
+});
+
+describe('a cache server at its total connection cap', () => {
+  const TOTAL = 8;
+  let fixture: CacheFixture;
+
+  beforeAll(async () => {
+    fixture = await startCacheFixture('cache-total', { blocks: 1, args: ['--max-connections', String(TOTAL)] });
+  });
+  afterAll(async () => {
+    await fixture?.close();
+  });
+
+  it('closes connections over the total at accept, whatever their address, and takes new ones once some end', async () => {
+    const before = await fixture.cache.metric('granary_cache_refused_connections_total', 'cap="total"');
+    // More connections than the cap, each from its own address (no per-address cap is near).
+    const exchanges: Exchange[] = [];
+    for (let index = 0; index < TOTAL + 4; index++) {
+      const exchange = connect(fixture, `127.0.1.${index + 1}`, `GET ${PATHS.healthz} HTTP/1.1\r\nHost: cache\r\n\r\n`);
+      await Promise.race([exchange.answered(), exchange.closed]).catch(() => undefined);
+      exchanges.push(exchange);
+    }
+    const served = exchanges.filter((exchange) => exchange.received().startsWith('HTTP/1.1 200 '));
+    const refused = exchanges.filter((exchange) => exchange.received() === '');
+    // Some of the cap is held already: the test's keep-alive fetches (readiness, metrics) and the server's probes of itself.
+    expect(served.length).toBeLessThanOrEqual(TOTAL);
+    expect(served.length).toBeGreaterThanOrEqual(TOTAL - 4);
+    expect(refused.length).toBeGreaterThanOrEqual(4);
+    expect(served.length + refused.length).toBe(TOTAL + 4);
+    for (const exchange of served) exchange.socket.destroy();
+    expect(await untilServed(fixture, '127.0.1.200')).toMatch(/^HTTP\/1\.1 200 /);
+    expect(await fixture.cache.metric('granary_cache_refused_connections_total', 'cap="total"')).toBeGreaterThanOrEqual(before + refused.length);
   });
 });
