@@ -142,7 +142,10 @@ describe('a cache server under a slowloris attack of 2,000 connections for 60 s'
       expect(summary.oldestOpenAtEndMs).toBeLessThan(headersDeadlineMs);
       // Bounded by the caps, not by the attack: the attacker's share is at most the per-address cap.
       expect(peaks.peakFds).toBeLessThanOrEqual(baseline.fds + CACHE_SERVER_LIMITS.maxConnectionsPerAddress + 64);
-      expect(peaks.peakRssBytes - baseline.rssBytes).toBeLessThan(100 * MiB);
+      // Memory: the held connections cost little (1,000 of them ~10 MiB); what grows is the heap's garbage of the
+      // ~900 connections a second refused at accept, until V8's next full collection (measured +45 to +86 MiB on
+      // a loaded 2-core machine). A leak of 2.5 KiB per connection (60,000 in this attack) would exceed the bound.
+      expect(peaks.peakRssBytes - baseline.rssBytes).toBeLessThan(150 * MiB);
     } finally {
       agent.destroy();
       mountClient.close();
