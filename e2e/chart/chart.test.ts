@@ -97,6 +97,8 @@ describe('values.schema.json', () => {
     ['node.updateStrategy=Recreate', "at '/node/updateStrategy': value must be one of"],
     ['cache.rams=8GiB', "at '/cache': additional properties 'rams' not allowed"],
     ['secrets.endpoint=s3.example.com', "at '/secrets/endpoint': 's3.example.com' does not match pattern"],
+    ['cache.buckets={models,Bad_Bucket}', "at '/cache/buckets/1': 'Bad_Bucket' does not match pattern"],
+    ['cache.maxConnectionsPerAddress=0', "at '/cache/maxConnectionsPerAddress': minimum: got 0, want 1"],
   ])('refuses --set %s, naming the value', (pair, message) => {
     const result = helmTemplate([], [pair]);
     expect(result.status).not.toBe(0);
@@ -200,6 +202,15 @@ describe('chart layout and consistency with the code', () => {
     }
     const rolling = parseObjects(helmTemplate([], ['node.updateStrategy=RollingUpdate']).stdout);
     expect((nodePlugin(rolling)?.spec as { updateStrategy?: unknown })?.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
+  });
+
+  it('gives the cache server its connection caps, and --buckets only when cache.buckets names some', () => {
+    const cacheArgs = (objects: KubeObject[]) => containers(objects).find(({ owner, container }) => owner.metadata.name.endsWith('-cache') && container.name === 'granary')?.container.args ?? [];
+    const defaults = cacheArgs(renders.find((rendered) => rendered.name === 'default values')?.objects ?? []);
+    expect(defaults).toEqual(expect.arrayContaining(['--max-connections=16384', '--max-connections-per-address=1024']));
+    expect(defaults.some((arg) => arg.startsWith('--buckets'))).toBe(false);
+    const restricted = cacheArgs(parseObjects(helmTemplate([], ['cache.buckets={models,datasets}', 'cache.maxConnections=30000', 'cache.maxConnectionsPerAddress=2048']).stdout));
+    expect(restricted).toEqual(expect.arrayContaining(['--buckets=models,datasets', '--max-connections=30000', '--max-connections-per-address=2048']));
   });
 
   it('runs csi-provisioner with --extra-create-metadata and leader election', () => {

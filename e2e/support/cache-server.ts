@@ -20,6 +20,8 @@ export interface CacheServerOptions {
   tokenFile: string;
   /** Endpoint and credentials of the object store (AWS_*). */
   env: NodeJS.ProcessEnv;
+  /** More flags of `granary cache serve` (limits, --buckets, --block-size). */
+  args?: string[];
 }
 
 /** A running cache server process. */
@@ -47,6 +49,7 @@ export async function startCacheServer(options: CacheServerOptions): Promise<Cac
     '--disk-free-floor', '0',
     '--peers', options.peers.join(','),
     '--token-file', options.tokenFile,
+    ...(options.args ?? []),
   ];
   const child = spawn(process.execPath, args, { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...options.env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';

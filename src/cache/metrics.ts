@@ -44,6 +44,12 @@ export class CacheMetrics {
   readonly requests: Counter<'path' | 'code'>;
   /** Requests refused for a missing or wrong cluster token. */
   readonly unauthorized: Counter;
+  /** Connections closed at accept, by the cap they were over: per source address, or in all. */
+  readonly refusedConnections: Counter<'cap'>;
+  /** Client connections open now. */
+  readonly openConnections: Gauge;
+  /** Object store clients (one per bucket) open now. */
+  readonly originClients: Gauge;
 
   private readonly seen = new Map<string, number>();
 
@@ -98,5 +104,8 @@ export class CacheMetrics {
     this.ringMembers = new Gauge({ name: 'granary_cache_ring_members', help: 'Cache servers in the ring this server sees.', registers });
     this.requests = new Counter({ name: 'granary_cache_http_requests_total', help: 'HTTP requests by path and status.', labelNames: ['path', 'code'], registers });
     this.unauthorized = new Counter({ name: 'granary_cache_unauthorized_requests_total', help: 'Requests refused for a missing or wrong cluster token.', registers });
+    this.refusedConnections = new Counter({ name: 'granary_cache_refused_connections_total', help: 'Connections closed at accept, by the cap they were over (address, total).', labelNames: ['cap'], registers });
+    this.openConnections = new Gauge({ name: 'granary_cache_open_connections', help: 'Client connections open now.', registers });
+    this.originClients = new Gauge({ name: 'granary_cache_origin_clients', help: 'Object store clients (one per bucket) open now.', registers });
   }
 }

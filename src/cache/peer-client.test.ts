@@ -93,6 +93,33 @@ describe('PeerClient', () => {
     await peer.close();
   });
 
+  it('retries a JSON call once on a new socket when the server closed the reused keep-alive one as the request went out', async () => {
+    const served = new WeakSet<object>();
+    let stale = false;
+    let sockets = 0;
+    const peer = await serve((request, response) => {
+      if (stale && served.has(request.socket)) {
+        request.socket.destroy();
+        return;
+      }
+      if (!served.has(request.socket)) sockets++;
+      served.add(request.socket);
+      const text = JSON.stringify({ capacityBytes: 1, ramBytes: 1, diskBytes: 0, endpoint: '', version: 'v' });
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      response.end(text);
+    });
+    const own = new PeerClient({ token: 'token-0123456789abcdef' });
+    try {
+      await expect(own.info(peer.url)).resolves.toMatchObject({ version: 'v' });
+      stale = true;
+      await expect(own.info(peer.url)).resolves.toMatchObject({ version: 'v' });
+      expect(sockets).toBe(2);
+    } finally {
+      own.close();
+      await peer.close();
+    }
+  });
+
   it('gives up on a peer that does not answer within the headers timeout', async () => {
     const peer = await serve(() => undefined);
     const started = Date.now();

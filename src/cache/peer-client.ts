@@ -57,6 +57,16 @@ export interface FetchedBlock {
 
 const DEFAULTS = { headersTimeoutMs: 2000, requestTimeoutMs: 10_000, maxSocketsPerPeer: 32 };
 
+/**
+ * Longest an idle keep-alive socket of the JSON calls is kept. A server that announces a shorter idle timeout
+ * (Keep-Alive: timeout=N, as the cache server does) has its sockets dropped a second before it (http.Agent does
+ * that only when it has a timeout of its own to shorten).
+ */
+const AGENT_IDLE_TIMEOUT_MS = 60_000;
+
+/** Errors of a reused keep-alive socket that the server closed as the request went out: worth one more try on a new one. */
+const STALE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE']);
+
 const SOURCES = new Set<string>(['ram', 'disk', 'origin']);
 
 /** Talks to cache servers over HTTP/1.1 keep-alive. */
@@ -68,7 +78,7 @@ export class PeerClient {
 
   constructor(options: PeerClientOptions) {
     this.options = { ...DEFAULTS, ...options };
-    const agentOptions = { keepAlive: true, maxSockets: this.options.maxSocketsPerPeer, maxFreeSockets: this.options.maxSocketsPerPeer, scheduling: 'lifo' as const };
+    const agentOptions = { keepAlive: true, maxSockets: this.options.maxSocketsPerPeer, maxFreeSockets: this.options.maxSocketsPerPeer, scheduling: 'lifo' as const, timeout: AGENT_IDLE_TIMEOUT_MS };
     this.httpAgent = new http.Agent(agentOptions);
     this.httpsAgent = new https.Agent(agentOptions);
     this.connections = new RawHttpPool(this.options.maxSocketsPerPeer);
@@ -157,9 +167,10 @@ export class PeerClient {
 
   /**
    * Sends one request and resolves with a 2xx response whose body the caller must read, then call done().
-   * A non-2xx answer is read and turned into a PeerError. The request timeout covers the body too.
+   * A non-2xx answer is read and turned into a PeerError. The request timeout covers the body too. A reused
+   * keep-alive socket that fails before any answer (the server closed it while idle) is retried once.
    */
-  private request(peer: string, method: string, path: string, signal?: AbortSignal): Promise<{ response: http.IncomingMessage; done: () => void }> {
+  private request(peer: string, method: string, path: string, signal?: AbortSignal, retryStale = true): Promise<{ response: http.IncomingMessage; done: () => void }> {
     return new Promise((resolve, reject) => {
       let url: URL;
       try {
@@ -196,10 +207,14 @@ export class PeerClient {
       };
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
-      request.on('error', (error) => {
+      request.on('error', (error: NodeJS.ErrnoException) => {
         if (settled) return;
         settled = true;
         done();
+        if (retryStale && request.reusedSocket && STALE_SOCKET_ERRORS.has(error.code ?? '')) {
+          resolve(this.request(peer, method, path, signal, false));
+          return;
+        }
         reject(error instanceof PeerError ? error : new PeerError('Unavailable', `${method} ${url.pathname} from ${peer} failed: ${error.message}`, undefined, { cause: error }));
       });
       request.on('response', (response) => {

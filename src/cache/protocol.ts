@@ -1,6 +1,7 @@
 // The cache's HTTP protocol, shared by the server, the peer client and warm-up: paths, headers, the
 // block query and its validation, the token check. Leaf module: imports only block.ts from cache/.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { bucketNameProblem } from '../objectstore/source';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, blockCountOf, blockRange, type BlockRef, type ByteRange } from './block';
 
 /**
@@ -90,7 +91,12 @@ export function endpointIdentity(endpoint: string | undefined): string {
 
 /** A block query that failed validation; the server answers it with 400 and the message. */
 export class BadBlockQuery extends Error {
-  readonly code = 'InvalidArgument';
+  readonly code: string = 'InvalidArgument';
+}
+
+/** A block query whose block index lies past the object's end (its size says so); the server answers 416. */
+export class BlockPastEnd extends BadBlockQuery {
+  override readonly code = 'BlockPastEnd';
 }
 
 /** The query string naming `ref` (and, for GET BLOCK, the range inside it). */
@@ -120,11 +126,24 @@ function integerParam(params: URLSearchParams, name: string, min: number, max: n
   return value;
 }
 
-function stringParam(params: URLSearchParams, name: string, options: { maxLength: number; allowEmpty?: boolean }): string {
+/** Control characters (C0 and DEL): no bucket, ETag or endpoint holds one. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+
+/** NUL: no object store accepts it in a key (S3 allows the other control characters there, and a mount can write them). */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const NUL = /\u0000/;
+
+function stringParam(params: URLSearchParams, name: string, options: { maxLength: number; allowEmpty?: boolean; forbidden?: RegExp }): string {
   const value = params.get(name);
   if (value === null) throw new BadBlockQuery(`the query lacks "${name}"`);
   if (value === '' && !options.allowEmpty) throw new BadBlockQuery(`"${name}" is empty`);
   if (Buffer.byteLength(value) > options.maxLength) throw new BadBlockQuery(`"${name}" is longer than ${options.maxLength} bytes`);
+  const forbidden = (options.forbidden ?? CONTROL_CHARACTER).exec(value);
+  if (forbidden) {
+    const code = forbidden[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+    throw new BadBlockQuery(`"${name}" holds the control character U+${code} at position ${forbidden.index}: no object store names anything with it`);
+  }
   return value;
 }
 
@@ -134,13 +153,19 @@ export function parseBlockQuery(params: URLSearchParams, withRange: false): { re
 export function parseBlockQuery(params: URLSearchParams, withRange: boolean): { ref: BlockRef; range?: ByteRange } {
   const blockSize = integerParam(params, 'blockSize', MIN_BLOCK_SIZE, MAX_BLOCK_SIZE);
   const objectSize = integerParam(params, 'size', 1, Number.MAX_SAFE_INTEGER);
+  const bucket = stringParam(params, 'bucket', { maxLength: 63 });
+  const bucketProblem = bucketNameProblem(bucket);
+  if (bucketProblem) throw new BadBlockQuery(`"bucket" is not a bucket name: ${bucketProblem}`);
+  const lastIndex = blockCountOf(objectSize, blockSize) - 1;
+  const index = integerParam(params, 'index', 0, Number.MAX_SAFE_INTEGER);
+  if (index > lastIndex) throw new BlockPastEnd(`"index" must be between 0 and ${lastIndex}, got ${index}: block ${index} lies past the end of a ${objectSize}-byte object`);
   const ref: BlockRef = {
     endpoint: stringParam(params, 'endpoint', { maxLength: 2048, allowEmpty: true }),
-    bucket: stringParam(params, 'bucket', { maxLength: 63 }),
-    key: stringParam(params, 'key', { maxLength: 1024 }),
+    bucket,
+    key: stringParam(params, 'key', { maxLength: 1024, forbidden: NUL }),
     etag: stringParam(params, 'etag', { maxLength: 1024 }),
     objectSize,
-    index: integerParam(params, 'index', 0, blockCountOf(objectSize, blockSize) - 1),
+    index,
     blockSize,
   };
   if (!withRange) return { ref };

@@ -4,18 +4,21 @@
 // flush disk writes, stop.
 import type { CacheServerConfig } from '../config/cache';
 import { DEFAULT_READ_PATH_CONFIG } from '../fs/read/config';
-import { OriginBlockSource } from '../fs/read/block-source';
+import { OriginBlockSource, type BlockSource } from '../fs/read/block-source';
 import type { Logger } from '../log/logger';
 import { createRegistry } from '../metrics/registry';
+import { isObjectStoreError } from '../objectstore/errors';
 import { endpointFromEnv, S3Store } from '../objectstore/s3';
 import { parseS3Url } from '../objectstore/source';
 import { version } from '../version';
 import { BlockStore } from './block-store';
+import { fitToFileLimit, openFileLimit } from './connection-gate';
 import { openMembership } from './discovery';
 import type { Membership } from './membership/membership';
 import { CacheMetrics } from './metrics';
 import { PeerClient } from './peer-client';
 import { endpointIdentity } from './protocol';
+import { OriginPool } from './origin-pool';
 import { NoPeers } from './ring';
 import { CacheServer } from './server';
 import { DiskTier } from './tiers/disk';
@@ -48,41 +51,73 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
   const disk = config.diskDir !== undefined ? await DiskTier.open({ dir: config.diskDir, capacityBytes: config.diskBytes ?? 0, freeSpaceFloorBytes: config.diskFreeFloorBytes, logger }) : undefined;
   const tiers: Tier[] = disk ? [ram, disk] : [ram];
 
-  // One store and one origin source per bucket asked for, created on first use; the credentials are the server's own.
-  const stores = new Map<string, { store: S3Store; origin: OriginBlockSource }>();
-  const originOf = (bucket: string) => {
-    let entry = stores.get(bucket);
-    if (!entry) {
-      const store = new S3Store({ bucket }, env);
-      entry = { store, origin: new OriginBlockSource(store, DEFAULT_READ_PATH_CONFIG, logger) };
-      stores.set(bucket, entry);
-    }
-    return entry;
-  };
+  // One store and one origin source per bucket asked for, opened on first use, at most config.originClients
+  // of them (least recently used closed first); the credentials are the server's own.
+  const closedOrigins = { requests: 0, bytes: 0 };
+  const origins = new OriginPool<{ store: S3Store; origin: OriginBlockSource; close(): void }>({
+    capacity: config.originClients,
+    open: (bucket) => {
+      const objects = new S3Store({ bucket }, env);
+      return { store: objects, origin: new OriginBlockSource(objects, DEFAULT_READ_PATH_CONFIG, logger), close: () => objects.close() };
+    },
+    // Its counters live on in the totals, so that the metrics never go backwards.
+    onClose: (_bucket, { origin }) => {
+      closedOrigins.requests += origin.stats.requests;
+      closedOrigins.bytes += origin.stats.bytes;
+    },
+  });
+  // Each fill holds its bucket's client for as long as it reads, so an eviction never closes it under the fill.
+  // A bucket the object store says does not exist gives its place back at once: made-up names cannot push the
+  // real buckets' clients out.
+  const originOf = (bucket: string): BlockSource => ({
+    fetch: (request) =>
+      origins.use(bucket, ({ origin }) => origin.fetch(request)).catch((error: unknown) => {
+        if (isObjectStoreError(error, 'NoSuchBucket')) origins.discard(bucket);
+        throw error;
+      }),
+  });
   const shutdown = new AbortController();
   const registry = createRegistry();
   const metrics = new CacheMetrics(registry);
-  const store = new BlockStore({ ram, ...(disk && { disk }), origin: (bucket) => originOf(bucket).origin, logger, onFill: (seconds) => metrics.fillDuration.observe(seconds), signal: shutdown.signal });
+  const store = new BlockStore({ ram, ...(disk && { disk }), origin: originOf, logger, onFill: (seconds) => metrics.fillDuration.observe(seconds), signal: shutdown.signal });
 
   const client = new PeerClient({ token });
   // Opened once this server listens, so that its first probe of itself finds it.
   let membership: Membership | undefined = undefined;
   const info = () => ({ capacityBytes: config.ramBytes + (config.diskBytes ?? 0), ramBytes: config.ramBytes, diskBytes: config.diskBytes ?? 0, endpoint, version });
 
+  const fileLimit = openFileLimit();
+  const maxConnections = fitToFileLimit(config.maxConnections, fileLimit);
+  if (maxConnections < config.maxConnections) {
+    logger.warn({ maxConnections: config.maxConnections, openFileLimit: fileLimit, lowered: maxConnections }, 'the open file limit (RLIMIT_NOFILE) is too low for --max-connections: serving at most the lowered number of connections; raise the limit of the container runtime to serve more');
+  }
+  const limits = {
+    headersTimeoutMs: config.headersTimeoutMs,
+    // The headers are part of the request: Node refuses a headers timeout above the request timeout.
+    requestTimeoutMs: Math.max(config.requestTimeoutMs, config.headersTimeoutMs),
+    idleTimeoutMs: config.idleTimeoutMs,
+    maxConnections,
+    maxConnectionsPerAddress: Math.min(config.maxConnectionsPerAddress, maxConnections),
+    maxHeaderBytes: config.maxHeaderBytes,
+  };
   const server = new CacheServer({
     store,
     token,
     endpoint,
+    buckets: config.buckets,
+    limits,
     info,
     registry,
     metrics,
     logger,
     beforeScrape: () => {
-      const origins = [...stores.values()].map((entry) => entry.origin.stats);
+      const open = origins.clients().map((entry) => entry.origin.stats);
+      metrics.openConnections.set(server.openConnections);
+      metrics.originClients.set(origins.size);
       metrics.sync({
         tiers,
-        originRequests: origins.reduce((sum, stats) => sum + stats.requests, 0),
-        originBytes: origins.reduce((sum, stats) => sum + stats.bytes, 0),
+        originRequests: open.reduce((sum, stats) => sum + stats.requests, closedOrigins.requests),
+        originBytes: open.reduce((sum, stats) => sum + stats.bytes, closedOrigins.bytes),
         originFailures: store.stats.originFailures,
         ringMembers: (membership?.picker() ?? NoPeers).members.length,
       });
@@ -91,18 +126,20 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
       const ring = membership;
       if (!ring) throw new Error('this cache server has no ring (no --peers or --kubernetes-service): run `granary warmup` instead');
       const { bucket, prefix } = parseS3Url(source);
-      const { store: objects } = originOf(bucket);
-      return warmPrefix({
-        store: objects,
-        bucket,
-        prefix,
-        endpoint,
-        blockSize: config.blockSize,
-        picker: () => ring.picker(),
-        load: (owner, ref, loadSignal) => client.load(owner, ref, loadSignal),
-        signal,
-        onProgress: (update) => progress(update),
-      });
+      // The listing's client is held for the whole warm-up.
+      return origins.use(bucket, ({ store: objects }) =>
+        warmPrefix({
+          store: objects,
+          bucket,
+          prefix,
+          endpoint,
+          blockSize: config.blockSize,
+          picker: () => ring.picker(),
+          load: (owner, ref, loadSignal) => client.load(owner, ref, loadSignal),
+          signal,
+          onProgress: (update) => progress(update),
+        }),
+      );
     },
   });
   const [host, port] = splitHostPort(config.listen);
@@ -110,7 +147,7 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
   server.markReady();
   membership = await openMembership(config.discovery, (url, signal) => client.info(url, signal), logger);
   const bound = `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
-  logger.info({ listen: bound, endpoint: endpoint || 'aws', ramBytes: config.ramBytes, disk: disk ? { dir: config.diskDir, capacityBytes: disk.capacityBytes, blocks: disk.blockCount, usedBytes: disk.usedBytes } : 'none', blockSize: config.blockSize }, 'cache server ready');
+  logger.info({ listen: bound, endpoint: endpoint || 'aws', ramBytes: config.ramBytes, disk: disk ? { dir: config.diskDir, capacityBytes: disk.capacityBytes, blocks: disk.blockCount, usedBytes: disk.usedBytes } : 'none', blockSize: config.blockSize, buckets: config.buckets.length > 0 ? config.buckets : 'any', originClients: config.originClients, limits, openFileLimit: fileLimit }, 'cache server ready');
 
   return {
     address: bound,
@@ -120,7 +157,7 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
       await store.flush();
       membership?.close();
       client.close();
-      for (const entry of stores.values()) entry.store.close();
+      origins.close();
       logger.info({ origin: store.stats, tiers: tiers.map((tier) => ({ tier: tier.name, blocks: tier.blockCount, usedBytes: tier.usedBytes, ...tier.stats })) }, 'cache server stopped');
     },
   };

@@ -1,17 +1,31 @@
 // The cache server's HTTP front: the block protocol (protocol.ts) behind the cluster token, the probes
-// and /metrics. Every request is validated and answered with a JSON error saying what to fix.
+// and /metrics. Every request is validated and answered with a JSON error saying what to fix. Whoever
+// reaches the port, token or not, meets bounds first: connections per source address and in all (refused
+// at accept), time to send the headers, their size, time idle between requests.
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log/logger';
 import { isObjectStoreError } from '../objectstore/errors';
 import { blockRange } from './block';
 import type { BlockStore } from './block-store';
+import { ConnectionGate } from './connection-gate';
 import type { CacheMetrics } from './metrics';
-import { BadBlockQuery, HEADERS, PATHS, parseBlockQuery, tokenMatches, type ErrorBody, type ServerInfo } from './protocol';
+import { BadBlockQuery, BlockPastEnd, HEADERS, PATHS, parseBlockQuery, tokenMatches, type ErrorBody, type ServerInfo } from './protocol';
 
 /** Runs a warm-up for POST /v1/warmup: calls `progress` with lines to stream, resolves with the summary line. */
 export type WarmupRunner = (source: string, progress: (line: object) => void, signal: AbortSignal) => Promise<object>;
+
+/** The bounds a CacheServer holds every client to (CacheServerConfig documents each and its default). */
+export interface ServerLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  maxHeaderBytes: number;
+}
 
 /** What a CacheServer serves and with what. */
 export interface CacheServerOptions {
@@ -19,6 +33,9 @@ export interface CacheServerOptions {
   token: string;
   /** The object store endpoint this server fills from (endpointIdentity form): blocks of any other are refused. */
   endpoint: string;
+  /** The only buckets served (403 for others); empty: any. */
+  buckets: readonly string[];
+  limits: ServerLimits;
   info: () => ServerInfo;
   registry: Registry;
   metrics: CacheMetrics;
@@ -42,14 +59,56 @@ class HttpError extends Error {
 
 const MAX_JSON_BODY = 64 * 1024;
 
+/** The longest a header timeout may be overdue: Node checks the connections for it on an interval, this one at most. */
+const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1000;
+
+/** A refused connection is logged at most this often (a flood would otherwise flood the log). */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
 /** The cache server: listen(), then close() at shutdown (stops accepting, waits for requests in flight). */
 export class CacheServer {
   private readonly server: http.Server;
+  private readonly gate: ConnectionGate;
+  private readonly buckets: ReadonlySet<string>;
   private ready = false;
   private readonly closing = new AbortController();
+  private lastRefusalLog = 0;
 
   constructor(private readonly options: CacheServerOptions) {
-    this.server = http.createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (request, response) => void this.handle(request, response));
+    const { limits } = options;
+    this.buckets = new Set(options.buckets);
+    this.gate = new ConnectionGate(limits.maxConnectionsPerAddress);
+    this.server = http.createServer(
+      {
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        keepAliveTimeout: limits.idleTimeoutMs,
+        maxHeaderSize: limits.maxHeaderBytes,
+        connectionsCheckingInterval: Math.max(50, Math.min(MAX_TIMEOUT_CHECK_INTERVAL_MS, Math.floor(limits.headersTimeoutMs / 4))),
+      },
+      (request, response) => void this.handle(request, response),
+    );
+    // The total: Node closes the excess right after accept(), before any socket object exists.
+    this.server.maxConnections = limits.maxConnections;
+    this.server.on('drop', (peer?: { remoteAddress?: string }) => this.refused('total', peer?.remoteAddress, limits.maxConnections));
+    // Per address: the gate stands in front of http.Server's own 'connection' listener (which attaches the HTTP
+    // parser), so that a refused socket is destroyed before it has a parser, listeners or a byte read. Under a
+    // flood of refused connections that is most of the garbage (and so of the memory) a refusal would cost.
+    const parse = this.server.listeners('connection') as Array<(socket: Socket) => void>;
+    this.server.removeAllListeners('connection');
+    this.server.on('connection', (socket: Socket) => {
+      if (!this.gate.admit(socket)) {
+        this.refused('address', socket.remoteAddress, limits.maxConnectionsPerAddress);
+        return;
+      }
+      for (const listener of parse) listener.call(this.server, socket);
+    });
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => this.answerClientError(error, socket));
+  }
+
+  /** Connections open now. */
+  get openConnections(): number {
+    return this.gate.open;
   }
 
   /** Starts listening on host:port (port 0 picks one); resolves with the bound address. */
@@ -88,10 +147,14 @@ export class CacheServer {
       if (!response.headersSent) {
         const body: ErrorBody = { error: { code: answer.code, message: answer.message } };
         const text = JSON.stringify(body);
+        // Without the token, or with a body not read, the connection ends with the answer: Node would otherwise
+        // read (and drop) whatever body the client announced before taking its next request.
+        const close = answer.status === 401 || (hasBody(request) && !request.complete);
         response.writeHead(answer.status, {
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(text),
           ...(answer.status === 401 && { 'www-authenticate': 'Bearer realm="granary-cache"' }),
+          ...(close && { connection: 'close' }),
         });
         response.end(text);
       } else {
@@ -144,6 +207,7 @@ export class CacheServer {
     this.expectReady();
     const { ref, range } = parseBlockQuery(query, true);
     this.expectEndpoint(ref.endpoint);
+    this.expectBucket(ref.bucket);
     const { data, source } = await this.options.store.read(ref);
     const block = blockRange(ref);
     if (data.length !== block.end - block.start) throw new HttpError(502, 'Internal', `the cached block holds ${data.length} bytes, ${block.end - block.start} expected`);
@@ -157,6 +221,7 @@ export class CacheServer {
     this.expectReady();
     const { ref } = parseBlockQuery(query, false);
     this.expectEndpoint(ref.endpoint);
+    this.expectBucket(ref.bucket);
     this.json(response, 200, await this.options.store.load(ref));
   }
 
@@ -169,6 +234,7 @@ export class CacheServer {
     if (typeof source !== 'string' || !/^s3:\/\/[^/]+/.test(source)) {
       throw new HttpError(400, 'InvalidArgument', 'the body must be JSON {"source": "s3://BUCKET/PREFIX"}');
     }
+    this.expectBucket(/^s3:\/\/([^/]+)/.exec(source)?.[1] ?? '');
     // Progress streams as NDJSON, one line per update, the summary last; a client that goes away stops it.
     const stop = new AbortController();
     const signal = AbortSignal.any([stop.signal, this.closing.signal]);
@@ -206,14 +272,66 @@ export class CacheServer {
     }
   }
 
+  private expectBucket(bucket: string): void {
+    if (this.buckets.size > 0 && !this.buckets.has(bucket)) {
+      throw new HttpError(403, 'BucketNotServed', `this cache serves only the buckets ${[...this.buckets].join(', ')} (--buckets, chart value cache.buckets), not "${bucket}": add it there, or read it from the object store directly`);
+    }
+  }
+
+  /**
+   * The one mapping from what went wrong to the answer: the request's own faults are 4xx (the mount then reads
+   * the object store itself and meets the same fault there), the object store's failures 502.
+   */
   private toHttpError(error: unknown, path: string): HttpError {
     if (error instanceof HttpError) return error;
+    if (error instanceof BlockPastEnd) return new HttpError(416, 'BlockPastEnd', error.message);
     if (error instanceof BadBlockQuery) return new HttpError(400, 'InvalidArgument', error.message);
-    if (isObjectStoreError(error, 'NotFound')) return new HttpError(404, 'ObjectNotFound', (error as Error).message);
-    if (isObjectStoreError(error, 'PreconditionFailed')) return new HttpError(412, 'ObjectChanged', (error as Error).message);
-    if (isObjectStoreError(error, 'AccessDenied', 'InvalidArgument')) return new HttpError(502, 'OriginRefused', (error as Error).message);
+    const message = (error as Error).message;
+    if (isObjectStoreError(error, 'NoSuchBucket')) return new HttpError(404, 'NoSuchBucket', message);
+    if (isObjectStoreError(error, 'NotFound')) return new HttpError(404, 'ObjectNotFound', message);
+    if (isObjectStoreError(error, 'PreconditionFailed')) return new HttpError(412, 'ObjectChanged', message);
+    if (isObjectStoreError(error, 'InvalidArgument')) {
+      // The origin's 416: the block starts past the end of the object the ETag names (its size in the query was wrong).
+      if (originStatus(error) === 416) return new HttpError(416, 'BlockPastEnd', message);
+      return new HttpError(400, 'OriginRefused', message);
+    }
+    if (isObjectStoreError(error, 'AccessDenied')) return new HttpError(502, 'OriginRefused', message);
     this.options.logger.warn({ err: error, path }, 'cache request failed');
-    return new HttpError(502, 'OriginUnavailable', `filling the block from the object store failed: ${(error as Error).message}`);
+    return new HttpError(502, 'OriginUnavailable', `filling the block from the object store failed: ${message}`);
+  }
+
+  /**
+   * Answers what Node could not parse as a request (headers too large, too slow, malformed) with a status and a
+   * JSON body saying which bound it hit, then closes the connection; a reset needs no answer.
+   */
+  private answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+    const { limits } = this.options;
+    const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage;
+    if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const [status, code, message] =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'HeadersTooLarge', `the request line and headers are larger than ${limits.maxHeaderBytes} bytes`]
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'RequestTimeout', `the request did not arrive in time: headers within ${limits.headersTimeoutMs} ms, the whole request within ${limits.requestTimeoutMs} ms`]
+          : [400, 'BadRequest', `the request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`];
+    this.options.metrics.requests.inc({ path: 'other', code: String(status) });
+    const body: ErrorBody = { error: { code, message } };
+    const text = JSON.stringify(body);
+    socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+    socket.destroy();
+  }
+
+  /** Counts a connection refused at accept and logs it, at most once a minute. */
+  private refused(cap: 'address' | 'total', address: string | undefined, limit: number): void {
+    this.options.metrics.refusedConnections.inc({ cap });
+    const now = Date.now();
+    if (now - this.lastRefusalLog < REFUSAL_LOG_INTERVAL_MS) return;
+    this.lastRefusalLog = now;
+    const flag = cap === 'address' ? '--max-connections-per-address' : '--max-connections';
+    this.options.logger.warn({ address, cap, limit }, `refused a connection over the cap of ${limit} (${flag}); further refusals are counted in granary_cache_refused_connections_total and logged at most once a minute`);
   }
 
   private text(response: http.ServerResponse, status: number, text: string): void {
@@ -226,6 +344,16 @@ export class CacheServer {
     response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     response.end(text);
   }
+}
+
+/** Whether the request announced a body (a length above zero, or chunks). */
+function hasBody(request: http.IncomingMessage): boolean {
+  return request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
+}
+
+/** The HTTP status the object store answered, when the error's cause kept it (the SDK's and the lean GET's errors do). */
+function originStatus(error: Error): number | undefined {
+  return (error.cause as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
 }
 
 function readJson(request: http.IncomingMessage): Promise<unknown> {

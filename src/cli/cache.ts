@@ -1,7 +1,7 @@
 // `granary cache serve` (the cache DaemonSet's process) and `granary cache status`: parse flags, build the
 // config, call in.
-import { Command, Option } from 'commander';
-import { parseCacheServerConfig } from '../config/cache';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { CACHE_SERVER_LIMITS, parseCacheServerConfig } from '../config/cache';
 import { LOG_LEVELS } from '../config/log-levels';
 import { formatByteSize, parseByteSize } from '../config/size';
 import { parsePeerList } from '../cache/membership/static';
@@ -23,7 +23,22 @@ interface ServeFlags {
   kubernetesService?: string;
   kubernetesNamespace?: string;
   tokenFile: string;
+  buckets?: string[];
+  originClients?: number;
+  headersTimeout?: number;
+  idleTimeout?: number;
+  maxConnections?: number;
+  maxConnectionsPerAddress?: number;
   logLevel: (typeof LOG_LEVELS)[number];
+}
+
+function wholeNumber(value: string): number {
+  if (!/^\d{1,15}$/.test(value)) throw new InvalidArgumentError('expected a whole number');
+  return Number(value);
+}
+
+function bucketList(value: string): string[] {
+  return value.split(',').map((name) => name.trim()).filter((name) => name !== '');
 }
 
 /** Adds `granary cache serve` and `granary cache status` to the program. */
@@ -45,6 +60,12 @@ export function register(program: Command): void {
     .option('--kubernetes-service <name>', "the cache's headless Service: find the peers from its EndpointSlices (instead of --peers)")
     .option('--kubernetes-namespace <namespace>', "the Service's namespace (default: POD_NAMESPACE, else the pod's own)")
     .requiredOption('--token-file <file>', 'file holding the cluster token (the mounted Secret)')
+    .option('--buckets <names>', 'serve only these buckets, comma-separated; others answer 403 (default: any bucket the credentials can read)', bucketList)
+    .option('--origin-clients <n>', `object store clients (one per bucket) kept open, least recently used closed first (default ${CACHE_SERVER_LIMITS.originClients})`, wholeNumber)
+    .option('--headers-timeout <ms>', `time a client has to send a request's headers before it is answered 408 and closed (default ${CACHE_SERVER_LIMITS.headersTimeoutMs})`, wholeNumber)
+    .option('--idle-timeout <ms>', `time a keep-alive connection may sit idle between requests (default ${CACHE_SERVER_LIMITS.idleTimeoutMs})`, wholeNumber)
+    .option('--max-connections <n>', `open connections in all; the excess is closed at accept (default ${CACHE_SERVER_LIMITS.maxConnections}, lowered to fit the open file limit)`, wholeNumber)
+    .option('--max-connections-per-address <n>', `open connections from one source address; the excess is closed at accept (default ${CACHE_SERVER_LIMITS.maxConnectionsPerAddress})`, wholeNumber)
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .action(async (flags: ServeFlags) => {
       const config = parseCacheServerConfig({
@@ -56,6 +77,12 @@ export function register(program: Command): void {
         ...(flags.diskBytes !== undefined && { diskBytes: flags.diskBytes }),
         ...(flags.diskFreeFloor !== undefined && { diskFreeFloorBytes: flags.diskFreeFloor }),
         ...(flags.blockSize !== undefined && { blockSize: flags.blockSize }),
+        ...(flags.buckets !== undefined && { buckets: flags.buckets }),
+        ...(flags.originClients !== undefined && { originClients: flags.originClients }),
+        ...(flags.headersTimeout !== undefined && { headersTimeoutMs: flags.headersTimeout }),
+        ...(flags.idleTimeout !== undefined && { idleTimeoutMs: flags.idleTimeout }),
+        ...(flags.maxConnections !== undefined && { maxConnections: flags.maxConnections }),
+        ...(flags.maxConnectionsPerAddress !== undefined && { maxConnectionsPerAddress: flags.maxConnectionsPerAddress }),
         discovery: {
           peers: flags.peers ?? [],
           ...(flags.kubernetesService !== undefined && { kubernetesService: flags.kubernetesService }),

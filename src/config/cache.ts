@@ -2,9 +2,33 @@
 // or a warm-up takes to reach the cluster cache; validated before anything starts, every default documented.
 import { z } from 'zod';
 import { DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../cache/block';
+import { bucketNameProblem } from '../objectstore/source';
 import { LOG_LEVELS } from './log-levels';
 
 const GiB = 1024 ** 3;
+
+/**
+ * The bounds that keep a cache server up whoever reaches its port, token or not (see cacheServerConfigSchema
+ * for what each means). The connection caps are sized for the clients a large cluster really has: every mount
+ * of a node reaches a cache server from the node plugin pod's one address, each with at most 32 connections
+ * (its fetch limit, PeerClient.maxSocketsPerPeer) plus one for probes; a node with 16 busy mounts all
+ * reading from this one server holds 16 x 33 = 528, under the per-address cap with room to spare, and 500
+ * such nodes each holding 32 (one busy mount) are 16,000, under the total.
+ */
+export const CACHE_SERVER_LIMITS = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 30_000,
+  maxConnections: 16_384,
+  maxConnectionsPerAddress: 1024,
+  maxHeaderBytes: 16 * 1024,
+  originClients: 64,
+} as const;
+
+const bucketName = z.string().superRefine((name, context) => {
+  const problem = bucketNameProblem(name);
+  if (problem) context.addIssue({ code: z.ZodIssueCode.custom, message: `"${name}" is not a bucket name: ${problem}` });
+});
 
 /** Where the members of the ring come from: a static list, or the EndpointSlices of a headless Service. */
 export const discoverySchema = z.object({
@@ -38,6 +62,34 @@ export const cacheServerConfigSchema = z
     /** File holding the cluster token (a mounted Secret). Required. */
     tokenFile: z.string().min(1, '--token-file is required: the cluster token protects every block'),
     discovery: discoverySchema.default(discoverySchema.parse({})),
+    /**
+     * The only buckets this server reads and caches; a request for another answers 403. Default none: any
+     * bucket its credentials can read (each one costs an origin client, see originClients).
+     */
+    buckets: z.array(bucketName).default([]),
+    /** Object store clients (one per bucket, with its keep-alive sockets) kept open, least recently used closed first. Default 64. */
+    originClients: z.number().int().min(1).default(CACHE_SERVER_LIMITS.originClients),
+    /**
+     * How long a client may take to send a request's headers, from its first byte (or from connecting) to the
+     * blank line; then it is answered 408 and closed. A slowloris holds a connection for at most this. Default 10 s.
+     */
+    headersTimeoutMs: z.number().int().min(100).default(CACHE_SERVER_LIMITS.headersTimeoutMs),
+    /** How long a client may take to send a whole request, body included (only a warm-up has one); at least headersTimeoutMs. Default 30 s. */
+    requestTimeoutMs: z.number().int().min(100).default(CACHE_SERVER_LIMITS.requestTimeoutMs),
+    /**
+     * How long a keep-alive connection may sit idle between requests before the server closes it. Announced in
+     * every answer (Keep-Alive: timeout=N), so clients stop reusing it a second before. Default 30 s.
+     */
+    idleTimeoutMs: z.number().int().min(1000).default(CACHE_SERVER_LIMITS.idleTimeoutMs),
+    /**
+     * Open connections, all clients together; the excess is closed at accept. Lowered at start to fit the
+     * process's file descriptor limit (see fitToFileLimit). Default 16,384.
+     */
+    maxConnections: z.number().int().min(1).default(CACHE_SERVER_LIMITS.maxConnections),
+    /** Open connections from one source address (at most maxConnections); the excess is closed at accept, before any byte is read. Default 1,024. */
+    maxConnectionsPerAddress: z.number().int().min(1).default(CACHE_SERVER_LIMITS.maxConnectionsPerAddress),
+    /** Bytes of a request's line and headers; larger ones answer 431. A block query needs at most about 13 KiB. Default 16 KiB. */
+    maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(CACHE_SERVER_LIMITS.maxHeaderBytes),
     /** Log level of the JSON log on stderr. Default info. */
     logLevel: z.enum(LOG_LEVELS).default('info'),
   })

@@ -36,6 +36,12 @@ const ERROR_BODY_LIMIT = 16 * 1024;
 
 const HEAD_END = Buffer.from('\r\n\r\n');
 
+/**
+ * How long before the idle timeout a server announces (Keep-Alive: timeout=N) a connection stops being reused,
+ * so that a request is not sent just as the server closes it (Node's http.Agent keeps the same margin).
+ */
+export const KEEP_ALIVE_MARGIN_MS = 1000;
+
 type Phase = 'idle' | 'head' | 'body' | 'error-body';
 
 /** One in-progress exchange on a connection. */
@@ -51,6 +57,9 @@ class RawConnection {
   readonly socket: net.Socket;
   /** Whether a response has been read whole on this connection (a failure then may be a stale keep-alive). */
   served = false;
+  /** Until when (Date.now()) the connection may carry another request: the server's announced idle timeout, or its "connection: close". */
+  private reusableUntil = Infinity;
+  private idleTimeoutMs: number | undefined;
   private phase: Phase = 'idle';
   private readonly scratch = Buffer.allocUnsafe(HEAD_LIMIT);
   private headFilled = 0;
@@ -108,6 +117,11 @@ class RawConnection {
     return this.phase === 'idle' && !this.socket.destroyed;
   }
 
+  /** Whether the connection is idle and the server has not announced it closes it by now. */
+  get reusable(): boolean {
+    return this.idle && Date.now() < this.reusableUntil;
+  }
+
   private nextBuffer(): Buffer {
     if (this.phase === 'head') return this.scratch.subarray(this.headFilled);
     if (this.phase === 'body' || this.phase === 'error-body') return this.body.subarray(this.bodyFilled);
@@ -143,6 +157,7 @@ class RawConnection {
       if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
     }
     this.response = { status: Number(status[1]), headers };
+    this.noteKeepAlive(headers);
     const length = Number(headers.get('content-length'));
     if (!Number.isSafeInteger(length) || length < 0 || headers.get('transfer-encoding') !== undefined) {
       // Not a body this reader can take (chunked, or no length): give the status and drop the connection.
@@ -170,6 +185,16 @@ class RawConnection {
     if (this.bodyFilled >= this.body.length) this.finish();
   }
 
+  /** Remembers how long the server keeps this connection open once idle (none: as long as it stays open). */
+  private noteKeepAlive(headers: Map<string, string>): void {
+    if (/\bclose\b/i.test(headers.get('connection') ?? '')) {
+      this.idleTimeoutMs = 0;
+      return;
+    }
+    const hint = /\btimeout=(\d+)/i.exec(headers.get('keep-alive') ?? '')?.[1];
+    this.idleTimeoutMs = hint === undefined ? undefined : Math.max(0, Number(hint) * 1000 - KEEP_ALIVE_MARGIN_MS);
+  }
+
   private finish(): void {
     this.finishWith(this.bodyFilled === this.body.length ? this.body : this.body.subarray(0, this.bodyFilled));
   }
@@ -182,6 +207,8 @@ class RawConnection {
     this.phase = 'idle';
     this.body = this.scratch;
     this.served = true;
+    // The server's idle clock starts now, when it has sent the whole response.
+    this.reusableUntil = this.idleTimeoutMs === undefined ? Infinity : Date.now() + this.idleTimeoutMs;
     if (exchange && response) exchange.resolve({ ...response, body });
   }
 
@@ -205,14 +232,16 @@ export class RawHttpPool {
 
   /**
    * Sends `GET path` to `peer` (http://host:port) with `headers`, and reads the response; a 2xx body of exactly
-   * into.length bytes goes into `into`. A connection that had served before and fails before answering (the
-   * peer closed it while idle) is retried once on a new one; no head within `headTimeoutMs` is not retried.
-   * `cancel` aborts it: pass a promise that rejects.
+   * into.length bytes goes into `into`. An idle connection is reused until a second before the idle timeout
+   * the server announced; one that had served before and fails before answering (the server closed it while
+   * idle) is retried once on a new connection; no head within `headTimeoutMs` is not retried. `cancel` aborts
+   * it: pass a promise that rejects.
    */
   async get(peer: URL, path: string, headers: Record<string, string>, into: Buffer | undefined, headTimeoutMs: number, cancel: Promise<never>): Promise<RawResponse> {
     const request = `GET ${path} HTTP/1.1\r\nhost: ${peer.host}\r\n${Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`;
     for (let attempt = 1; ; attempt++) {
-      const connection = this.take(peer);
+      // The retry of a stale keep-alive opens a new connection: the other idle ones may be just as stale.
+      const connection = attempt === 1 ? this.take(peer) : this.connect(peer);
       const sending = connection.send(request, into, headTimeoutMs);
       // A cancelled exchange still rejects later (its connection is destroyed): that rejection is expected.
       sending.catch(() => undefined);
@@ -238,14 +267,19 @@ export class RawHttpPool {
   private take(peer: URL): RawConnection {
     const connections = this.idle.get(peer.host) ?? [];
     for (let connection = connections.pop(); connection; connection = connections.pop()) {
-      if (connection.idle) return connection;
+      if (connection.reusable) return connection;
+      connection.socket.destroy();
     }
+    return this.connect(peer);
+  }
+
+  private connect(peer: URL): RawConnection {
     return new RawConnection(peer.hostname.replace(/^\[|\]$/g, ''), Number(peer.port || 80), (closed) => this.forget(peer.host, closed));
   }
 
   private giveBack(peer: URL, connection: RawConnection): void {
     const connections = this.idle.get(peer.host) ?? [];
-    if (this.closed || !connection.idle || connections.length >= this.maxIdlePerPeer) {
+    if (this.closed || !connection.reusable || connections.length >= this.maxIdlePerPeer) {
       connection.socket.destroy();
       return;
     }

@@ -33,6 +33,36 @@ async function scriptedServer(statuses: number[]) {
 const credentials = { accessKeyId: 'AKIAUNITTEST', secretAccessKey: 'unit-test-secret' };
 
 describe('S3Store', () => {
+  it('closes its keep-alive connections at close(), also those only the lean GET opened', async () => {
+    const open = new Set<import('node:net').Socket>();
+    const server = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': 3, etag: '"e"' });
+      res.end('abc');
+    });
+    server.on('connection', (socket) => {
+      open.add(socket);
+      socket.on('close', () => open.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const store = new S3Store({ bucket: 'bucket', endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'us-east-1', credentials }, {});
+    try {
+      // A streamed GET (the lean path over the agent) and a ranged one into a buffer (the raw connections).
+      const got = await store.get('key');
+      for await (const chunk of got.body) expect(Buffer.from(chunk as Buffer).toString()).toBe('abc');
+      await store.getInto('key', Buffer.alloc(3), { range: { start: 0, end: 3 } });
+      expect(open.size).toBe(2);
+      store.close();
+      const deadline = Date.now() + 2000;
+      while (open.size > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      expect(open.size).toBe(0);
+    } finally {
+      store.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   it('retries SlowDown (503) with backoff and then succeeds', async () => {
     const server = await scriptedServer([503, 503]);
     const store = new S3Store({ bucket: 'bucket', endpoint: server.endpoint, region: 'us-east-1', credentials, maxAttempts: 3 }, {});

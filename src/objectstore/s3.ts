@@ -132,6 +132,7 @@ export class S3Store implements ObjectStore {
   private readonly multipartCopyThreshold: number;
   private readonly copyPartBytes: number;
   private readonly leanGet: LeanGet | undefined;
+  private readonly agents: Array<http.Agent | https.Agent>;
 
   /** Builds the client; `env` supplies the AWS_* variables (endpoint, region, static credentials). */
   constructor(options: S3StoreOptions, env: NodeJS.ProcessEnv = process.env) {
@@ -154,6 +155,7 @@ export class S3Store implements ObjectStore {
     // One pool of keep-alive connections, shared by the SDK's calls and the lean GET.
     const httpAgent = new http.Agent({ keepAlive: true, maxSockets });
     const httpsAgent = new https.Agent({ keepAlive: true, maxSockets });
+    this.agents = [httpAgent, httpsAgent];
     this.client = new S3Client({
       region: region ?? regionFromProfile,
       ...(this.endpoint && { endpoint: this.endpoint }),
@@ -357,8 +359,10 @@ export class S3Store implements ObjectStore {
     return failed;
   }
 
+  /** Closes every connection: the lean GET's, the agents' (the SDK destroys them only once it has sent a request itself), the SDK's. */
   close(): void {
     this.leanGet?.close();
+    for (const agent of this.agents) agent.destroy();
     this.client.destroy();
   }
 
