@@ -148,6 +148,7 @@ describe('StreamingUpload through a write handle', () => {
     await expect(handle.flush()).rejects.toMatchObject({ errno: Errno.EIO });
     await expect(handle.write(handle.size, Buffer.from('x'))).rejects.toMatchObject({ errno: Errno.EIO });
     await handle.release();
+    await writePath.uploads.aborter.idle(); // the abort runs in the background
     expect(store.callsOf('abort')).toHaveLength(1);
     expect(store.inner.pendingUploads()).toEqual([]);
     expect(store.inner.keys()).toEqual([]);
@@ -161,6 +162,7 @@ describe('StreamingUpload through a write handle', () => {
     store.inner.failNext('complete', 'Internal');
     await expect(handle.flush()).rejects.toMatchObject({ errno: Errno.EIO });
     await handle.release();
+    await writePath.uploads.aborter.idle();
     expect(store.inner.pendingUploads()).toEqual([]);
     expect(store.inner.keys()).toEqual([]);
   });
@@ -171,6 +173,7 @@ describe('StreamingUpload through a write handle', () => {
     await writeSequentially(handle, pattern(17 * MiB));
     expect(store.inner.pendingUploads()).toEqual(['dir/checkpoint.bin']);
     await handle.release();
+    await writePath.uploads.aborter.idle();
     expect(store.inner.pendingUploads()).toEqual([]);
     expect(store.inner.keys()).toEqual([]);
     expect(writePath.budget.used).toBe(writePath.parts.freeBytes); // only recycled free part buffers stay reserved

@@ -123,7 +123,7 @@ export class WriteHandle implements OpenFile {
       this.mode = { kind: 'released' };
       if (mode.kind === 'streaming') {
         if (mode.upload.size > 0) this.options.logger.warn({ key: this.options.key, size: mode.upload.size }, 'released without a successful flush: discarding the streamed writes');
-        await mode.upload.abort();
+        mode.upload.abort();
       } else if (mode.kind === 'staging') {
         if (mode.file.isDirty) this.options.logger.warn({ key: this.options.key, size: mode.file.size }, 'released without a successful flush: discarding the staged writes');
         await mode.file.close();
@@ -190,7 +190,7 @@ export class WriteHandle implements OpenFile {
         const mode = this.mode;
         if (mode.kind === 'streaming') {
           this.mode = { kind: 'failed', error: failure };
-          await mode.upload.abort();
+          mode.upload.abort();
         }
         throw failure;
       }

@@ -88,6 +88,7 @@ describe('write path against the real S3 server', () => {
     await writeRandom(handle, 40 * MiB);
     expect(await pendingUploads()).toEqual(['checkpoints/killed.pt']);
     await handle.release();
+    await writePath.uploads.aborter.idle(); // the abort runs in the background
     expect(await pendingUploads()).toEqual([]);
     expect(await exists('checkpoints/killed.pt')).toBe(false);
   });
@@ -98,6 +99,7 @@ describe('write path against the real S3 server', () => {
     const failure = await writeRandom(handle, 40 * MiB).then(() => handle.flush()).then(() => undefined, (error: unknown) => error);
     expect(failure).toMatchObject({ errno: Errno.EIO });
     await handle.release();
+    await writePath.uploads.aborter.idle();
     expect(await pendingUploads()).toEqual([]);
     expect(await exists('checkpoints/failed.pt')).toBe(false);
   });
