@@ -93,6 +93,18 @@ describe('WriteHandle: when the object changes', () => {
     expect(store.callsOf('put')).toHaveLength(1);
   });
 
+  it('keeps streaming after an fsync of a still empty file (nothing to seed a staging file with)', async () => {
+    const handle = truncatingOpen();
+    await handle.fsync();
+    const data = pattern(12 * MiB, 2);
+    await writeAll(handle, data);
+    expect(handle.kind).toBe('streaming');
+    await handle.flush();
+    await handle.release();
+    expect((await store.content('model.bin')).equals(data)).toBe(true);
+    expect(store.callsOf('get')).toEqual([]);
+  });
+
   it('RELEASE after a failed flush discards: the writer was told EIO, the old object stays', async () => {
     const handle = truncatingOpen();
     await handle.write(0, Buffer.from('half a checkpoint'));

@@ -179,8 +179,9 @@ export class WriteHandle implements OpenFile {
     try {
       if (mode.kind === 'streaming') {
         const info = await mode.upload.commit();
-        // S3 cannot append: later writes through this handle rewrite the object from a staging file seeded from it.
-        this.mode = { kind: 'staging', file: this.stagingFile(info, false) };
+        // S3 cannot append: later writes through this handle rewrite the object from a staging file seeded from it;
+        // unless it is empty (an fsync before the first write), which a new stream from offset 0 replaces as well.
+        this.mode = info.size === 0 ? { kind: 'streaming', upload: new StreamingUpload(this.options) } : { kind: 'staging', file: this.stagingFile(info, false) };
       } else if (mode.kind === 'staging') {
         await mode.file.upload();
       }
