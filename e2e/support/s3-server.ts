@@ -16,7 +16,10 @@ export interface S3Server {
   /** The directory that holds the buckets: one subfolder per bucket, one file per object. */
   readonly dataDir: string;
   readonly pid: number;
+  /** SIGTERM (then SIGKILL), and removes the data directory unless it was given in S3ServerOptions.dataDir. */
   stop(): Promise<void>;
+  /** SIGKILLs the server (its own PID only) and resolves once it has exited; the data directory stays. */
+  kill(): Promise<void>;
 }
 
 /** Options for startS3Server. */
@@ -25,6 +28,13 @@ export interface S3ServerOptions {
   port?: number;
   /** Extra environment for the server process. */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Serve this existing directory, and leave it in place at stop(): a server started again with the same
+   * dataDir, port and secretAccessKey is the same store after a crash. Default: a fresh temporary directory, removed at stop().
+   */
+  dataDir?: string;
+  /** The root secret key (the access key id is fixed); default a fresh one. */
+  secretAccessKey?: string;
 }
 
 /** Returns a TCP port that was free a moment ago on 127.0.0.1. */
@@ -56,10 +66,10 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string,
 
 /** Starts versitygw (pinned, installed by e2e/tools/install.sh) on 127.0.0.1 with fresh credentials. */
 export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Server> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-s3-'));
+  const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'granary-s3-'));
   const port = options.port || (await freePort());
   const accessKeyId = 'granarytest';
-  const secretAccessKey = `secret-${process.pid}-${Date.now()}`;
+  const secretAccessKey = options.secretAccessKey ?? `secret-${process.pid}-${Date.now()}`;
   const region = 'us-east-1';
   let output = '';
   // Credentials go through the environment, never argv.
@@ -75,11 +85,28 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   child.unref();
   child.stdout?.destroy();
   child.stderr?.destroy();
+  const exited = new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once('exit', () => resolve());
+  });
   const stop = async () => {
     await stopProcess(child);
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    if (options.dataDir === undefined) fs.rmSync(dataDir, { recursive: true, force: true });
   };
-  return { endpoint: `http://127.0.0.1:${port}`, region, accessKeyId, secretAccessKey, dataDir, pid: child.pid ?? -1, stop };
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  return { endpoint: `http://127.0.0.1:${port}`, region, accessKeyId, secretAccessKey, dataDir, pid: child.pid ?? -1, stop, kill };
+}
+
+/**
+ * Starts the store `previous` was, again: same data directory, port and credentials (the process is new).
+ * `previous` must have been started with S3ServerOptions.dataDir (else its data went with it) and be stopped or killed.
+ */
+export async function restartS3Server(previous: S3Server, options: Pick<S3ServerOptions, 'env'> = {}): Promise<S3Server> {
+  const port = Number(new URL(previous.endpoint).port);
+  return startS3Server({ ...options, dataDir: previous.dataDir, port, secretAccessKey: previous.secretAccessKey });
 }
 
 /** A plain SDK client for a test server, to set up and inspect buckets outside granary. */

@@ -1,6 +1,6 @@
 // `granary mount SOURCE MOUNTPOINT`: parse flags, build the MountConfig, run the mount process.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { LOG_LEVELS, parseMountConfig, readyFdFromEnv, READY_FD_ENV } from '../config/mount';
+import { defaultStateDir, LOG_LEVELS, parseMountConfig, readyFdFromEnv, READY_FD_ENV } from '../config/mount';
 import { serveMount } from '../fs/mount';
 import { createLogger, type Logger } from '../log/logger';
 import { parseByteSize } from '../config/size';
@@ -19,6 +19,7 @@ interface MountFlags extends CacheClientFlags {
   gid?: number;
   fileMode?: number;
   dirMode?: number;
+  stateDir?: string;
 }
 
 function parseInteger(value: string): number {
@@ -47,6 +48,7 @@ export function register(program: Command): void {
     .option('--gid <gid>', 'group gid shown for every file (default 0)', parseInteger)
     .option('--file-mode <mode>', 'permission bits of files, octal (default 0666)', parseOctal)
     .option('--dir-mode <mode>', 'permission bits of directories, octal (default 0777)', parseOctal)
+    .option('--state-dir <dir>', 'the volume\'s state directory: records the multipart uploads in flight, so a mount started after this one died aborts them (default ${XDG_STATE_HOME:-$HOME/.local/state}/granary/mounts/<16 hex of sha256(source, mountpoint)>); one mount per directory')
     .option('--ram-cache-bytes <size>', "bytes of blocks the mount keeps in its own RAM, shared by its readers: with the cluster cache, the node's copy of hot blocks (default 256MiB)", flagParser(parseByteSize))
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'));
   addCacheClientOptions(command).action(async (source: string, mountpoint: string, flags: MountFlags) => {
@@ -56,6 +58,7 @@ export function register(program: Command): void {
       readOnly: flags.readOnly,
       logLevel: flags.logLevel,
       readyFd: readyFdFromEnv(),
+      stateDir: flags.stateDir ?? defaultStateDir(source, mountpoint),
       ...(flags.uid !== undefined && { uid: flags.uid }),
       ...(flags.gid !== undefined && { gid: flags.gid }),
       ...(flags.fileMode !== undefined && { fileMode: flags.fileMode }),

@@ -1,7 +1,7 @@
 import * as path from 'node:path';
 import { readPathSchema } from '../fs/read/config';
 import { writePathSchema } from '../fs/write/config';
-import { parseMountConfig, readyFdFromEnv } from './mount';
+import { defaultStateDir, parseMountConfig, readyFdFromEnv } from './mount';
 
 describe('MountConfig', () => {
   it('fills every default and makes the mountpoint absolute', () => {
@@ -36,6 +36,26 @@ describe('MountConfig', () => {
     expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', fileMode: 0o10000, uid: -1 })).toThrow(/uid.*fileMode|fileMode.*uid/);
     expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', read: { blockSizeBytes: 1 } })).toThrow(/read\.blockSizeBytes/);
     expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', write: { partSizeBytes: 1 } })).toThrow(/write\.partSizeBytes/);
+  });
+
+  it('takes a state directory, made absolute; none unless given (the CLI passes defaultStateDir)', () => {
+    expect(parseMountConfig({ source: 's3://b/p', mountpoint: '/m' }).stateDir).toBeUndefined();
+    expect(parseMountConfig({ source: 's3://b/p', mountpoint: '/m', stateDir: 'state' }).stateDir).toBe(path.resolve('state'));
+    expect(() => parseMountConfig({ source: 's3://b/p', mountpoint: '/m', stateDir: '' })).toThrow(/stateDir/);
+  });
+
+  it('puts the default state directory under XDG_STATE_HOME (else ~/.local/state), one per source and mountpoint', () => {
+    const home = { HOME: '/home/ml' };
+    const dir = defaultStateDir('s3://bucket/team/', '/mnt/data', home);
+    expect(dir).toMatch(/^\/home\/ml\/\.local\/state\/granary\/mounts\/[0-9a-f]{16}$/);
+    expect(defaultStateDir('s3://bucket/team/', '/mnt/data', { ...home, XDG_STATE_HOME: '/var/state' })).toBe(`/var/state/granary/mounts/${path.basename(dir)}`);
+    // A relative XDG_STATE_HOME is ignored, as the XDG spec says.
+    expect(defaultStateDir('s3://bucket/team/', '/mnt/data', { ...home, XDG_STATE_HOME: 'state' })).toBe(dir);
+    expect(defaultStateDir('s3://bucket/team/', '/mnt/data/', home)).toBe(dir);
+    expect(defaultStateDir('s3://bucket/other/', '/mnt/data', home)).not.toBe(dir);
+    expect(defaultStateDir('s3://bucket/team/', '/mnt/data2', home)).not.toBe(dir);
+    // The separator keeps ("ab", "c") and ("a", "bc") apart.
+    expect(defaultStateDir('s3://b/a', '/x', home)).not.toBe(defaultStateDir('s3://b/', 'a/x', home));
   });
 
   it('reads the ready fd from GRANARY_READY_FD', () => {

@@ -1,4 +1,6 @@
 // The configuration of one `granary mount` process, validated before anything is touched.
+import { createHash } from 'node:crypto';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { readPathSchema } from '../fs/read/config';
@@ -63,6 +65,13 @@ export const mountConfigSchema = z
     fileMode: z.number().int().min(0).max(0o7777).default(0o666),
     /** Permission bits of every directory. Default 0o777: any uid may create, rename and delete in it, like an emptyDir. */
     dirMode: z.number().int().min(0).max(0o7777).default(0o777),
+    /**
+     * The volume's state directory: what the mount keeps across its own restarts (now `uploads.json`, the multipart
+     * uploads in flight, which the next mount aborts if this one dies). One mount per directory. Default (the CLI):
+     * defaultStateDir(source, mountpoint); the CSI node plugin passes a per-volume folder of its own stateDir. Unset:
+     * nothing is kept (uploads a killed mount leaves are only cleaned up by a bucket lifecycle rule).
+     */
+    stateDir: z.string().min(1).transform((value) => path.resolve(value)).optional(),
     /** Objects copied (then deleted) at once when a directory is renamed. Default 16. */
     renameConcurrency: z.number().int().min(1).max(256).default(16),
     /** Log level of the JSON log on stderr. Default info. */
@@ -122,6 +131,19 @@ export function parseMountConfig(input: MountConfigInput): MountConfig {
     throw new Error(`invalid mount configuration: ${problems.join('; ')}`);
   }
   return result.data;
+}
+
+/**
+ * The state directory a mount gets unless told otherwise: `${XDG_STATE_HOME:-$HOME/.local/state}/granary/mounts/<id>`,
+ * where <id> is 16 hex digits of sha256(source + "\0" + absolute mountpoint), so two mounts never share one (a
+ * mountpoint holds one mount at a time) and mounting the same source at the same place again finds its predecessor's.
+ */
+export function defaultStateDir(source: string, mountpoint: string, env: NodeJS.ProcessEnv = process.env): string {
+  // The XDG spec ignores a relative XDG_STATE_HOME.
+  const xdg = env.XDG_STATE_HOME;
+  const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(env.HOME || os.homedir(), '.local', 'state');
+  const id = createHash('sha256').update(`${source.trim()}\0${path.resolve(mountpoint)}`).digest('hex').slice(0, 16);
+  return path.join(base, 'granary', 'mounts', id);
 }
 
 /** Reads the readiness fd from the environment (GRANARY_READY_FD), or undefined when unset. */

@@ -73,8 +73,10 @@ export class OpenFiles {
     const { namespace, writing, attrs, times, handles } = this.options;
     const path = node.path;
     try {
-      // Close-to-open: a file another descriptor of this mount is writing is made durable first, so
-      // this open sees (and a writer starts from) the bytes written so far, as one object version.
+      // Close-to-open: what a released writer publishes lands first, and a file another descriptor of
+      // this mount is writing is made durable first, so this open sees (and a writer starts from) the
+      // bytes written so far, as one object version.
+      await writing.releasesOf(path);
       const writers = writing.filesOf(path);
       if (writers.length > 0) {
         await Promise.all(writers.map((writer) => writer.fsync()));
@@ -114,6 +116,8 @@ export class OpenFiles {
     const { namespace, writing, handles, attrs } = this.options;
     const open = handle !== undefined ? this.open.get(handle) : undefined;
     const writer = open?.writing ? open.file : writing.filesOf(node.path)[0];
+    // Truncating the object itself: after what a released writer publishes, or that publish would undo it.
+    if (!writer) await writing.releasesOf(node.path);
     const existing = writer ? undefined : await namespace.stat(node.path);
     await handles.truncate({ key: namespace.keyOf(node.path), path: node.path, ...(existing && { existing }) }, size, writer);
     attrs.delete(node.path);
@@ -133,20 +137,21 @@ export class OpenFiles {
     }
   }
 
-  /** The last descriptor of `handle` closed: frees it; a failure is only logged (nobody is left to tell). */
+  /**
+   * The last descriptor of `handle` closed: frees it; a failure is only logged (nobody is left to tell). A writer
+   * stays in WritingFiles, visible with its size, until what its release publishes is in the store; it is marked
+   * before the first await, so a RENAME, UNLINK or OPEN the kernel sends after this RELEASE waits for the publish.
+   */
   async release(handle: number): Promise<void> {
     const open = this.open.get(handle);
     if (!open) return;
     this.open.delete(handle);
-    if (open.writing) {
-      this.options.writing.remove(open.node.path, open.file);
-      this.options.attrs.delete(open.node.path);
-    }
-    try {
-      await open.file.release();
-    } catch (error) {
+    const released = open.file.release().catch((error: unknown) => {
       this.options.logger.warn({ op: 'release', path: open.node.path, err: error }, 'releasing an open file failed');
-    }
+    });
+    if (!open.writing) return released;
+    // The object's size and ETag changed: the next stat asks the store.
+    await this.options.writing.release(open.file, released, (path) => this.options.attrs.delete(path));
   }
 
   /** The kernel forgot `nodeId`: its page-cache bookkeeping goes too. */

@@ -289,6 +289,8 @@ export class Filesystem implements FuseOperations {
     this.checkWritable();
     const path = this.childOf(parent, name);
     try {
+      // A release still publishing this file would bring it back after the delete.
+      await this.writing.releasesOf(path);
       await this.namespace.removeFile(path);
     } catch (error) {
       throw toFuseError(error, 'unlink', path, this.options.logger);
@@ -298,13 +300,15 @@ export class Filesystem implements FuseOperations {
   /**
    * rename(2): a file is copied server-side then deleted; a directory object by object (not atomic,
    * see Namespace.rename). Files still open for writing under the source are made durable first, so
-   * `write tmp; fsync; rename tmp final` (or a rename before close) moves the data written so far.
+   * `write tmp; fsync; rename tmp final` (or a rename before close) moves the data written so far; and
+   * releases still publishing the source or the target finish first, so neither lands after the rename.
    */
   async rename(_context: RequestContext, parent: number, request: RenameRequest): Promise<void> {
     this.checkWritable();
     const from = this.childOf(parent, request.name);
     const to = this.childOf(request.newParent, request.newName);
     try {
+      await Promise.all([this.writing.releasesUnder(from), this.writing.releasesUnder(to)]);
       await Promise.all(this.writing.filesUnder(from).map((file) => file.fsync()));
       await this.namespace.rename(from, to, request.flags);
     } catch (error) {
@@ -402,6 +406,14 @@ export class Filesystem implements FuseOperations {
   destroy(): void {
     this.files.clear();
     this.directories.clear();
+  }
+
+  /** Resolves once every release still publishing has finished, or after `timeoutMs` (at unmount, before the store closes). */
+  async settle(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+    await Promise.race([this.writing.allReleases(), timedOut]);
+    clearTimeout(timer);
   }
 
   /** At unmount: stops the read path's fetches and drops its cache. */

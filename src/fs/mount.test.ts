@@ -76,6 +76,22 @@ describe('serveMount', () => {
     expect(kernel.unmounts).toEqual([]);
   });
 
+  it('aborts, at start, the multipart uploads its state directory records from a previous mount', async () => {
+    const stateDir = path.join(dir, '..', `${path.basename(dir)}.state`);
+    const orphan = await store.createMultipartUpload('vol/ckpt/step-9.pt');
+    fs.mkdirSync(stateDir);
+    const entry = { bucket: store.location, key: orphan.key, uploadId: orphan.uploadId, startedAt: new Date().toISOString() };
+    fs.writeFileSync(path.join(stateDir, 'uploads.json'), JSON.stringify({ version: 1, uploads: [entry] }));
+    expect(store.pendingUploads()).toEqual(['vol/ckpt/step-9.pt']);
+    const signals = new EventEmitter();
+    const served = serveMount(config({ stateDir }), dependencies(signals));
+    while (store.pendingUploads().length > 0) await new Promise((r) => setTimeout(r, 5));
+    signals.emit('SIGTERM');
+    await served;
+    expect(JSON.parse(fs.readFileSync(path.join(stateDir, 'uploads.json'), 'utf8'))).toEqual({ version: 1, uploads: [] });
+    fs.rmSync(stateDir, { recursive: true });
+  });
+
   it('fails before mounting when the bucket cannot be used', async () => {
     store.failNext('checkBucket', 'AccessDenied');
     await expect(serveMount(config(), dependencies(new EventEmitter()))).rejects.toThrow(/cannot use memory:\/\/bucket/);

@@ -12,6 +12,7 @@ import { ObjectFileHandles } from './handles';
 import { raiseKernelReadahead } from './read/kernel-readahead';
 import { ReadPath } from './read/read-path';
 import { createWritePath } from './write';
+import { UploadRecord } from './write/upload-record';
 import { linuxFuseSystem, type FuseSystem } from './fuse/device';
 import { findMount, readMountInfo, type MountEntry } from '../system/mountinfo';
 import { InitFlag } from './fuse/protocol';
@@ -96,10 +97,14 @@ export async function mountVolume(config: MountConfig, dependencies: MountDepend
       cache = await (dependencies.openCache ?? openMountCache)(config.cache, { endpoint: store.endpoint, bucket: store.bucket }, logger);
     }
     const readPath = new ReadPath({ store, config: config.read, logger, ...(cache && { source: cache.source }) });
+    // The volume's state directory records the multipart uploads in flight, so this mount aborts those a killed predecessor left.
+    const record = config.stateDir !== undefined ? new UploadRecord(config.stateDir, logger) : undefined;
+    const writePath = createWritePath(config.write, { ...(record && { record }), bucket: store instanceof S3Store ? store.bucket : store.location, logger });
+    await writePath.uploads.abortPrevious(store);
     const handles = new ObjectFileHandles({
       store,
       readPath,
-      writePath: createWritePath(config.write),
+      writePath,
       logger,
     });
     const filesystem = new Filesystem({
@@ -142,25 +147,33 @@ export async function mountVolume(config: MountConfig, dependencies: MountDepend
     const mountCache = cache;
     // The kernel caps FUSE readahead at the device's read_ahead_kb (128 KiB) whatever INIT said; raise it to what INIT allows.
     raiseKernelReadahead(mountpoint, config.fuse.maxReadahead, logger);
-    logger.info({ mountpoint, store: store.location, prefix, readOnly: config.readOnly }, 'mounted');
-    let released = false;
+    logger.info({ mountpoint, store: store.location, prefix, readOnly: config.readOnly, stateDir: config.stateDir }, 'mounted');
+    let released: Promise<void> | undefined;
+    // Once the kernel connection is gone: what releases still publish and aborts still retried get a bounded time with the store.
     const release = () => {
-      if (released) return;
-      released = true;
-      filesystem.close();
-      if (mountCache) logger.info({ cluster: mountCache.stats() }, 'cluster cache counters since the mount');
-      mountCache?.close();
-      store.close();
+      released ??= (async () => {
+        const drainMs = config.write.unmountDrainTimeoutMs;
+        try {
+          await filesystem.settle(drainMs);
+          await writePath.uploads.close(drainMs);
+        } finally {
+          filesystem.close();
+          if (mountCache) logger.info({ cluster: mountCache.stats() }, 'cluster cache counters since the mount');
+          mountCache?.close();
+          store.close();
+        }
+      })();
+      return released;
     };
-    void session.closed.then(release);
+    const closed = session.closed.then(release);
     return {
       mountpoint,
-      closed: session.closed,
+      closed,
       unmount: async () => {
         try {
           await session.unmount();
         } finally {
-          release();
+          await release();
         }
       },
     };

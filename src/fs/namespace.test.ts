@@ -101,15 +101,17 @@ describe('Filesystem namespace changes', () => {
       expect((await fs.getattr(context, entry.nodeId)).attributes.size).toBe(5); // now from the store
     });
 
-    it('stores an empty file created and closed without writes', async () => {
+    it('stores an empty file created and closed without writes when it is released (its flush publishes nothing)', async () => {
       const { entry, open } = await fs.create(context, ROOT_NODE_ID, 'touched', 0o644, WRITE, 0);
       await fs.flush(context, entry.nodeId, open.handle);
+      expect(volumeKeys()).not.toContain('touched');
       await fs.release(context, entry.nodeId, open.handle, 0);
       expect((await store.head(`${PREFIX}touched`)).size).toBe(0);
     });
 
     it('forgets a file whose first upload failed once it is released', async () => {
       const { entry, open } = await fs.create(context, ROOT_NODE_ID, 'doomed', 0o644, WRITE, 0);
+      await fs.write(context, entry.nodeId, open.handle, 0, Buffer.from('lost'));
       store.failNext('put', 'Unavailable');
       await expectErrno(fs.flush(context, entry.nodeId, open.handle), errno.EIO);
       await fs.release(context, entry.nodeId, open.handle, 0);

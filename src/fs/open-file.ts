@@ -13,12 +13,16 @@ export interface OpenFile {
   /** Writes `data` at `offset` and returns the bytes taken; a read-only handle throws FuseError(EBADF). */
   write(offset: number, data: Buffer): Promise<number>;
   /**
-   * close(2) of one descriptor (FUSE FLUSH). For a handle with writes: returns only when the object
-   * store has acknowledged the whole object, so a close that succeeded means the data is durable.
+   * close(2) of one descriptor (FUSE FLUSH, sent for every descriptor, dup2'ed ones included). For a
+   * handle with writes since its last persist: returns only when the object store has acknowledged the
+   * whole object, so a close that succeeded means the data is durable; with none, it changes nothing.
    */
   flush(): Promise<void>;
   /** fsync(2): the same durability as flush, without closing. */
   fsync(): Promise<void>;
-  /** The last descriptor is gone (FUSE RELEASE): free buffers, abort anything unfinished that flush did not complete. */
+  /**
+   * The last descriptor is gone (FUSE RELEASE, which close(2) does not wait for): publish what the flushes
+   * left unpublished (an empty new or truncated file), unless a flush failed; then free buffers.
+   */
   release(): Promise<void>;
 }

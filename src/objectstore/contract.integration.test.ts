@@ -201,6 +201,21 @@ export function objectStoreContract(name: string, factory: () => Promise<Subject
       expect(await subject.pendingUploads('ab/')).toEqual([]);
     });
 
+    it('aborts an upload by its id, as a later process would; one already gone is not an error', async () => {
+      const upload = await store.createMultipartUpload('byid/object.bin');
+      await upload.uploadPart(1, pattern(MIN_PART_SIZE, 8));
+      // A store gives its uploads an id that another process can abort them with, or does neither.
+      expect(upload.uploadId !== undefined).toBe(store.abortMultipartUpload !== undefined);
+      if (upload.uploadId !== undefined && store.abortMultipartUpload) {
+        await store.abortMultipartUpload('byid/object.bin', upload.uploadId);
+        expect(await subject.pendingUploads('byid/')).toEqual([]);
+        await store.abortMultipartUpload('byid/object.bin', upload.uploadId);
+      }
+      await upload.abort(); // the owner's own abort after that: fine too
+      expect(await subject.pendingUploads('byid/')).toEqual([]);
+      await expectCode(store.head('byid/object.bin'), 'NotFound');
+    });
+
     it('refuses to complete when a part other than the last is too small, then aborts cleanly', async () => {
       const upload = await store.createMultipartUpload('small/object.bin');
       await upload.uploadPart(1, Buffer.from('too small'));

@@ -96,10 +96,13 @@ export class MemoryStore implements ObjectStore {
     const parts = new Map<number, Buffer>();
     let state: 'open' | 'completed' | 'aborted' = 'open';
     const checkOpen = () => {
+      // Aborted by id (abortMultipartUpload), as another process would.
+      if (state === 'open' && !this.pending.has(id)) state = 'aborted';
       if (state !== 'open') throw new ObjectStoreError('NotFound', `the multipart upload to "${key}" was already ${state}: start a new one`);
     };
     return {
       key,
+      uploadId: id,
       uploadPart: async (partNumber, body, signal) => {
         this.enter('uploadPart', signal, key);
         checkPartNumber(partNumber, key);
@@ -125,6 +128,11 @@ export class MemoryStore implements ObjectStore {
         this.pending.delete(id);
       },
     };
+  }
+
+  async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    this.enter('abort', undefined, key);
+    if (this.pending.get(uploadId) === key) this.pending.delete(uploadId);
   }
 
   async copy(sourceKey: string, destinationKey: string, signal?: AbortSignal): Promise<ObjectInfo> {

@@ -314,6 +314,15 @@ export class S3Store implements ObjectStore {
     return new S3MultipartUpload(this, key, output.UploadId);
   }
 
+  async abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    checkKey(key, this.location);
+    try {
+      await this.call('abort of the multipart upload to', key, undefined, () => this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })));
+    } catch (error) {
+      if (!isObjectStoreError(error, 'NotFound')) throw error;
+    }
+  }
+
   /** Copies with CopyObject up to the threshold (5 GiB), else with UploadPartCopy parts; the user metadata is kept. */
   async copy(sourceKey: string, destinationKey: string, signal?: AbortSignal): Promise<ObjectInfo> {
     checkKey(destinationKey, this.location);
@@ -486,7 +495,7 @@ class S3MultipartUpload implements MultipartUpload {
   constructor(
     private readonly store: S3Store,
     readonly key: string,
-    private readonly uploadId: string,
+    readonly uploadId: string,
   ) {}
 
   async uploadPart(partNumber: number, body: Buffer, signal?: AbortSignal): Promise<void> {

@@ -64,6 +64,11 @@ export interface PutOptions {
 /** An upload in parts; the object appears only when complete() returns. */
 export interface MultipartUpload {
   readonly key: string;
+  /**
+   * The store's id of the upload, when it has one that outlives this process (S3's UploadId): recorded so that a later
+   * process can abort the upload with ObjectStore.abortMultipartUpload if this one dies first.
+   */
+  readonly uploadId?: string;
   /** Uploads part `partNumber` (1-based). Every part but the last must be at least MIN_PART_SIZE bytes. */
   uploadPart(partNumber: number, body: Buffer, signal?: AbortSignal): Promise<void>;
   /** Assembles the parts uploaded so far, in part-number order, into the object. */
@@ -102,6 +107,11 @@ export interface ObjectStore {
   put(key: string, body: Buffer | Readable, options?: PutOptions): Promise<ObjectInfo>;
   /** Starts an upload in parts. */
   createMultipartUpload(key: string, options?: PutOptions): Promise<MultipartUpload>;
+  /**
+   * Aborts the upload `uploadId` of `key`, one this process may not have started (MultipartUpload.uploadId); an upload
+   * that is already gone (completed or aborted) is not an error. Optional: stores whose uploads die with the process lack it.
+   */
+  abortMultipartUpload?(key: string, uploadId: string): Promise<void>;
   /** Copies an object inside the bucket without moving its bytes through this process. */
   copy(sourceKey: string, destinationKey: string, signal?: AbortSignal): Promise<ObjectInfo>;
   /** Deletes an object; deleting what does not exist is not an error. */

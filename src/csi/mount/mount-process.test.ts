@@ -57,9 +57,13 @@ describe('MountProcesses with a stand-in mount script', () => {
     expect(record.logPath).toBe(path.join(dir, 'state', `${volumeHash('bucket-one/team/data')}.log`));
     expect(processes.describe('bucket-one/team/data')?.pid).toBe(record.pid);
 
-    // argv: the source, the path and the flag; never the credentials.
+    // argv: the source, the path, the flag and the volume's own state directory; never the credentials.
     const cmdline = fs.readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0');
-    expect(cmdline.slice(1)).toEqual([standIn, 'mount', 's3://bucket-one/team/data/', staging(), '--read-only', '']);
+    const volumeState = path.join(dir, 'state', volumeHash('bucket-one/team/data'));
+    expect(cmdline.slice(1)).toEqual([standIn, 'mount', 's3://bucket-one/team/data/', staging(), '--read-only', '--state-dir', volumeState, '']);
+    expect(processes.volumeStateDir('bucket-one/team/data')).toBe(volumeState);
+    // Another volume gets another folder.
+    expect(processes.volumeStateDir('bucket-one/team/other')).not.toBe(volumeState);
     expect(cmdline.join(' ')).not.toContain(SECRET);
 
     expect(await processes.stop('bucket-one/team/data', log)).toBe(true);
@@ -72,12 +76,13 @@ describe('MountProcesses with a stand-in mount script', () => {
     expect(logText).not.toContain('UNRELATED_SECRET');
   });
 
-  it('appends the flags after the source, the path and --read-only, and notes them in the log', async () => {
+  it('appends the flags after the source, the path, --read-only and --state-dir, and notes them in the log', async () => {
     mounter.add({ source: 's3://bucket-one/team/data/', target: staging(), fsType: 'fuse.granary' });
     const flags = ['--cache-peers', 'http://10.0.0.5:7070', '--uid', '1234'];
     const record = await supervisor('ready').start(request(staging(), { readOnly: true, flags }), log);
     const cmdline = fs.readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0');
-    expect(cmdline.slice(1)).toEqual([standIn, 'mount', 's3://bucket-one/team/data/', staging(), '--read-only', ...flags, '']);
+    const volumeState = path.join(dir, 'state', volumeHash('bucket-one/team/data'));
+    expect(cmdline.slice(1)).toEqual([standIn, 'mount', 's3://bucket-one/team/data/', staging(), '--read-only', '--state-dir', volumeState, ...flags, '']);
     expect(fs.readFileSync(record.logPath, 'utf8')).toContain('"flags":["--cache-peers","http://10.0.0.5:7070","--uid","1234"]');
   });
 

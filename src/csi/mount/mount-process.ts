@@ -191,6 +191,14 @@ export class MountProcesses implements MountSupervisor {
     return path.join(this.stateDir, `${volumeHash(volumeId)}.log`);
   }
 
+  /**
+   * The state directory of a volume's mount processes, `<stateDir>/<volume-hash>/` (passed as --state-dir): it
+   * outlives each process, so a mount restarted after a crash aborts the multipart uploads its predecessor left.
+   */
+  volumeStateDir(volumeId: string): string {
+    return path.join(this.stateDir, volumeHash(volumeId));
+  }
+
   /** The volume's running mount process, if any. */
   describe(volumeId: string): MountRecord | undefined {
     return this.running.get(volumeId)?.record;
@@ -199,7 +207,7 @@ export class MountProcesses implements MountSupervisor {
   /**
    * Starts the mount process of a volume:
    * 1. open the volume's log (rotated when too big) and note the start in it;
-   * 2. spawn `node CLI mount s3://bucket/prefix STAGING [--read-only] FLAGS...`, credentials in env, stdout+stderr to the log, a pipe on fd 3;
+   * 2. spawn `node CLI mount s3://bucket/prefix STAGING [--read-only] --state-dir DIR FLAGS...`, credentials in env, stdout+stderr to the log, a pipe on fd 3;
    * 3. wait for `ready` on the pipe, the child's exit, or the ready timeout;
    * 4. confirm the staging path is a live mount.
    * If 3 or 4 fails: stop the child, unmount the staging path, and throw with the log's last lines.
@@ -223,7 +231,7 @@ export class MountProcesses implements MountSupervisor {
     try {
       fs.writeSync(logFd, `${JSON.stringify({ time: new Date().toISOString(), msg: 'node plugin: starting granary mount', volumeId, stagingTargetPath, readOnly, flags })}\n`);
       // 2. Spawn: argv holds only the source, the path and flags; settings travel in the environment.
-      const args = [this.cliScript, 'mount', mountSource(request.location), stagingTargetPath, ...(readOnly ? ['--read-only'] : []), ...flags];
+      const args = [this.cliScript, 'mount', mountSource(request.location), stagingTargetPath, ...(readOnly ? ['--read-only'] : []), '--state-dir', this.volumeStateDir(volumeId), ...flags];
       child = this.spawn(this.nodeExecutable, args, {
         env: mountEnvironment(this.baseEnvironment, request.settings),
         stdio: ['ignore', logFd, logFd, 'pipe'],

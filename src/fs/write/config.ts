@@ -46,6 +46,23 @@ export const writePathSchema = z
     singlePutMaxBytes: z.number().int().min(0).max(MAX_PART_SIZE).default(16 * MiB),
     /** Size of each ranged GET that fills a staging file from the existing object. Default 8 MiB. */
     seedRangeBytes: z.number().int().min(64 * 1024).default(8 * MiB),
+    /**
+     * Tries of the abort of a multipart upload that failed or was given up, in the background (each try is itself one
+     * S3 request with the client's own retries). Default 10: with the delays below, retries span about 4 minutes, so
+     * a store that is down for a while still gets the abort; after that the upload stays in the state directory's
+     * record for the next mount.
+     */
+    abortAttempts: z.number().int().min(1).max(100).default(10),
+    /** The wait before the first retry of an abort; each later wait doubles. Default 1 s. */
+    abortRetryDelayMs: z.number().int().min(0).default(1000),
+    /** The longest wait between two tries of an abort. Default 60 s. */
+    abortRetryMaxDelayMs: z.number().int().min(0).default(60_000),
+    /**
+     * At unmount, how long to wait for releases still publishing (RELEASE is asynchronous) and, then as long again,
+     * for aborts still being retried, before exiting; aborts left over stay in the record for the next mount. Default
+     * 5 s (the CSI node plugin gives a mount 10 s after SIGTERM before SIGKILL).
+     */
+    unmountDrainTimeoutMs: z.number().int().min(0).default(5000),
   })
   .refine((config) => config.maxPartSizeBytes >= config.partSizeBytes, {
     message: 'maxPartSizeBytes must be at least partSizeBytes',

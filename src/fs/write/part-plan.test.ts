@@ -50,6 +50,10 @@ describe('writePathSchema', () => {
       stagingMinFreeBytes: 1024 * MiB,
       singlePutMaxBytes: 16 * MiB,
       seedRangeBytes: 8 * MiB,
+      abortAttempts: 10,
+      abortRetryDelayMs: 1000,
+      abortRetryMaxDelayMs: 60_000,
+      unmountDrainTimeoutMs: 5000,
     });
   });
 

@@ -253,6 +253,7 @@ describe('StagingFile through a write handle', () => {
     await handle.write(0, Buffer.from('Z'));
     store.inner.failNext('uploadPart', 'Unavailable');
     await expect(handle.flush()).rejects.toMatchObject({ errno: Errno.EIO });
+    await writePath.uploads.aborter.idle(); // the abort runs in the background
     expect(store.inner.pendingUploads()).toEqual([]);
     expect((await store.content('mp')).equals(old)).toBe(true);
     await handle.release();

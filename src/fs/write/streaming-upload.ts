@@ -1,9 +1,10 @@
 // A new file written sequentially from offset 0, streamed to the object store as a multipart upload while it is
 // written: memory holds only the parts not yet acknowledged, and close waits for the store before succeeding.
 import type { Logger } from '../../log/logger';
-import { MAX_PARTS, type MultipartUpload, type ObjectInfo, type ObjectStore } from '../../objectstore/store';
+import { MAX_PARTS, type ObjectInfo, type ObjectStore } from '../../objectstore/store';
 import { Errno } from '../errno';
 import { FuseError } from '../fuse/operations';
+import type { TrackedUpload } from './multipart-uploads';
 import { PartBuffer } from './part-buffer';
 import { partSizeFor } from './part-plan';
 import type { WritePath } from './write-path';
@@ -28,13 +29,13 @@ export interface StreamingUploadOptions {
  * such handles (128 by default) make every other writer wait for one of them to close.
  *
  * A part that fails to upload is recorded and surfaces at the next write or commit, which then fail; the caller
- * aborts, so no part is left behind.
+ * aborts, so no part is left behind (the abort itself runs in the background, retried: see UploadAborter).
  */
 export class StreamingUpload {
   private written = 0;
   private current: PartBuffer | undefined;
   private nextPartNumber = 1;
-  private upload: MultipartUpload | undefined;
+  private upload: TrackedUpload | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
   private state: 'open' | 'committed' | 'aborted' = 'open';
@@ -128,26 +129,18 @@ export class StreamingUpload {
   }
 
   /**
-   * Discards everything: frees the buffers, waits for parts still uploading (S3 may otherwise keep a part that
-   * lands after the abort), then aborts the upload. Safe to call more than once; a failed abort is logged.
+   * Discards everything: frees the buffer still filling and hands the multipart upload, if any, to the mount's
+   * aborter, which aborts it in the background once the parts still uploading settled (S3 may otherwise keep a part
+   * that lands after the abort), retrying while the store fails. Returns at once; safe to call more than once.
    */
-  async abort(): Promise<void> {
+  abort(): void {
     if (this.state !== 'open') return;
     this.state = 'aborted';
     if (this.current) {
       this.options.writePath.parts.release(this.current.data);
       this.current = undefined;
     }
-    await this.settle();
-    if (this.upload === undefined) return;
-    try {
-      await this.upload.abort();
-    } catch (error) {
-      this.options.logger.error(
-        { key: this.options.key, err: error },
-        'could not abort a multipart upload: its parts stay billed until a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes them',
-      );
-    }
+    this.upload?.abandon(this.settle());
   }
 
   /** Starts the upload of a full (or last) part once a slot is free; the part's memory is released when it settles. */
@@ -157,7 +150,7 @@ export class StreamingUpload {
       // Per-file parallelism cap: wait for a slot before starting another part.
       while (this.inFlight.size >= writePath.config.maxPartsInFlight) await Promise.race(this.inFlight);
       this.throwIfFailed();
-      this.upload ??= await store.createMultipartUpload(key);
+      this.upload ??= await writePath.uploads.start(store, key);
     } catch (error) {
       writePath.parts.release(part.data);
       throw error;

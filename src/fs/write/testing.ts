@@ -71,6 +71,7 @@ export class ObservedStore implements ObjectStore {
     const upload = await this.inner.createMultipartUpload(key, options);
     return {
       key,
+      ...(upload.uploadId !== undefined && { uploadId: upload.uploadId }),
       uploadPart: async (partNumber, body, signal) => {
         this.calls.push({ op: 'uploadPart', key, partNumber, bytes: body.length });
         this.partsInFlight++;
@@ -91,6 +92,11 @@ export class ObservedStore implements ObjectStore {
         return upload.abort();
       },
     };
+  }
+
+  abortMultipartUpload(key: string, uploadId: string): Promise<void> {
+    this.calls.push({ op: 'abort', key });
+    return this.inner.abortMultipartUpload(key, uploadId);
   }
 
   copy(sourceKey: string, destinationKey: string, signal?: AbortSignal): Promise<ObjectInfo> {

@@ -39,7 +39,7 @@ export async function runLimited(tasks: Array<() => Promise<void>>, limit: numbe
 /**
  * Uploads the first `size` bytes of `file` as the object `key` and returns it once the store acknowledged it.
  * Part buffers come from the mount's memory budget like a streaming upload's; on any failure the multipart
- * upload is aborted after every started part settled, so no part is left behind.
+ * upload is aborted (in the background, retried) after every started part settled, so no part is left behind.
  */
 export async function uploadFile(
   store: ObjectStore, key: string, file: fsp.FileHandle, size: number, writePath: WritePath, logger: Logger,
@@ -53,7 +53,7 @@ export async function uploadFile(
       budget.release(size);
     }
   }
-  const upload = await store.createMultipartUpload(key);
+  const upload = await writePath.uploads.start(store, key);
   try {
     const tasks = partsOf(size, config).map(({ partNumber, start, end }) => async () => {
       await budget.acquire(end - start);
@@ -66,9 +66,9 @@ export async function uploadFile(
     await runLimited(tasks, config.maxPartsInFlight);
     return await upload.complete();
   } catch (error) {
-    await upload.abort().catch((abortError: unknown) => {
-      logger.error({ key, err: abortError }, 'could not abort a multipart upload: its parts stay billed until a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes them');
-    });
+    // Every started part has settled (runLimited waits for them): the abort can go at once, in the background.
+    logger.debug({ key, err: error }, 'upload of a staging file failed; aborting its multipart upload');
+    upload.abandon();
     throw error;
   }
 }

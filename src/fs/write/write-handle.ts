@@ -30,7 +30,7 @@ type Mode =
   | { kind: 'streaming'; upload: StreamingUpload }
   | { kind: 'staging'; file: StagingFile }
   | { kind: 'failed'; error: FuseError }
-  | { kind: 'released' };
+  | { kind: 'released'; size: number };
 
 /**
  * One open file with write access. A new or truncated file starts as a StreamingUpload; anything a stream cannot
@@ -43,15 +43,33 @@ type Mode =
  *   and keeping a local copy of every streamed byte would double the disk traffic of every checkpoint to help the
  *   rare writer that seeks back.
  *
+ * When the object changes (FLUSH is per descriptor, not per file: shells and dd open, dup2 and close the original
+ * before writing, and every close sends one):
+ * - FLUSH publishes only when something was written (or the size set) through the handle since it opened or since
+ *   its last successful persist; any other FLUSH is a no-op, so the stream goes on and the old object stays;
+ * - fsync publishes whatever the store does not have yet, an empty new or truncated file included;
+ * - RELEASE (the last descriptor gone) publishes what the flushes left: a new or O_TRUNC file with nothing written
+ *   becomes an empty object then, and writes no FLUSH covered (mmap) are published too; but a handle whose last
+ *   flush or fsync failed (the writer was told EIO), or whose stream failed, discards instead.
+ * A close with data does publish what was written so far, also when other descriptors of the file stay open (a
+ * write, dup2, close of the original, more writes): FUSE cannot tell the last close from the others.
+ *
  * Calls are serialised: the kernel may send WRITE, READ and FLUSH of one handle concurrently, and both modes rely
  * on seeing them one at a time in arrival order.
  */
 export class WriteHandle implements OpenFile {
   private mode: Mode;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Bytes written or the size set since open or the last successful persist: the next FLUSH publishes them. */
+  private written = false;
+  /** A new or truncated file the store does not have yet although nothing is written: RELEASE (or fsync) publishes it. */
+  private deferred: boolean;
+  /** The last flush or fsync failed: the writer was told, so RELEASE must not publish behind its back. */
+  private persistFailed = false;
 
   constructor(private readonly options: WriteHandleOptions) {
     const { existing, truncate } = options;
+    this.deferred = existing === undefined || truncate;
     if (existing === undefined || truncate || existing.size === 0) {
       this.mode = { kind: 'streaming', upload: new StreamingUpload(options) };
     } else {
@@ -66,14 +84,12 @@ export class WriteHandle implements OpenFile {
 
   /** The file size as written through this handle. */
   get size(): number {
-    switch (this.mode.kind) {
-      case 'streaming':
-        return this.mode.upload.size;
-      case 'staging':
-        return this.mode.file.size;
-      default:
-        return 0;
-    }
+    return sizeOf(this.mode);
+  }
+
+  /** True when the handle holds something the store does not have yet, that its release would publish. */
+  get unpublished(): boolean {
+    return (this.written || this.deferred) && !this.persistFailed && this.mode.kind !== 'failed' && this.mode.kind !== 'released';
   }
 
   /** Reads back from this handle: past the end returns nothing, anything else needs the staging file. */
@@ -90,11 +106,14 @@ export class WriteHandle implements OpenFile {
       const at = this.options.append ? this.size : offset;
       if (data.length === 0) return 0;
       if (this.mode.kind === 'streaming' && at === this.mode.upload.size) {
+        this.written = true;
         await this.mode.upload.write(data);
         return data.length;
       }
       const reason = this.mode.kind === 'streaming' ? `write at ${at} while the stream is at ${this.mode.upload.size}` : 'write';
-      return (await this.staging(reason)).write(at, data);
+      const staged = await (await this.staging(reason)).write(at, data);
+      this.written = true;
+      return staged;
     });
   }
 
@@ -103,30 +122,53 @@ export class WriteHandle implements OpenFile {
     return this.serialise('truncate', async () => {
       if (this.mode.kind === 'streaming' && size === this.mode.upload.size) return;
       await (await this.staging(`truncate to ${size}`)).truncate(size);
+      this.written = true;
     });
   }
 
-  /** close(2): returns once the store acknowledged the whole object (nothing to do when nothing changed). */
+  /**
+   * close(2) of one descriptor: when something was written since open or the last persist, returns once the store
+   * acknowledged the whole object; otherwise does nothing (see the class comment: a dup2 before the first write).
+   */
   flush(): Promise<void> {
-    return this.serialise('flush', () => this.persist());
+    return this.serialise('flush', async () => {
+      if (this.written) await this.persist();
+    });
   }
 
-  /** fsync(2): the same guarantee as flush: after it returns, every byte written so far is durable in the store. */
+  /** fsync(2): after it returns, the store holds everything written so far (an empty new or truncated file too). */
   fsync(): Promise<void> {
-    return this.serialise('fsync', () => this.persist());
+    return this.serialise('fsync', async () => {
+      if (this.written || this.deferred) await this.persist();
+    });
   }
 
-  /** The last descriptor closed: aborts a stream flush did not complete and frees the staging file. */
+  /**
+   * The last descriptor closed: publishes what the flushes left unpublished (see the class comment), unless the
+   * writer was told a flush failed; then frees the stream or the staging file. A failure here has nobody to tell:
+   * it is logged, the object keeps its previous content, and the call resolves.
+   */
   release(): Promise<void> {
     return this.serialise('release', async () => {
       const mode = this.mode;
-      this.mode = { kind: 'released' };
-      if (mode.kind === 'streaming') {
-        if (mode.upload.size > 0) this.options.logger.warn({ key: this.options.key, size: mode.upload.size }, 'released without a successful flush: discarding the streamed writes');
-        await mode.upload.abort();
-      } else if (mode.kind === 'staging') {
-        if (mode.file.isDirty) this.options.logger.warn({ key: this.options.key, size: mode.file.size }, 'released without a successful flush: discarding the staged writes');
-        await mode.file.close();
+      const publish = this.unpublished;
+      this.mode = { kind: 'released', size: sizeOf(mode) };
+      const { key, logger } = this.options;
+      if (mode.kind === 'failed' || mode.kind === 'released') return;
+      if (this.persistFailed && (this.written || this.deferred)) {
+        logger.warn({ key, size: sizeOf(mode) }, 'released after a failed flush: discarding the writes (the writer was told)');
+      }
+      try {
+        if (publish) {
+          if (mode.kind === 'streaming') await mode.upload.commit();
+          else await mode.file.upload();
+          logger.debug({ key, size: sizeOf(mode) }, 'published at release');
+        }
+      } catch (error) {
+        logger.error({ key, size: sizeOf(mode), err: error }, 'could not publish the file when its last descriptor closed: the object keeps its previous content');
+      } finally {
+        if (mode.kind === 'streaming') mode.upload.abort();
+        else await mode.file.close();
       }
     });
   }
@@ -134,13 +176,22 @@ export class WriteHandle implements OpenFile {
   /** Makes the store hold exactly what was written; a stream becomes a clean staging file over the new object. */
   private async persist(): Promise<void> {
     const mode = this.mode;
-    if (mode.kind === 'streaming') {
-      const info = await mode.upload.commit();
-      // S3 cannot append: later writes through this handle rewrite the object from a staging file seeded from it.
-      this.mode = { kind: 'staging', file: this.stagingFile(info, false) };
-    } else if (mode.kind === 'staging') {
-      await mode.file.upload();
+    try {
+      if (mode.kind === 'streaming') {
+        const info = await mode.upload.commit();
+        // S3 cannot append: later writes through this handle rewrite the object from a staging file seeded from it;
+        // unless it is empty (an fsync before the first write), which a new stream from offset 0 replaces as well.
+        this.mode = info.size === 0 ? { kind: 'streaming', upload: new StreamingUpload(this.options) } : { kind: 'staging', file: this.stagingFile(info, false) };
+      } else if (mode.kind === 'staging') {
+        await mode.file.upload();
+      }
+    } catch (error) {
+      this.persistFailed = true;
+      throw error;
     }
+    this.written = false;
+    this.deferred = false;
+    this.persistFailed = false;
   }
 
   /** The staging file, switching from the stream first when needed (see the class comment). */
@@ -190,7 +241,8 @@ export class WriteHandle implements OpenFile {
         const mode = this.mode;
         if (mode.kind === 'streaming') {
           this.mode = { kind: 'failed', error: failure };
-          await mode.upload.abort();
+          // In the background: the writer gets its error now, not after the store answered the abort.
+          mode.upload.abort();
         }
         throw failure;
       }
@@ -198,6 +250,19 @@ export class WriteHandle implements OpenFile {
     const result = this.queue.then(run, run);
     this.queue = result.catch(() => undefined);
     return result;
+  }
+}
+
+function sizeOf(mode: Mode): number {
+  switch (mode.kind) {
+    case 'streaming':
+      return mode.upload.size;
+    case 'staging':
+      return mode.file.size;
+    case 'released':
+      return mode.size;
+    default:
+      return 0;
   }
 }
 

@@ -83,13 +83,31 @@ describe('write path against the real S3 server', () => {
     console.log(`streamed 200 MiB in ${seconds.toFixed(2)} s (${(200 / seconds).toFixed(0)} MiB/s), peak part memory ${writePath.budget.peak / MiB} MiB`);
   });
 
-  it('aborts the multipart upload when the writer goes away mid-file: no upload listed, no object', async () => {
-    const handle = newFile('checkpoints/killed.pt');
+  it('aborts the multipart upload when the flush failed before the release: no upload listed, no object', async () => {
+    const failing = failingComplete(store);
+    const handle = newFile('checkpoints/killed.pt', failing);
     await writeRandom(handle, 40 * MiB);
     expect(await pendingUploads()).toEqual(['checkpoints/killed.pt']);
+    await expect(handle.flush()).rejects.toMatchObject({ errno: Errno.EIO });
     await handle.release();
+    await writePath.uploads.aborter.idle(); // the abort runs in the background
     expect(await pendingUploads()).toEqual([]);
     expect(await exists('checkpoints/killed.pt')).toBe(false);
+  });
+
+  it('overwrites with O_TRUNC: a flush before any write leaves the old object, which is replaced only when the new one is complete', async () => {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'checkpoints/latest.pt', Body: 'the previous checkpoint' }));
+    const existing = await store.head('checkpoints/latest.pt');
+    const handle = createWriteHandle({ store, key: 'checkpoints/latest.pt', existing, truncate: true, append: false, writePath, logger });
+    await handle.flush(); // dd and shells: dup2, then close of the original descriptor
+    const written = await writeRandom(handle, 24 * MiB);
+    expect(await pendingUploads()).toEqual(['checkpoints/latest.pt']);
+    const output = await client.send(new GetObjectCommand({ Bucket: bucket, Key: 'checkpoints/latest.pt' }));
+    expect(await output.Body?.transformToString()).toBe('the previous checkpoint');
+    await handle.flush();
+    await handle.release();
+    expect(await sha256Of('checkpoints/latest.pt')).toBe(written);
+    expect(await pendingUploads()).toEqual([]);
   });
 
   it('aborts the multipart upload when a part fails: EIO, no upload listed, no object', async () => {
@@ -98,6 +116,7 @@ describe('write path against the real S3 server', () => {
     const failure = await writeRandom(handle, 40 * MiB).then(() => handle.flush()).then(() => undefined, (error: unknown) => error);
     expect(failure).toMatchObject({ errno: Errno.EIO });
     await handle.release();
+    await writePath.uploads.aborter.idle();
     expect(await pendingUploads()).toEqual([]);
     expect(await exists('checkpoints/failed.pt')).toBe(false);
   });
@@ -135,6 +154,22 @@ describe('write path against the real S3 server', () => {
     console.log(`64 MiB: stream ${streamMs} ms, switch (commit) ${switchMs} ms, flush after switch (fetch + re-upload) ${flushMs} ms`);
   });
 });
+
+/** A store whose multipart uploads fail at complete (as a store that went down before the close would). */
+function failingComplete(inner: ObjectStore): ObjectStore {
+  return Object.assign(Object.create(inner) as ObjectStore, {
+    createMultipartUpload: async (key: string): Promise<MultipartUpload> => {
+      const upload = await inner.createMultipartUpload(key);
+      return {
+        key,
+        ...(upload.uploadId !== undefined && { uploadId: upload.uploadId }),
+        uploadPart: (partNumber: number, body: Buffer) => upload.uploadPart(partNumber, body),
+        complete: () => Promise.reject(new ObjectStoreError('Unavailable', `injected failure of the complete of "${key}"`)),
+        abort: () => upload.abort(),
+      };
+    },
+  });
+}
 
 /** A store whose multipart uploads fail on part 3 (as a dropped connection would, after retries). */
 function failingThirdPart(inner: ObjectStore): ObjectStore {
