@@ -92,6 +92,8 @@ describe('Node service', () => {
       ['half the credentials', { secrets: { accessKeyID: 'AKID' } }, 'secrets must hold both accessKeyID and secretAccessKey'],
       ['an unknown mount option', { volume_context: { mountOptions: 'uid=1,allow-other' } }, 'volume_context mountOptions has the unknown option "allow-other"'],
       ['a bad mount option value', { volume_context: { mountOptions: 'file-mode=rw' } }, 'option "file-mode=rw" is invalid'],
+      ['a setuid file mode', { volume_context: { mountOptions: 'uid=0,file-mode=4755' } }, 'volume_context mountOptions option "file-mode=4755" is invalid: file-mode 4755 sets the setuid bit; granary never mounts setuid, setgid or sticky files: use 0755'],
+      ['a setgid directory mode', { volume_context: { mountOptions: 'dir-mode=2775' } }, 'dir-mode 2775 sets the setgid bit'],
       ['a cache switch that is not true or false', { volume_context: { cache: 'on' } }, 'volume_context cache must be true or false, not "on"'],
     ])('refuses %s with INVALID_ARGUMENT', async (_, overrides, message) => {
       const error = await codeOf(stage(overrides as Partial<NodeStageVolumeRequest__Output>));

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LOG_LEVELS } from '../config/log-levels';
+import { isModeText, specialBitsProblem } from '../config/permission-mode';
 import { CsiError } from './errors';
 import { bucketNameProblem, formatVolumeId, MAX_VOLUME_ID_BYTES, prefixProblem, type VolumeLocation } from './volume-id';
 
@@ -111,12 +112,15 @@ export interface MountOption {
 /** Largest uid or gid `granary mount` accepts ((uid_t)-1 means "no change" to the kernel). */
 const MAX_ID = 0xfffffffe;
 
-/** Per option: what it accepts (for messages), and its value in canonical form, or undefined when invalid. */
-const MOUNT_OPTION_VALUES: Record<MountOptionName, { accepts: string; canonical: (value: string) => string | undefined }> = {
+/**
+ * Per option: what it accepts (for messages), its value in canonical form or undefined when malformed,
+ * and why a well-formed value is still refused (a mode with setuid, setgid or sticky bits).
+ */
+const MOUNT_OPTION_VALUES: Record<MountOptionName, { accepts: string; canonical: (value: string) => string | undefined; problem?: (canonical: string) => string | undefined }> = {
   uid: { accepts: `a user id from 0 to ${MAX_ID}`, canonical: canonicalId },
   gid: { accepts: `a group id from 0 to ${MAX_ID}`, canonical: canonicalId },
-  'file-mode': { accepts: 'octal permission bits such as 0644', canonical: canonicalMode },
-  'dir-mode': { accepts: 'octal permission bits such as 0755', canonical: canonicalMode },
+  'file-mode': { accepts: 'octal permission bits such as 0644', canonical: canonicalMode, problem: (value) => specialBitsProblem('file-mode', Number.parseInt(value, 8), value) },
+  'dir-mode': { accepts: 'octal permission bits such as 0755', canonical: canonicalMode, problem: (value) => specialBitsProblem('dir-mode', Number.parseInt(value, 8), value) },
   'log-level': { accepts: `one of ${LOG_LEVELS.join(', ')}`, canonical: (value) => ((LOG_LEVELS as readonly string[]).includes(value) ? value : undefined) },
 };
 
@@ -126,8 +130,8 @@ function canonicalId(value: string): string | undefined {
 }
 
 function canonicalMode(value: string): string | undefined {
-  // The same grammar as `granary mount --file-mode`: up to four octal digits, an optional leading 0.
-  return /^0?[0-7]{1,4}$/.test(value) ? value : undefined;
+  // The same grammar as `granary mount --file-mode`.
+  return isModeText(value) ? value : undefined;
 }
 
 /**
@@ -150,7 +154,8 @@ export function parseMountOptions(text: string, where: string): MountOption[] {
     const known = name as MountOptionName;
     const rule = MOUNT_OPTION_VALUES[known];
     const canonical = value === undefined ? undefined : rule.canonical(value);
-    if (canonical === undefined) throw invalid(`${where} option ${JSON.stringify(option)} is invalid: ${known} takes ${rule.accepts}`);
+    const problem = canonical === undefined ? `${known} takes ${rule.accepts}` : rule.problem?.(canonical);
+    if (canonical === undefined || problem !== undefined) throw invalid(`${where} option ${JSON.stringify(option)} is invalid: ${problem}`);
     if (options.some((earlier) => earlier.name === known)) throw invalid(`${where} sets ${known} more than once`);
     options.push({ name: known, value: canonical });
   }
