@@ -61,6 +61,12 @@ describe('StorageClass parameters', () => {
     expect(() => parseParameters({ bucket: 'b-1', [key]: value })).toThrow(invalid(message));
   });
 
+  it('says a whole-bucket volume is a static PersistentVolume when a StorageClass asks for one', () => {
+    expect(() => parseParameters({ bucket: 'b-1', allowWholeBucket: 'true' })).toThrow(
+      invalid(/^allowWholeBucket is not a StorageClass parameter: every volume a StorageClass creates gets its own prefix; a whole-bucket volume is a static PersistentVolume with volumeAttributes allowWholeBucket: "true"$/),
+    );
+  });
+
   it('asks for --extra-create-metadata when the template needs the PVC and it is missing', () => {
     expect(() => parseParameters({ bucket: 'b-1', prefixTemplate: '${pvc.name}' })).toThrow(invalid(/--extra-create-metadata/));
   });

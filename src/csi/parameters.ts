@@ -44,6 +44,11 @@ export const VOLUME_CONTEXT = {
   cache: 'cache',
   /** Comma-separated granary mount options; absent when none were given. */
   mountOptions: 'mountOptions',
+  /**
+   * "true" lets a volume with an empty prefix (volume ID `bucket`) mount the whole bucket; absent or "false"
+   * refuses it. Written by hand in a static PersistentVolume's volumeAttributes: CreateVolume never makes such a volume.
+   */
+  allowWholeBucket: 'allowWholeBucket',
 } as const;
 
 /** Variables a prefix template may use. */
@@ -162,6 +167,22 @@ export function parseMountOptions(text: string, where: string): MountOption[] {
   return options;
 }
 
+/**
+ * Refuses a volume whose prefix is empty (volume ID `bucket`, `bucket/`, `bucket//`): it mounts every
+ * object in the bucket, so it must say so with volume_context allowWholeBucket "true". Checks that
+ * value is true or false whatever the prefix; throws INVALID_ARGUMENT saying how to allow it.
+ */
+export function checkWholeBucket(location: VolumeLocation, volumeId: string, context: Record<string, string> | undefined): void {
+  const key = VOLUME_CONTEXT.allowWholeBucket;
+  const value = context?.[key];
+  if (value !== undefined && value !== 'true' && value !== 'false') throw invalid(`volume_context ${key} must be true or false (default false), not ${JSON.stringify(value)}`);
+  if (location.prefix !== '' || value === 'true') return;
+  throw invalid(
+    `volume_id ${JSON.stringify(volumeId)} has an empty prefix: it would mount all of bucket ${location.bucket}, which granary does only when the volume allows it; ` +
+      `to mount the whole bucket set volumeAttributes ${key}: "true" on the PersistentVolume (volumeHandle ${location.bucket}), else name a prefix (${location.bucket}/PREFIX)`,
+  );
+}
+
 /** Why `template` is not a valid prefix template (unknown variable, unclosed `${`), or undefined. */
 export function templateProblem(template: string): string | undefined {
   if (template.trim() === '') return 'it is empty';
@@ -181,6 +202,9 @@ export function parseParameters(parameters: Record<string, string> | undefined):
   const given = parameters ?? {};
   const known = Object.values(PARAMETERS) as string[];
   for (const key of Object.keys(given)) {
+    if (key === VOLUME_CONTEXT.allowWholeBucket) {
+      throw invalid(`${key} is not a StorageClass parameter: every volume a StorageClass creates gets its own prefix; a whole-bucket volume is a static PersistentVolume with volumeAttributes ${key}: "true"`);
+    }
     if (!known.includes(key) && !key.startsWith(PROVISIONER_KEY_PREFIX)) {
       throw invalid(`unknown StorageClass parameter ${JSON.stringify(key)}; granary knows ${known.join(', ')} (and csi-provisioner's ${PROVISIONER_KEY_PREFIX}* keys)`);
     }
