@@ -122,7 +122,8 @@ describe('csi-sanity against granary csi --mode all (real FUSE mounts, real S3 s
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
     driver = spawn(
       process.execPath,
-      [builtCli(), 'csi', '--mode', 'all', '--endpoint', `unix://${socket}`, '--node-id', 'sanity-node', '--state-dir', path.join(work, 'state')],
+      // csi-sanity's staging and target directories are under `work`, as kubelet's are under its root directory.
+      [builtCli(), 'csi', '--mode', 'all', '--endpoint', `unix://${socket}`, '--node-id', 'sanity-node', '--kubelet-dir', work, '--state-dir', path.join(work, 'state')],
       { env: { ...env, GRANARY_LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     driver.stderr?.on('data', (chunk: Buffer) => { driverLog = (driverLog + chunk.toString()).slice(-200_000); });

@@ -13,6 +13,7 @@ interface CsiFlags extends CacheClientFlags {
   mode: CsiMode;
   endpoint: string;
   nodeId?: string;
+  kubeletDir?: string;
   stateDir?: string;
   mountReadyTimeout?: string;
   maxVolumesPerNode?: string;
@@ -33,6 +34,7 @@ export function register(program: Command): void {
     .addOption(new Option('--mode <mode>', 'services to serve').choices(CSI_MODES).makeOptionMandatory())
     .option('--endpoint <endpoint>', 'unix:///path/to/csi.sock or tcp://host:port', 'unix:///csi/csi.sock')
     .option('--node-id <name>', "this node's name (required in node and all modes)")
+    .option('--kubelet-dir <dir>', "kubelet's root directory: staging and target paths must be below it (default /var/lib/kubelet)")
     .option('--state-dir <dir>', 'where the node service keeps per-volume mount logs (default /var/lib/granary/mounts)')
     .option('--mount-ready-timeout <ms>', 'how long NodeStageVolume waits for a mount to be live (default 30000)')
     .option('--max-volumes-per-node <n>', 'volumes this node accepts, 0 = no limit (default 0)')
@@ -43,6 +45,7 @@ export function register(program: Command): void {
       mode: flags.mode,
       endpoint: flags.endpoint,
       nodeId: flags.nodeId,
+      kubeletDir: flags.kubeletDir,
       stateDir: flags.stateDir,
       mountReadyTimeoutMs: integer('--mount-ready-timeout', flags.mountReadyTimeout),
       maxVolumesPerNode: integer('--max-volumes-per-node', flags.maxVolumesPerNode),

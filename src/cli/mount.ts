@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultStateDir, LOG_LEVELS, parseMountConfig, readyFdFromEnv, READY_FD_ENV } from '../config/mount';
 import { serveMount } from '../fs/mount';
 import { createLogger, type Logger } from '../log/logger';
+import { parseMode, type ModeOption } from '../config/permission-mode';
 import { parseByteSize } from '../config/size';
 import { addCacheClientOptions, cacheClientInput, flagParser, type CacheClientFlags } from './cache-flags';
 
@@ -27,9 +28,13 @@ function parseInteger(value: string): number {
   return Number(value);
 }
 
-function parseOctal(value: string): number {
-  if (!/^0?[0-7]{1,4}$/.test(value)) throw new InvalidArgumentError('expected octal permission bits such as 0644');
-  return Number.parseInt(value, 8);
+/** The commander parser of a mode flag: octal permission bits, never setuid, setgid or sticky. */
+function parseOctal(option: ModeOption): (value: string) => number {
+  return (value) => {
+    const parsed = parseMode(option, value);
+    if ('problem' in parsed) throw new InvalidArgumentError(parsed.problem);
+    return parsed.mode;
+  };
 }
 
 /** Adds `granary mount` to the program. */
@@ -46,8 +51,8 @@ export function register(program: Command): void {
     .option('--read-only', 'mount read-only (ro)', false)
     .option('--uid <uid>', 'owner uid shown for every file (default 0)', parseInteger)
     .option('--gid <gid>', 'group gid shown for every file (default 0)', parseInteger)
-    .option('--file-mode <mode>', 'permission bits of files, octal (default 0666)', parseOctal)
-    .option('--dir-mode <mode>', 'permission bits of directories, octal (default 0777)', parseOctal)
+    .option('--file-mode <mode>', 'permission bits of files, octal, no setuid/setgid/sticky (default 0666)', parseOctal('file-mode'))
+    .option('--dir-mode <mode>', 'permission bits of directories, octal, no setuid/setgid/sticky (default 0777)', parseOctal('dir-mode'))
     .option('--state-dir <dir>', 'the volume\'s state directory: records the multipart uploads in flight, so a mount started after this one died aborts them (default ${XDG_STATE_HOME:-$HOME/.local/state}/granary/mounts/<16 hex of sha256(source, mountpoint)>); one mount per directory')
     .option('--ram-cache-bytes <size>', "bytes of blocks the mount keeps in its own RAM, shared by its readers: with the cluster cache, the node's copy of hot blocks (default 256MiB)", flagParser(parseByteSize))
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'));

@@ -4,7 +4,7 @@ import { parseCsiConfig } from './csi';
 describe('CSI configuration', () => {
   it('has documented defaults, with no cluster cache', () => {
     const config = parseCsiConfig({ mode: 'node', nodeId: 'node-a' });
-    expect(config).toMatchObject({ endpoint: 'unix:///csi/csi.sock', stateDir: '/var/lib/granary/mounts', mountReadyTimeoutMs: 30_000, maxVolumesPerNode: 0, logLevel: 'info' });
+    expect(config).toMatchObject({ endpoint: 'unix:///csi/csi.sock', kubeletDir: '/var/lib/kubelet', stateDir: '/var/lib/granary/mounts', mountReadyTimeoutMs: 30_000, maxVolumesPerNode: 0, logLevel: 'info' });
     expect(cacheEnabled(config.cache)).toBe(false);
   });
 
@@ -21,6 +21,11 @@ describe('CSI configuration', () => {
     ['a block size below the minimum', { peers: ['http://10.0.0.5:7070'], tokenFile: '/t', blockSize: 1 }, /cache\.blockSize/],
   ])('refuses %s', (_, cache, message) => {
     expect(() => parseCsiConfig({ mode: 'node', nodeId: 'node-a', cache })).toThrow(message);
+  });
+
+  it('takes the kubelet directory, which must be absolute', () => {
+    expect(parseCsiConfig({ mode: 'node', nodeId: 'node-a', kubeletDir: '/var/snap/microk8s/common/var/lib/kubelet' }).kubeletDir).toBe('/var/snap/microk8s/common/var/lib/kubelet');
+    expect(() => parseCsiConfig({ mode: 'node', nodeId: 'node-a', kubeletDir: 'var/lib/kubelet' })).toThrow(/kubeletDir: --kubelet-dir must be an absolute path/);
   });
 
   it('requires the node ID in node mode', () => {

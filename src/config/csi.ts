@@ -1,7 +1,9 @@
 // The configuration of one `granary csi` process, validated before anything is served.
+import * as path from 'node:path';
 import { z } from 'zod';
 import { cacheClientSchema } from './cache';
 import { LOG_LEVELS } from './mount';
+import { DEFAULT_KUBELET_DIR } from '../csi/kubelet-paths';
 import { MOUNT_PROCESS_DEFAULTS } from '../csi/mount/mount-process';
 
 /** Which CSI services a process serves: the chart runs `controller` (Deployment) and `node` (DaemonSet); `all` is for tests and local use. */
@@ -19,6 +21,15 @@ export const csiConfigSchema = z
     endpoint: z.string().min(1).default('unix:///csi/csi.sock'),
     /** This node's name as Kubernetes knows it (the chart passes spec.nodeName); required in node and all modes. */
     nodeId: z.string().trim().max(256, '--node-id must be at most 256 bytes').optional(),
+    /**
+     * kubelet's root directory (its --root-dir): the node service mounts only below it, never through a
+     * symbolic link. The chart passes its node.kubeletDir value. Default /var/lib/kubelet.
+     */
+    kubeletDir: z
+      .string()
+      .min(1)
+      .refine((dir) => path.isAbsolute(dir), '--kubelet-dir must be an absolute path')
+      .default(DEFAULT_KUBELET_DIR),
     /** Per-volume mount logs of the node service. Default /var/lib/granary/mounts. */
     stateDir: z.string().min(1).default(MOUNT_PROCESS_DEFAULTS.stateDir),
     /** How long NodeStageVolume waits for a mount to become live (ms). Default 30 s. */

@@ -58,6 +58,18 @@ describe('MountConfig', () => {
     expect(defaultStateDir('s3://b/a', '/x', home)).not.toBe(defaultStateDir('s3://b/', 'a/x', home));
   });
 
+  it.each([
+    ['fileMode', 0o4755, 'fileMode: file-mode 4755 sets the setuid bit; granary never mounts setuid, setgid or sticky files: use 0755'],
+    ['fileMode', 0o2644, 'fileMode: file-mode 2644 sets the setgid bit'],
+    ['dirMode', 0o1777, 'dirMode: dir-mode 1777 sets the sticky bit; granary never mounts setuid, setgid or sticky directories: use 0777'],
+  ])('refuses %s %o: modes are permission bits only', (field, mode, message) => {
+    expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', [field]: mode })).toThrow(message);
+  });
+
+  it('accepts every permission-bit mode up to 0777', () => {
+    expect(parseMountConfig({ source: 'x', mountpoint: '/m', fileMode: 0o777, dirMode: 0o750 })).toMatchObject({ fileMode: 0o777, dirMode: 0o750 });
+  });
+
   it('reads the ready fd from GRANARY_READY_FD', () => {
     expect(readyFdFromEnv({})).toBeUndefined();
     expect(readyFdFromEnv({ GRANARY_READY_FD: '3' })).toBe(3);

@@ -8,11 +8,25 @@ import { writePathSchema } from '../fs/write/config';
 import { cacheClientSchema } from './cache';
 
 import { LOG_LEVELS } from './log-levels';
+import { specialBitsProblem, type ModeOption } from './permission-mode';
 
 export { LOG_LEVELS };
 
 /** Environment variable naming an inherited fd to which `ready\n` is written once the mount is live. */
 export const READY_FD_ENV = 'GRANARY_READY_FD';
+
+/** A mode option: permission bits only; setuid, setgid and sticky are refused (see permission-mode.ts). */
+function modeSchema(option: ModeOption) {
+  return z
+    .number()
+    .int()
+    .min(0)
+    .max(0o7777)
+    .superRefine((mode, context) => {
+      const problem = specialBitsProblem(option, mode);
+      if (problem) context.addIssue({ code: 'custom', message: problem });
+    });
+}
 
 /** Tuning of the FUSE session; every default is what a mount gets unless told otherwise. */
 export const fuseTuningSchema = z.object({
@@ -62,9 +76,9 @@ export const mountConfigSchema = z
      * Permission bits of every file. Default 0o666: with default_permissions the kernel checks them, and
      * a pod of any uid must be able to write its volume (rclone's default too). 0o644 or 0o444 restrict.
      */
-    fileMode: z.number().int().min(0).max(0o7777).default(0o666),
+    fileMode: modeSchema('file-mode').default(0o666),
     /** Permission bits of every directory. Default 0o777: any uid may create, rename and delete in it, like an emptyDir. */
-    dirMode: z.number().int().min(0).max(0o7777).default(0o777),
+    dirMode: modeSchema('dir-mode').default(0o777),
     /**
      * The volume's state directory: what the mount keeps across its own restarts (now `uploads.json`, the multipart
      * uploads in flight, which the next mount aborts if this one dies). One mount per directory. Default (the CLI):

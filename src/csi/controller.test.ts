@@ -161,6 +161,7 @@ describe('Controller service', () => {
       ['no bucket parameter', { parameters: {} }, 'StorageClass parameter bucket is required'],
       ['a bad template', { parameters: { bucket: BUCKET, prefixTemplate: '${pvc.uid}' } }, 'unknown variable ${pvc.uid}'],
       ['an unknown parameter', { parameters: { bucket: BUCKET, reclaimPolicy: 'delete' } }, 'unknown StorageClass parameter "reclaimPolicy"'],
+      ['a setuid file-mode in mountOptions', { parameters: { bucket: BUCKET, mountOptions: 'uid=0,file-mode=4755' } }, 'file-mode 4755 sets the setuid bit; granary never mounts setuid, setgid or sticky files: use 0755'],
       ['half a key pair in the secrets', { secrets: { accessKeyID: 'AKIA' } }, 'secrets must hold both accessKeyID and secretAccessKey'],
     ])('refuses %s with INVALID_ARGUMENT before touching the store', async (_case, overrides, message) => {
       await expect(controller.CreateVolume(createRequest(overrides), context)).rejects.toEqual(codeAndMessage('INVALID_ARGUMENT', message));

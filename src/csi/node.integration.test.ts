@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -50,7 +51,7 @@ describe('Node service through gRPC with real granary mounts', () => {
   const mounter = new LinuxMounter();
   const processes = new MountProcesses({ mounter, cliScript: cli, stateDir, readyTimeoutMs: 20_000, stopGraceMs: 5_000, baseEnvironment: { PATH: process.env.PATH } });
   const driver = new Driver(
-    { identity: createIdentityService({ controller: false }) as never, node: createNodeService({ nodeId: 'it-node', mounter, mountProcesses: processes }) as never },
+    { identity: createIdentityService({ controller: false }) as never, node: createNodeService({ kubeletDir: dir, nodeId: 'it-node', mounter, mountProcesses: processes }) as never },
     silentLogger(),
   );
   const secrets = { accessKeyID: s3.accessKeyId, secretAccessKey: s3.secretAccessKey, endpoint: s3.endpoint, region: s3.region };
@@ -66,7 +67,11 @@ describe('Node service through gRPC with real granary mounts', () => {
     call(client, 'NodePublishVolume', { volume_id: volumeId, staging_target_path: staging, target_path: target, volume_capability: capability(mode), readonly });
   const unpublish = (target: string) => call(client, 'NodeUnpublishVolume', { volume_id: volumeId, target_path: target });
   const unstage = (staging: string, id = volumeId) => call(client, 'NodeUnstageVolume', { volume_id: id, staging_target_path: staging });
-  const mountsUnderDir = async () => (await mounter.listMounts()).filter((m) => m.mountPoint.startsWith(dir));
+  const mountsUnder = async (root: string) => (await mounter.listMounts()).filter((m) => m.mountPoint === root || m.mountPoint.startsWith(`${root}/`));
+  const mountsUnderDir = () => mountsUnder(dir);
+  // A host directory outside the kubelet directory (`dir`), with a mount of its own that nothing may touch.
+  const outside = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-node-it-outside-'));
+  const hostMount = path.join(outside, 'host-mount');
 
   beforeAll(async () => {
     bucket = await createBucket(s3, 'node');
@@ -80,6 +85,9 @@ describe('Node service through gRPC with real granary mounts', () => {
     }
     fs.mkdirSync(path.join(dir, 'staging'), { recursive: true });
     fs.mkdirSync(path.join(dir, 'pods'), { recursive: true });
+    fs.mkdirSync(hostMount);
+    await mounter.mount('granary-it-host', hostMount, 'tmpfs', ['size=1m']);
+    fs.writeFileSync(path.join(hostMount, 'precious'), 'host data');
     await driver.start(endpoint);
     client = new (csiPackage().Node)(endpoint, grpc.credentials.createInsecure());
   });
@@ -89,7 +97,7 @@ describe('Node service through gRPC with real granary mounts', () => {
   const CLUSTER_TOKEN = 'integration-cluster-token-0123456789abcdef';
   const cacheProcesses = new MountProcesses({ mounter, cliScript: cli, stateDir: path.join(dir, 'cache-node-state'), readyTimeoutMs: 20_000, stopGraceMs: 5_000, baseEnvironment: { PATH: process.env.PATH } });
   const cacheConfig = parseCsiConfig({ mode: 'node', nodeId: 'it-cache-node', cache: { peers: ['http://127.0.0.1:9'], tokenFile } });
-  const cacheNode = createNodeService({ nodeId: 'it-cache-node', mounter, mountProcesses: cacheProcesses, cacheFlags: cacheFlags(cacheConfig.cache) });
+  const cacheNode = createNodeService({ kubeletDir: dir, nodeId: 'it-cache-node', mounter, mountProcesses: cacheProcesses, cacheFlags: cacheFlags(cacheConfig.cache) });
   const cmdlineOf = (pid: number) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
 
   afterAll(async () => {
@@ -100,8 +108,12 @@ describe('Node service through gRPC with real granary mounts', () => {
     // Whatever a failed test left: unmount innermost first (lazily if dead or busy), then delete.
     for (const entry of (await mountsUnderDir()).reverse()) await mounter.unmount(entry.mountPoint).catch(() => undefined);
     const left = await mountsUnderDir();
+    for (const entry of (await mountsUnder(outside)).reverse()) await mounter.unmount(entry.mountPoint).catch(() => undefined);
+    const leftOutside = await mountsUnder(outside);
     fs.rmSync(dir, { recursive: true, force: true });
+    if (leftOutside.length === 0) fs.rmSync(outside, { recursive: true, force: true });
     expect(left).toEqual([]);
+    expect(leftOutside).toEqual([]);
   });
 
   it('stages the volume: objects put with the SDK are readable under the staging path', async () => {
@@ -277,6 +289,87 @@ describe('Node service through gRPC with real granary mounts', () => {
     expect(withoutCache.some((arg) => arg.startsWith('--cache'))).toBe(false);
     expect(fs.readFileSync(path.join(uncached, 'hello.txt'), 'utf8')).toBe('hello from s3');
     await cacheNode.NodeUnstageVolume({ volume_id: volumeId, staging_target_path: uncached }, context);
+    expect(await mountsUnderDir()).toEqual([]);
+  });
+
+  /** The host mount outside the kubelet directory is still there, holding what it held. */
+  async function hostMountUntouched(): Promise<void> {
+    expect(findMount(await mounter.listMounts(), hostMount)).toMatchObject({ fsType: 'tmpfs', source: 'granary-it-host' });
+    expect(fs.readdirSync(hostMount)).toEqual(['precious']);
+    expect(fs.readFileSync(path.join(hostMount, 'precious'), 'utf8')).toBe('host data');
+    expect(fs.readdirSync(outside)).toEqual(['host-mount']);
+  }
+
+  it('refuses to stage outside the kubelet directory, mounting nothing there', async () => {
+    const elsewhere = path.join(outside, 'etc');
+    fs.mkdirSync(elsewhere);
+    try {
+      const error = await failure(stage(elsewhere));
+      expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(error.details).toContain(`staging_target_path ${elsewhere} is not below the kubelet directory ${dir}`);
+      expect(await mountsUnder(outside)).toEqual([expect.objectContaining({ mountPoint: hostMount })]);
+      expect(processes.describe(volumeId)).toBeUndefined();
+    } finally {
+      // Had the stage been made, it would be undone here, so the next test starts clean.
+      await unstage(elsewhere).catch(() => undefined);
+      await mounter.unmount(elsewhere).catch(() => undefined);
+      fs.rmdirSync(elsewhere);
+    }
+    await hostMountUntouched();
+  });
+
+  it('refuses to publish to a target that is a symbolic link: no bind lands where it points', async () => {
+    const staging = stagingPath('links');
+    fs.mkdirSync(staging);
+    await stage(staging);
+    const target = targetPath('linked');
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.symlinkSync(hostMount, target);
+    const error = await failure(publish(staging, target, false));
+    expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(error.details).toContain(`target_path ${target} is a symbolic link (to ${hostMount})`);
+    expect(await mountsUnder(outside)).toEqual([expect.objectContaining({ mountPoint: hostMount, fsType: 'tmpfs' })]);
+    fs.unlinkSync(target);
+    await unstage(staging);
+    await hostMountUntouched();
+  });
+
+  it('unpublishes a target swapped for a symbolic link after publish: the bind is gone, nothing outside is touched, a retry answers OK', async () => {
+    const staging = stagingPath('swap');
+    fs.mkdirSync(staging);
+    await stage(staging);
+    const target = targetPath('swapped');
+    await publish(staging, target, false);
+    const staged = findMount(await mounter.listMounts(), staging)!;
+    expect(findMount(await mounter.listMounts(), target)?.device).toBe(staged.device);
+    // The swap, as a process in another mount namespace (a container runtime, say) makes it: there the target is
+    // no mount point once unmounted, so rmdir works, and the kernel detaches the bind in every namespace.
+    const swap = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'umount "$1" && rmdir "$1" && ln -s "$2" "$1"', 'swap', target, hostMount], { encoding: 'utf8' });
+    expect({ status: swap.status, stderr: swap.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(fs.readlinkSync(target)).toBe(hostMount);
+    await unpublish(target);
+    await unpublish(target);
+    expect(() => fs.lstatSync(target)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+    // Of the volume's filesystem only the staging mount is left: no bind of it anywhere, in or out of the kubelet directory.
+    expect((await mounter.listMounts()).filter((m) => m.device === staged.device).map((m) => m.mountPoint)).toEqual([staging]);
+    await hostMountUntouched();
+    await unstage(staging);
+    expect(await mountsUnderDir()).toEqual([]);
+  });
+
+  it('refuses the volume ID bucket// (an empty prefix: the whole bucket) unless the volume allows it', async () => {
+    const staging = stagingPath('whole');
+    fs.mkdirSync(staging);
+    const error = await failure(call(client, 'NodeStageVolume', { volume_id: `${bucket}//`, staging_target_path: staging, volume_capability: capability('MULTI_NODE_READER_ONLY'), secrets }));
+    expect(error.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(error.details).toContain(`volume_id "${bucket}//" has an empty prefix: it would mount all of bucket ${bucket}`);
+    expect(error.details).toContain('allowWholeBucket: "true"');
+    expect(processes.describe(`${bucket}//`)).toBeUndefined();
+    expect(await mounter.isMountPoint(staging)).toBe('not-mounted');
+    // Allowed explicitly, it is the bucket's root: the volume's prefix is a directory in it.
+    await call(client, 'NodeStageVolume', { volume_id: `${bucket}//`, staging_target_path: staging, volume_capability: capability('MULTI_NODE_READER_ONLY'), secrets, volume_context: { allowWholeBucket: 'true' } });
+    expect(fs.readdirSync(staging)).toEqual(['team']);
+    await unstage(staging, `${bucket}//`);
     expect(await mountsUnderDir()).toEqual([]);
   });
 });

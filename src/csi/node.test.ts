@@ -9,6 +9,7 @@ import type { NodeStageVolumeRequest__Output } from './generated/csi/v1/NodeStag
 import type { VolumeCapability__Output } from './generated/csi/v1/VolumeCapability';
 import { InFlight } from './inflight';
 import { FakeMounter, FakeMountProcesses } from './mount/fake';
+import { findMount } from './mount/mounter';
 import { createNodeService, type NodeService } from './node';
 
 const context = { log: silentLogger() };
@@ -75,7 +76,7 @@ describe('Node service', () => {
     fs.mkdirSync(path.dirname(target), { recursive: true });
     mounter = new FakeMounter();
     processes = new FakeMountProcesses(mounter);
-    node = createNodeService({ nodeId: 'node-a', mounter, mountProcesses: processes });
+    node = createNodeService({ kubeletDir: dir, nodeId: 'node-a', mounter, mountProcesses: processes });
   });
 
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -92,6 +93,8 @@ describe('Node service', () => {
       ['half the credentials', { secrets: { accessKeyID: 'AKID' } }, 'secrets must hold both accessKeyID and secretAccessKey'],
       ['an unknown mount option', { volume_context: { mountOptions: 'uid=1,allow-other' } }, 'volume_context mountOptions has the unknown option "allow-other"'],
       ['a bad mount option value', { volume_context: { mountOptions: 'file-mode=rw' } }, 'option "file-mode=rw" is invalid'],
+      ['a setuid file mode', { volume_context: { mountOptions: 'uid=0,file-mode=4755' } }, 'volume_context mountOptions option "file-mode=4755" is invalid: file-mode 4755 sets the setuid bit; granary never mounts setuid, setgid or sticky files: use 0755'],
+      ['a setgid directory mode', { volume_context: { mountOptions: 'dir-mode=2775' } }, 'dir-mode 2775 sets the setgid bit'],
       ['a cache switch that is not true or false', { volume_context: { cache: 'on' } }, 'volume_context cache must be true or false, not "on"'],
     ])('refuses %s with INVALID_ARGUMENT', async (_, overrides, message) => {
       const error = await codeOf(stage(overrides as Partial<NodeStageVolumeRequest__Output>));
@@ -117,7 +120,7 @@ describe('Node service', () => {
     describe('mount flags', () => {
       const nodeCache = ['--cache-peers', 'http://10.0.0.5:7070', '--cache-token-file', '/var/run/granary/token', '--cache-block-size', '4194304'];
       beforeEach(() => {
-        node = createNodeService({ nodeId: 'node-a', mounter, mountProcesses: processes, cacheFlags: nodeCache });
+        node = createNodeService({ kubeletDir: dir, nodeId: 'node-a', mounter, mountProcesses: processes, cacheFlags: nodeCache });
       });
 
       it('passes the node cache flags and the mount options of the volume to its mount process', async () => {
@@ -224,7 +227,7 @@ describe('Node service', () => {
     it('answers ABORTED when two volumes race for one staging path', async () => {
       const release = processes.hold();
       const first = stage();
-      const second = await codeOf(stage({ volume_id: 'bucket-two' }));
+      const second = await codeOf(stage({ volume_id: 'bucket-two/other' }));
       expect(second.code).toBe('ABORTED');
       expect(second.message).toContain(`path:${staging}`);
       release();
@@ -335,9 +338,9 @@ describe('Node service', () => {
       await stage();
       const release = processes.hold();
       const staging2 = path.join(dir, 'staging-2');
-      const racing = node.NodeStageVolume(stageRequest({ volume_id: 'bucket-two', staging_target_path: staging2 }), context);
-      // bucket-two's stage holds 'bucket-two'; its publish must be ABORTED on the volume key.
-      expect((await codeOf(publish({ volume_id: 'bucket-two', staging_target_path: staging2 }))).code).toBe('ABORTED');
+      const racing = node.NodeStageVolume(stageRequest({ volume_id: 'bucket-two/other', staging_target_path: staging2 }), context);
+      // bucket-two/other's stage holds its volume key; its publish must be ABORTED on that key.
+      expect((await codeOf(publish({ volume_id: 'bucket-two/other', staging_target_path: staging2 }))).code).toBe('ABORTED');
       release();
       await racing;
     });
@@ -431,20 +434,210 @@ describe('Node service', () => {
     });
   });
 
+  describe('where it mounts: below the kubelet directory, never through a link, a whole bucket only when allowed', () => {
+    let outside: string;
+
+    beforeEach(() => {
+      // A host directory outside the kubelet directory, holding something that must never be touched.
+      outside = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-outside-'));
+      fs.writeFileSync(path.join(outside, 'precious'), 'host data');
+    });
+
+    afterEach(() => fs.rmSync(outside, { recursive: true, force: true }));
+
+    /** The host directory is as the test left it, and nothing was mounted, unmounted or bound anywhere. */
+    function outsideUntouched(): void {
+      expect(fs.readdirSync(outside)).toEqual(['precious']);
+      expect(fs.readFileSync(path.join(outside, 'precious'), 'utf8')).toBe('host data');
+    }
+
+    it.each([
+      ['/etc', '/etc'],
+      ['the kubelet directory itself', ''],
+      ['a path that climbs out with ..', '../../etc/granary'],
+    ])('refuses to stage at %s with INVALID_ARGUMENT naming the path and the kubelet directory', async (_, relative) => {
+      const requested = relative.startsWith('/') ? relative : `${dir}/${relative}`;
+      const error = await codeOf(stage({ staging_target_path: requested }));
+      expect(error.code).toBe('INVALID_ARGUMENT');
+      expect(error.message).toContain(`staging_target_path ${path.resolve(requested)} is not below the kubelet directory ${dir}`);
+      expect(error.message).toContain('--kubelet-dir');
+      expect(processes.starts).toHaveLength(0);
+    });
+
+    it('refuses to publish to a target, or from a staging path, outside the kubelet directory', async () => {
+      await stage();
+      const toOutside = await codeOf(publish({ target_path: path.join(outside, 'mount') }));
+      expect(toOutside.code).toBe('INVALID_ARGUMENT');
+      expect(toOutside.message).toContain(`target_path ${path.join(outside, 'mount')} is not below the kubelet directory ${dir}`);
+      const fromOutside = await codeOf(publish({ staging_target_path: outside }));
+      expect(fromOutside).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining(`staging_target_path ${outside} is not below`) });
+      expect(mounter.calls.filter((c) => c.method === 'bindMount')).toEqual([]);
+      outsideUntouched();
+    });
+
+    it('refuses to unpublish or unstage outside the kubelet directory, touching nothing', async () => {
+      expect(await codeOf(unpublish(outside))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining(`target_path ${outside} is not below the kubelet directory`) });
+      expect(await codeOf(unstage(outside))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining(`staging_target_path ${outside} is not below the kubelet directory`) });
+      expect(mounter.calls).toEqual([]);
+      outsideUntouched();
+    });
+
+    it('refuses a staging path that is a symbolic link, or a dangling one', async () => {
+      fs.rmdirSync(staging);
+      fs.symlinkSync(outside, staging);
+      const error = await codeOf(stage());
+      expect(error.code).toBe('INVALID_ARGUMENT');
+      expect(error.message).toBe(
+        `staging_target_path ${staging} is a symbolic link (to ${outside}): granary mounts only on real directories below the kubelet directory ${dir}, never through a link; remove the link`,
+      );
+      fs.unlinkSync(staging);
+      fs.symlinkSync(path.join(outside, 'missing'), staging);
+      expect((await codeOf(stage())).code).toBe('INVALID_ARGUMENT');
+      expect(processes.starts).toHaveLength(0);
+      outsideUntouched();
+    });
+
+    it('refuses a staging path under a symbolic link, and creates nothing where it points', async () => {
+      const plugins = path.join(dir, 'plugins');
+      fs.symlinkSync(outside, plugins);
+      const error = await codeOf(stage({ staging_target_path: path.join(plugins, 'csi', 'globalmount') }));
+      expect(error.code).toBe('INVALID_ARGUMENT');
+      expect(error.message).toContain(`goes through the symbolic link ${plugins} (to ${outside})`);
+      expect(processes.starts).toHaveLength(0);
+      outsideUntouched();
+    });
+
+    it('refuses to publish to a target that is a link or lies under one, and to publish from a linked staging path', async () => {
+      await stage();
+      fs.symlinkSync(outside, target);
+      expect(await codeOf(publish())).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining(`target_path ${target} is a symbolic link (to ${outside})`) });
+      fs.unlinkSync(target);
+      const pod = path.join(dir, 'pods', 'p2');
+      fs.symlinkSync(outside, pod);
+      expect(await codeOf(publish({ target_path: path.join(pod, 'volumes', 'mount') }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining(`goes through the symbolic link ${pod}`) });
+      const linkedStaging = path.join(dir, 'staging-link');
+      fs.symlinkSync(staging, linkedStaging);
+      expect(await codeOf(publish({ staging_target_path: linkedStaging }))).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining(`staging_target_path ${linkedStaging} is a symbolic link`) });
+      expect(mounter.calls.filter((c) => c.method === 'bindMount')).toEqual([]);
+      outsideUntouched();
+    });
+
+    it('unpublishes a target swapped for a symbolic link after publish: removes the link, follows nothing, and a retry answers OK', async () => {
+      await stage();
+      await publish();
+      // The mount point replaced from another mount namespace (where it is no mount point): the kernel detaches the bind.
+      mounter.mounts.splice(mounter.mounts.findIndex((m) => m.mountPoint === target), 1);
+      fs.rmdirSync(target);
+      fs.symlinkSync(outside, target);
+      // Something is mounted where the link points: unmounting through the link would take it down.
+      mounter.add({ source: 'host', target: outside, fsType: 'ext4' });
+      const before = mounter.calls.length;
+      await unpublish();
+      await unpublish();
+      expect(() => fs.lstatSync(target)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+      expect(mounter.calls.slice(before)).toEqual([]);
+      expect(await mounter.isMountPoint(outside)).toBe('mounted');
+      outsideUntouched();
+    });
+
+    it('unpublishes a target that was a link all along (dangling too) by removing the link, not what it points at', async () => {
+      fs.symlinkSync(outside, target);
+      await unpublish();
+      expect(fs.existsSync(target)).toBe(false);
+      fs.symlinkSync(path.join(outside, 'gone'), target);
+      await unpublish();
+      expect(() => fs.lstatSync(target)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+      expect(mounter.calls).toEqual([]);
+      outsideUntouched();
+    });
+
+    it('answers OK to an unpublish under a linked directory, leaving the link and its target alone', async () => {
+      const pod = path.join(dir, 'pods', 'p2');
+      fs.symlinkSync(outside, pod);
+      fs.mkdirSync(path.join(outside, 'mount'));
+      mounter.add({ source: 'host', target: path.join(outside, 'mount'), fsType: 'ext4' });
+      await unpublish(path.join(pod, 'mount'));
+      expect(fs.readlinkSync(pod)).toBe(outside);
+      expect(fs.existsSync(path.join(outside, 'mount'))).toBe(true);
+      expect(mounter.calls).toEqual([]);
+    });
+
+    it('unstages a staging path swapped for a link: removes the link first, then stops the mount process, unmounting nothing', async () => {
+      await stage();
+      mounter.mounts.splice(0, mounter.mounts.length);
+      fs.rmdirSync(staging);
+      fs.symlinkSync(outside, staging);
+      mounter.add({ source: 'host', target: outside, fsType: 'ext4' });
+      await unstage();
+      expect(processes.stops).toEqual([VOLUME]);
+      expect(() => fs.lstatSync(staging)).toThrow(expect.objectContaining({ code: 'ENOENT' }));
+      expect(mounter.calls).toEqual([]);
+      expect(await mounter.isMountPoint(outside)).toBe('mounted');
+      await unstage();
+      outsideUntouched();
+    });
+
+    it('refuses to unstage through a linked directory while the volume is staged there, and stops nothing', async () => {
+      const plugins = path.join(dir, 'plugins');
+      fs.mkdirSync(plugins);
+      const globalmount = path.join(plugins, 'globalmount');
+      fs.mkdirSync(globalmount);
+      await stage({ staging_target_path: globalmount });
+      fs.renameSync(plugins, path.join(dir, 'plugins-moved'));
+      fs.symlinkSync(outside, plugins);
+      const error = await codeOf(unstage(globalmount));
+      expect(error.code).toBe('FAILED_PRECONDITION');
+      expect(error.message).toContain(`goes through the symbolic link ${plugins} (to ${outside})`);
+      expect(processes.stops).toEqual([]);
+      // With no mount process there (after a plugin restart, say), nothing is left to undo: OK.
+      await unstage(globalmount, 'bucket-two/other');
+      outsideUntouched();
+    });
+
+    it.each(['bucket-one', 'bucket-one/', 'bucket-one//'])('refuses the whole-bucket volume ID %j at stage and publish, saying how to allow it', async (volumeId) => {
+      const error = await codeOf(stage({ volume_id: volumeId }));
+      expect(error.code).toBe('INVALID_ARGUMENT');
+      expect(error.message).toBe(
+        `volume_id ${JSON.stringify(volumeId)} has an empty prefix: it would mount all of bucket bucket-one, which granary does only when the volume allows it; ` +
+          'to mount the whole bucket set volumeAttributes allowWholeBucket: "true" on the PersistentVolume (volumeHandle bucket-one), else name a prefix (bucket-one/PREFIX)',
+      );
+      expect((await codeOf(publish({ volume_id: volumeId }))).code).toBe('INVALID_ARGUMENT');
+      expect((await codeOf(stage({ volume_id: volumeId, volume_context: { allowWholeBucket: 'false' } }))).code).toBe('INVALID_ARGUMENT');
+      expect(processes.starts).toHaveLength(0);
+    });
+
+    it('stages and publishes a whole bucket when the volume allows it', async () => {
+      await stage({ volume_id: 'bucket-one', volume_context: { allowWholeBucket: 'true' } });
+      expect(processes.starts[0]?.location).toEqual({ bucket: 'bucket-one', prefix: '' });
+      await publish({ volume_id: 'bucket-one', volume_context: { allowWholeBucket: 'true' } });
+      expect(await mounter.isMountPoint(target)).toBe('mounted');
+    });
+
+    it('refuses an allowWholeBucket that is not true or false, even with a prefix', async () => {
+      expect(await codeOf(stage({ volume_context: { allowWholeBucket: 'yes' } }))).toEqual({ code: 'INVALID_ARGUMENT', message: 'volume_context allowWholeBucket must be true or false (default false), not "yes"' });
+    });
+
+    it('binds every published volume nosuid,nodev', async () => {
+      await stage();
+      await publish({ readonly: true });
+      expect(findMount(mounter.mounts, target)?.mountOptions).toEqual(expect.arrayContaining(['ro', 'nosuid', 'nodev']));
+    });
+  });
+
   describe('NodeGetInfo and NodeGetCapabilities', () => {
     it('reports the node ID and no volume limit by default', async () => {
       expect(await node.NodeGetInfo({}, context)).toEqual({ node_id: 'node-a', max_volumes_per_node: 0 });
     });
 
     it('reports a configured volume limit', async () => {
-      const limited = createNodeService({ nodeId: 'node-b', mounter, mountProcesses: processes, maxVolumesPerNode: 12, inflight: new InFlight() });
+      const limited = createNodeService({ kubeletDir: dir, nodeId: 'node-b', mounter, mountProcesses: processes, maxVolumesPerNode: 12, inflight: new InFlight() });
       expect(await limited.NodeGetInfo({}, context)).toEqual({ node_id: 'node-b', max_volumes_per_node: 12 });
     });
 
     it('refuses a bad node ID or volume limit at construction', () => {
-      expect(() => createNodeService({ nodeId: '', mounter, mountProcesses: processes })).toThrow(/node ID/);
-      expect(() => createNodeService({ nodeId: 'x'.repeat(257), mounter, mountProcesses: processes })).toThrow(/node ID/);
-      expect(() => createNodeService({ nodeId: 'n', mounter, mountProcesses: processes, maxVolumesPerNode: -1 })).toThrow(/maxVolumesPerNode/);
+      expect(() => createNodeService({ kubeletDir: dir, nodeId: '', mounter, mountProcesses: processes })).toThrow(/node ID/);
+      expect(() => createNodeService({ kubeletDir: dir, nodeId: 'x'.repeat(257), mounter, mountProcesses: processes })).toThrow(/node ID/);
+      expect(() => createNodeService({ kubeletDir: dir, nodeId: 'n', mounter, mountProcesses: processes, maxVolumesPerNode: -1 })).toThrow(/maxVolumesPerNode/);
     });
   });
   describe('NodeGetVolumeStats', () => {
@@ -452,7 +645,7 @@ describe('Node service', () => {
     const volumeStats = (volumePath: string, volumeId = VOLUME) => node.NodeGetVolumeStats({ volume_id: volumeId, volume_path: volumePath, staging_target_path: '' }, context);
 
     beforeEach(() => {
-      node = createNodeService({ nodeId: 'node-a', mounter, mountProcesses: processes, statfs: async () => stats });
+      node = createNodeService({ kubeletDir: dir, nodeId: 'node-a', mounter, mountProcesses: processes, statfs: async () => stats });
     });
 
     it('reports bytes and inodes of a published volume from statfs, with a normal condition', async () => {

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Logger } from '../log/logger';
 import { isReadOnlyMode, validateVolumeCapabilities } from './capabilities';
 import { CsiError } from './errors';
 import type { NodeGetCapabilitiesResponse } from './generated/csi/v1/NodeGetCapabilitiesResponse';
@@ -15,9 +16,11 @@ import type { NodeUnpublishVolumeResponse } from './generated/csi/v1/NodeUnpubli
 import type { NodeUnstageVolumeRequest__Output } from './generated/csi/v1/NodeUnstageVolumeRequest';
 import type { NodeUnstageVolumeResponse } from './generated/csi/v1/NodeUnstageVolumeResponse';
 import { InFlight } from './inflight';
+import { KubeletPaths } from './kubelet-paths';
 import { findMount, isReadOnlyMount, type Mounter, type MountEntry } from './mount/mounter';
 import { mountArguments } from './mount/mount-arguments';
 import { mountSource, type MountSupervisor } from './mount/mount-process';
+import { checkWholeBucket } from './parameters';
 import type { Rpc } from './rpc';
 import { settingsFromSecrets } from './secrets';
 import { parseVolumeId, type VolumeLocation } from './volume-id';
@@ -33,6 +36,8 @@ export const MAX_NODE_ID_BYTES = 256;
 export interface NodeDeps {
   /** This node's ID as the CO will send it back (the Kubernetes node name). */
   nodeId: string;
+  /** kubelet's root directory: every staging and target path must be below it (config default /var/lib/kubelet). */
+  kubeletDir: string;
   mounter: Mounter;
   mountProcesses: MountSupervisor;
   /** The per-volume lock set; shared with the controller when both run in one process. */
@@ -57,13 +62,6 @@ export interface NodeService {
   NodeGetCapabilities: Rpc<unknown, NodeGetCapabilitiesResponse>;
   NodeGetInfo: Rpc<unknown, NodeGetInfoResponse>;
   NodeGetVolumeStats: Rpc<NodeGetVolumeStatsRequest__Output, NodeGetVolumeStatsResponse>;
-}
-
-/** Checks a required path field: present and absolute (the spec demands "an absolute path in the root filesystem"). */
-function requireAbsolutePath(value: string | undefined, field: string): string {
-  if (!value) throw new CsiError('INVALID_ARGUMENT', `${field} is required`);
-  if (!path.isAbsolute(value)) throw new CsiError('INVALID_ARGUMENT', `${field} must be an absolute path, got ${JSON.stringify(value)}`);
-  return path.resolve(value);
 }
 
 /** The InFlight key of a path, kept apart from volume IDs (which cannot start with '/'). */
@@ -107,6 +105,25 @@ async function removeDirectory(target: string): Promise<void> {
   }
 }
 
+/**
+ * Cleans up a staging or target path whose last component is a symbolic link, without following it.
+ *
+ * Spec (NodeUnpublishVolume, NodeUnstageVolume): "This RPC MUST undo the work by the corresponding
+ * NodePublishVolume" (NodeStageVolume) and "This operation MUST be idempotent". Nothing either made can
+ * be reached through the link: they refuse links, the kernel mounts on the directory a path resolves to,
+ * and a mount point cannot be replaced while mounted (EBUSY) except from another mount namespace, which
+ * detaches the mount (rmdir) or takes it along (rename). So nothing is unmounted: umount would follow
+ * the link and unmount whatever it points at (another pod's volume, a host mount). The link itself is
+ * removed (unlink never touches its target) and the call answers OK, so the CO's retry ends instead of
+ * failing with ENOTDIR for ever.
+ */
+async function removeLink(linkPath: string, log: Logger): Promise<void> {
+  log.warn({ path: linkPath, pointsTo: await fs.promises.readlink(linkPath).catch(() => undefined) }, 'a symbolic link is where granary mounted; removing the link, following nothing');
+  await fs.promises.unlink(linkPath).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
+}
+
 /** Creates a directory and tells whether it was missing (so a failed operation can remove only what it made). */
 async function ensureDirectory(target: string): Promise<boolean> {
   const created = await fs.promises.mkdir(target, { recursive: true });
@@ -116,6 +133,7 @@ async function ensureDirectory(target: string): Promise<boolean> {
 /** Builds the Node service over a mounter and a mount-process supervisor. */
 export function createNodeService(deps: NodeDeps): NodeService {
   const { mounter, mountProcesses } = deps;
+  const paths = new KubeletPaths(deps.kubeletDir);
   const cacheFlags = deps.cacheFlags ?? [];
   const inflight = deps.inflight ?? new InFlight();
   if (!deps.nodeId || Buffer.byteLength(deps.nodeId) > MAX_NODE_ID_BYTES) {
@@ -131,13 +149,17 @@ export function createNodeService(deps: NodeDeps): NodeService {
     NodeStageVolume: async (request, { log }) => {
       const location = parseVolumeId(request.volume_id);
       const volumeId = request.volume_id;
-      const stagingTargetPath = requireAbsolutePath(request.staging_target_path, 'staging_target_path');
+      checkWholeBucket(location, volumeId, request.volume_context);
+      const stagingTargetPath = paths.require(request.staging_target_path, 'staging_target_path');
       validateVolumeCapabilities(request.volume_capability, 'volume_capability');
       const settings = settingsFromSecrets(request.secrets);
       const readOnly = isReadOnlyMode(request.volume_capability?.access_mode?.mode);
       const flags = mountArguments(request.volume_context, cacheFlags);
 
       return holdAll(inflight, [volumeId, pathKey(stagingTargetPath)], 'NodeStageVolume', async () => {
+        // 0. Never through a link: mount(8), statfs and mkdir would follow it out of the kubelet directory.
+        await paths.refuseLinks(stagingTargetPath, 'staging_target_path');
+
         // 1. Already staged here?
         const state = await mounter.isMountPoint(stagingTargetPath);
         if (state === 'mounted') {
@@ -177,13 +199,27 @@ export function createNodeService(deps: NodeDeps): NodeService {
     NodeUnstageVolume: async (request, { log }) => {
       parseVolumeId(request.volume_id);
       const volumeId = request.volume_id;
-      const stagingTargetPath = requireAbsolutePath(request.staging_target_path, 'staging_target_path');
+      const stagingTargetPath = paths.require(request.staging_target_path, 'staging_target_path');
 
       return holdAll(inflight, [volumeId, pathKey(stagingTargetPath)], 'NodeUnstageVolume', async () => {
+        const running = mountProcesses.describe(volumeId);
+        const ours = running?.stagingTargetPath === stagingTargetPath;
+
+        // 0. A link where the staging directory was (see removeLink): nothing is unmounted through it.
+        const link = await paths.findLink(stagingTargetPath);
+        if (link) {
+          if (!link.final && ours) {
+            // The mount process unmounts its own path when stopped, and would follow this link.
+            throw new CsiError('FAILED_PRECONDITION', `staging_target_path ${stagingTargetPath} goes through the symbolic link ${link.link} (to ${link.pointsTo}) while volume ${volumeId} is staged there; granary will not unmount through a link: put the directory back in place of ${link.link}`);
+          }
+          if (link.final) await removeLink(stagingTargetPath, log);
+          if (ours) await mountProcesses.stop(volumeId, log);
+          return {};
+        }
+
         // 1. Stop the mount process: SIGTERM lets it flush and unmount itself. After a plugin restart there is
         //    no process in memory, and step 2 alone does the work.
-        const running = mountProcesses.describe(volumeId);
-        if (running?.stagingTargetPath === stagingTargetPath) await mountProcesses.stop(volumeId, log);
+        if (ours) await mountProcesses.stop(volumeId, log);
 
         // 2. Unmount whatever is left, live or dead (a SIGKILLed process leaves a mount that answers ENOTCONN).
         // Spec: "If the volume corresponding to the volume_id is not staged to the staging_target_path, the Plugin MUST reply 0 OK."
@@ -197,17 +233,22 @@ export function createNodeService(deps: NodeDeps): NodeService {
     NodePublishVolume: async (request) => {
       const location = parseVolumeId(request.volume_id);
       const volumeId = request.volume_id;
-      const targetPath = requireAbsolutePath(request.target_path, 'target_path');
+      checkWholeBucket(location, volumeId, request.volume_context);
+      const targetPath = paths.require(request.target_path, 'target_path');
       validateVolumeCapabilities(request.volume_capability, 'volume_capability');
       if (!request.staging_target_path) {
         // Spec (NodePublishVolume errors): "Staging target path not set | 9 FAILED_PRECONDITION | Indicates that
         // STAGE_UNSTAGE_VOLUME capability is set but no staging_target_path was set."
         throw new CsiError('FAILED_PRECONDITION', 'staging_target_path is required: this plugin stages volumes (STAGE_UNSTAGE_VOLUME), so NodeStageVolume must succeed first');
       }
-      const stagingTargetPath = requireAbsolutePath(request.staging_target_path, 'staging_target_path');
+      const stagingTargetPath = paths.require(request.staging_target_path, 'staging_target_path');
       const readOnly = request.readonly || isReadOnlyMode(request.volume_capability?.access_mode?.mode);
 
       return holdAll(inflight, [volumeId, pathKey(targetPath)], 'NodePublishVolume', async () => {
+        // 0. Never through a link: the bind would land wherever it points (another pod's volume, a host directory).
+        await paths.refuseLinks(targetPath, 'target_path');
+        await paths.refuseLinks(stagingTargetPath, 'staging_target_path');
+
         // 1. The staged mount must be live and be this volume.
         const stagedState = await mounter.isMountPoint(stagingTargetPath);
         if (stagedState === 'not-mounted') {
@@ -256,12 +297,20 @@ export function createNodeService(deps: NodeDeps): NodeService {
       });
     },
 
-    NodeUnpublishVolume: async (request) => {
+    NodeUnpublishVolume: async (request, { log }) => {
       parseVolumeId(request.volume_id);
       const volumeId = request.volume_id;
-      const targetPath = requireAbsolutePath(request.target_path, 'target_path');
+      const targetPath = paths.require(request.target_path, 'target_path');
 
       return holdAll(inflight, [volumeId, pathKey(targetPath)], 'NodeUnpublishVolume', async () => {
+        // 0. A link where the target directory was (see removeLink): nothing is unmounted or deleted through it.
+        const link = await paths.findLink(targetPath);
+        if (link) {
+          if (link.final) await removeLink(targetPath, log);
+          else log.warn({ targetPath, link: link.link, pointsTo: link.pointsTo }, 'target_path goes through a symbolic link; nothing published can be reached through it, so nothing is unmounted');
+          return {};
+        }
+
         // 1. Unmount, live or dead; a target that is not a mount point (or does not exist) is already unpublished.
         if ((await mounter.isMountPoint(targetPath)) !== 'not-mounted') await mounter.unmount(targetPath);
         // 2. "The SP MUST delete the file or directory it created at this path."

@@ -51,11 +51,20 @@ describe('StorageClass parameters', () => {
     ['mountOptions', 'uid=1 gid=2', /mountOptions must be comma-separated options .* "uid=1 gid=2" is not/],
     ['mountOptions', 'uid=1,allow-other', /mountOptions has the unknown option "allow-other"; granary accepts uid=\.\.\., gid=\.\.\., file-mode=\.\.\., dir-mode=\.\.\., log-level=\.\.\./],
     ['mountOptions', 'file-mode=0999', /mountOptions option "file-mode=0999" is invalid: file-mode takes octal permission bits/],
+    ['mountOptions', 'uid=0,file-mode=4755', /mountOptions option "file-mode=4755" is invalid: file-mode 4755 sets the setuid bit; granary never mounts setuid, setgid or sticky files: use 0755$/],
+    ['mountOptions', 'file-mode=02755', /option "file-mode=02755" is invalid: file-mode 02755 sets the setgid bit; .*: use 0755$/],
+    ['mountOptions', 'dir-mode=1777', /option "dir-mode=1777" is invalid: dir-mode 1777 sets the sticky bit; granary never mounts setuid, setgid or sticky directories: use 0777$/],
     ['basePrefix', '/abs', /basePrefix "\/abs" is invalid: the prefix must not start with \//],
     ['prefixTemplate', '${pvc.uid}', /prefixTemplate "\$\{pvc.uid\}" is invalid: it uses the unknown variable \$\{pvc.uid\}; the known ones are \$\{pvc.namespace\}, \$\{pvc.name\}, \$\{pv.name\}/],
     ['prefixTemplate', 'a/${pv.name', /has a "\$\{" without a closing "\}"/],
   ])('rejects %s=%s naming the accepted values', (key, value, message) => {
     expect(() => parseParameters({ bucket: 'b-1', [key]: value })).toThrow(invalid(message));
+  });
+
+  it('says a whole-bucket volume is a static PersistentVolume when a StorageClass asks for one', () => {
+    expect(() => parseParameters({ bucket: 'b-1', allowWholeBucket: 'true' })).toThrow(
+      invalid(/^allowWholeBucket is not a StorageClass parameter: every volume a StorageClass creates gets its own prefix; a whole-bucket volume is a static PersistentVolume with volumeAttributes allowWholeBucket: "true"$/),
+    );
   });
 
   it('asks for --extra-create-metadata when the template needs the PVC and it is missing', () => {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LOG_LEVELS } from '../config/log-levels';
+import { isModeText, specialBitsProblem } from '../config/permission-mode';
 import { CsiError } from './errors';
 import { bucketNameProblem, formatVolumeId, MAX_VOLUME_ID_BYTES, prefixProblem, type VolumeLocation } from './volume-id';
 
@@ -43,6 +44,11 @@ export const VOLUME_CONTEXT = {
   cache: 'cache',
   /** Comma-separated granary mount options; absent when none were given. */
   mountOptions: 'mountOptions',
+  /**
+   * "true" lets a volume with an empty prefix (volume ID `bucket`) mount the whole bucket; absent or "false"
+   * refuses it. Written by hand in a static PersistentVolume's volumeAttributes: CreateVolume never makes such a volume.
+   */
+  allowWholeBucket: 'allowWholeBucket',
 } as const;
 
 /** Variables a prefix template may use. */
@@ -111,12 +117,15 @@ export interface MountOption {
 /** Largest uid or gid `granary mount` accepts ((uid_t)-1 means "no change" to the kernel). */
 const MAX_ID = 0xfffffffe;
 
-/** Per option: what it accepts (for messages), and its value in canonical form, or undefined when invalid. */
-const MOUNT_OPTION_VALUES: Record<MountOptionName, { accepts: string; canonical: (value: string) => string | undefined }> = {
+/**
+ * Per option: what it accepts (for messages), its value in canonical form or undefined when malformed,
+ * and why a well-formed value is still refused (a mode with setuid, setgid or sticky bits).
+ */
+const MOUNT_OPTION_VALUES: Record<MountOptionName, { accepts: string; canonical: (value: string) => string | undefined; problem?: (canonical: string) => string | undefined }> = {
   uid: { accepts: `a user id from 0 to ${MAX_ID}`, canonical: canonicalId },
   gid: { accepts: `a group id from 0 to ${MAX_ID}`, canonical: canonicalId },
-  'file-mode': { accepts: 'octal permission bits such as 0644', canonical: canonicalMode },
-  'dir-mode': { accepts: 'octal permission bits such as 0755', canonical: canonicalMode },
+  'file-mode': { accepts: 'octal permission bits such as 0644', canonical: canonicalMode, problem: (value) => specialBitsProblem('file-mode', Number.parseInt(value, 8), value) },
+  'dir-mode': { accepts: 'octal permission bits such as 0755', canonical: canonicalMode, problem: (value) => specialBitsProblem('dir-mode', Number.parseInt(value, 8), value) },
   'log-level': { accepts: `one of ${LOG_LEVELS.join(', ')}`, canonical: (value) => ((LOG_LEVELS as readonly string[]).includes(value) ? value : undefined) },
 };
 
@@ -126,8 +135,8 @@ function canonicalId(value: string): string | undefined {
 }
 
 function canonicalMode(value: string): string | undefined {
-  // The same grammar as `granary mount --file-mode`: up to four octal digits, an optional leading 0.
-  return /^0?[0-7]{1,4}$/.test(value) ? value : undefined;
+  // The same grammar as `granary mount --file-mode`.
+  return isModeText(value) ? value : undefined;
 }
 
 /**
@@ -150,11 +159,28 @@ export function parseMountOptions(text: string, where: string): MountOption[] {
     const known = name as MountOptionName;
     const rule = MOUNT_OPTION_VALUES[known];
     const canonical = value === undefined ? undefined : rule.canonical(value);
-    if (canonical === undefined) throw invalid(`${where} option ${JSON.stringify(option)} is invalid: ${known} takes ${rule.accepts}`);
+    const problem = canonical === undefined ? `${known} takes ${rule.accepts}` : rule.problem?.(canonical);
+    if (canonical === undefined || problem !== undefined) throw invalid(`${where} option ${JSON.stringify(option)} is invalid: ${problem}`);
     if (options.some((earlier) => earlier.name === known)) throw invalid(`${where} sets ${known} more than once`);
     options.push({ name: known, value: canonical });
   }
   return options;
+}
+
+/**
+ * Refuses a volume whose prefix is empty (volume ID `bucket`, `bucket/`, `bucket//`): it mounts every
+ * object in the bucket, so it must say so with volume_context allowWholeBucket "true". Checks that
+ * value is true or false whatever the prefix; throws INVALID_ARGUMENT saying how to allow it.
+ */
+export function checkWholeBucket(location: VolumeLocation, volumeId: string, context: Record<string, string> | undefined): void {
+  const key = VOLUME_CONTEXT.allowWholeBucket;
+  const value = context?.[key];
+  if (value !== undefined && value !== 'true' && value !== 'false') throw invalid(`volume_context ${key} must be true or false (default false), not ${JSON.stringify(value)}`);
+  if (location.prefix !== '' || value === 'true') return;
+  throw invalid(
+    `volume_id ${JSON.stringify(volumeId)} has an empty prefix: it would mount all of bucket ${location.bucket}, which granary does only when the volume allows it; ` +
+      `to mount the whole bucket set volumeAttributes ${key}: "true" on the PersistentVolume (volumeHandle ${location.bucket}), else name a prefix (${location.bucket}/PREFIX)`,
+  );
 }
 
 /** Why `template` is not a valid prefix template (unknown variable, unclosed `${`), or undefined. */
@@ -176,6 +202,9 @@ export function parseParameters(parameters: Record<string, string> | undefined):
   const given = parameters ?? {};
   const known = Object.values(PARAMETERS) as string[];
   for (const key of Object.keys(given)) {
+    if (key === VOLUME_CONTEXT.allowWholeBucket) {
+      throw invalid(`${key} is not a StorageClass parameter: every volume a StorageClass creates gets its own prefix; a whole-bucket volume is a static PersistentVolume with volumeAttributes ${key}: "true"`);
+    }
     if (!known.includes(key) && !key.startsWith(PROVISIONER_KEY_PREFIX)) {
       throw invalid(`unknown StorageClass parameter ${JSON.stringify(key)}; granary knows ${known.join(', ')} (and csi-provisioner's ${PROVISIONER_KEY_PREFIX}* keys)`);
     }

@@ -33,6 +33,7 @@ export function buildCsiServices(config: CsiConfig, logger: Logger): DriverServi
     const mountProcesses = new MountProcesses({ mounter, stateDir: config.stateDir, readyTimeoutMs: config.mountReadyTimeoutMs });
     services.node = createNodeService({
       nodeId: config.nodeId ?? '',
+      kubeletDir: config.kubeletDir,
       mounter,
       mountProcesses,
       inflight,

@@ -35,7 +35,8 @@ export function prefixProblem(prefix: string): string | undefined {
 
 /**
  * Parses a volume ID. The ID is the volume's location written `bucket/prefix` (or just `bucket`
- * for a whole bucket): the same form a user writes as volumeHandle of a static PersistentVolume.
+ * for a whole bucket, which the node mounts only when the volume allows it: parameters.ts
+ * checkWholeBucket): the same form a user writes as volumeHandle of a static PersistentVolume.
  */
 export function parseVolumeId(volumeId: string): VolumeLocation {
   if (!volumeId) throw new CsiError('INVALID_ARGUMENT', 'volume_id is required');

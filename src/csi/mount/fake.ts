@@ -1,5 +1,5 @@
 import * as path from 'node:path';
-import { findMount, type Mounter, type MountEntry, type MountState } from './mounter';
+import { BIND_MOUNT_FLAGS, findMount, type Mounter, type MountEntry, type MountState } from './mounter';
 import { mountSource, type MountRecord, type MountRequest, type MountSupervisor } from './mount-process';
 
 /** One call the fake recorded, for tests that assert what was done. */
@@ -37,7 +37,7 @@ export class FakeMounter implements Mounter {
     this.calls.push({ method: 'bindMount', target: path.resolve(target), source: path.resolve(source), readOnly });
     const from = findMount(this.mounts, source);
     if (!from) throw new Error(`fake bind: ${source} is not a mount point`);
-    this.add({ source: from.source, target, fsType: from.fsType, device: from.device, readOnly });
+    this.add({ source: from.source, target, fsType: from.fsType, device: from.device, readOnly, flags: [...BIND_MOUNT_FLAGS] });
   }
 
   /** Removes every mount at `target` (live or corrupt). */
@@ -64,13 +64,13 @@ export class FakeMounter implements Mounter {
   }
 
   /** Adds a mount without recording a call (test setup, or a fake supervisor mounting a volume). */
-  add(mount: { source: string; target: string; fsType: string; device?: string; readOnly?: boolean }): MountEntry {
+  add(mount: { source: string; target: string; fsType: string; device?: string; readOnly?: boolean; flags?: string[] }): MountEntry {
     const entry: MountEntry = {
       mountId: this.nextId++,
       device: mount.device ?? `0:${this.nextDevice++}`,
       root: '/',
       mountPoint: path.resolve(mount.target),
-      mountOptions: [mount.readOnly ? 'ro' : 'rw', 'relatime'],
+      mountOptions: [mount.readOnly ? 'ro' : 'rw', ...(mount.flags ?? []), 'relatime'],
       fsType: mount.fsType,
       source: mount.source,
       superOptions: ['rw'],

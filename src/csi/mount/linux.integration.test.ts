@@ -56,6 +56,16 @@ describe('LinuxMounter against the kernel', () => {
     await mounter.unmount(target);
   });
 
+  it.each([false, true])('makes every bind nosuid,nodev even when its source is neither (read-only %s)', async (readOnly) => {
+    const target = path.join(dir, `flags-${readOnly}`);
+    fs.mkdirSync(target);
+    expect(findMount(await mounter.listMounts(), source)?.mountOptions).not.toEqual(expect.arrayContaining(['nosuid']));
+    await mounter.bindMount(source, target, readOnly);
+    const entry = findMount(await mounter.listMounts(), target);
+    expect(entry?.mountOptions).toEqual(expect.arrayContaining(['nosuid', 'nodev', readOnly ? 'ro' : 'rw']));
+    await mounter.unmount(target);
+  });
+
   it('detaches a busy mount lazily', async () => {
     const target = path.join(dir, 'busy');
     fs.mkdirSync(target);

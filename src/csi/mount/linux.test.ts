@@ -99,28 +99,34 @@ describe('LinuxMounter', () => {
     expect(await scripted({ statErrors: { '/nowhere': 'ENOENT' } }).mounter.isMountPoint('/nowhere')).toBe('not-mounted');
   });
 
-  it('bind-mounts read-write with one command', async () => {
+  it('bind-mounts read-write with a bind then a nosuid,nodev remount, and checks mountinfo', async () => {
     const { mounter, commands } = scripted();
-    await mounter.bindMount(staging, '/tmp/t', false);
-    expect(commands).toEqual([`mount --bind ${staging} /tmp/t`]);
+    await mounter.bindMount('/src', staging, false);
+    expect(commands).toEqual([`mount --bind /src ${staging}`, `mount -o remount,bind,nosuid,nodev ${staging}`]);
   });
 
-  it('bind-mounts read-only with a bind then a remount, and checks mountinfo', async () => {
+  it('bind-mounts read-only with a bind then a nosuid,nodev,ro remount, and checks mountinfo', async () => {
     const { mounter, commands } = scripted();
     await mounter.bindMount(staging, target, true);
-    expect(commands).toEqual([`mount --bind ${staging} ${target}`, `mount -o remount,bind,ro ${target}`]);
+    expect(commands).toEqual([`mount --bind ${staging} ${target}`, `mount -o remount,bind,nosuid,nodev,ro ${target}`]);
   });
 
-  it('undoes the bind when the read-only remount fails', async () => {
-    const { mounter, commands } = scripted({ failing: { [`mount -o remount,bind,ro ${staging}`]: 'permission denied' } });
+  it('undoes the bind when the remount fails', async () => {
+    const { mounter, commands } = scripted({ failing: { [`mount -o remount,bind,nosuid,nodev,ro ${staging}`]: 'permission denied' } });
     await expect(mounter.bindMount('/src', staging, true)).rejects.toThrow(/permission denied/);
-    expect(commands).toEqual([`mount --bind /src ${staging}`, `mount -o remount,bind,ro ${staging}`, `umount ${staging}`]);
+    expect(commands).toEqual([`mount --bind /src ${staging}`, `mount -o remount,bind,nosuid,nodev,ro ${staging}`, `umount ${staging}`]);
   });
 
   it('undoes the bind when mountinfo does not show it read-only', async () => {
     const { mounter, commands } = scripted();
-    await expect(mounter.bindMount('/src', staging, true)).rejects.toThrow(/not read-only/);
+    await expect(mounter.bindMount('/src', staging, true)).rejects.toThrow(/lacks ro after remount,bind,nosuid,nodev,ro/);
     expect(commands).toContain(`umount ${staging}`);
+  });
+
+  it('undoes the bind when mountinfo does not show it nosuid,nodev', async () => {
+    const { mounter, commands } = scripted({ mountinfo: `${MOUNTINFO}\n61 27 0:45 / /tmp/suid rw,relatime - fuse.granary s3://bucket-one/team/ rw` });
+    await expect(mounter.bindMount(staging, '/tmp/suid', false)).rejects.toThrow('the bind mount at /tmp/suid lacks nosuid,nodev');
+    expect(commands[commands.length - 1]).toBe('umount /tmp/suid');
   });
 
   it('leaves a path that is not a mount point alone', async () => {

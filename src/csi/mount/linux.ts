@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseMountInfo } from '../../system/mountinfo';
-import { findMount, isReadOnlyMount, type Mounter, type MountEntry, type MountState } from './mounter';
+import { BIND_MOUNT_FLAGS, findMount, isReadOnlyMount, type Mounter, type MountEntry, type MountState } from './mounter';
 
 /** How long one mount(8)/umount(8) call may take before it is killed (a hung FUSE server can stall umount). */
 export const MOUNT_COMMAND_TIMEOUT_MS = 60_000;
@@ -80,19 +80,21 @@ export class LinuxMounter implements Mounter {
   }
 
   /**
-   * Bind-mounts in two steps, because the kernel ignores `ro` on the bind itself (MS_BIND|MS_RDONLY
-   * makes a read-write bind; only a later MS_REMOUNT|MS_BIND|MS_RDONLY makes it read-only):
+   * Bind-mounts in two steps, because the kernel ignores per-mount flags on the bind itself (MS_BIND with
+   * MS_RDONLY or MS_NOSUID makes a plain bind; only a later MS_REMOUNT|MS_BIND applies them):
    * 1. `mount --bind SOURCE TARGET`;
-   * 2. read-only: `mount -o remount,bind,ro TARGET`;
-   * 3. read-only: check mountinfo says `ro`. If 2 or 3 fails, the bind is undone, so no writable bind is left behind.
+   * 2. `mount -o remount,bind,nosuid,nodev[,ro] TARGET`: whatever the source's flags, a pod never runs a
+   *    setuid program or opens a device file from a volume (BIND_MOUNT_FLAGS);
+   * 3. check mountinfo shows those flags. If 2 or 3 fails, the bind is undone, so no bind without them is left behind.
    */
   async bindMount(source: string, target: string, readOnly: boolean): Promise<void> {
     await this.effects.run('mount', ['--bind', source, target]);
-    if (!readOnly) return;
+    const flags = [...BIND_MOUNT_FLAGS, ...(readOnly ? ['ro'] : [])];
     try {
-      await this.effects.run('mount', ['-o', 'remount,bind,ro', target]);
+      await this.effects.run('mount', ['-o', ['remount', 'bind', ...flags].join(','), target]);
       const entry = findMount(await this.listMounts(), target);
-      if (!entry || !isReadOnlyMount(entry)) throw new Error(`the bind mount at ${target} is not read-only after remount,bind,ro`);
+      const missing = flags.filter((flag) => !(flag === 'ro' ? entry !== undefined && isReadOnlyMount(entry) : entry?.mountOptions.includes(flag)));
+      if (missing.length > 0) throw new Error(`the bind mount at ${target} lacks ${missing.join(',')} after remount,bind,${flags.join(',')}`);
     } catch (error) {
       await this.unmount(target).catch(() => undefined);
       throw error;

@@ -50,7 +50,7 @@ describe('mountArguments', () => {
     ['file-mode=0640', ['--file-mode', '0640']],
     ['file-mode=444', ['--file-mode', '444']],
     ['dir-mode=0755', ['--dir-mode', '0755']],
-    ['dir-mode=1777', ['--dir-mode', '1777']],
+    ['dir-mode=0777', ['--dir-mode', '0777']],
     ['log-level=debug', ['--log-level', 'debug']],
   ])('maps the mount option %s to its granary mount flag', (option, flags) => {
     expect(mountArguments({ cache: 'false', mountOptions: option }, NODE_CACHE)).toEqual(flags);
@@ -70,6 +70,8 @@ describe('mountArguments', () => {
     ['an id too big', 'gid=4294967295', /option "gid=4294967295" is invalid/],
     ['a decimal mode', 'file-mode=0999', /option "file-mode=0999" is invalid: file-mode takes octal permission bits such as 0644/],
     ['a mode too long', 'dir-mode=077777', /option "dir-mode=077777" is invalid/],
+    ['a sticky directory mode', 'dir-mode=1777', /option "dir-mode=1777" is invalid: dir-mode 1777 sets the sticky bit; granary never mounts setuid, setgid or sticky directories: use 0777$/],
+    ['a setuid file mode', 'file-mode=4755', /option "file-mode=4755" is invalid: file-mode 4755 sets the setuid bit; granary never mounts setuid, setgid or sticky files: use 0755$/],
     ['an unknown log level', 'log-level=verbose', /option "log-level=verbose" is invalid: log-level takes one of fatal, error, warn, info, debug, trace, silent/],
     ['an option given twice', 'uid=1,uid=2', /volume_context mountOptions sets uid more than once/],
     ['an empty option', 'uid=1,,gid=2', /must be comma-separated options of the form name or name=value; "" is not/],

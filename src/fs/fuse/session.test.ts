@@ -51,10 +51,10 @@ describe('FuseSession', () => {
     return session.mount();
   }
 
-  it('mounts with allow_other, default_permissions and ro, and answers INIT with its own limits', async () => {
+  it('mounts with allow_other, nosuid, nodev, default_permissions and ro, and answers INIT with its own limits', async () => {
     const protocol = await start({});
     expect(kernel.mounts[0]).toMatchObject({ mountpoint: '/mnt/test', type: 'fuse.granary', source: 's3://bucket/prefix' });
-    expect(kernel.mounts[0]?.options).toEqual(['rootmode=40000', 'user_id=0', 'group_id=0', 'allow_other', 'default_permissions', 'ro']);
+    expect(kernel.mounts[0]?.options).toEqual(['rootmode=40000', 'user_id=0', 'group_id=0', 'allow_other', 'nosuid', 'nodev', 'default_permissions', 'ro']);
     // No readdirplus handler: READDIRPLUS is not agreed, or the kernel would send it and get ENOSYS.
     expect(protocol).toEqual({ major: 7, minor: 38, flags: DEFAULT_INIT_FLAGS & ~(InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO), maxReadahead: 128 * 1024 });
     const init = [...kernel.captured.values()][0];

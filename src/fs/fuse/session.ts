@@ -149,6 +149,10 @@ export class FuseSession {
       `user_id=${options.ownerUid ?? process.getuid?.() ?? 0}`,
       `group_id=${options.ownerGid ?? process.getgid?.() ?? 0}`,
       'allow_other', // pods of any uid use the mount, not only the mount process's user
+      // Every object is a file any bucket writer controls: the kernel must never honour a setuid/setgid
+      // bit on it or open it as a device, whatever modes the filesystem reports.
+      'nosuid',
+      'nodev',
       ...(options.defaultPermissions ? ['default_permissions'] : []),
       ...(options.readOnly ? ['ro'] : []),
     ];
