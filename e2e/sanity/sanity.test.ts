@@ -30,6 +30,12 @@ const JUSTIFIED_SKIPS: Record<string, string> = {
   'GetCapacity not supported': 'an object store has no capacity to report',
   'ControllerExpandVolume not supported': 'an object store prefix has no size to expand',
   'NodeExpandVolume not supported': 'an object store prefix has no size to expand',
+  'GetSnapshot not supported': 'no snapshots (see ListSnapshots)',
+  'ControllerGetVolumeHealth not supported': 'no VOLUME_CONDITION capability yet (alpha in Kubernetes): a dead mount shows as an error of NodeGetVolumeStats and in the mount log',
+  'ControllerListVolumeHealth not supported': 'no volume health (see ControllerGetVolumeHealth)',
+  'NodeGetVolumeHealth not supported': 'no volume health (see ControllerGetVolumeHealth)',
+  'NodeGetStorageHealth not supported': 'no storage health: the object store is the storage, and its health is the store\'s own',
+  'Service does not have single node multi writer capability': 'no SINGLE_NODE_MULTI_WRITER capability (ReadWriteOncePod) yet: volumes are shared across nodes',
 };
 
 /** Specs granary must pass: the whole provisioning and mount life cycle, not just argument checks. */
