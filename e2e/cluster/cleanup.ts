@@ -1,0 +1,98 @@
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { leftoverCgroups, removeCgroups } from './cgroups';
+import type { ClusterConfig } from './config';
+import { run } from './exec';
+import { mountsUnder, unmountAllUnder } from './mounts';
+import { CNI_NETWORK } from './components';
+import { ownIptablesRules, tearDownNetwork } from './network';
+import { processesNaming } from './processes';
+
+/**
+ * Folders the components create outside baseDir whatever they are told (paths compiled in):
+ * containerd 1.6's shim sockets, libcni's result cache, the kubelet's device-plugin folder and its
+ * container log links. They are removed only when empty (a foreign user's files keep them), after
+ * the harness's own entries in them are gone.
+ */
+const OUTSIDE_FOLDERS = ['/run/containerd/s', '/run/containerd', '/var/lib/cni/results', '/var/lib/cni',
+  '/var/lib/kubelet/device-plugins', '/var/lib/kubelet', '/var/log/containers'];
+const CONTAINER_LOG_LINKS = '/var/log/containers';
+const CNI_RESULTS = '/var/lib/cni/results';
+/** The kubelet's device-manager socket, at a path compiled in; left behind when the kubelet is killed. */
+const DEVICE_PLUGIN_SOCKET = '/var/lib/kubelet/device-plugins/kubelet.sock';
+
+/** Whether a socket file has no live socket bound to it (no process listens there any more). */
+async function staleSocket(file: string): Promise<boolean> {
+  const stat = await fs.lstat(file).catch(() => undefined);
+  if (!stat?.isSocket()) return false;
+  const bound = (await fs.readFile('/proc/net/unix', 'utf8')).split('\n').map((line) => line.trim().split(/\s+/)[7]);
+  return !bound.includes(file);
+}
+
+/**
+ * The harness's entries in the folders outside baseDir: log links into it, CNI results of its
+ * network, a kubelet device-manager socket no kubelet listens on.
+ */
+async function outsideEntries(config: ClusterConfig): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await fs.readdir(CONTAINER_LOG_LINKS).catch(() => [] as string[])) {
+    const link = path.join(CONTAINER_LOG_LINKS, entry);
+    const target = await fs.readlink(link).catch(() => '');
+    if (target.startsWith(`${config.baseDir}/`)) found.push(link);
+  }
+  for (const entry of await fs.readdir(CNI_RESULTS).catch(() => [] as string[])) {
+    if (entry.startsWith(`${CNI_NETWORK}-`)) found.push(path.join(CNI_RESULTS, entry));
+  }
+  if (await staleSocket(DEVICE_PLUGIN_SOCKET)) found.push(DEVICE_PLUGIN_SOCKET);
+  return found;
+}
+
+/**
+ * Removes whatever a run of the harness left, found only by the names it owns: processes of its
+ * cgroup or naming its folder (killed), mounts under its folder (unmounted, the pods' network
+ * namespaces among them), its iptables rules and bridge, its cgroups, then its folder's contents
+ * except the last run's logs. Safe to run at any time, and twice.
+ */
+export async function cleanUpNode(config: ClusterConfig): Promise<void> {
+  for (const { pid } of await processesNaming(config.baseDir)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+  await removeCgroups(config.cgroup);
+  await unmountAllUnder(config.baseDir);
+  await tearDownNetwork(config);
+  for (const entry of await outsideEntries(config)) await fs.rm(entry, { force: true });
+  for (const folder of OUTSIDE_FOLDERS) await fs.rmdir(folder).catch(() => undefined);
+  await fs.mkdir(config.baseDir, { recursive: true });
+  for (const entry of await fs.readdir(config.baseDir)) {
+    if (entry !== 'logs') await fs.rm(path.join(config.baseDir, entry), { recursive: true, force: true });
+  }
+}
+
+/** What of the harness is still on the machine: empty when a teardown was complete. */
+export interface Leftovers {
+  readonly processes: readonly string[];
+  readonly mounts: readonly string[];
+  readonly links: readonly string[];
+  readonly iptablesRules: readonly string[];
+  readonly cgroups: readonly string[];
+  /** Files of the harness's outside baseDir: container log links into it, CNI results of its network. */
+  readonly files: readonly string[];
+}
+
+/** Looks for anything of the harness's: processes naming its folder, mounts under it, its links, rules and cgroups. */
+export async function findLeftovers(config: ClusterConfig): Promise<Leftovers> {
+  const { stdout } = await run('ip', ['-o', 'link', 'show']);
+  const links = stdout.split('\n').filter((line) => line.includes(config.bridge));
+  return {
+    processes: (await processesNaming(config.baseDir)).map(({ pid, command }) => `${pid} ${command}`),
+    mounts: await mountsUnder(config.baseDir),
+    links,
+    iptablesRules: await ownIptablesRules(config),
+    cgroups: await leftoverCgroups(config.cgroup),
+    files: await outsideEntries(config),
+  };
+}
