@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { leftoverCgroups, removeCgroups } from './cgroups';
 import type { ClusterConfig } from './config';
 import { run } from './exec';
 import { mountsUnder, unmountAllUnder } from './mounts';
-import { CNI_NETWORK } from './components';
+import { CNI_NETWORK, nodeDirs } from './components';
 import { ownIptablesRules, tearDownNetwork } from './network';
 import { processesNaming } from './processes';
 
@@ -18,33 +19,60 @@ const OUTSIDE_FOLDERS = ['/run/containerd/s', '/run/containerd', '/var/lib/cni/r
   '/var/lib/kubelet/device-plugins', '/var/lib/kubelet', '/var/log/containers'];
 const CONTAINER_LOG_LINKS = '/var/log/containers';
 const CNI_RESULTS = '/var/lib/cni/results';
+const SHIM_SOCKETS = '/run/containerd/s';
 /** The kubelet's device-manager socket, at a path compiled in; left behind when the kubelet is killed. */
 const DEVICE_PLUGIN_SOCKET = '/var/lib/kubelet/device-plugins/kubelet.sock';
 
+/** The paths of the sockets bound by live processes (/proc/net/unix). */
+async function boundSockets(): Promise<Set<string>> {
+  const lines = (await fs.readFile('/proc/net/unix', 'utf8')).split('\n');
+  return new Set(lines.map((line) => line.trim().split(/\s+/)[7]).filter((file): file is string => file !== undefined));
+}
+
 /** Whether a socket file has no live socket bound to it (no process listens there any more). */
-async function staleSocket(file: string): Promise<boolean> {
+async function staleSocket(file: string, bound: Set<string>): Promise<boolean> {
   const stat = await fs.lstat(file).catch(() => undefined);
-  if (!stat?.isSocket()) return false;
-  const bound = (await fs.readFile('/proc/net/unix', 'utf8')).split('\n').map((line) => line.trim().split(/\s+/)[7]);
-  return !bound.includes(file);
+  return stat?.isSocket() === true && !bound.has(file);
 }
 
 /**
- * The harness's entries in the folders outside baseDir: log links into it, CNI results of its
- * network, a kubelet device-manager socket no kubelet listens on.
+ * The ids of the harness's pod sandboxes: containerd's tasks under its state dir, and the sandboxes
+ * libcni cached a result of the harness's network for.
+ */
+async function sandboxIds(config: ClusterConfig): Promise<Set<string>> {
+  const ids = new Set(await fs.readdir(path.join(nodeDirs(config).containerdState, 'io.containerd.runtime.v2.task', 'k8s.io')).catch(() => []));
+  for (const entry of await fs.readdir(CNI_RESULTS).catch(() => [] as string[])) {
+    const match = new RegExp(`^${CNI_NETWORK}-([0-9a-f]+)-eth0$`).exec(entry);
+    if (match) ids.add(match[1]!);
+  }
+  return ids;
+}
+
+/**
+ * The harness's entries in the folders outside baseDir: container log links into baseDir, libcni's
+ * results for its sandboxes (its network's and containerd's loopback), its sandboxes' shim sockets
+ * (containerd 1.6 names them sha256(address/namespace/id)), and a stale socket of a killed kubelet
+ * or shim where only the harness's components put one.
  */
 async function outsideEntries(config: ClusterConfig): Promise<string[]> {
-  const found: string[] = [];
+  const found = new Set<string>();
   for (const entry of await fs.readdir(CONTAINER_LOG_LINKS).catch(() => [] as string[])) {
     const link = path.join(CONTAINER_LOG_LINKS, entry);
     const target = await fs.readlink(link).catch(() => '');
-    if (target.startsWith(`${config.baseDir}/`)) found.push(link);
+    if (target.startsWith(`${config.baseDir}/`)) found.add(link);
   }
-  for (const entry of await fs.readdir(CNI_RESULTS).catch(() => [] as string[])) {
-    if (entry.startsWith(`${CNI_NETWORK}-`)) found.push(path.join(CNI_RESULTS, entry));
+  const address = nodeDirs(config).containerdSocket;
+  for (const id of await sandboxIds(config)) {
+    for (const file of [path.join(CNI_RESULTS, `${CNI_NETWORK}-${id}-eth0`), path.join(CNI_RESULTS, `cni-loopback-${id}-lo`),
+      path.join(SHIM_SOCKETS, createHash('sha256').update(path.join(address, 'k8s.io', id)).digest('hex'))]) {
+      if (await fs.lstat(file).then(() => true, () => false)) found.add(file);
+    }
   }
-  if (await staleSocket(DEVICE_PLUGIN_SOCKET)) found.push(DEVICE_PLUGIN_SOCKET);
-  return found;
+  const bound = await boundSockets();
+  for (const file of [DEVICE_PLUGIN_SOCKET, ...(await fs.readdir(SHIM_SOCKETS).catch(() => [] as string[])).map((name) => path.join(SHIM_SOCKETS, name))]) {
+    if (await staleSocket(file, bound)) found.add(file);
+  }
+  return [...found];
 }
 
 /**
@@ -79,7 +107,7 @@ export interface Leftovers {
   readonly links: readonly string[];
   readonly iptablesRules: readonly string[];
   readonly cgroups: readonly string[];
-  /** Files of the harness's outside baseDir: container log links into it, CNI results of its network. */
+  /** Files of the harness's outside baseDir: log links into it, CNI results and shim sockets of its sandboxes, stale sockets. */
   readonly files: readonly string[];
 }
 

@@ -1,14 +1,15 @@
 // The one-node cluster from real parts (npm run test:cluster): boots it with the project's own files,
 // runs plain Pods that prove storage, in-cluster API access and the network fence, then tears it
 // down and checks that nothing of it is left on the machine.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { findLeftovers } from './cleanup';
+import { cleanUpNode, findLeftovers } from './cleanup';
 import { waitFor } from './daemon';
 import { clusterToolVersion } from './config';
-import { isSharedMount } from './mounts';
+import { isSharedMount, mountsUnder } from './mounts';
 import { hostAddress, refusedPackets } from './network';
 import { type ClusterNode, bootNode } from './node';
 import { POD_TIMEOUT_MS, runPod, startPod } from './pods';
@@ -60,6 +61,8 @@ describe('a one-node Kubernetes cluster from real parts', () => {
 
   afterAll(async () => {
     await node?.stop();
+    // The killed-run test boots a second node; whatever a failure there left goes too.
+    if (node) await cleanUpNode(node.config);
     const report = { ...node?.timings, podStartSeconds };
     process.stdout.write(`cluster timings (s): ${JSON.stringify(report)}\n`);
     if (node) await fs.writeFile(path.join(node.dirs.logs, 'timings.json'), JSON.stringify(report, null, 2));
@@ -152,6 +155,22 @@ describe('a one-node Kubernetes cluster from real parts', () => {
     }
   }, TEST_TIMEOUT_MS);
 
+  test('a privileged Pod\'s Bidirectional mount under the kubelet dir appears on the host (what the FUSE node plugin needs)', async () => {
+    const shared = path.join(node.dirs.kubelet, 'propagation-test');
+    const pod = await startPod(node, 'bidirectional', {
+      image: node.images.busybox,
+      command: ['sh', '-c', 'mkdir -p /host/mnt && mount -t tmpfs tmpfs /host/mnt && echo from-pod > /host/mnt/file && ' +
+        'until [ -e /host/mnt/done ]; do sleep 0.2; done && umount /host/mnt'],
+      securityContext: { privileged: true },
+      volumeMounts: [{ name: 'kubelet-dir', mountPath: '/host', mountPropagation: 'Bidirectional' }],
+    }, { volumes: [{ name: 'kubelet-dir', hostPath: { path: shared, type: 'DirectoryOrCreate' } }] });
+    await waitFor('the Pod\'s tmpfs on the host', async () => (await mountsUnder(path.join(shared, 'mnt'))).length > 0, POD_TIMEOUT_MS);
+    expect(await fs.readFile(path.join(shared, 'mnt', 'file'), 'utf8')).toBe('from-pod\n');
+    await fs.writeFile(path.join(shared, 'mnt', 'done'), '');
+    expect(await pod.finished()).toMatchObject({ phase: 'Succeeded', exitCode: 0 });
+    expect(await mountsUnder(path.join(shared, 'mnt'))).toEqual([]);
+  }, TEST_TIMEOUT_MS);
+
   test('the granary image runs its entrypoint (granary --help), and csi-provisioner\'s image reports its release', async () => {
     const granary = await runPod(node, 'granary-help', { image: node.images.granary });
     expect(granary).toMatchObject({ phase: 'Succeeded', exitCode: 0 });
@@ -165,4 +184,28 @@ describe('a one-node Kubernetes cluster from real parts', () => {
     await node.stop();
     expect(await findLeftovers(node.config)).toEqual({ processes: [], mounts: [], links: [], iptablesRules: [], cgroups: [], files: [] });
   }, TEST_TIMEOUT_MS);
+
+  test('a run killed outright (no teardown) leaves its parts behind, and the cleanup of the next run removes them all', async () => {
+    // The CLI boots the same node in a child process, which is then SIGKILLed: no finally, no trap.
+    const cli = path.join(__dirname, '..', '..', 'dist', 'e2e', 'cluster', 'cli.js');
+    const child = spawn(process.execPath, [cli, 'up'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    await waitFor('the CLI\'s node to be up', async () => output.includes('cluster: up;'), BOOT_TIMEOUT_MS);
+    await node.kubectl(['run', 'left-running', '--image', node.images.busybox, '--image-pull-policy', 'Never', '--', 'sleep', '3600']);
+    await waitFor('a Pod running on the node', async () =>
+      (await node.kubectl(['get', 'pod', 'left-running', '-o', 'jsonpath={.status.phase}'])).stdout === 'Running', POD_TIMEOUT_MS);
+    child.kill('SIGKILL');
+    await exited;
+    const left = await findLeftovers(node.config);
+    expect(left.processes.length).toBeGreaterThan(0);
+    expect(left.mounts.length).toBeGreaterThan(0);
+    expect(left.links.length).toBeGreaterThan(0);
+    expect(left.iptablesRules.length).toBeGreaterThan(0);
+    expect(left.cgroups.length).toBeGreaterThan(0);
+    expect(left.files.length).toBeGreaterThan(0);
+    await cleanUpNode(node.config);
+    expect(await findLeftovers(node.config)).toEqual({ processes: [], mounts: [], links: [], iptablesRules: [], cgroups: [], files: [] });
+  }, BOOT_TIMEOUT_MS);
 });
