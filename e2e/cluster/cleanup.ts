@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { leftoverCgroups, removeCgroups } from './cgroups';
-import type { ClusterConfig } from './config';
+import { type ClusterConfig, lockFile } from './config';
 import { run } from './exec';
 import { mountsUnder, unmountAllUnder } from './mounts';
 import { CNI_NETWORK, nodeDirs } from './components';
+import { lockHolder } from './lock';
 import { ownIptablesRules, tearDownNetwork } from './network';
 import { processesNaming } from './processes';
 
@@ -82,6 +83,9 @@ async function outsideEntries(config: ClusterConfig): Promise<string[]> {
  * except the last run's logs. Safe to run at any time, and twice.
  */
 export async function cleanUpNode(config: ClusterConfig): Promise<void> {
+  // Only the process that holds the lock (its boot and its teardown) may clean up under a live node.
+  const holder = lockHolder(lockFile(config));
+  if (holder !== undefined && holder !== process.pid) throw new Error(`not cleaning up: the test node is in use by process ${holder}`);
   for (const { pid } of await processesNaming(config.baseDir)) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -98,6 +102,9 @@ export async function cleanUpNode(config: ClusterConfig): Promise<void> {
   for (const entry of await fs.readdir(config.baseDir)) {
     if (entry !== 'logs') await fs.rm(path.join(config.baseDir, entry), { recursive: true, force: true });
   }
+  // A dead run's lock goes; this process's own stays until it releases it.
+  const lock = await fs.readFile(lockFile(config), 'utf8').catch(() => undefined);
+  if (lock !== undefined && lock.trim() !== String(process.pid)) await fs.rm(lockFile(config), { force: true });
 }
 
 /** What of the harness is still on the machine: empty when a teardown was complete. */
@@ -121,6 +128,6 @@ export async function findLeftovers(config: ClusterConfig): Promise<Leftovers> {
     links,
     iptablesRules: await ownIptablesRules(config),
     cgroups: await leftoverCgroups(config.cgroup),
-    files: await outsideEntries(config),
+    files: [...await outsideEntries(config), ...(await fs.access(lockFile(config)).then(() => [lockFile(config)], () => []))],
   };
 }

@@ -77,3 +77,8 @@ export function clusterToolPath(config: ClusterConfig, name: ClusterToolName): s
 export function clusterToolVersion(name: ClusterToolName): string {
   return clusterVersions[name].version;
 }
+
+/** The node's lock: beside baseDir, since a cleanup empties baseDir. */
+export function lockFile(config: ClusterConfig): string {
+  return `${config.baseDir}.lock`;
+}

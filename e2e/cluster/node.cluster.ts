@@ -1,7 +1,7 @@
 // The one-node cluster from real parts (npm run test:cluster): boots it with the project's own files,
 // runs plain Pods that prove storage, in-cluster API access and the network fence, then tears it
 // down and checks that nothing of it is left on the machine.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as net from 'node:net';
@@ -178,6 +178,16 @@ describe('a one-node Kubernetes cluster from real parts', () => {
     const provisioner = await runPod(node, 'csi-provisioner-version', { image: node.images.csiProvisioner, args: ['--version'] });
     expect(provisioner).toMatchObject({ phase: 'Succeeded', exitCode: 0 });
     expect(provisioner.logs).toContain(clusterToolVersion('csi-provisioner'));
+  }, TEST_TIMEOUT_MS);
+
+  test('a second boot or a cleanup while the node runs is refused, and the node keeps running', async () => {
+    await expect(bootNode()).rejects.toThrow(`the test node is in use by process ${process.pid}`);
+    const cli = path.join(__dirname, '..', '..', 'dist', 'e2e', 'cluster', 'cli.js');
+    const cleanup = spawnSync(process.execPath, [cli, 'cleanup'], { encoding: 'utf8' });
+    expect({ status: cleanup.status, stderr: cleanup.stderr }).toEqual({ status: 1, stderr: expect.stringContaining(`in use by process ${process.pid}`) });
+    const { stdout } = await node.kubectl(['get', 'node', node.config.nodeName, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
+    expect(stdout).toBe('True');
+    expect((await findLeftovers(node.config)).links.some((link) => link.includes(` ${node.config.bridge}:`))).toBe(true);
   }, TEST_TIMEOUT_MS);
 
   test('the teardown leaves no process, mount, interface, iptables rule or cgroup of the harness', async () => {

@@ -7,10 +7,11 @@ import {
   type LocalPorts, type NodeDirs, apiServerArgs, cniConfig, containerdConfig, controllerManagerArgs, etcdArgs,
   kubeletArgs, kubeletConfig, nodeDirs, schedulerArgs,
 } from './components';
-import { type ClusterConfig, clusterToolPath, defaultClusterConfig } from './config';
+import { type ClusterConfig, clusterToolPath, defaultClusterConfig, lockFile } from './config';
 import { type Daemon, startDaemon, waitFor } from './daemon';
 import { type CommandOutput, run } from './exec';
 import { type BuiltImage, IMAGE_NAMES, buildImages, importImages } from './images/build';
+import { acquireLock, releaseLock } from './lock';
 import { makeSharedMount } from './mounts';
 import { setUpNetwork } from './network';
 import { createPki, kubeconfig } from './pki';
@@ -88,6 +89,7 @@ export async function bootNode(options: BootOptions = {}): Promise<ClusterNode> 
       await daemons.find((daemon) => daemon.name === name)?.stop();
     }
     await cleanUpNode(config);
+    releaseLock(lockFile(config));
     timings.teardown = elapsed(started);
   };
 
@@ -98,6 +100,7 @@ export async function bootNode(options: BootOptions = {}): Promise<ClusterNode> 
     log(`cluster: ${name} in ${timings[name]} s`);
     phase = Date.now();
   };
+  acquireLock(lockFile(config));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {

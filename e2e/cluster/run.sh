@@ -10,4 +10,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bash e2e/cluster/install.sh
 npx tsc -p tsconfig.json
 trap 'node dist/e2e/cluster/cli.js cleanup' EXIT
-npx jest -c e2e/cluster/jest.config.js --runInBand "$@"
+# jest itself, not through npx: a kill of the test process then reaches the process that owns the node.
+node node_modules/jest/bin/jest.js -c e2e/cluster/jest.config.js --runInBand "$@"
