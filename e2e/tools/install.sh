@@ -4,17 +4,25 @@
 # the Kubernetes release its go.mod pins). Tools are cached under $GRANARY_TOOLS_DIR (default
 # ~/.cache/granary/tools), one folder per tool and version, so a second run on the same machine
 # installs nothing; a tool built from source is rebuilt when its source changes.
+#
+#   install.sh                 # the tools of e2e/tools/versions.json (npm test's)
+#   install.sh VERSIONS.json   # another list of the same shape (e2e/cluster/versions.json: the node's)
+#
+# A source tool with a "package" is that package built inside the source folder's module (a wrapper
+# module that pins a release); when the folder has a build.sh, it builds instead of a plain go build
+# (`build.sh PACKAGE VERSION OUTPUT`, to stamp versions or set build flags the release uses).
 set -euo pipefail
 
 TOOLS_DIR="${GRANARY_TOOLS_DIR:-$HOME/.cache/granary/tools}"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
+VERSIONS="$(realpath "${1:-$HERE/versions.json}")"
 # One line per tool, "name|go package|pinned version|source folder", from versions.json (the one place versions live).
 mapfile -t TOOLS < <(node -e '
   const v = require(process.argv[1]);
   for (const [name, t] of Object.entries(v)) console.log([name, t.package ?? "", t.version, t.source ?? ""].join("|"));
-' "$HERE/versions.json")
+' "$VERSIONS")
 
 need() { command -v "$1" >/dev/null 2>&1 || { echo "test tools: '$1' is required but not installed: $2" >&2; exit 1; }; }
 need go "install Go (https://go.dev/doc/install); the test setup builds its pinned tools with 'go install'"
@@ -35,8 +43,15 @@ for entry in "${TOOLS[@]}"; do
     fi
     echo "test tools: building $name from $source (go build, cached in $dir; first run only, takes a few minutes)"
     mkdir -p "$dir"
-    (cd "$ROOT/$source" && go build -o "$dir/$name" .)
+    started=$SECONDS
+    # Builds run at a lower priority: they take minutes and the machine is shared with running tests.
+    if [ -x "$ROOT/$source/build.sh" ]; then
+      nice -n 10 "$ROOT/$source/build.sh" "$pkg" "$version" "$dir/$name"
+    else
+      (cd "$ROOT/$source" && nice -n 10 go build -o "$dir/$name" "${pkg:-.}")
+    fi
     echo "$digest" > "$dir/$name.source"
+    echo "test tools: built $name in $((SECONDS - started)) s"
     continue
   fi
   if [ -x "$dir/$name" ]; then
