@@ -4,7 +4,7 @@ import type { BlockSource } from '../fs/read/block-source';
 import type { Logger } from '../log/logger';
 import { blockId, blockRange, type BlockRef } from './block';
 import type { LoadResult } from './protocol';
-import { SingleFlight } from './singleflight';
+import { SingleFlight } from '../util/single-flight';
 import type { BlockSourceName, Tier } from './tiers/tier';
 
 /** A block's bytes and the tier (or the origin) they came from. */

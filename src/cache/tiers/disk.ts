@@ -19,8 +19,8 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from '../../log/logger';
 import { isBlockId } from '../block';
-import { ByteLru, type Sized } from '../lru';
-import { SingleFlight } from '../singleflight';
+import { ByteLru, type Sized } from '../../util/byte-lru';
+import { SingleFlight } from '../../util/single-flight';
 import { BLOCK_FORMAT_VERSION, BLOCK_HEADER_BYTES, decodeBlockFile, encodeBlockHeader } from './block-file';
 import type { Tier, TierStats } from './tier';
 

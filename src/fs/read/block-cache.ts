@@ -3,7 +3,7 @@
 import type { Logger } from '../../log/logger';
 import type { BlockRequest, BlockSource } from './block-source';
 import { BlockBufferPool } from './buffer-pool';
-import { ByteLru } from '../../cache/lru';
+import { ByteLru } from '../../util/byte-lru';
 import { FetchLimiter, type FetchPriority, type ScheduledFetch } from './fetch-limiter';
 
 /** Options of a BlockCache (see ReadPathConfig for the defaults). */
