@@ -1,9 +1,10 @@
 // Warm-up: loads every block of every object under a prefix into the cache server that owns it, with
 // progress. Knows nothing of the CLI or HTTP: `granary warmup` and the server's POST /v1/warmup both call it.
 import { setMaxListeners } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { ListPage, ObjectInfo, ObjectStore } from '../objectstore/store';
+import { backoffDelay } from '../util/backoff';
 import { forEachLimited } from '../util/for-each-limited';
+import { sleepUnlessAborted } from '../util/sleep';
 import { blockCountOf, blockId, blockRange, type BlockRef } from './block';
 import type { LoadResult } from './protocol';
 import type { PeerPicker } from './ring';
@@ -270,7 +271,7 @@ export async function warmPrefix(options: WarmupOptions): Promise<WarmupSummary>
         if (signal.aborted) return;
         lastError = error;
       }
-      if (attempt < attempts) await sleep(retryDelayMs * 2 ** (attempt - 1), undefined, { signal }).catch(() => undefined);
+      if (attempt < attempts) await sleepUnlessAborted(backoffDelay({ baseMs: retryDelayMs, maxMs: Infinity }, attempt), signal);
     }
     if (signal.aborted) return;
     tally.failedBlocks++;

@@ -4,6 +4,8 @@ import type { Readable } from 'node:stream';
 import type { Logger } from '../../log/logger';
 import { ObjectStoreError, isObjectStoreError } from '../../objectstore/errors';
 import type { ObjectStore } from '../../objectstore/store';
+import { backoffDelay } from '../../util/backoff';
+import { sleep as defaultSleep, type Sleep } from '../../util/sleep';
 
 /** One byte range [start, end) of one object version, all inside one block. */
 export interface BlockRequest {
@@ -45,23 +47,6 @@ export interface OriginStats {
   retries: number;
   failures: number;
 }
-
-/** Waits `ms`, or rejects early with the signal's reason. */
-export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
-
-const defaultSleep: Sleep = (ms, signal) =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 /** A fetch that timed out; retried like Unavailable. */
 class FetchTimeout extends ObjectStoreError {
@@ -105,8 +90,7 @@ export class OriginBlockSource implements BlockSource {
           throw error;
         }
         // Full jitter: concurrent readers that failed together do not retry together.
-        const ceiling = Math.min(this.policy.retryMaxDelayMs, this.policy.retryBaseDelayMs * 2 ** (attempt - 1));
-        const delay = Math.floor(Math.random() * ceiling);
+        const delay = backoffDelay({ baseMs: this.policy.retryBaseDelayMs, maxMs: this.policy.retryMaxDelayMs, jitter: 'full' }, attempt);
         this.stats.retries++;
         this.logger.debug({ key, start, end, attempt, delayMs: delay, err: error }, 'block fetch failed; retrying');
         await this.sleep(delay, signal);
