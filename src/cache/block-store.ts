@@ -1,6 +1,6 @@
 // The cache server's store of blocks: RAM tier, then disk tier, then one origin fill per block however
 // many readers ask at once (groupcache's Group.Get: local lookup, then load through single-flight).
-import type { BlockSource } from '../fs/read/block-source';
+import type { BlockSource } from '../blocks/block-source';
 import type { Logger } from '../log/logger';
 import { blockId, blockRange, type BlockRef } from './block';
 import type { LoadResult } from './protocol';

@@ -1,7 +1,7 @@
 // The cluster cache as one mount sees it: the ring (membership), the peer client, and the block source
 // the read path uses. Opened at mount, closed at unmount.
 import type { CacheClientConfig } from '../config/cache';
-import type { BlockSource } from '../fs/read/block-source';
+import type { BlockSource } from '../blocks/block-source';
 import type { Logger } from '../log/logger';
 import { ClusterBlockSource, type ClusterSourceStats } from './cluster-source';
 import { openMembership } from './discovery';

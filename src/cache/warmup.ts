@@ -5,7 +5,8 @@ import type { ListPage, ObjectInfo, ObjectStore } from '../objectstore/store';
 import { backoffDelay } from '../util/backoff';
 import { forEachLimited } from '../util/for-each-limited';
 import { sleepUnlessAborted } from '../util/sleep';
-import { blockCountOf, blockId, blockRange, type BlockRef } from './block';
+import { blockCount } from '../blocks/block-math';
+import { blockId, blockRange, type BlockRef } from './block';
 import type { LoadResult } from './protocol';
 import type { PeerPicker } from './ring';
 
@@ -221,7 +222,7 @@ export async function warmPrefix(options: WarmupOptions): Promise<WarmupSummary>
       }
       tally.objectsListed++;
       tally.bytesListed += object.size;
-      tally.blocksListed += blockCountOf(object.size, options.blockSize);
+      tally.blocksListed += blockCount(object.size, options.blockSize);
     }
     if (last) tally.listingComplete = true;
   };
@@ -232,7 +233,7 @@ export async function warmPrefix(options: WarmupOptions): Promise<WarmupSummary>
     try {
       for await (const object of objects) {
         if (!hasBlocks(object) || object.etag === '') continue;
-        const count = blockCountOf(object.size, blockSize);
+        const count = blockCount(object.size, blockSize);
         const state = { blocksLeft: count };
         for (let index = 0; index < count; index++) {
           const ref: BlockRef = { endpoint, bucket, key: object.key, etag: object.etag, objectSize: object.size, index, blockSize };

@@ -2,7 +2,7 @@
 // stderr and the summary on stdout.
 import { SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
-import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, DEFAULT_BLOCK_SIZE } from '../cache/block';
+import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, DEFAULT_BLOCK_SIZE } from '../blocks/block-size';
 import { openMembership } from '../cache/discovery';
 import type { Membership } from '../cache/membership/membership';
 import { parsePeerList } from '../cache/membership/static';

@@ -1,3 +1,4 @@
+import { DEFAULT_ORIGIN_FETCH_POLICY } from '../blocks/origin-fetch-policy';
 import { CACHE_SERVER_LIMITS, parseCacheServerConfig } from './cache';
 
 describe('parseCacheServerConfig', () => {
@@ -26,6 +27,12 @@ describe('parseCacheServerConfig', () => {
   it('takes the buckets to serve, refusing a name no bucket can have', () => {
     expect(parseCacheServerConfig({ tokenFile: 't', buckets: ['models', 'datasets.v2'] }).buckets).toEqual(['models', 'datasets.v2']);
     expect(() => parseCacheServerConfig({ tokenFile: 't', buckets: ['models', 'Bad_Bucket'] })).toThrow(/buckets\.1: "Bad_Bucket" is not a bucket name: it may only hold lower-case letters/);
+  });
+
+  it('fills from the origin with its own fetch policy, the documented defaults unless told otherwise', () => {
+    expect(parseCacheServerConfig({ tokenFile: 't' }).origin).toEqual(DEFAULT_ORIGIN_FETCH_POLICY);
+    expect(parseCacheServerConfig({ tokenFile: 't', origin: { fetchAttempts: 5 } }).origin).toEqual({ ...DEFAULT_ORIGIN_FETCH_POLICY, fetchAttempts: 5 });
+    expect(() => parseCacheServerConfig({ tokenFile: 't', origin: { fetchTimeoutMs: 0 } })).toThrow(/origin\.fetchTimeoutMs/);
   });
 
   it('refuses bounds that would disable themselves', () => {

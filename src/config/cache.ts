@@ -1,7 +1,8 @@
 // The configuration of `granary cache serve` (the cache DaemonSet's process) and the cache settings a mount
 // or a warm-up takes to reach the cluster cache; validated before anything starts, every default documented.
 import { z } from 'zod';
-import { DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../cache/block';
+import { blockSizeSchema } from '../blocks/block-size';
+import { DEFAULT_ORIGIN_FETCH_POLICY, originFetchPolicySchema } from '../blocks/origin-fetch-policy';
 import { bucketNameProblem } from '../objectstore/source';
 import { LOG_LEVELS } from './log-levels';
 
@@ -57,8 +58,13 @@ export const cacheServerConfigSchema = z
     diskBytes: z.number().int().min(0).optional(),
     /** Free space the disk tier always leaves on its filesystem, evicting to keep it. Default 5 GiB. */
     diskFreeFloorBytes: z.number().int().min(0).default(5 * GiB),
-    /** Block size the server accepts requests for; readers must use the same. Default 4 MiB. */
-    blockSize: z.number().int().min(MIN_BLOCK_SIZE).max(MAX_BLOCK_SIZE).default(DEFAULT_BLOCK_SIZE),
+    /** Block size the server accepts requests for; readers must use the same. 64 KiB to 64 MiB (src/blocks/block-size.ts). Default 4 MiB. */
+    blockSize: blockSizeSchema('--block-size'),
+    /**
+     * How the server's fills from the object store are bounded and retried (src/blocks/origin-fetch-policy.ts):
+     * default 20 s per GET, 3 tries, 200 ms to 2 s of jittered backoff.
+     */
+    origin: originFetchPolicySchema.default(DEFAULT_ORIGIN_FETCH_POLICY),
     /** File holding the cluster token (a mounted Secret). Required. */
     tokenFile: z.string().min(1, '--token-file is required: the cluster token protects every block'),
     discovery: discoverySchema.default(discoverySchema.parse({})),
@@ -114,8 +120,8 @@ export const cacheClientSchema = discoverySchema
   .extend({
     /** File holding the cluster token; required when peers or a Service are given. */
     tokenFile: z.string().min(1).optional(),
-    /** Block size of the cache servers. Default 4 MiB (the servers' default). */
-    blockSize: z.number().int().min(MIN_BLOCK_SIZE).max(MAX_BLOCK_SIZE).default(DEFAULT_BLOCK_SIZE),
+    /** Block size of the cache servers, 64 KiB to 64 MiB. Default 4 MiB (the servers' default). */
+    blockSize: blockSizeSchema("--cache-block-size (the cache servers' block size)"),
     /** How long to wait for an owner's response headers before reading from the object store instead (ms). Default 2 s. */
     headersTimeoutMs: z.number().int().min(1).default(2000),
     /** How long one block from an owner may take, body included, before reading from the object store instead (ms). Default 10 s. */

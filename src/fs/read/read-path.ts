@@ -3,7 +3,8 @@
 import type { Logger } from '../../log/logger';
 import type { ObjectStore } from '../../objectstore/store';
 import { BlockCache } from './block-cache';
-import { OriginBlockSource, type BlockSource } from './block-source';
+import type { BlockSource } from '../../blocks/block-source';
+import { OriginBlockSource } from '../../blocks/origin-block-source';
 import type { ReadPathConfig } from './config';
 import { createReadHandle, type ReadHandle } from './read-handle';
 

@@ -1,44 +1,13 @@
-// Where block bytes come from: one method, so the cluster cache's peer source can stand in front of
-// the object store (and fall back to it) without the read path knowing which one answered.
+// The origin fill: block ranges fetched from the object store itself, one ranged If-Match GET each, bounded in
+// time and retried as its OriginFetchPolicy says. The filesystem's read path and the cache server each make their own.
 import type { Readable } from 'node:stream';
-import type { Logger } from '../../log/logger';
-import { ObjectStoreError, isObjectStoreError } from '../../objectstore/errors';
-import type { ObjectStore } from '../../objectstore/store';
-import { backoffDelay } from '../../util/backoff';
-import { sleep as defaultSleep, type Sleep } from '../../util/sleep';
-
-/** One byte range [start, end) of one object version, all inside one block. */
-export interface BlockRequest {
-  key: string;
-  /** The version to read; '' when the store gave none (then the bytes are not checked against a version). */
-  etag: string;
-  start: number;
-  end: number;
-  /** The size of the whole object version, when the reader knows it (the cluster cache names blocks with it). */
-  objectSize?: number;
-  /** Aborts the fetch (the mount is going away). */
-  signal?: AbortSignal;
-  /**
-   * A buffer of exactly end - start bytes the source may fill and resolve with instead of allocating one
-   * (a recycled block buffer). It belongs to the source until the fetch settles: after that, even a failed
-   * or aborted fetch must not write into it.
-   */
-  into?: Buffer;
-}
-
-/** Fetches one byte range of one object version (groupcache's getter): the object store, or a peer in front of it. */
-export interface BlockSource {
-  /** Resolves with exactly end - start bytes, or rejects (an ObjectStoreError, or the signal's reason). */
-  fetch(request: BlockRequest): Promise<Buffer>;
-}
-
-/** Retry and timeout settings of an OriginBlockSource (see ReadPathConfig for the defaults). */
-export interface OriginFetchPolicy {
-  fetchTimeoutMs: number;
-  fetchAttempts: number;
-  retryBaseDelayMs: number;
-  retryMaxDelayMs: number;
-}
+import type { Logger } from '../log/logger';
+import { ObjectStoreError, isObjectStoreError } from '../objectstore/errors';
+import type { ObjectStore } from '../objectstore/store';
+import { backoffDelay } from '../util/backoff';
+import { sleep as defaultSleep, type Sleep } from '../util/sleep';
+import type { BlockRequest, BlockSource } from './block-source';
+import type { OriginFetchPolicy } from './origin-fetch-policy';
 
 /** Counters of an OriginBlockSource, plain numbers that become metrics. */
 export interface OriginStats {
