@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { readPathSchema } from '../fs/read/config';
-import { writePathSchema } from '../fs/write/config';
+import { readPathSchema } from './read-path';
+import { writePathSchema } from './write-path';
 import { cacheClientSchema } from './cache';
 
 import { LOG_LEVELS } from './log-levels';
@@ -115,9 +115,9 @@ export const mountConfigSchema = z
     /** Filesystem subtype: the mount shows as type `fuse.<subtype>`. Default "granary". */
     subtype: z.string().regex(/^[a-z0-9_-]+$/).default('granary'),
     fuse: fuseTuningSchema.default(fuseTuningSchema.parse({})),
-    /** The read path: block size, block cache, readahead, fetch retries (defaults in src/fs/read/config.ts). */
+    /** The read path: block size, block cache, readahead, fetch retries (defaults in src/config/read-path.ts). */
     read: readPathSchema.default(readPathSchema.parse({})),
-    /** The write path: part sizes, memory budget, staging directory (defaults in src/fs/write/config.ts). */
+    /** The write path: part sizes, memory budget, staging directory (defaults in src/config/write-path.ts). */
     write: writePathSchema.default(writePathSchema.parse({})),
     /** The cluster cache blocks are read through (src/config/cache.ts); none by default: blocks come from the object store. */
     cache: cacheClientSchema.default(cacheClientSchema.parse({})),

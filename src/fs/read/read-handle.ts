@@ -7,7 +7,7 @@ import { FuseError } from '../fuse/operations';
 import type { OpenFile } from '../open-file';
 import { alignSpan, blockCount, blockSpan, blocksOf, clipToObject, type ByteRange } from '../../blocks/block-math';
 import type { BlockCache } from './block-cache';
-import type { ReadPathConfig } from './config';
+import type { ReadPathConfig } from '../../config/read-path';
 import { Readahead } from './readahead';
 
 /** The settings a ReadHandle uses, a subset of ReadPathConfig. */

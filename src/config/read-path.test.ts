@@ -1,6 +1,6 @@
-import { MAX_BLOCK_SIZE } from '../../blocks/block-size';
-import { DEFAULT_ORIGIN_FETCH_POLICY } from '../../blocks/origin-fetch-policy';
-import { DEFAULT_READ_PATH_CONFIG, readPathSchema } from './config';
+import { MAX_BLOCK_SIZE } from '../blocks/block-size';
+import { DEFAULT_ORIGIN_FETCH_POLICY } from '../blocks/origin-fetch-policy';
+import { DEFAULT_READ_PATH_CONFIG, readPathSchema } from './read-path';
 
 describe('readPathSchema', () => {
   it('has the documented defaults', () => {

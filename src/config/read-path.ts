@@ -1,8 +1,8 @@
 // Tunables of the read path of one mount: block size, cache, readahead, fetch concurrency and retries.
-// Another module nests readPathSchema into the mount configuration; every default is documented here.
+// The mount configuration (config/mount.ts) nests readPathSchema; every default is documented here.
 import { z } from 'zod';
-import { blockSizeSchema } from '../../blocks/block-size';
-import { originFetchPolicySchema } from '../../blocks/origin-fetch-policy';
+import { blockSizeSchema } from '../blocks/block-size';
+import { originFetchPolicySchema } from '../blocks/origin-fetch-policy';
 
 const MiB = 1024 * 1024;
 
