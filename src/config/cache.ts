@@ -5,6 +5,7 @@ import { blockSizeSchema } from '../blocks/block-size';
 import { DEFAULT_ORIGIN_FETCH_POLICY, originFetchPolicySchema } from '../blocks/origin-fetch-policy';
 import { bucketNameProblem } from '../objectstore/source';
 import { LOG_LEVELS } from './log-levels';
+import { parseConfig } from './parse';
 
 const GiB = 1024 ** 3;
 
@@ -144,12 +145,5 @@ export function cacheEnabled(config: CacheClientConfig): boolean {
   return config.peers.length > 0 || config.kubernetesService !== undefined;
 }
 
-/** Validates `input` into a CacheServerConfig; throws one readable error listing every problem. */
-export function parseCacheServerConfig(input: z.input<typeof cacheServerConfigSchema>): CacheServerConfig {
-  const result = cacheServerConfigSchema.safeParse(input);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'config'}: ${issue.message}`);
-    throw new Error(`invalid cache configuration: ${problems.join('; ')}`);
-  }
-  return result.data;
-}
+/** Validates `input` into a CacheServerConfig; throws one readable error listing every problem ("invalid cache configuration: …"). */
+export const parseCacheServerConfig: (input: z.input<typeof cacheServerConfigSchema>) => CacheServerConfig = parseConfig(cacheServerConfigSchema, 'cache');

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { cacheClientSchema } from './cache';
 import { LOG_LEVELS } from './mount';
+import { parseConfig } from './parse';
 
 /** Which CSI services a process serves: the chart runs `controller` (Deployment) and `node` (DaemonSet); `all` is for tests and local use. */
 export const CSI_MODES = ['controller', 'node', 'all'] as const;
@@ -61,12 +62,5 @@ export const csiConfigSchema = z
 /** A validated CSI configuration. */
 export type CsiConfig = z.infer<typeof csiConfigSchema>;
 
-/** Validates `input` into a CsiConfig; throws one readable error listing every problem. */
-export function parseCsiConfig(input: z.input<typeof csiConfigSchema>): CsiConfig {
-  const result = csiConfigSchema.safeParse(input);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'config'}: ${issue.message}`);
-    throw new Error(`invalid csi configuration: ${problems.join('; ')}`);
-  }
-  return result.data;
-}
+/** Validates `input` into a CsiConfig; throws one readable error listing every problem ("invalid csi configuration: …"). */
+export const parseCsiConfig: (input: z.input<typeof csiConfigSchema>) => CsiConfig = parseConfig(csiConfigSchema, 'csi');

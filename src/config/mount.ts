@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { readPathSchema } from './read-path';
 import { writePathSchema } from './write-path';
 import { cacheClientSchema } from './cache';
+import { parseConfig } from './parse';
 
 import { LOG_LEVELS } from './log-levels';
 import { specialBitsProblem, type ModeOption } from './permission-mode';
@@ -137,15 +138,8 @@ export type MountConfig = z.infer<typeof mountConfigSchema>;
 /** What a caller may pass; defaults fill the rest. */
 export type MountConfigInput = z.input<typeof mountConfigSchema>;
 
-/** Validates `input` into a MountConfig; throws one readable error listing every problem. */
-export function parseMountConfig(input: MountConfigInput): MountConfig {
-  const result = mountConfigSchema.safeParse(input);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'config'}: ${issue.message}`);
-    throw new Error(`invalid mount configuration: ${problems.join('; ')}`);
-  }
-  return result.data;
-}
+/** Validates `input` into a MountConfig; throws one readable error listing every problem ("invalid mount configuration: …"). */
+export const parseMountConfig: (input: MountConfigInput) => MountConfig = parseConfig(mountConfigSchema, 'mount');
 
 /**
  * The state directory a mount gets unless told otherwise: `${XDG_STATE_HOME:-$HOME/.local/state}/granary/mounts/<id>`,
