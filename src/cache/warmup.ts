@@ -1,6 +1,7 @@
 // Warm-up: loads every block of every object under a prefix into the cache server that owns it, with
 // progress. Knows nothing of the CLI or HTTP: `granary warmup` and the server's POST /v1/warmup both call it.
 import { setMaxListeners } from 'node:events';
+import { DEFAULT_WARMUP_CONCURRENCY } from '../config/warmup';
 import type { ListPage, ObjectInfo, ObjectStore } from '../objectstore/store';
 import { backoffDelay } from '../util/backoff';
 import { forEachLimited } from '../util/for-each-limited';
@@ -9,9 +10,6 @@ import { blockCount } from '../blocks/block-math';
 import { blockId, blockRange, type BlockRef } from './block';
 import type { LoadResult } from './protocol';
 import type { PeerPicker } from './ring';
-
-/** Blocks loading at once by default: enough to keep a few cache servers busy filling from the origin. */
-export const DEFAULT_WARMUP_CONCURRENCY = 16;
 
 /** Tries per block by default before it is counted as failed. */
 export const DEFAULT_LOAD_ATTEMPTS = 3;

@@ -37,7 +37,11 @@ export const discoverySchema = z.object({
   /** Every cache server's base URL (http://host:port), this one included. Default none. */
   peers: z.array(z.string().url()).default([]),
   /** The cache's headless Service whose EndpointSlices list the members (Kubernetes discovery). Default none. */
-  kubernetesService: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a Service name: lower-case letters, digits and hyphens').optional(),
+  kubernetesService: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'not a Service name (lower-case letters, digits and hyphens, at most 63)')
+    .optional(),
   /** The Service's namespace. Default: POD_NAMESPACE, else the pod's service-account namespace. */
   kubernetesNamespace: z.string().min(1).optional(),
 });
@@ -116,26 +120,47 @@ export const cacheServerConfigSchema = z
 /** A validated cache server configuration. */
 export type CacheServerConfig = z.infer<typeof cacheServerConfigSchema>;
 
-/** How a mount or a warm-up reaches the cluster cache; `enabled` is false without peers or a Service. */
-export const cacheClientSchema = discoverySchema
-  .extend({
-    /** File holding the cluster token; required when peers or a Service are given. */
-    tokenFile: z.string().min(1).optional(),
-    /** Block size of the cache servers, 64 KiB to 64 MiB. Default 4 MiB (the servers' default). */
-    blockSize: blockSizeSchema("--cache-block-size (the cache servers' block size)"),
-    /** How long to wait for an owner's response headers before reading from the object store instead (ms). Default 2 s. */
-    headersTimeoutMs: z.number().int().min(1).default(2000),
-    /** How long one block from an owner may take, body included, before reading from the object store instead (ms). Default 10 s. */
-    requestTimeoutMs: z.number().int().min(1).default(10_000),
-  })
-  .refine((config) => !(config.peers.length > 0 && config.kubernetesService), {
-    message: 'give --cache-peers or --cache-kubernetes-service, not both',
-    path: ['peers'],
-  })
-  .refine((config) => (config.peers.length === 0 && !config.kubernetesService) || config.tokenFile, {
-    message: '--cache-token-file is required with --cache-peers or --cache-kubernetes-service',
-    path: ['tokenFile'],
-  });
+/** How long a client waits for a cache server before giving up on it (ms): the role's defaults. */
+export interface CacheClientTimeouts {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+/**
+ * The options of a client of the cluster cache (a mount, the CSI node plugin for its mounts, a warm-up: the shared
+ * --cache-* flags), with `timeouts` as the role's defaults for how long an owner may take.
+ */
+export function cacheClientSchemaWith(timeouts: CacheClientTimeouts) {
+  return discoverySchema
+    .extend({
+      /** File holding the cluster token; required when peers or a Service are given. */
+      tokenFile: z.string().trim().min(1, '--cache-token-file is required: it names the file holding the cluster token').optional(),
+      /** Block size of the cache servers, 64 KiB to 64 MiB (src/blocks/block-size.ts). Default 4 MiB (the servers' default). */
+      blockSize: blockSizeSchema('--cache-block-size'),
+      /** How long to wait for an owner's response headers before giving up on it (ms). */
+      headersTimeoutMs: z.number().int().min(1).default(timeouts.headersTimeoutMs),
+      /** How long one request to an owner may take, body included, before giving up on it (ms). */
+      requestTimeoutMs: z.number().int().min(1).default(timeouts.requestTimeoutMs),
+    })
+    .refine((config) => !(config.peers.length > 0 && config.kubernetesService), {
+      message: 'give --cache-peers or --cache-kubernetes-service, not both',
+      path: ['peers'],
+    })
+    .refine((config) => (config.peers.length === 0 && !config.kubernetesService) || config.tokenFile, {
+      message: '--cache-token-file is required with --cache-peers or --cache-kubernetes-service',
+      path: ['tokenFile'],
+    })
+    .refine((config) => config.kubernetesNamespace === undefined || config.kubernetesService !== undefined, {
+      message: '--cache-kubernetes-namespace goes with --cache-kubernetes-service',
+      path: ['kubernetesNamespace'],
+    });
+}
+
+/**
+ * How a mount reaches the cluster cache; no cache without peers or a Service (see cacheEnabled). A mount gives an
+ * owner 2 s for its headers and 10 s for a block, then reads that block from the object store instead.
+ */
+export const cacheClientSchema = cacheClientSchemaWith({ headersTimeoutMs: 2000, requestTimeoutMs: 10_000 });
 
 /** A validated cache client configuration. */
 export type CacheClientConfig = z.infer<typeof cacheClientSchema>;
