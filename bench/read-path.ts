@@ -1,11 +1,11 @@
 // The measurements behind the read path's defaults (random-read unit, readahead window), run on the
 // read path alone (no FUSE) against a real S3-compatible server started here. One command:
 //   npx tsc && node dist/bench/read-path.js [--units 4194304,1048576,262144,65536]
-// It prints one table; its numbers are what src/fs/read/config.ts cites.
+// It prints one table; its numbers are what src/config/read-path.ts cites.
 import { randomBytes } from 'node:crypto';
 import { silentLogger } from '../src/log/logger';
 import { S3Store } from '../src/objectstore/s3';
-import { readPathSchema } from '../src/fs/read/config';
+import { readPathSchema } from '../src/config/read-path';
 import { ReadPath } from '../src/fs/read/read-path';
 import { createBucket, startS3Server } from '../e2e/support/s3-server';
 import { countingGets } from '../e2e/support/counting-store';

@@ -1,5 +1,5 @@
 // The cluster cache bench's options: what each flag means, its default, and which rows a run makes.
-import { DEFAULT_READ_PATH_CONFIG } from '../../src/fs/read/config';
+import { DEFAULT_READ_PATH_CONFIG } from '../../src/config/read-path';
 import { GIB, MIB } from '../units';
 
 /** The groups of rows (`--only` takes a comma-separated list of these), in table order. */

@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { blockId, DEFAULT_BLOCK_SIZE } from '../../src/cache/block';
+import { DEFAULT_BLOCK_SIZE } from '../../src/blocks/block-size';
+import { blockId } from '../../src/cache/block';
 import { endpointIdentity } from '../../src/cache/protocol';
 import { builtCli } from '../support/built-cli';
 import { startCacheServer, type CacheServerProcess } from '../support/cache-server';

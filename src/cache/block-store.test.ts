@@ -1,4 +1,4 @@
-import type { BlockRequest, BlockSource } from '../fs/read/block-source';
+import type { BlockRequest, BlockSource } from '../blocks/block-source';
 import { silentLogger } from '../log/logger';
 import { blockId, type BlockRef } from './block';
 import { BlockStore } from './block-store';

@@ -1,10 +1,10 @@
 // The cache server's store of blocks: RAM tier, then disk tier, then one origin fill per block however
 // many readers ask at once (groupcache's Group.Get: local lookup, then load through single-flight).
-import type { BlockSource } from '../fs/read/block-source';
+import type { BlockSource } from '../blocks/block-source';
 import type { Logger } from '../log/logger';
 import { blockId, blockRange, type BlockRef } from './block';
 import type { LoadResult } from './protocol';
-import { SingleFlight } from './singleflight';
+import { SingleFlight } from '../util/single-flight';
 import type { BlockSourceName, Tier } from './tiers/tier';
 
 /** A block's bytes and the tier (or the origin) they came from. */

@@ -1,15 +1,8 @@
 // A cache block: one fixed-size, aligned byte range of one object version, and the id the ring, the
-// tiers and the disk files know it by. Leaf module: imports nothing from cache/; the block arithmetic is
-// the read path's, so a mount's blocks and the cache's are the same ranges.
+// tiers and the disk files know it by. The cache's naming of blocks; the arithmetic and the block-size limits
+// are src/blocks/ (the same as the mount's), and this module imports nothing else.
 import { createHash } from 'node:crypto';
-import { blockCount, blockIndexOf, blockSpan } from '../fs/read/block-math';
-
-/** Default block size of the cluster cache: the read path's block size (4 MiB). */
-export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
-
-/** Smallest and largest block sizes a server accepts (a client asking another size gets 400). */
-export const MIN_BLOCK_SIZE = 64 * 1024;
-export const MAX_BLOCK_SIZE = 64 * 1024 * 1024;
+import { blockSpan, type ByteRange } from '../blocks/block-math';
 
 /** Names one block: which object store, which object version, which aligned range. */
 export interface BlockRef {
@@ -24,12 +17,6 @@ export interface BlockRef {
   /** Block number: the block holds bytes [index × blockSize, (index + 1) × blockSize) of the object, cut at its end. */
   index: number;
   blockSize: number;
-}
-
-/** A byte range [start, end) of an object. */
-export interface ByteRange {
-  start: number;
-  end: number;
 }
 
 /**
@@ -54,9 +41,3 @@ export function isBlockId(id: string): boolean {
 export function blockRange(ref: Pick<BlockRef, 'index' | 'blockSize' | 'objectSize'>): ByteRange {
   return blockSpan(ref.index, ref.blockSize, ref.objectSize);
 }
-
-/** How many blocks an object of `objectSize` bytes has (0 when empty): the read path's arithmetic, the same blocks. */
-export const blockCountOf = blockCount;
-
-/** The block (index) holding byte `offset`. */
-export const blockIndexAt = blockIndexOf;

@@ -1,6 +1,7 @@
-import type { BlockRequest, BlockSource } from '../fs/read/block-source';
+import type { ByteRange } from '../blocks/block-math';
+import type { BlockRequest, BlockSource } from '../blocks/block-source';
 import { silentLogger } from '../log/logger';
-import type { BlockRef, ByteRange } from './block';
+import type { BlockRef } from './block';
 import { ClusterBlockSource, type OwnerDirectory } from './cluster-source';
 import { PeerError, type FetchedBlock } from './peer-client';
 import { NoPeers, Ring } from './ring';

@@ -1,9 +1,10 @@
 // The mount's way to the cluster cache: a BlockSource that asks each block's owner on the ring, and reads
 // from the object store itself when there is no owner or the owner fails. A read never fails because the
 // cache failed (groupcache: a peer error is counted, then the group loads locally).
-import type { BlockRequest, BlockSource } from '../fs/read/block-source';
+import { blockIndexOf } from '../blocks/block-math';
+import type { BlockRequest, BlockSource } from '../blocks/block-source';
 import type { Logger } from '../log/logger';
-import { blockId, blockIndexAt, blockRange, type BlockRef } from './block';
+import { blockId, blockRange, type BlockRef } from './block';
 import { PeerError, type PeerClient } from './peer-client';
 import type { Membership } from './membership/membership';
 import type { BlockSourceName } from './tiers/tier';
@@ -70,7 +71,7 @@ export class ClusterBlockSource implements BlockSource {
   private refOf(request: BlockRequest): BlockRef | undefined {
     const { key, etag, start, end, objectSize } = request;
     if (etag === '' || objectSize === undefined) return undefined;
-    const ref: BlockRef = { endpoint: this.options.endpoint, bucket: this.options.bucket, key, etag, objectSize, index: blockIndexAt(start, this.options.blockSize), blockSize: this.options.blockSize };
+    const ref: BlockRef = { endpoint: this.options.endpoint, bucket: this.options.bucket, key, etag, objectSize, index: blockIndexOf(start, this.options.blockSize), blockSize: this.options.blockSize };
     return end <= blockRange(ref).end ? ref : undefined;
   }
 

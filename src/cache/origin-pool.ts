@@ -1,7 +1,7 @@
 // The cache server's object store clients, one per bucket asked for, at most `capacity` of them: each holds
 // an SDK client and its keep-alive sockets, so an unbounded set of them (a token holder naming thousands of
 // buckets) would exhaust memory and file descriptors. Least recently used first out, closed when dropped.
-import { ByteLru } from './lru';
+import { ByteLru } from '../util/byte-lru';
 
 /** What the pool holds: anything it can close when it drops it. */
 export interface Closable {

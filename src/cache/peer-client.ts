@@ -3,7 +3,8 @@
 // bounded time per request, and one error type whose code says whether to fall back.
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { BlockRef, ByteRange } from './block';
+import type { ByteRange } from '../blocks/block-math';
+import type { BlockRef } from './block';
 import { authorization, blockQuery, HEADERS, PATHS, type ErrorBody, type LoadResult, type ServerInfo } from './protocol';
 import { RawHttpPool } from '../net/raw-http';
 import type { BlockSourceName } from './tiers/tier';

@@ -2,7 +2,9 @@
 // block query and its validation, the token check. Leaf module: imports only block.ts from cache/.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { bucketNameProblem } from '../objectstore/source';
-import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, blockCountOf, blockRange, type BlockRef, type ByteRange } from './block';
+import { blockCount, type ByteRange } from '../blocks/block-math';
+import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../blocks/block-size';
+import { blockRange, type BlockRef } from './block';
 
 /**
  * Paths served by a cache server. Every path but the probes and /metrics needs the cluster token.
@@ -156,7 +158,7 @@ export function parseBlockQuery(params: URLSearchParams, withRange: boolean): { 
   const bucket = stringParam(params, 'bucket', { maxLength: 63 });
   const bucketProblem = bucketNameProblem(bucket);
   if (bucketProblem) throw new BadBlockQuery(`"bucket" is not a bucket name: ${bucketProblem}`);
-  const lastIndex = blockCountOf(objectSize, blockSize) - 1;
+  const lastIndex = blockCount(objectSize, blockSize) - 1;
   const index = integerParam(params, 'index', 0, Number.MAX_SAFE_INTEGER);
   if (index > lastIndex) throw new BlockPastEnd(`"index" must be between 0 and ${lastIndex}, got ${index}: block ${index} lies past the end of a ${objectSize}-byte object`);
   const ref: BlockRef = {

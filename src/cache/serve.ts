@@ -3,8 +3,8 @@
 // the membership (for warm-up and the ring gauge); 5. ready. On SIGTERM: not ready, finish requests,
 // flush disk writes, stop.
 import type { CacheServerConfig } from '../config/cache';
-import { DEFAULT_READ_PATH_CONFIG } from '../fs/read/config';
-import { OriginBlockSource, type BlockSource } from '../fs/read/block-source';
+import type { BlockSource } from '../blocks/block-source';
+import { OriginBlockSource } from '../blocks/origin-block-source';
 import type { Logger } from '../log/logger';
 import { createRegistry } from '../metrics/registry';
 import { isObjectStoreError } from '../objectstore/errors';
@@ -58,7 +58,7 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
     capacity: config.originClients,
     open: (bucket) => {
       const objects = new S3Store({ bucket }, env);
-      return { store: objects, origin: new OriginBlockSource(objects, DEFAULT_READ_PATH_CONFIG, logger), close: () => objects.close() };
+      return { store: objects, origin: new OriginBlockSource(objects, config.origin, logger), close: () => objects.close() };
     },
     // Its counters live on in the totals, so that the metrics never go backwards.
     onClose: (_bucket, { origin }) => {

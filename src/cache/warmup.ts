@@ -1,14 +1,15 @@
 // Warm-up: loads every block of every object under a prefix into the cache server that owns it, with
 // progress. Knows nothing of the CLI or HTTP: `granary warmup` and the server's POST /v1/warmup both call it.
 import { setMaxListeners } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { DEFAULT_WARMUP_CONCURRENCY } from '../config/warmup';
 import type { ListPage, ObjectInfo, ObjectStore } from '../objectstore/store';
-import { blockCountOf, blockId, blockRange, type BlockRef } from './block';
+import { backoffDelay } from '../util/backoff';
+import { forEachLimited } from '../util/for-each-limited';
+import { sleepUnlessAborted } from '../util/sleep';
+import { blockCount } from '../blocks/block-math';
+import { blockId, blockRange, type BlockRef } from './block';
 import type { LoadResult } from './protocol';
 import type { PeerPicker } from './ring';
-
-/** Blocks loading at once by default: enough to keep a few cache servers busy filling from the origin. */
-export const DEFAULT_WARMUP_CONCURRENCY = 16;
 
 /** Tries per block by default before it is counted as failed. */
 export const DEFAULT_LOAD_ATTEMPTS = 3;
@@ -199,7 +200,7 @@ export async function warmPrefix(options: WarmupOptions): Promise<WarmupSummary>
     return { ...tally, bytesBySource: { ...tally.bytesBySource }, elapsedMs, bytesPerSecond, ...(etaMs !== undefined && { etaMs }) };
   };
 
-  // Stops every worker, every load and the listing: on the caller's abort or on a fatal error.
+  // Stops the pool, every load and the listing: on the caller's abort or on a fatal error.
   const stop = new AbortController();
   const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
   // Every load in flight (or retry waiting) and the listing listen to it: more than Node's default 10 is no leak.
@@ -219,7 +220,7 @@ export async function warmPrefix(options: WarmupOptions): Promise<WarmupSummary>
       }
       tally.objectsListed++;
       tally.bytesListed += object.size;
-      tally.blocksListed += blockCountOf(object.size, options.blockSize);
+      tally.blocksListed += blockCount(object.size, options.blockSize);
     }
     if (last) tally.listingComplete = true;
   };
@@ -227,15 +228,20 @@ export async function warmPrefix(options: WarmupOptions): Promise<WarmupSummary>
   const { endpoint, bucket, blockSize } = options;
   async function* pendingBlocks(): AsyncGenerator<PendingBlock> {
     const objects = listObjects(options.store, options.prefix, options.listPageSize ?? DEFAULT_LIST_PAGE_SIZE, signal, countListed);
-    for await (const object of objects) {
-      if (!hasBlocks(object) || object.etag === '') continue;
-      const count = blockCountOf(object.size, blockSize);
-      const state = { blocksLeft: count };
-      for (let index = 0; index < count; index++) {
-        const ref: BlockRef = { endpoint, bucket, key: object.key, etag: object.etag, objectSize: object.size, index, blockSize };
-        const range = blockRange(ref);
-        yield { ref, bytes: range.end - range.start, object: state };
+    try {
+      for await (const object of objects) {
+        if (!hasBlocks(object) || object.etag === '') continue;
+        const count = blockCount(object.size, blockSize);
+        const state = { blocksLeft: count };
+        for (let index = 0; index < count; index++) {
+          const ref: BlockRef = { endpoint, bucket, key: object.key, etag: object.etag, objectSize: object.size, index, blockSize };
+          const range = blockRange(ref);
+          yield { ref, bytes: range.end - range.start, object: state };
+        }
       }
+    } catch (error) {
+      // A failed listing ends the warm-up at once: the loads in flight are aborted, not waited for.
+      if (!signal.aborted) failAll(error);
     }
   }
 
@@ -264,7 +270,7 @@ export async function warmPrefix(options: WarmupOptions): Promise<WarmupSummary>
         if (signal.aborted) return;
         lastError = error;
       }
-      if (attempt < attempts) await sleep(retryDelayMs * 2 ** (attempt - 1), undefined, { signal }).catch(() => undefined);
+      if (attempt < attempts) await sleepUnlessAborted(backoffDelay({ baseMs: retryDelayMs, maxMs: Infinity }, attempt), signal);
     }
     if (signal.aborted) return;
     tally.failedBlocks++;
@@ -273,15 +279,11 @@ export async function warmPrefix(options: WarmupOptions): Promise<WarmupSummary>
     finish(block);
   };
 
+  // The pool shares one generator: it hands each block to exactly one load, and lists lazily.
   const blocks = pendingBlocks();
-  const worker = async (): Promise<void> => {
+  const warmOrFail = async (block: PendingBlock): Promise<void> => {
     try {
-      while (!signal.aborted) {
-        // Workers share one generator: it hands each block to exactly one of them, and lists lazily.
-        const next = await blocks.next();
-        if (next.done) return;
-        await warmBlock(next.value);
-      }
+      await warmBlock(block);
     } catch (error) {
       if (!signal.aborted) failAll(error);
     }
@@ -291,7 +293,7 @@ export async function warmPrefix(options: WarmupOptions): Promise<WarmupSummary>
   const timer = report ? setInterval(() => report(snapshot()), options.progressIntervalMs ?? DEFAULT_PROGRESS_INTERVAL_MS) : undefined;
   timer?.unref();
   try {
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    await forEachLimited(blocks, concurrency, warmOrFail, { signal });
   } finally {
     clearInterval(timer);
     await blocks.return(undefined);

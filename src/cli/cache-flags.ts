@@ -1,5 +1,5 @@
 // The flags that point a client (mount, warm-up, the CSI node plugin) at the cluster cache, shared so the
-// three commands spell them the same way.
+// three commands spell and parse them the same way (src/config/cache.ts validates what they build).
 import { InvalidArgumentError, type Command } from 'commander';
 import type { z } from 'zod';
 import type { cacheClientSchema } from '../config/cache';
@@ -26,10 +26,23 @@ export function flagParser<T>(parse: (value: string) => T): (value: string) => T
   };
 }
 
+/** The commander parser of a whole number of something (an integer flag: a count, milliseconds). */
+export function wholeNumber(value: string): number {
+  if (!/^\d{1,15}$/.test(value)) throw new InvalidArgumentError('expected a whole number');
+  return Number(value);
+}
+
+/** --cache-peers: the cache servers' URLs in canonical form, without repeats; a list that names none is refused. */
+export function parseCachePeers(value: string): string[] {
+  const peers = parsePeerList(value);
+  if (peers.length === 0) throw new Error('--cache-peers lists no cache server: give http://HOST:PORT,...');
+  return peers;
+}
+
 /** Adds --cache-peers, --cache-kubernetes-service, --cache-kubernetes-namespace, --cache-token-file, --cache-block-size. */
 export function addCacheClientOptions(command: Command): Command {
   return command
-    .option('--cache-peers <urls>', 'cache servers, comma-separated base URLs (http://host:7070,...)', flagParser(parsePeerList))
+    .option('--cache-peers <urls>', 'cache servers, comma-separated base URLs (http://host:7070,...)', flagParser(parseCachePeers))
     .option('--cache-kubernetes-service <name>', "the cache's headless Service: discover the cache servers from its EndpointSlices")
     .option('--cache-kubernetes-namespace <namespace>', "the Service's namespace (default: POD_NAMESPACE, else the pod's own)")
     .option('--cache-token-file <file>', 'file holding the cluster token (required with a cache)')

@@ -1,6 +1,6 @@
 // `granary cache serve` (the cache DaemonSet's process) and `granary cache status`: parse flags, build the
 // config, call in.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { CACHE_SERVER_LIMITS, parseCacheServerConfig } from '../config/cache';
 import { LOG_LEVELS } from '../config/log-levels';
 import { formatByteSize, parseByteSize } from '../config/size';
@@ -9,7 +9,7 @@ import { PeerClient } from '../cache/peer-client';
 import { startCache } from '../cache/serve';
 import { readTokenFile } from '../cache/token';
 import { createLogger } from '../log/logger';
-import { flagParser } from './cache-flags';
+import { flagParser, wholeNumber } from './cache-flags';
 
 /** The flags of `granary cache serve` as commander parses them. */
 interface ServeFlags {
@@ -30,11 +30,6 @@ interface ServeFlags {
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
   logLevel: (typeof LOG_LEVELS)[number];
-}
-
-function wholeNumber(value: string): number {
-  if (!/^\d{1,15}$/.test(value)) throw new InvalidArgumentError('expected a whole number');
-  return Number(value);
 }
 
 function bucketList(value: string): string[] {

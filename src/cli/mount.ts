@@ -1,7 +1,7 @@
 // `granary mount SOURCE MOUNTPOINT`: parse flags, build the MountConfig, run the mount process.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultStateDir, LOG_LEVELS, parseMountConfig, readyFdFromEnv, READY_FD_ENV } from '../config/mount';
-import { serveMount } from '../fs/mount';
+import { serveMount } from '../roles/mount';
 import { createLogger, type Logger } from '../log/logger';
 import { parseMode, type ModeOption } from '../config/permission-mode';
 import { parseByteSize } from '../config/size';

@@ -3,84 +3,102 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import type { WarmupSummary } from '../cache/warmup';
-import { formatDuration, parseWarmupFlags, progressLine, register, summaryLines } from './warmup';
+import { LOAD_TIMEOUT_MS, type WarmupConfig } from '../config/warmup';
+import { formatDuration, parseWarmupFlags, progressLine, register, summaryLines, type WarmupFlags } from './warmup';
 
-const TOKEN = { cacheTokenFile: '/etc/granary/token' };
+const TOKEN = ['--cache-token-file', '/etc/granary/token'];
+
+/** `granary warmup ARGS` through the real flags (their parsers) and the validation, without running the warm-up. */
+async function parse(args: string[]): Promise<WarmupConfig> {
+  const program = new Command('granary').exitOverride().configureOutput({ writeErr: () => undefined });
+  register(program);
+  let parsed: WarmupConfig | undefined;
+  program.commands.find((command) => command.name() === 'warmup')?.action((source: string, flags: WarmupFlags) => {
+    parsed = parseWarmupFlags(source, flags);
+  });
+  await program.parseAsync(['warmup', ...args], { from: 'user' });
+  if (parsed === undefined) throw new Error('the warmup action did not run');
+  return parsed;
+}
 
 describe('parseWarmupFlags', () => {
-  it('fills the defaults and puts the peers in canonical form', () => {
-    expect(parseWarmupFlags('s3://models/llama/7b', { ...TOKEN, cachePeers: 'http://10.0.0.5:7070, http://10.0.0.6:7070/,http://10.0.0.5:7070' })).toEqual({
+  it('fills the defaults and puts the peers in canonical form', async () => {
+    expect(await parse(['s3://models/llama/7b', ...TOKEN, '--cache-peers', 'http://10.0.0.5:7070, http://10.0.0.6:7070/,http://10.0.0.5:7070'])).toEqual({
       source: 's3://models/llama/7b',
       bucket: 'models',
       prefix: 'llama/7b/',
-      discovery: { kind: 'static', peers: ['http://10.0.0.5:7070', 'http://10.0.0.6:7070'] },
-      tokenFile: '/etc/granary/token',
+      cache: {
+        peers: ['http://10.0.0.5:7070', 'http://10.0.0.6:7070'],
+        tokenFile: '/etc/granary/token',
+        blockSize: 4 * 1024 * 1024,
+        headersTimeoutMs: LOAD_TIMEOUT_MS,
+        requestTimeoutMs: LOAD_TIMEOUT_MS,
+      },
       concurrency: 16,
-      blockSize: 4 * 1024 * 1024,
       json: false,
       logLevel: 'warn',
     });
   });
 
-  it('takes a Kubernetes Service, a concurrency, a block size with a unit and --json', () => {
-    const command = parseWarmupFlags('s3://models', {
+  it('takes a Kubernetes Service, a concurrency, a block size with a unit and --json', async () => {
+    const config = await parse([
+      's3://models',
       ...TOKEN,
-      cacheKubernetesService: 'granary-cache',
-      cacheKubernetesNamespace: 'granary',
-      concurrency: '64',
-      cacheBlockSize: '8MiB',
-      json: true,
-      logLevel: 'debug',
-    });
-    expect(command).toMatchObject({
+      '--cache-kubernetes-service', 'granary-cache',
+      '--cache-kubernetes-namespace', 'granary',
+      '--concurrency', '64',
+      '--cache-block-size', '8MiB',
+      '--json',
+      '--log-level', 'debug',
+    ]);
+    expect(config).toMatchObject({
       bucket: 'models',
       prefix: '',
-      discovery: { kind: 'kubernetes', service: 'granary-cache', namespace: 'granary' },
+      cache: { peers: [], kubernetesService: 'granary-cache', kubernetesNamespace: 'granary', blockSize: 8 * 1024 * 1024 },
       concurrency: 64,
-      blockSize: 8 * 1024 * 1024,
       json: true,
       logLevel: 'debug',
     });
   });
 
-  it('refuses a bad peer URL, naming it and the expected form', () => {
-    expect(() => parseWarmupFlags('s3://models/m', { ...TOKEN, cachePeers: 'http://10.0.0.5:7070,cache-b' })).toThrow(/"cache-b".*http\(s\):\/\/HOST:PORT/);
-    expect(() => parseWarmupFlags('s3://models/m', { ...TOKEN, cachePeers: 'http://10.0.0.5' })).toThrow(/has no port/);
-    expect(() => parseWarmupFlags('s3://models/m', { ...TOKEN, cachePeers: ' , ' })).toThrow(/--cache-peers lists no cache server/);
+  it('refuses a bad peer URL, naming it and the expected form', async () => {
+    await expect(parse(['s3://models/m', ...TOKEN, '--cache-peers', 'http://10.0.0.5:7070,cache-b'])).rejects.toThrow(/"cache-b".*http\(s\):\/\/HOST:PORT/);
+    await expect(parse(['s3://models/m', ...TOKEN, '--cache-peers', 'http://10.0.0.5'])).rejects.toThrow(/has no port/);
+    await expect(parse(['s3://models/m', ...TOKEN, '--cache-peers', ' , '])).rejects.toThrow(/--cache-peers lists no cache server/);
   });
 
-  it('wants exactly one of --cache-peers and --cache-kubernetes-service', () => {
-    expect(() => parseWarmupFlags('s3://models/m', { ...TOKEN, cachePeers: 'http://10.0.0.5:7070', cacheKubernetesService: 'granary-cache' })).toThrow(
+  it('wants exactly one of --cache-peers and --cache-kubernetes-service', async () => {
+    await expect(parse(['s3://models/m', ...TOKEN, '--cache-peers', 'http://10.0.0.5:7070', '--cache-kubernetes-service', 'granary-cache'])).rejects.toThrow(
       /give --cache-peers or --cache-kubernetes-service, not both/,
     );
-    expect(() => parseWarmupFlags('s3://models/m', TOKEN)).toThrow(/say where the cache servers are: --cache-peers .* or --cache-kubernetes-service/);
-    expect(() => parseWarmupFlags('s3://models/m', { ...TOKEN, cacheKubernetesService: 'Granary_Cache' })).toThrow(/not a Service name/);
-    expect(() => parseWarmupFlags('s3://models/m', { ...TOKEN, cachePeers: 'http://10.0.0.5:7070', cacheKubernetesNamespace: 'granary' })).toThrow(
+    await expect(parse(['s3://models/m', ...TOKEN])).rejects.toThrow(/say where the cache servers are: --cache-peers .* or --cache-kubernetes-service/);
+    await expect(parse(['s3://models/m', ...TOKEN, '--cache-kubernetes-service', 'Granary_Cache'])).rejects.toThrow(/not a Service name/);
+    await expect(parse(['s3://models/m', ...TOKEN, '--cache-peers', 'http://10.0.0.5:7070', '--cache-kubernetes-namespace', 'granary'])).rejects.toThrow(
       /--cache-kubernetes-namespace goes with --cache-kubernetes-service/,
     );
   });
 
-  it('requires --cache-token-file', () => {
-    expect(() => parseWarmupFlags('s3://models/m', { cachePeers: 'http://10.0.0.5:7070' })).toThrow(/--cache-token-file is required/);
-    expect(() => parseWarmupFlags('s3://models/m', { cachePeers: 'http://10.0.0.5:7070', cacheTokenFile: ' ' })).toThrow(/--cache-token-file is required/);
+  it('requires --cache-token-file', async () => {
+    await expect(parse(['s3://models/m', '--cache-peers', 'http://10.0.0.5:7070'])).rejects.toThrow(/--cache-token-file is required/);
+    await expect(parse(['s3://models/m', '--cache-peers', 'http://10.0.0.5:7070', '--cache-token-file', ' '])).rejects.toThrow(/--cache-token-file is required/);
   });
 
-  it('refuses a local folder, and a malformed bucket', () => {
+  it('refuses a local folder, and a malformed bucket', async () => {
     const folder = mkdtempSync(path.join(tmpdir(), 'granary-warmup-'));
-    expect(() => parseWarmupFlags(folder, { ...TOKEN, cachePeers: 'http://10.0.0.5:7070' })).toThrow(/is not an s3:\/\/ URL.*a local folder is never cached/);
-    expect(() => parseWarmupFlags('s3://Models/m', { ...TOKEN, cachePeers: 'http://10.0.0.5:7070' })).toThrow(/"Models" .* is not a valid bucket name/);
+    await expect(parse([folder, ...TOKEN, '--cache-peers', 'http://10.0.0.5:7070'])).rejects.toThrow(/is not an s3:\/\/ URL.*a local folder is never cached/);
+    await expect(parse(['s3://Models/m', ...TOKEN, '--cache-peers', 'http://10.0.0.5:7070'])).rejects.toThrow(/"Models" .* is not a valid bucket name/);
   });
 
-  it('refuses a concurrency or block size the servers cannot use', () => {
-    const base = { ...TOKEN, cachePeers: 'http://10.0.0.5:7070' };
-    expect(() => parseWarmupFlags('s3://models/m', { ...base, concurrency: '0' })).toThrow(/--concurrency must be a whole number from 1 to 1024, got "0"/);
-    expect(() => parseWarmupFlags('s3://models/m', { ...base, concurrency: '2.5' })).toThrow(/--concurrency/);
-    expect(() => parseWarmupFlags('s3://models/m', { ...base, cacheBlockSize: '4KiB' })).toThrow(/--cache-block-size must be from 64 KiB to 64 MiB/);
-    expect(() => parseWarmupFlags('s3://models/m', { ...base, cacheBlockSize: 'big' })).toThrow(/"big" is not a size/);
+  it('refuses a concurrency or block size the servers cannot use', async () => {
+    const base = ['s3://models/m', ...TOKEN, '--cache-peers', 'http://10.0.0.5:7070'];
+    await expect(parse([...base, '--concurrency', '0'])).rejects.toThrow(/--concurrency must be a whole number from 1 to 1024, got "0"/);
+    await expect(parse([...base, '--concurrency', '2.5'])).rejects.toThrow(/--concurrency/);
+    await expect(parse([...base, '--cache-block-size', '4KiB'])).rejects.toThrow(/--cache-block-size must be from 64 KiB to 64 MiB/);
+    await expect(parse([...base, '--cache-block-size', 'big'])).rejects.toThrow(/"big" is not a size/);
   });
 
-  it('lists every problem at once', () => {
-    expect(() => parseWarmupFlags('./model', { concurrency: 'x' })).toThrow(/not an s3:\/\/ URL.*say where the cache servers are.*--cache-token-file is required.*--concurrency/);
+  it('lists every problem at once', async () => {
+    await expect(parse(['./model', '--concurrency', '0'])).rejects.toThrow(/not an s3:\/\/ URL.*say where the cache servers are.*--cache-token-file is required.*--concurrency/);
   });
 });
 

@@ -1,29 +1,17 @@
-// `granary warmup s3://BUCKET/PREFIX`: parse flags, reach the cache ring, call warmPrefix, show progress on
-// stderr and the summary on stdout.
+// `granary warmup s3://BUCKET/PREFIX`: parse flags (the shared --cache-* flags and the warm-up's own), build the
+// WarmupConfig, reach the cache ring, call warmPrefix, show progress on stderr and the summary on stdout.
 import { SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
-import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, DEFAULT_BLOCK_SIZE } from '../cache/block';
-import { openMembership } from '../cache/discovery';
-import type { Membership } from '../cache/membership/membership';
-import { parsePeerList } from '../cache/membership/static';
-import { PeerClient } from '../cache/peer-client';
+import { connectToCache, type CacheConnection } from '../cache/connection';
 import { endpointIdentity } from '../cache/protocol';
-import { readTokenFile } from '../cache/token';
-import { DEFAULT_WARMUP_CONCURRENCY, warmPrefix, type WarmupProgress, type WarmupSummary } from '../cache/warmup';
+import { warmPrefix, type WarmupProgress, type WarmupSummary } from '../cache/warmup';
 import { LOG_LEVELS } from '../config/log-levels';
-import { formatByteSize, parseByteSize } from '../config/size';
+import { formatByteSize } from '../config/size';
+import { DEFAULT_WARMUP_CONCURRENCY, parseWarmupConfig, type WarmupConfig } from '../config/warmup';
 import { createLogger, type Logger } from '../log/logger';
 import { endpointFromEnv } from '../objectstore/s3';
-import { openSource, parseS3Url } from '../objectstore/source';
-
-/** Most blocks loading at once that --concurrency accepts. */
-export const MAX_WARMUP_CONCURRENCY = 1024;
-
-/**
- * How long one load may take, headers included (ms): 2 minutes. A load answers only once the owner has the
- * block, which may mean a fill from the object store queued behind others, so the mount's 2 s would be far too short.
- */
-export const LOAD_TIMEOUT_MS = 120_000;
+import { openSource } from '../objectstore/source';
+import { addCacheClientOptions, cacheClientInput, flagParser, wholeNumber, type CacheClientFlags } from './cache-flags';
 
 /** How often the progress line is printed when stderr is not a terminal (ms). */
 export const PLAIN_PROGRESS_INTERVAL_MS = 5000;
@@ -31,106 +19,25 @@ export const PLAIN_PROGRESS_INTERVAL_MS = 5000;
 /** How many failures the summary prints. */
 const FAILURES_SHOWN = 10;
 
-type LogLevel = (typeof LOG_LEVELS)[number];
-
-/** The flags of `granary warmup` as commander hands them over (raw strings, validated by parseWarmupFlags). */
-export interface WarmupFlags {
-  cachePeers?: string;
-  cacheKubernetesService?: string;
-  cacheKubernetesNamespace?: string;
-  cacheTokenFile?: string;
-  concurrency?: string;
-  cacheBlockSize?: string;
+/** The flags of `granary warmup` as commander parses them. */
+export interface WarmupFlags extends CacheClientFlags {
+  concurrency?: number;
   json?: boolean;
-  logLevel?: string;
-}
-
-/** Where the cache servers are: a fixed list, or the endpoints of a Kubernetes Service. */
-export type CacheDiscovery = { kind: 'static'; peers: string[] } | { kind: 'kubernetes'; service: string; namespace?: string };
-
-/** A validated `granary warmup` invocation. */
-export interface WarmupCommand {
-  /** The s3:// URL as given. */
-  source: string;
-  bucket: string;
-  /** Empty, or ending with `/`. */
-  prefix: string;
-  discovery: CacheDiscovery;
-  tokenFile: string;
-  concurrency: number;
-  blockSize: number;
-  json: boolean;
-  logLevel: LogLevel;
+  logLevel?: (typeof LOG_LEVELS)[number];
 }
 
 /**
- * Validates the source and flags of `granary warmup`; throws one Error listing every problem, each with the
- * fix. The source must be s3://BUCKET[/PREFIX]: a local folder is not in any cache.
+ * Validates the source and flags of `granary warmup` into its WarmupConfig; throws one Error listing every problem,
+ * each with the fix. The source must be s3://BUCKET[/PREFIX]: a local folder is not in any cache.
  */
-export function parseWarmupFlags(source: string, flags: WarmupFlags): WarmupCommand {
-  const problems: string[] = [];
-  const attempt = <T>(parse: () => T): T | undefined => {
-    try {
-      return parse();
-    } catch (error) {
-      problems.push(error instanceof Error ? error.message : String(error));
-      return undefined;
-    }
-  };
-
-  let location: { bucket: string; prefix: string } | undefined;
-  if (!/^s3:\/\//i.test(source.trim())) {
-    problems.push(`"${source}" is not an s3:// URL: give s3://BUCKET/PREFIX (warm-up loads objects of a bucket into the cluster cache; a local folder is never cached)`);
-  } else {
-    location = attempt(() => parseS3Url(source.trim()));
-  }
-
-  const peers = flags.cachePeers === undefined ? undefined : attempt(() => parsePeerList(flags.cachePeers ?? ''));
-  const service = flags.cacheKubernetesService?.trim();
-  if (flags.cachePeers !== undefined && service !== undefined) {
-    problems.push('give --cache-peers or --cache-kubernetes-service, not both');
-  } else if (flags.cachePeers === undefined && service === undefined) {
-    problems.push('say where the cache servers are: --cache-peers http://HOST:PORT,... or --cache-kubernetes-service NAME');
-  } else if (peers !== undefined && peers.length === 0) {
-    problems.push('--cache-peers lists no cache server: give http://HOST:PORT,...');
-  }
-  if (service !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(service)) {
-    problems.push(`--cache-kubernetes-service "${service}" is not a Service name (lower-case letters, digits and hyphens)`);
-  }
-  if (flags.cacheKubernetesNamespace !== undefined && service === undefined) {
-    problems.push('--cache-kubernetes-namespace goes with --cache-kubernetes-service');
-  }
-
-  const tokenFile = flags.cacheTokenFile?.trim() ?? '';
-  if (tokenFile === '') problems.push('--cache-token-file is required: the cache servers answer only requests that carry the cluster token');
-
-  let concurrency = DEFAULT_WARMUP_CONCURRENCY;
-  if (flags.concurrency !== undefined) {
-    concurrency = Number(flags.concurrency);
-    if (!/^\d+$/.test(flags.concurrency.trim()) || concurrency < 1 || concurrency > MAX_WARMUP_CONCURRENCY) {
-      problems.push(`--concurrency must be a whole number from 1 to ${MAX_WARMUP_CONCURRENCY}, got "${flags.concurrency}"`);
-    }
-  }
-
-  let blockSize: number | undefined = DEFAULT_BLOCK_SIZE;
-  if (flags.cacheBlockSize !== undefined) {
-    blockSize = attempt(() => parseByteSize(flags.cacheBlockSize ?? ''));
-    if (blockSize !== undefined && (blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE)) {
-      problems.push(`--cache-block-size must be from ${formatByteSize(MIN_BLOCK_SIZE)} to ${formatByteSize(MAX_BLOCK_SIZE)} (the cache servers' block size), got ${flags.cacheBlockSize}`);
-    }
-  }
-
-  const logLevel = flags.logLevel ?? 'warn';
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) problems.push(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
-
-  if (problems.length > 0 || location === undefined || blockSize === undefined) {
-    throw new Error(`cannot warm up: ${problems.join('; ')}`);
-  }
-  const discovery: CacheDiscovery =
-    service !== undefined
-      ? { kind: 'kubernetes', service, ...(flags.cacheKubernetesNamespace !== undefined && { namespace: flags.cacheKubernetesNamespace.trim() }) }
-      : { kind: 'static', peers: peers ?? [] };
-  return { source: source.trim(), ...location, discovery, tokenFile, concurrency, blockSize, json: flags.json ?? false, logLevel: logLevel as LogLevel };
+export function parseWarmupFlags(source: string, flags: WarmupFlags): WarmupConfig {
+  return parseWarmupConfig({
+    source,
+    cache: cacheClientInput(flags),
+    ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
+    ...(flags.json !== undefined && { json: flags.json }),
+    ...(flags.logLevel !== undefined && { logLevel: flags.logLevel }),
+  });
 }
 
 /** A duration as people read it: 850ms, 42s, 3m05s, 1h02m. */
@@ -240,32 +147,26 @@ function flush(logger: Logger): Promise<void> {
 }
 
 /**
- * Warms the prefix through the ring and prints the summary. Steps: 1. read the token; 2. open the object store
- * (AWS_* environment); 3. build the ring and wait for its first probes; 4. check that the owners fill from the
- * same endpoint as this process; 5. warm, showing progress; 6. print the summary; throw if any block failed.
- * Everything opened is closed, whatever happens; SIGINT/SIGTERM stop the warm-up.
+ * Warms the prefix through the ring and prints the summary. Steps: 1. connect to the cache (read the token, build
+ * the ring and wait for its first probes); 2. open the object store (AWS_* environment); 3. check that the owners
+ * fill from the same endpoint as this process; 4. warm, showing progress; 5. print the summary; throw if any block
+ * failed. Everything opened is closed, whatever happens; SIGINT/SIGTERM stop the warm-up.
  */
-async function runWarmup(command: WarmupCommand): Promise<void> {
-  const logger = createLogger({ level: command.logLevel, name: 'granary-warmup' });
-  const token = await readTokenFile(command.tokenFile);
-  const { store, prefix } = openSource(command.source);
-  const endpoint = endpointIdentity(endpointFromEnv(process.env));
-  const client = new PeerClient({ token, headersTimeoutMs: LOAD_TIMEOUT_MS, requestTimeoutMs: LOAD_TIMEOUT_MS, maxSocketsPerPeer: command.concurrency });
+async function runWarmup(config: WarmupConfig): Promise<void> {
+  const logger = createLogger({ level: config.logLevel, name: 'granary-warmup' });
   const controller = new AbortController();
   const interrupt = (signal: NodeJS.Signals) => controller.abort(new Error(`warm-up interrupted by ${signal}`));
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
-  let membership: Membership | undefined;
+  let cache: CacheConnection | undefined;
   let display: ProgressDisplay | undefined;
+  let store: { close(): void } | undefined;
   try {
-    const { discovery } = command;
-    membership = await openMembership(
-      discovery.kind === 'static' ? { peers: discovery.peers } : { peers: [], kubernetesService: discovery.service, kubernetesNamespace: discovery.namespace },
-      (url, signal) => client.info(url, signal),
-      logger,
-    );
-    if (membership === undefined) throw new Error('say where the cache servers are: --cache-peers or --cache-kubernetes-service');
-    await membership.ready();
+    cache = await connectToCache(config.cache, logger, { maxSocketsPerPeer: config.concurrency });
+    const { client, membership } = cache;
+    const opened = openSource(config.source);
+    store = opened.store;
+    const endpoint = endpointIdentity(endpointFromEnv(process.env));
     const first = membership.picker().members[0];
     if (first !== undefined) {
       const info = await client.info(first.url, controller.signal);
@@ -277,25 +178,24 @@ async function runWarmup(command: WarmupCommand): Promise<void> {
         );
       }
     }
-    const ring = membership;
     display = process.stderr.isTTY ? barDisplay(process.stderr) : plainDisplay(process.stderr, Date.now);
     const shown = display;
     const summary = await warmPrefix({
-      store,
-      prefix,
+      store: opened.store,
+      prefix: opened.prefix,
       endpoint,
-      bucket: command.bucket,
-      blockSize: command.blockSize,
-      picker: () => ring.picker(),
+      bucket: config.bucket,
+      blockSize: config.cache.blockSize,
+      picker: () => membership.picker(),
       load: (owner, ref, signal) => client.load(owner, ref, signal),
-      concurrency: command.concurrency,
+      concurrency: config.concurrency,
       signal: controller.signal,
       onProgress: (progress) => shown.update(progress),
     });
     display.stop();
     display = undefined;
-    if (command.json) process.stdout.write(`${JSON.stringify({ source: command.source, ...summary })}\n`);
-    else process.stdout.write(`${summaryLines(summary, command.source).join('\n')}\n`);
+    if (config.json) process.stdout.write(`${JSON.stringify({ source: config.source, ...summary })}\n`);
+    else process.stdout.write(`${summaryLines(summary, config.source).join('\n')}\n`);
     if (summary.failedBlocks > 0) {
       throw new Error(`${summary.failedBlocks} blocks could not be warmed (see the failures above); readers will fetch them from the object store`);
     }
@@ -303,16 +203,15 @@ async function runWarmup(command: WarmupCommand): Promise<void> {
     display?.stop();
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);
-    membership?.close();
-    client.close();
-    store.close();
+    cache?.close();
+    store?.close();
     await flush(logger);
   }
 }
 
 /** Adds `granary warmup` to the program. */
 export function register(program: Command): void {
-  program
+  const command = program
     .command('warmup')
     .description(
       'Load every block of every object under s3://BUCKET/PREFIX into the cache server that owns it, before a scale-out. ' +
@@ -320,15 +219,10 @@ export function register(program: Command): void {
         'Progress on stderr, a summary on stdout; exits 1 if any block could not be warmed.',
     )
     .argument('<source>', 's3://BUCKET/PREFIX')
-    .option('--cache-peers <urls>', 'cache servers, comma-separated base URLs (http://HOST:PORT,...)')
-    .option('--cache-kubernetes-service <name>', "the cache's headless Service: find the cache servers from its EndpointSlices")
-    .option('--cache-kubernetes-namespace <namespace>', "the Service's namespace (default: POD_NAMESPACE, else the pod's own)")
-    .option('--cache-token-file <file>', 'file holding the cluster token (required)')
-    .option('--concurrency <n>', `blocks loading at once (default ${DEFAULT_WARMUP_CONCURRENCY})`)
-    .option('--cache-block-size <size>', "the cache servers' block size (default 4MiB)")
+    .option('--concurrency <n>', `blocks loading at once (default ${DEFAULT_WARMUP_CONCURRENCY})`, flagParser(wholeNumber))
     .option('--json', 'print the summary as one JSON line on stdout instead of a table', false)
-    .addOption(new Option('--log-level <level>', 'log level of the JSON log on stderr').choices(LOG_LEVELS).default('warn'))
-    .action(async (source: string, flags: WarmupFlags) => {
-      await runWarmup(parseWarmupFlags(source, flags));
-    });
+    .addOption(new Option('--log-level <level>', 'log level of the JSON log on stderr').choices(LOG_LEVELS).default('warn'));
+  addCacheClientOptions(command).action(async (source: string, flags: WarmupFlags) => {
+    await runWarmup(parseWarmupFlags(source, flags));
+  });
 }

@@ -1,4 +1,5 @@
-import { CACHE_SERVER_LIMITS, parseCacheServerConfig } from './cache';
+import { DEFAULT_ORIGIN_FETCH_POLICY } from '../blocks/origin-fetch-policy';
+import { CACHE_SERVER_LIMITS, cacheClientSchema, cacheClientSchemaWith, parseCacheServerConfig } from './cache';
 
 describe('parseCacheServerConfig', () => {
   it('bounds every client by default: documented timeouts, connection caps, header size and origin clients; any bucket', () => {
@@ -28,9 +29,39 @@ describe('parseCacheServerConfig', () => {
     expect(() => parseCacheServerConfig({ tokenFile: 't', buckets: ['models', 'Bad_Bucket'] })).toThrow(/buckets\.1: "Bad_Bucket" is not a bucket name: it may only hold lower-case letters/);
   });
 
+  it('fills from the origin with its own fetch policy, the documented defaults unless told otherwise', () => {
+    expect(parseCacheServerConfig({ tokenFile: 't' }).origin).toEqual(DEFAULT_ORIGIN_FETCH_POLICY);
+    expect(parseCacheServerConfig({ tokenFile: 't', origin: { fetchAttempts: 5 } }).origin).toEqual({ ...DEFAULT_ORIGIN_FETCH_POLICY, fetchAttempts: 5 });
+    expect(() => parseCacheServerConfig({ tokenFile: 't', origin: { fetchTimeoutMs: 0 } })).toThrow(/origin\.fetchTimeoutMs/);
+  });
+
   it('refuses bounds that would disable themselves', () => {
     expect(() => parseCacheServerConfig({ tokenFile: 't', headersTimeoutMs: 0 })).toThrow(/headersTimeoutMs/);
     expect(() => parseCacheServerConfig({ tokenFile: 't', maxConnectionsPerAddress: 0 })).toThrow(/maxConnectionsPerAddress/);
     expect(() => parseCacheServerConfig({ tokenFile: 't', originClients: 0 })).toThrow(/originClients/);
+  });
+});
+
+describe('cacheClientSchema (the shared --cache-* options of mounts, the CSI node plugin and warm-up)', () => {
+  const problems = (input: Parameters<typeof cacheClientSchema.parse>[0]) => cacheClientSchema.safeParse(input).error?.issues.map((issue) => issue.message) ?? [];
+
+  it('names no cache by default, with a mount\'s timeouts', () => {
+    expect(cacheClientSchema.parse({})).toEqual({ peers: [], blockSize: 4 * 1024 * 1024, headersTimeoutMs: 2000, requestTimeoutMs: 10_000 });
+  });
+
+  it('refuses a namespace without a Service, a Service name no Service can have, and an empty token file', () => {
+    expect(problems({ peers: ['http://10.0.0.5:7070'], tokenFile: 't', kubernetesNamespace: 'granary' })).toEqual(['--cache-kubernetes-namespace goes with --cache-kubernetes-service']);
+    expect(problems({ kubernetesService: 'Granary_Cache', tokenFile: 't' })).toEqual(['not a Service name (lower-case letters, digits and hyphens, at most 63)']);
+    expect(problems({ kubernetesService: 'a'.repeat(64), tokenFile: 't' })).toHaveLength(1);
+    expect(problems({ kubernetesService: 'a'.repeat(63), tokenFile: 't' })).toEqual([]);
+    expect(problems({ peers: ['http://10.0.0.5:7070'], tokenFile: ' ' })[0]).toMatch(/^--cache-token-file is required/);
+  });
+
+  it('says which flag to fix for a block size out of range', () => {
+    expect(problems({ blockSize: 4096 })).toEqual(['--cache-block-size must be from 64 KiB to 64 MiB']);
+  });
+
+  it('takes other timeouts as the defaults of another role', () => {
+    expect(cacheClientSchemaWith({ headersTimeoutMs: 120_000, requestTimeoutMs: 120_000 }).parse({})).toMatchObject({ headersTimeoutMs: 120_000, requestTimeoutMs: 120_000 });
   });
 });

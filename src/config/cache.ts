@@ -1,9 +1,11 @@
 // The configuration of `granary cache serve` (the cache DaemonSet's process) and the cache settings a mount
 // or a warm-up takes to reach the cluster cache; validated before anything starts, every default documented.
 import { z } from 'zod';
-import { DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../cache/block';
+import { blockSizeSchema } from '../blocks/block-size';
+import { DEFAULT_ORIGIN_FETCH_POLICY, originFetchPolicySchema } from '../blocks/origin-fetch-policy';
 import { bucketNameProblem } from '../objectstore/source';
 import { LOG_LEVELS } from './log-levels';
+import { parseConfig } from './parse';
 
 const GiB = 1024 ** 3;
 
@@ -35,7 +37,11 @@ export const discoverySchema = z.object({
   /** Every cache server's base URL (http://host:port), this one included. Default none. */
   peers: z.array(z.string().url()).default([]),
   /** The cache's headless Service whose EndpointSlices list the members (Kubernetes discovery). Default none. */
-  kubernetesService: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a Service name: lower-case letters, digits and hyphens').optional(),
+  kubernetesService: z
+    .string()
+    .trim()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'not a Service name (lower-case letters, digits and hyphens, at most 63)')
+    .optional(),
   /** The Service's namespace. Default: POD_NAMESPACE, else the pod's service-account namespace. */
   kubernetesNamespace: z.string().min(1).optional(),
 });
@@ -57,8 +63,13 @@ export const cacheServerConfigSchema = z
     diskBytes: z.number().int().min(0).optional(),
     /** Free space the disk tier always leaves on its filesystem, evicting to keep it. Default 5 GiB. */
     diskFreeFloorBytes: z.number().int().min(0).default(5 * GiB),
-    /** Block size the server accepts requests for; readers must use the same. Default 4 MiB. */
-    blockSize: z.number().int().min(MIN_BLOCK_SIZE).max(MAX_BLOCK_SIZE).default(DEFAULT_BLOCK_SIZE),
+    /** Block size the server accepts requests for; readers must use the same. 64 KiB to 64 MiB (src/blocks/block-size.ts). Default 4 MiB. */
+    blockSize: blockSizeSchema('--block-size'),
+    /**
+     * How the server's fills from the object store are bounded and retried (src/blocks/origin-fetch-policy.ts):
+     * default 20 s per GET, 3 tries, 200 ms to 2 s of jittered backoff.
+     */
+    origin: originFetchPolicySchema.default(DEFAULT_ORIGIN_FETCH_POLICY),
     /** File holding the cluster token (a mounted Secret). Required. */
     tokenFile: z.string().min(1, '--token-file is required: the cluster token protects every block'),
     discovery: discoverySchema.default(discoverySchema.parse({})),
@@ -109,26 +120,47 @@ export const cacheServerConfigSchema = z
 /** A validated cache server configuration. */
 export type CacheServerConfig = z.infer<typeof cacheServerConfigSchema>;
 
-/** How a mount or a warm-up reaches the cluster cache; `enabled` is false without peers or a Service. */
-export const cacheClientSchema = discoverySchema
-  .extend({
-    /** File holding the cluster token; required when peers or a Service are given. */
-    tokenFile: z.string().min(1).optional(),
-    /** Block size of the cache servers. Default 4 MiB (the servers' default). */
-    blockSize: z.number().int().min(MIN_BLOCK_SIZE).max(MAX_BLOCK_SIZE).default(DEFAULT_BLOCK_SIZE),
-    /** How long to wait for an owner's response headers before reading from the object store instead (ms). Default 2 s. */
-    headersTimeoutMs: z.number().int().min(1).default(2000),
-    /** How long one block from an owner may take, body included, before reading from the object store instead (ms). Default 10 s. */
-    requestTimeoutMs: z.number().int().min(1).default(10_000),
-  })
-  .refine((config) => !(config.peers.length > 0 && config.kubernetesService), {
-    message: 'give --cache-peers or --cache-kubernetes-service, not both',
-    path: ['peers'],
-  })
-  .refine((config) => (config.peers.length === 0 && !config.kubernetesService) || config.tokenFile, {
-    message: '--cache-token-file is required with --cache-peers or --cache-kubernetes-service',
-    path: ['tokenFile'],
-  });
+/** How long a client waits for a cache server before giving up on it (ms): the role's defaults. */
+export interface CacheClientTimeouts {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+/**
+ * The options of a client of the cluster cache (a mount, the CSI node plugin for its mounts, a warm-up: the shared
+ * --cache-* flags), with `timeouts` as the role's defaults for how long an owner may take.
+ */
+export function cacheClientSchemaWith(timeouts: CacheClientTimeouts) {
+  return discoverySchema
+    .extend({
+      /** File holding the cluster token; required when peers or a Service are given. */
+      tokenFile: z.string().trim().min(1, '--cache-token-file is required: it names the file holding the cluster token').optional(),
+      /** Block size of the cache servers, 64 KiB to 64 MiB (src/blocks/block-size.ts). Default 4 MiB (the servers' default). */
+      blockSize: blockSizeSchema('--cache-block-size'),
+      /** How long to wait for an owner's response headers before giving up on it (ms). */
+      headersTimeoutMs: z.number().int().min(1).default(timeouts.headersTimeoutMs),
+      /** How long one request to an owner may take, body included, before giving up on it (ms). */
+      requestTimeoutMs: z.number().int().min(1).default(timeouts.requestTimeoutMs),
+    })
+    .refine((config) => !(config.peers.length > 0 && config.kubernetesService), {
+      message: 'give --cache-peers or --cache-kubernetes-service, not both',
+      path: ['peers'],
+    })
+    .refine((config) => (config.peers.length === 0 && !config.kubernetesService) || config.tokenFile, {
+      message: '--cache-token-file is required with --cache-peers or --cache-kubernetes-service',
+      path: ['tokenFile'],
+    })
+    .refine((config) => config.kubernetesNamespace === undefined || config.kubernetesService !== undefined, {
+      message: '--cache-kubernetes-namespace goes with --cache-kubernetes-service',
+      path: ['kubernetesNamespace'],
+    });
+}
+
+/**
+ * How a mount reaches the cluster cache; no cache without peers or a Service (see cacheEnabled). A mount gives an
+ * owner 2 s for its headers and 10 s for a block, then reads that block from the object store instead.
+ */
+export const cacheClientSchema = cacheClientSchemaWith({ headersTimeoutMs: 2000, requestTimeoutMs: 10_000 });
 
 /** A validated cache client configuration. */
 export type CacheClientConfig = z.infer<typeof cacheClientSchema>;
@@ -138,12 +170,5 @@ export function cacheEnabled(config: CacheClientConfig): boolean {
   return config.peers.length > 0 || config.kubernetesService !== undefined;
 }
 
-/** Validates `input` into a CacheServerConfig; throws one readable error listing every problem. */
-export function parseCacheServerConfig(input: z.input<typeof cacheServerConfigSchema>): CacheServerConfig {
-  const result = cacheServerConfigSchema.safeParse(input);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'config'}: ${issue.message}`);
-    throw new Error(`invalid cache configuration: ${problems.join('; ')}`);
-  }
-  return result.data;
-}
+/** Validates `input` into a CacheServerConfig; throws one readable error listing every problem ("invalid cache configuration: …"). */
+export const parseCacheServerConfig: (input: z.input<typeof cacheServerConfigSchema>) => CacheServerConfig = parseConfig(cacheServerConfigSchema, 'cache');

@@ -3,14 +3,24 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { cacheClientSchema } from './cache';
 import { LOG_LEVELS } from './mount';
-import { DEFAULT_KUBELET_DIR } from '../csi/kubelet-paths';
-import { MOUNT_PROCESS_DEFAULTS } from '../csi/mount/mount-process';
+import { parseConfig } from './parse';
 
 /** Which CSI services a process serves: the chart runs `controller` (Deployment) and `node` (DaemonSet); `all` is for tests and local use. */
 export const CSI_MODES = ['controller', 'node', 'all'] as const;
 
 /** A CSI mode. */
 export type CsiMode = (typeof CSI_MODES)[number];
+
+/** kubelet's default --root-dir, and so the default of `granary csi --kubelet-dir`. */
+export const DEFAULT_KUBELET_DIR = '/var/lib/kubelet';
+
+/** Defaults of the node service's mount processes, each the value used when the option is left out. */
+export const MOUNT_PROCESS_CONFIG_DEFAULTS = {
+  /** Where per-volume mount logs live: a hostPath in the chart, so they outlive plugin restarts. */
+  stateDir: '/var/lib/granary/mounts',
+  /** How long a mount process may take to say `ready` (its first object-store call is in that window). */
+  readyTimeoutMs: 30_000,
+} as const;
 
 /** Options of `granary csi`, with every default documented. */
 export const csiConfigSchema = z
@@ -31,9 +41,9 @@ export const csiConfigSchema = z
       .refine((dir) => path.isAbsolute(dir), '--kubelet-dir must be an absolute path')
       .default(DEFAULT_KUBELET_DIR),
     /** Per-volume mount logs of the node service. Default /var/lib/granary/mounts. */
-    stateDir: z.string().min(1).default(MOUNT_PROCESS_DEFAULTS.stateDir),
+    stateDir: z.string().min(1).default(MOUNT_PROCESS_CONFIG_DEFAULTS.stateDir),
     /** How long NodeStageVolume waits for a mount to become live (ms). Default 30 s. */
-    mountReadyTimeoutMs: z.number().int().min(1000).default(MOUNT_PROCESS_DEFAULTS.readyTimeoutMs),
+    mountReadyTimeoutMs: z.number().int().min(1000).default(MOUNT_PROCESS_CONFIG_DEFAULTS.readyTimeoutMs),
     /** Volumes the node service accepts on this node; 0 = no limit. Default 0. */
     maxVolumesPerNode: z.number().int().min(0).default(0),
     /** Log level of the JSON log on stderr. Default info. */
@@ -52,12 +62,5 @@ export const csiConfigSchema = z
 /** A validated CSI configuration. */
 export type CsiConfig = z.infer<typeof csiConfigSchema>;
 
-/** Validates `input` into a CsiConfig; throws one readable error listing every problem. */
-export function parseCsiConfig(input: z.input<typeof csiConfigSchema>): CsiConfig {
-  const result = csiConfigSchema.safeParse(input);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'config'}: ${issue.message}`);
-    throw new Error(`invalid csi configuration: ${problems.join('; ')}`);
-  }
-  return result.data;
-}
+/** Validates `input` into a CsiConfig; throws one readable error listing every problem ("invalid csi configuration: …"). */
+export const parseCsiConfig: (input: z.input<typeof csiConfigSchema>) => CsiConfig = parseConfig(csiConfigSchema, 'csi');

@@ -1,6 +1,6 @@
 import * as path from 'node:path';
-import { readPathSchema } from '../fs/read/config';
-import { writePathSchema } from '../fs/write/config';
+import { readPathSchema } from './read-path';
+import { writePathSchema } from './write-path';
 import { defaultStateDir, parseMountConfig, readyFdFromEnv } from './mount';
 
 describe('MountConfig', () => {

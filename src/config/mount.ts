@@ -3,9 +3,10 @@ import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { readPathSchema } from '../fs/read/config';
-import { writePathSchema } from '../fs/write/config';
+import { readPathSchema } from './read-path';
+import { writePathSchema } from './write-path';
 import { cacheClientSchema } from './cache';
+import { parseConfig } from './parse';
 
 import { LOG_LEVELS } from './log-levels';
 import { specialBitsProblem, type ModeOption } from './permission-mode';
@@ -115,9 +116,9 @@ export const mountConfigSchema = z
     /** Filesystem subtype: the mount shows as type `fuse.<subtype>`. Default "granary". */
     subtype: z.string().regex(/^[a-z0-9_-]+$/).default('granary'),
     fuse: fuseTuningSchema.default(fuseTuningSchema.parse({})),
-    /** The read path: block size, block cache, readahead, fetch retries (defaults in src/fs/read/config.ts). */
+    /** The read path: block size, block cache, readahead, fetch retries (defaults in src/config/read-path.ts). */
     read: readPathSchema.default(readPathSchema.parse({})),
-    /** The write path: part sizes, memory budget, staging directory (defaults in src/fs/write/config.ts). */
+    /** The write path: part sizes, memory budget, staging directory (defaults in src/config/write-path.ts). */
     write: writePathSchema.default(writePathSchema.parse({})),
     /** The cluster cache blocks are read through (src/config/cache.ts); none by default: blocks come from the object store. */
     cache: cacheClientSchema.default(cacheClientSchema.parse({})),
@@ -137,15 +138,8 @@ export type MountConfig = z.infer<typeof mountConfigSchema>;
 /** What a caller may pass; defaults fill the rest. */
 export type MountConfigInput = z.input<typeof mountConfigSchema>;
 
-/** Validates `input` into a MountConfig; throws one readable error listing every problem. */
-export function parseMountConfig(input: MountConfigInput): MountConfig {
-  const result = mountConfigSchema.safeParse(input);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || 'config'}: ${issue.message}`);
-    throw new Error(`invalid mount configuration: ${problems.join('; ')}`);
-  }
-  return result.data;
-}
+/** Validates `input` into a MountConfig; throws one readable error listing every problem ("invalid mount configuration: …"). */
+export const parseMountConfig: (input: MountConfigInput) => MountConfig = parseConfig(mountConfigSchema, 'mount');
 
 /**
  * The state directory a mount gets unless told otherwise: `${XDG_STATE_HOME:-$HOME/.local/state}/granary/mounts/<id>`,

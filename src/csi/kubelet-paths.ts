@@ -7,9 +7,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CsiError } from './errors';
 
-/** kubelet's default --root-dir, and so the default of `granary csi --kubelet-dir`. */
-export const DEFAULT_KUBELET_DIR = '/var/lib/kubelet';
-
 /** errno codes after which lstat cannot look further down a path: nothing there, or a dead FUSE mount in the way. */
 const WALK_STOPS = new Set(['ENOENT', 'ENOTDIR', 'ENOTCONN', 'ECONNABORTED', 'EIO', 'ESTALE']);
 

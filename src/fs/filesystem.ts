@@ -29,7 +29,7 @@ import { direntPlusSize, direntSize, DirentType, UNKNOWN_INO } from './fuse/prot
 import { childPath, InodeTable, parentPath, type Inode } from './inodes';
 import { MAX_NAME_BYTES, Namespace } from './namespace';
 import { isReadOnlyOpen, OpenFiles } from './files';
-import { DEFAULT_READ_PATH_CONFIG } from './read/config';
+import { DEFAULT_READ_PATH_CONFIG } from '../config/read-path';
 import { ReadPath } from './read/read-path';
 import { createWritePath } from './write';
 import { WritingFiles } from './writing-files';

@@ -12,7 +12,7 @@ import { FuseError, type RequestContext } from './fuse/operations';
 import { ROOT_NODE_ID } from './fuse/protocol';
 import { ObjectFileHandles } from './handles';
 import { RenameFlag } from './namespace';
-import { DEFAULT_READ_PATH_CONFIG } from './read/config';
+import { DEFAULT_READ_PATH_CONFIG } from '../config/read-path';
 import { ReadPath } from './read/read-path';
 import { createWritePath } from './write';
 

@@ -3,6 +3,7 @@
 // bucket that other S3 tools read and write. Paths are relative to the volume root ('' is the root).
 import type { Logger } from '../log/logger';
 import type { ObjectInfo, ObjectStore } from '../objectstore/store';
+import { forEachLimited } from '../util/for-each-limited';
 import type { AttrCache, PathStat, TimesCache } from './attr-cache';
 import type { DirectoryCache, DirectoryListing } from './directory-cache';
 import { Errno, errnoOf } from './errno';
@@ -356,22 +357,4 @@ export function fileStat(object: ObjectInfo): PathStat {
 /** Whether `error` says that nothing is there (a store NotFound or ENOENT). */
 export function isNotFound(error: unknown): boolean {
   return errnoOf(error) === Errno.ENOENT;
-}
-
-/** Runs `task` over `items` with at most `limit` at once; the first failure rejects (after running tasks settle). */
-async function forEachLimited<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    while (!failure && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await task(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
 }

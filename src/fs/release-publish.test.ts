@@ -12,7 +12,7 @@ import { Filesystem } from './filesystem';
 import type { RequestContext } from './fuse/operations';
 import { ROOT_NODE_ID } from './fuse/protocol';
 import { ObjectFileHandles } from './handles';
-import { DEFAULT_READ_PATH_CONFIG } from './read/config';
+import { DEFAULT_READ_PATH_CONFIG } from '../config/read-path';
 import { ReadPath } from './read/read-path';
 import { createWritePath } from './write';
 import type { Readable } from 'node:stream';

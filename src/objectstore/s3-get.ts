@@ -5,6 +5,8 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import type { ObjectStoreError } from './errors';
 import { RawHttpPool } from '../net/raw-http';
 import type { ByteRange, GetOptions, GetResult } from './store';
+import { backoffDelay } from '../util/backoff';
+import { sleep } from '../util/sleep';
 
 /**
  * The lean GET: one signed HTTP request per try, sent straight on the store's keep-alive agents.
@@ -130,16 +132,6 @@ class RetryQuota {
   give(amount: number): void {
     this.tokens = Math.min(INITIAL_RETRY_TOKENS, this.tokens + amount);
   }
-}
-
-/** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => { clearTimeout(timer); reject(signal?.reason); };
-    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** Reads at most MAX_ERROR_BODY_BYTES of an error answer; a longer one is cut (its connection is then dropped). */
@@ -285,7 +277,7 @@ export class LeanGet {
     if (!retryable) return undefined;
     if (!this.quota.take(network ? TIMEOUT_RETRY_COST : RETRY_COST)) return undefined;
     const base = throttled ? THROTTLING_RETRY_DELAY_BASE_MS : RETRY_DELAY_BASE_MS;
-    return Math.floor(Math.random() * Math.min(base * 2 ** (attempt - 1), MAX_RETRY_DELAY_MS));
+    return backoffDelay({ baseMs: base, maxMs: MAX_RETRY_DELAY_MS, jitter: 'full' }, attempt);
   }
 
   /** The headers of one try, signed now with the provider's current credentials (a session token included). */

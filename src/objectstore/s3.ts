@@ -18,6 +18,7 @@ import {
   type ObjectInfo, type ObjectStore, type PutOptions,
 } from './store';
 import { checkKey, checkPartNumber, checkRange, pageSize } from './validate';
+import { forEachLimited } from '../util/for-each-limited';
 
 /** Default for S3StoreOptions.maxAttempts: the first try plus 4 retries. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
@@ -107,17 +108,6 @@ async function* partsOf(stream: Readable, size: number): AsyncGenerator<Buffer> 
     }
   }
   if (pendingBytes > 0) yield Buffer.concat(pending);
-}
-
-/** Runs tasks with at most `limit` in flight; the first failure rejects (the others still settle). */
-async function runLimited(tasks: Array<() => Promise<void>>, limit: number): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < tasks.length) await tasks[next++]!();
-  };
-  const results = await Promise.allSettled(Array.from({ length: Math.min(limit, tasks.length) }, worker));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
 }
 
 /** An object store bucket reached with @aws-sdk/client-s3 (get() with the lean path of s3-get.ts): AWS S3 or any S3-compatible server. */
@@ -459,7 +449,7 @@ export class S3Store implements ObjectStore {
         const number = partNumber;
         tasks.push(() => upload.copyPart(number, sourceKey, range, unquote(source.ETag), signal));
       }
-      await runLimited(tasks, COPY_CONCURRENCY);
+      await forEachLimited(tasks, COPY_CONCURRENCY, (task) => task());
       return await upload.complete();
     } catch (error) {
       await upload.abort().catch(() => undefined);

@@ -3,6 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { DiscoveryV1Api, KubeConfig, Watch, type V1EndpointSlice } from '@kubernetes/client-node';
 import type { Logger } from '../../log/logger';
+import { backoffDelay } from '../../util/backoff';
+import { sleepUnlessAborted } from '../../util/sleep';
 import type { PeerPicker } from '../ring';
 import type { Membership, Probe } from './membership';
 import { PeerProber, type PeerProberOptions } from './prober';
@@ -125,7 +127,8 @@ class EndpointSliceMembership implements Membership {
   private published: string | undefined;
   private closed = false;
   private stopWatch: (() => void) | undefined;
-  private wake: (() => void) | undefined;
+  /** Aborted by close(): ends the wait between lists at once. */
+  private readonly closing = new AbortController();
   private readonly firstList: Promise<void>;
   private firstListSettled: () => void = () => undefined;
 
@@ -171,14 +174,16 @@ class EndpointSliceMembership implements Membership {
     if (this.closed) return;
     this.closed = true;
     this.stopWatch?.();
-    this.wake?.();
+    this.closing.abort();
     this.prober.close();
     this.firstListSettled();
   }
 
   /** List, watch until the watch ends, wait, again; the prober starts once the first list has settled. */
   private async run(): Promise<void> {
-    let backoff = this.timing.backoffMs;
+    // Lists or watches that failed in a row, since one worked: the wait before the next list doubles with each.
+    let failures = 0;
+    const backoff = { baseMs: this.timing.backoffMs, maxMs: this.timing.maxBackoffMs };
     while (!this.closed) {
       let end: WatchEnd;
       try {
@@ -191,16 +196,16 @@ class EndpointSliceMembership implements Membership {
       this.startProbing();
       if (this.closed) return;
       // A watch that worked (ran to its end, or delivered events) shows the API is healthy again.
-      if (!end.failed || end.eventsSeen > 0) backoff = this.timing.backoffMs;
-      const wait = end.failed ? backoff : this.timing.backoffMs;
+      if (!end.failed || end.eventsSeen > 0) failures = 0;
+      if (end.failed) failures++;
+      const wait = end.failed ? backoffDelay(backoff, failures) : this.timing.backoffMs;
       if (end.failed) {
         this.logger.warn(
           { service: this.target.service, namespace: this.target.namespace, reason: reasonOf(end.error), keeping: this.prober.picker().members.length, retryInMs: wait },
           'cannot list or watch the cache EndpointSlices; keeping the last cache servers',
         );
-        backoff = Math.min(backoff * 2, this.timing.maxBackoffMs);
       }
-      await this.sleep(wait);
+      await sleepUnlessAborted(wait, this.closing.signal, { unref: true });
     }
   }
 
@@ -301,20 +306,6 @@ class EndpointSliceMembership implements Membership {
     this.prober.setCandidates(urls);
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      timer.unref();
-      this.wake = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-    });
-  }
 }
 
 function checkTarget(target: KubernetesTarget): void {

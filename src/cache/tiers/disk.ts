@@ -19,8 +19,9 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Logger } from '../../log/logger';
 import { isBlockId } from '../block';
-import { ByteLru, type Sized } from '../lru';
-import { SingleFlight } from '../singleflight';
+import { ByteLru, type Sized } from '../../util/byte-lru';
+import { forEachLimited } from '../../util/for-each-limited';
+import { SingleFlight } from '../../util/single-flight';
 import { BLOCK_FORMAT_VERSION, BLOCK_HEADER_BYTES, decodeBlockFile, encodeBlockHeader } from './block-file';
 import type { Tier, TierStats } from './tier';
 
@@ -78,15 +79,6 @@ async function writeFormat(file: string): Promise<void> {
   const temp = path.join(path.dirname(file), `${TEMP_PREFIX}${path.basename(file)}.${randomBytes(6).toString('hex')}`);
   await fsp.writeFile(temp, `${BLOCK_FORMAT_VERSION}\n`);
   await fsp.rename(temp, file);
-}
-
-/** Runs `fn` over `items` with at most `limit` calls in flight. */
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 /** A block file found at open. */

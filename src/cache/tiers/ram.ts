@@ -1,6 +1,6 @@
 // The RAM tier: blocks held as Buffers in a byte-bounded LRU. The buffers are kept as given, not copied:
 // whoever puts a block hands it over and must not write into it afterwards (readers share it too).
-import { ByteLru } from '../lru';
+import { ByteLru } from '../../util/byte-lru';
 import type { Tier, TierStats } from './tier';
 
 /** A Tier in process memory whose blocks never total more than `capacityBytes`. */

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
+import { MOUNT_PROCESS_CONFIG_DEFAULTS } from '../../config/csi';
 import type { Logger } from '../../log/logger';
 import { CsiError } from '../errors';
 import { settingsToEnvironment, type StoreSettings } from '../secrets';
@@ -11,10 +12,8 @@ import type { Mounter } from './mounter';
 
 /** Defaults of MountProcessOptions, each the value used when the option is left out. */
 export const MOUNT_PROCESS_DEFAULTS = {
-  /** Where per-volume mount logs live: a hostPath in the chart, so they outlive plugin restarts. */
-  stateDir: '/var/lib/granary/mounts',
-  /** How long a mount process may take to say `ready` (its first object-store call is in that window). */
-  readyTimeoutMs: 30_000,
+  /** The node service's defaults (`granary csi --state-dir`, `--mount-ready-timeout`), documented in config/csi.ts. */
+  ...MOUNT_PROCESS_CONFIG_DEFAULTS,
   /** How long a mount process gets after SIGTERM to flush and unmount before SIGKILL. */
   stopGraceMs: 10_000,
   /** Lines of the mount log quoted in a failed stage's error message. */

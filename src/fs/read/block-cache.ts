@@ -1,9 +1,9 @@
 // The mount's RAM cache of block ranges, shared by every open file: bounded bytes (LRU), bounded
 // fetches in flight, and one fetch per range however many readers ask for it at once.
 import type { Logger } from '../../log/logger';
-import type { BlockRequest, BlockSource } from './block-source';
+import type { BlockRequest, BlockSource } from '../../blocks/block-source';
 import { BlockBufferPool } from './buffer-pool';
-import { ByteLru } from '../../cache/lru';
+import { ByteLru } from '../../util/byte-lru';
 import { FetchLimiter, type FetchPriority, type ScheduledFetch } from './fetch-limiter';
 
 /** Options of a BlockCache (see ReadPathConfig for the defaults). */

@@ -1,5 +1,5 @@
 // A test fake: a BlockSource over bytes in memory, with controllable latency and failures.
-import type { BlockRequest, BlockSource } from './block-source';
+import type { BlockRequest, BlockSource } from '../../blocks/block-source';
 
 /** A BlockSource for unit tests: serves ranges of in-memory objects, records every call, waits `latencyMs`. Not for production use. */
 export class FakeBlockSource implements BlockSource {

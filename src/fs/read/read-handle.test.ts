@@ -4,7 +4,7 @@ import { MemoryStore } from '../../objectstore/memory';
 import { Errno } from '../errno';
 import { FuseError } from '../fuse/operations';
 import { BlockCache } from './block-cache';
-import { readPathSchema, type ReadPathConfigInput } from './config';
+import { readPathSchema, type ReadPathConfigInput } from '../../config/read-path';
 import { FakeBlockSource } from './fake-block-source';
 import { createReadHandle } from './read-handle';
 import { ReadPath } from './read-path';

@@ -5,9 +5,9 @@ import { isObjectStoreError } from '../../objectstore/errors';
 import { Errno, errnoOf } from '../errno';
 import { FuseError } from '../fuse/operations';
 import type { OpenFile } from '../open-file';
-import { alignSpan, blockCount, blockSpan, blocksOf, clipToObject, type Span } from './block-math';
+import { alignSpan, blockCount, blockSpan, blocksOf, clipToObject, type ByteRange } from '../../blocks/block-math';
 import type { BlockCache } from './block-cache';
-import type { ReadPathConfig } from './config';
+import type { ReadPathConfig } from '../../config/read-path';
 import { Readahead } from './readahead';
 
 /** The settings a ReadHandle uses, a subset of ReadPathConfig. */
@@ -32,8 +32,8 @@ export interface ReadHandleOptions {
 
 /** One piece of a read: the bytes wanted (range) out of one cached range (fetched). */
 interface Piece {
-  range: Span;
-  fetched: Span;
+  range: ByteRange;
+  fetched: ByteRange;
   data: Promise<Buffer>;
 }
 
@@ -51,7 +51,7 @@ const PAGE_BYTES = 4096;
  * 313 GETs of 300 MiB for 256 reads); a smaller piece rounded out to the unit, so that neighbouring small reads
  * (mmap faults) share one GET.
  */
-function randomRange(part: Span, block: Span, unit: number): Span {
+function randomRange(part: ByteRange, block: ByteRange, unit: number): ByteRange {
   return alignSpan(part, part.end - part.start >= unit ? PAGE_BYTES : unit, block);
 }
 

@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { silentLogger } from '../../log/logger';
 import { createBucket, testS3, type TestS3 } from '../../../e2e/support/s3-server';
 import { S3Store } from '../../objectstore/s3';
-import { readPathSchema, type ReadPathConfigInput } from './config';
+import { readPathSchema, type ReadPathConfigInput } from '../../config/read-path';
 import type { ReadHandle } from './read-handle';
 import { ReadPath } from './read-path';
 import { countingGets } from '../../../e2e/support/counting-store';

@@ -3,8 +3,9 @@
 import type { Logger } from '../../log/logger';
 import type { ObjectStore } from '../../objectstore/store';
 import { BlockCache } from './block-cache';
-import { OriginBlockSource, type BlockSource } from './block-source';
-import type { ReadPathConfig } from './config';
+import type { BlockSource } from '../../blocks/block-source';
+import { OriginBlockSource } from '../../blocks/origin-block-source';
+import type { ReadPathConfig } from '../../config/read-path';
 import { createReadHandle, type ReadHandle } from './read-handle';
 
 /** Options of a ReadPath. */

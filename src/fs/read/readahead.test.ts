@@ -1,4 +1,4 @@
-import { DEFAULT_READ_PATH_CONFIG } from './config';
+import { DEFAULT_READ_PATH_CONFIG } from '../../config/read-path';
 import { Readahead, type ReadaheadOptions } from './readahead';
 
 const KiB = 1024;

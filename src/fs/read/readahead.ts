@@ -1,5 +1,5 @@
 // Per open file: is the reader streaming through the file, and how far ahead should we fetch.
-import { blockIndexOf } from './block-math';
+import { blockIndexOf } from '../../blocks/block-math';
 
 /** Settings of a Readahead (see ReadPathConfig for the defaults). */
 export interface ReadaheadOptions {

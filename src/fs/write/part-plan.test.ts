@@ -1,5 +1,5 @@
 import { MAX_PARTS } from '../../objectstore/store';
-import { writePathSchema } from './config';
+import { writePathSchema } from '../../config/write-path';
 import { maxObjectSize, partSizeFor, partsOf } from './part-plan';
 
 const MiB = 1024 * 1024;

@@ -1,7 +1,7 @@
 // How big each part of a multipart upload is: small first, doubling as the file grows, so any file up to
 // maxObjectSize() fits in S3's MAX_PARTS parts without knowing its size in advance.
 import { MAX_PARTS } from '../../objectstore/store';
-import type { WritePathConfig } from './config';
+import type { WritePathConfig } from '../../config/write-path';
 
 /** The part-size settings of the write path. */
 export type PartPlan = Pick<WritePathConfig, 'partSizeBytes' | 'partSizeDoublingParts' | 'maxPartSizeBytes'>;

@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import { silentLogger } from '../../log/logger';
 import type { ObjectInfo } from '../../objectstore/store';
 import { Errno } from '../errno';
-import type { WritePathConfigInput } from './config';
+import type { WritePathConfigInput } from '../../config/write-path';
 import { truncateObject } from './truncate';
 import { createWriteHandle, type WriteHandle } from './write-handle';
 import { createWritePath, type WritePath } from './write-path';

@@ -4,7 +4,8 @@ import type { promises as fsp } from 'node:fs';
 import type { Logger } from '../../log/logger';
 import type { ObjectInfo, ObjectStore } from '../../objectstore/store';
 import { RangeSet } from './range-set';
-import { readRange, runLimited, uploadFile } from './upload-file';
+import { forEachLimited } from '../../util/for-each-limited';
+import { readRange, uploadFile } from './upload-file';
 import type { WritePath } from './write-path';
 
 /** What a StagingFile stages. */
@@ -140,6 +141,6 @@ export class StagingFile {
       if (at !== rangeEnd) throw new Error(`${key}: the store returned ${at - rangeStart} bytes for the range [${rangeStart}, ${rangeEnd})`);
       this.present.add(rangeStart, rangeEnd);
     });
-    await runLimited(tasks, writePath.config.maxPartsInFlight);
+    await forEachLimited(tasks, writePath.config.maxPartsInFlight, (task) => task());
   }
 }

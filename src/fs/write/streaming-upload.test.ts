@@ -2,7 +2,7 @@ import { promises as fsp } from 'node:fs';
 import { silentLogger } from '../../log/logger';
 import { Errno } from '../errno';
 import { FuseError } from '../fuse/operations';
-import type { WritePathConfigInput } from './config';
+import type { WritePathConfigInput } from '../../config/write-path';
 import { createWriteHandle, type WriteHandle } from './write-handle';
 import { createWritePath, type WritePath } from './write-path';
 import { ObservedStore, pattern, temporaryStagingDir } from './testing';

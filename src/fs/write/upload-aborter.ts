@@ -1,6 +1,8 @@
 // Aborting multipart uploads in the background, retried with bounded exponential backoff: an abort tried once while
 // the store is down would leave the upload's parts in the bucket (billed) until a lifecycle rule removes them.
 import type { Logger } from '../../log/logger';
+import { backoffDelay } from '../../util/backoff';
+import { sleepUnlessAborted } from '../../util/sleep';
 
 /** How an abort is retried (AbortRetryPolicy fields come from the write-path configuration). */
 export interface AbortRetryPolicy {
@@ -15,18 +17,8 @@ export interface AbortRetryPolicy {
 /** Waits `ms`, or less when `signal` aborts (then it resolves early); exposed for testing with a fake clock. */
 export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>;
 
-/** The real timer, cancelled by the signal. */
-export const timerSleep: Sleep = (ms, signal) =>
-  new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
+/** The real timer, cut short (without an error) by the signal. */
+export const timerSleep: Sleep = sleepUnlessAborted;
 
 /** One upload to abort. */
 export interface AbortJob {
@@ -42,7 +34,7 @@ export interface AbortJob {
 
 /** The wait before retry number `retry` (1-based) under `policy`. */
 export function retryDelay(policy: AbortRetryPolicy, retry: number): number {
-  return Math.min(policy.maxDelayMs, policy.firstDelayMs * 2 ** (retry - 1));
+  return backoffDelay({ baseMs: policy.firstDelayMs, maxMs: policy.maxDelayMs }, retry);
 }
 
 /**

@@ -2,6 +2,7 @@
 import type { promises as fsp } from 'node:fs';
 import type { Logger } from '../../log/logger';
 import type { ObjectInfo, ObjectStore } from '../../objectstore/store';
+import { forEachLimited } from '../../util/for-each-limited';
 import { partsOf } from './part-plan';
 import type { WritePath } from './write-path';
 
@@ -16,24 +17,6 @@ export async function readRange(file: fsp.FileHandle, start: number, length: num
   }
   buffer.fill(0, done, length);
   return buffer;
-}
-
-/** Runs tasks with at most `limit` at once; after the first failure no new task starts, and it rejects once all started ones settled. */
-export async function runLimited(tasks: Array<() => Promise<void>>, limit: number): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    while (next < tasks.length && !failure) {
-      const task = tasks[next++]!;
-      try {
-        await task();
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
-  if (failure) throw failure.error;
 }
 
 /**
@@ -63,10 +46,10 @@ export async function uploadFile(
         budget.release(end - start);
       }
     });
-    await runLimited(tasks, config.maxPartsInFlight);
+    await forEachLimited(tasks, config.maxPartsInFlight, (task) => task());
     return await upload.complete();
   } catch (error) {
-    // Every started part has settled (runLimited waits for them): the abort can go at once, in the background.
+    // Every started part has settled (forEachLimited waits for them): the abort can go at once, in the background.
     logger.debug({ key, err: error }, 'upload of a staging file failed; aborting its multipart upload');
     upload.abandon();
     throw error;

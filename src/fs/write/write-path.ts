@@ -1,6 +1,6 @@
 // The per-mount state every write handle shares: configuration, memory budget, staging directory, multipart uploads.
 import { silentLogger, type Logger } from '../../log/logger';
-import { writePathSchema, type WritePathConfig, type WritePathConfigInput } from './config';
+import { writePathSchema, type WritePathConfig, type WritePathConfigInput } from '../../config/write-path';
 import { MemoryBudget } from './memory-budget';
 import { MultipartUploads } from './multipart-uploads';
 import { PartBufferPool } from './part-pool';

@@ -1,7 +1,7 @@
 // groupcache's singleflight: concurrent callers asking for the same key share one call (one origin fill,
 // one disk write), and the next caller after it settles runs a fresh one. Nothing is cached here: a
-// failure is shared with the callers who were waiting for it, and forgotten. Leaf module: imports nothing
-// from cache/.
+// failure is shared with the callers who were waiting for it, and forgotten. Generic leaf: imports nothing
+// from src/.
 
 /** Runs at most one call per key at a time; callers arriving while it runs get its result. */
 export class SingleFlight<T> {

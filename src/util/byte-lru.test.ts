@@ -1,4 +1,4 @@
-import { ByteLru } from './lru';
+import { ByteLru } from './byte-lru';
 
 const bytes = (n: number) => Buffer.alloc(n);
 

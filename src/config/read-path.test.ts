@@ -1,4 +1,6 @@
-import { DEFAULT_READ_PATH_CONFIG, readPathSchema } from './config';
+import { MAX_BLOCK_SIZE } from '../blocks/block-size';
+import { DEFAULT_ORIGIN_FETCH_POLICY } from '../blocks/origin-fetch-policy';
+import { DEFAULT_READ_PATH_CONFIG, readPathSchema } from './read-path';
 
 describe('readPathSchema', () => {
   it('has the documented defaults', () => {
@@ -9,6 +11,15 @@ describe('readPathSchema', () => {
       maxConcurrentFetches: 32,
       fetchAttempts: 3,
     });
+  });
+
+  it('embeds the origin fetch policy, with its defaults', () => {
+    expect(DEFAULT_READ_PATH_CONFIG).toMatchObject(DEFAULT_ORIGIN_FETCH_POLICY);
+  });
+
+  it('takes the block sizes the cache takes: 64 KiB to 64 MiB', () => {
+    expect(readPathSchema.safeParse({ blockSizeBytes: MAX_BLOCK_SIZE, cacheBytes: 2 * MAX_BLOCK_SIZE }).success).toBe(true);
+    expect(readPathSchema.safeParse({ blockSizeBytes: 2 * MAX_BLOCK_SIZE, cacheBytes: 4 * MAX_BLOCK_SIZE }).success).toBe(false);
   });
 
   it('refuses a random-read unit larger than a block', () => {

@@ -1,6 +1,8 @@
 // Tunables of the read path of one mount: block size, cache, readahead, fetch concurrency and retries.
-// Another module nests readPathSchema into the mount configuration; every default is documented here.
+// The mount configuration (config/mount.ts) nests readPathSchema; every default is documented here.
 import { z } from 'zod';
+import { blockSizeSchema } from '../blocks/block-size';
+import { originFetchPolicySchema } from '../blocks/origin-fetch-policy';
 
 const MiB = 1024 * 1024;
 
@@ -10,9 +12,10 @@ export const readPathSchema = z
     /**
      * Size of one block: the aligned unit of caching, of sequential fetches and (next) of the cluster
      * cache's keys (key, ETag, block index). Large enough that one GET amortises S3's first-byte latency,
-     * small enough that a random reader does not pay for much it will not read. Default 4 MiB.
+     * small enough that a random reader does not pay for much it will not read. 64 KiB to 64 MiB, like the
+     * cache's (src/blocks/block-size.ts). Default 4 MiB.
      */
-    blockSizeBytes: z.number().int().min(64 * 1024).max(256 * MiB).default(4 * MiB),
+    blockSizeBytes: blockSizeSchema('the block size (--cache-block-size)'),
     /** Bytes of blocks the mount keeps in RAM (LRU), shared by every open file of the mount; at least two blocks. Default 256 MiB. */
     cacheBytes: z.number().int().min(0).default(256 * MiB),
     /**
@@ -59,14 +62,12 @@ export const readPathSchema = z
      * 1 MiB reads then cost 313 GETs of 237 MiB instead of 313 GETs of 300 MiB. Default 256 KiB.
      */
     randomReadUnitBytes: z.number().int().min(4096).default(256 * 1024),
-    /** The longest one GET of one block may take, body included, before it is aborted and retried (ms). Default 20 s. */
-    fetchTimeoutMs: z.number().int().min(1).default(20_000),
-    /** Tries per block fetch, the first included, on Unavailable and timeouts; then the read fails with EIO. Default 3. */
-    fetchAttempts: z.number().int().min(1).max(20).default(3),
-    /** Backoff before the first retry (ms); doubles each retry, with full jitter. Default 200 ms. */
-    retryBaseDelayMs: z.number().int().min(0).default(200),
-    /** Ceiling of the backoff between retries (ms). Default 2 s. */
-    retryMaxDelayMs: z.number().int().min(0).default(2000),
+    /**
+     * The origin fetch policy of the mount's fills: fetchTimeoutMs (default 20 s per GET), fetchAttempts (3; then the
+     * read fails with EIO), retryBaseDelayMs and retryMaxDelayMs (200 ms to 2 s of jittered backoff). Fields and
+     * defaults are src/blocks/origin-fetch-policy.ts's, kept flat here.
+     */
+    ...originFetchPolicySchema.shape,
   })
   .refine((config) => config.cacheBytes >= 2 * config.blockSizeBytes, {
     message: 'the RAM cache (--ram-cache-bytes) must hold at least two blocks (2 × the block size, 8 MiB by default): with less, every read would fetch its whole block again',

@@ -1,42 +1,13 @@
-// Where block bytes come from: one method, so the cluster cache's peer source can stand in front of
-// the object store (and fall back to it) without the read path knowing which one answered.
+// The origin fill: block ranges fetched from the object store itself, one ranged If-Match GET each, bounded in
+// time and retried as its OriginFetchPolicy says. The filesystem's read path and the cache server each make their own.
 import type { Readable } from 'node:stream';
-import type { Logger } from '../../log/logger';
-import { ObjectStoreError, isObjectStoreError } from '../../objectstore/errors';
-import type { ObjectStore } from '../../objectstore/store';
-
-/** One byte range [start, end) of one object version, all inside one block. */
-export interface BlockRequest {
-  key: string;
-  /** The version to read; '' when the store gave none (then the bytes are not checked against a version). */
-  etag: string;
-  start: number;
-  end: number;
-  /** The size of the whole object version, when the reader knows it (the cluster cache names blocks with it). */
-  objectSize?: number;
-  /** Aborts the fetch (the mount is going away). */
-  signal?: AbortSignal;
-  /**
-   * A buffer of exactly end - start bytes the source may fill and resolve with instead of allocating one
-   * (a recycled block buffer). It belongs to the source until the fetch settles: after that, even a failed
-   * or aborted fetch must not write into it.
-   */
-  into?: Buffer;
-}
-
-/** Fetches one byte range of one object version (groupcache's getter): the object store, or a peer in front of it. */
-export interface BlockSource {
-  /** Resolves with exactly end - start bytes, or rejects (an ObjectStoreError, or the signal's reason). */
-  fetch(request: BlockRequest): Promise<Buffer>;
-}
-
-/** Retry and timeout settings of an OriginBlockSource (see ReadPathConfig for the defaults). */
-export interface OriginFetchPolicy {
-  fetchTimeoutMs: number;
-  fetchAttempts: number;
-  retryBaseDelayMs: number;
-  retryMaxDelayMs: number;
-}
+import type { Logger } from '../log/logger';
+import { ObjectStoreError, isObjectStoreError } from '../objectstore/errors';
+import type { ObjectStore } from '../objectstore/store';
+import { backoffDelay } from '../util/backoff';
+import { sleep as defaultSleep, type Sleep } from '../util/sleep';
+import type { BlockRequest, BlockSource } from './block-source';
+import type { OriginFetchPolicy } from './origin-fetch-policy';
 
 /** Counters of an OriginBlockSource, plain numbers that become metrics. */
 export interface OriginStats {
@@ -45,23 +16,6 @@ export interface OriginStats {
   retries: number;
   failures: number;
 }
-
-/** Waits `ms`, or rejects early with the signal's reason. */
-export type Sleep = (ms: number, signal?: AbortSignal) => Promise<void>;
-
-const defaultSleep: Sleep = (ms, signal) =>
-  new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 /** A fetch that timed out; retried like Unavailable. */
 class FetchTimeout extends ObjectStoreError {
@@ -105,8 +59,7 @@ export class OriginBlockSource implements BlockSource {
           throw error;
         }
         // Full jitter: concurrent readers that failed together do not retry together.
-        const ceiling = Math.min(this.policy.retryMaxDelayMs, this.policy.retryBaseDelayMs * 2 ** (attempt - 1));
-        const delay = Math.floor(Math.random() * ceiling);
+        const delay = backoffDelay({ baseMs: this.policy.retryBaseDelayMs, maxMs: this.policy.retryMaxDelayMs, jitter: 'full' }, attempt);
         this.stats.retries++;
         this.logger.debug({ key, start, end, attempt, delayMs: delay, err: error }, 'block fetch failed; retrying');
         await this.sleep(delay, signal);

@@ -1,9 +1,10 @@
 import { Readable } from 'node:stream';
-import { silentLogger } from '../../log/logger';
-import { ObjectStoreError } from '../../objectstore/errors';
-import { MemoryStore } from '../../objectstore/memory';
-import type { GetOptions, GetResult, ObjectStore } from '../../objectstore/store';
-import { OriginBlockSource, type OriginFetchPolicy } from './block-source';
+import { silentLogger } from '../log/logger';
+import { ObjectStoreError } from '../objectstore/errors';
+import { MemoryStore } from '../objectstore/memory';
+import type { GetOptions, GetResult, ObjectStore } from '../objectstore/store';
+import { OriginBlockSource } from './origin-block-source';
+import type { OriginFetchPolicy } from './origin-fetch-policy';
 
 const policy: OriginFetchPolicy = { fetchTimeoutMs: 200, fetchAttempts: 3, retryBaseDelayMs: 1, retryMaxDelayMs: 5 };
 const data = Buffer.from(Array.from({ length: 10_000 }, (_, i) => (i * 7) % 256));

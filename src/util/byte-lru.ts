@@ -1,6 +1,6 @@
 // A least-recently-used map bounded by the total size of its values, not by their count: the mount's
-// block cache and the cache server's tiers (RAM holds the blocks, disk holds their sizes). Leaf module:
-// imports nothing from cache/.
+// block cache and the cache server's tiers (RAM holds the blocks, disk holds their sizes). Generic leaf:
+// imports nothing from src/.
 
 /** A value the LRU can weigh. */
 export interface Sized {

@@ -2,7 +2,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { MIN_PART_SIZE } from '../../objectstore/store';
+import { MIN_PART_SIZE } from '../objectstore/store';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;

@@ -1,4 +1,4 @@
-import { SingleFlight } from './singleflight';
+import { SingleFlight } from './single-flight';
 
 /** A call that finishes when told to, counting how often it was started. */
 function controlled<T>() {
