@@ -86,8 +86,7 @@ describe('PeerClient', () => {
     for (let i = 0; i < 3; i++) expect((await client.fetchBlock(peer.url, REF, { start: 0, end: 10 })).data.toString()).toBe('0123456789');
     expect(sockets.size).toBe(1);
     // The server drops the idle connection (its keep-alive timed out): the next request reconnects.
-    for (const socket of sockets) (socket as import('node:net').Socket).destroy();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await Promise.all([...sockets].map((socket) => new Promise((closed) => (socket as import('node:net').Socket).once('close', closed).destroy())));
     expect((await client.fetchBlock(peer.url, REF, { start: 0, end: 10 })).data.toString()).toBe('0123456789');
     expect(sockets.size).toBe(2);
     await peer.close();

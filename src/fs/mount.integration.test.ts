@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createBucket, s3Client, testS3 } from '../../e2e/support/s3-server';
+import { until } from '../../e2e/support/until';
 import { findMount as findMountIn, readMountInfo } from '../system/mountinfo';
 
 const findMount = (mountpoint: string) => findMountIn(readMountInfo(), mountpoint);
@@ -357,10 +358,17 @@ describe('granary mount lifecycle', () => {
     // A process with an open file (and its cwd) inside the mount makes a plain umount fail with EBUSY.
     const holder = spawn('sh', ['-c', 'exec 3< a.txt; exec sleep 60'], { cwd: mnt, stdio: 'ignore' });
     children.add(holder);
-    await new Promise((r) => setTimeout(r, 200));
+    // The umount must meet the open file: wait until the holder's fd 3 is the file (after its exec of sleep).
+    const opened = () => {
+      try {
+        return fs.readlinkSync(`/proc/${holder.pid}/fd/3`) === path.join(fs.realpathSync(mnt), 'a.txt');
+      } catch {
+        return false;
+      }
+    };
+    await until(opened, 'the holder has a.txt open');
     mount.child.kill('SIGTERM');
-    const deadline = Date.now() + 5000;
-    while (findMount(mnt) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await until(() => !findMount(mnt), 'the mount is detached', 5000);
     expect(findMount(mnt)).toBeUndefined(); // detached at once...
     expect(mount.child.exitCode).toBeNull(); // ...but still serving the open file
     expect(mount.stderr()).toContain('detaching lazily');

@@ -52,9 +52,10 @@ describe('serveMount', () => {
 
   it('returns when someone else unmounts', async () => {
     const signals = new EventEmitter();
-    const served = serveMount(config(), dependencies(signals));
-    while (kernel.mounts.length === 0) await new Promise((r) => setTimeout(r, 5));
-    await new Promise((r) => setTimeout(r, 10));
+    let onReady: () => void = () => undefined;
+    const live = new Promise<void>((resolve) => (onReady = resolve));
+    const served = serveMount(config(), { ...dependencies(signals), onReady });
+    await live;
     kernel.disconnect();
     await served;
     expect(kernel.unmounts).toEqual([]);
@@ -130,8 +131,10 @@ describe('mountVolume wiring the cluster cache', () => {
     const { openCache, wrapped, opened } = recordingCache(events);
     const signals = new EventEmitter();
     const config = parseMountConfig({ source: 's3://models/llama', mountpoint: dir, cache: cached });
-    const served = serveMount(config, { logger, fuseSystem: kernel, mounts: () => [], signals, openSource: () => ({ store, prefix: 'llama/' }), openCache });
-    while (kernel.mounts.length === 0) await new Promise((r) => setTimeout(r, 5));
+    let onReady: () => void = () => undefined;
+    const live = new Promise<void>((resolve) => (onReady = resolve));
+    const served = serveMount(config, { logger, fuseSystem: kernel, mounts: () => [], signals, openSource: () => ({ store, prefix: 'llama/' }), openCache, onReady });
+    await live;
     expect(opened.map(([cache, store]) => [cache, store])).toEqual([[config.cache, { endpoint: 'http://127.0.0.1:9', bucket: 'models' }]]);
     expect(wrapped).toHaveLength(1);
     expect(wrapped[0]).toBeInstanceOf(OriginBlockSource);

@@ -106,7 +106,10 @@ export function signalReady(fd: number, logger: Logger): void {
  * SIGINT (unmount, resolve) or until someone else unmounts it (resolve). The signal handlers go in
  * first, so a signal that arrives while mounting (or right after "ready") still unmounts cleanly.
  */
-export async function serveMount(config: MountConfig, dependencies: MountDependencies & { signals?: NodeJS.EventEmitter }): Promise<void> {
+export async function serveMount(
+  config: MountConfig,
+  dependencies: MountDependencies & { signals?: NodeJS.EventEmitter; /** Hears that the mount is live (after the ready fd); for tests. */ onReady?: () => void },
+): Promise<void> {
   const { logger } = dependencies;
   const signals = dependencies.signals ?? process;
   let received: string | undefined;
@@ -125,6 +128,7 @@ export async function serveMount(config: MountConfig, dependencies: MountDepende
   try {
     const volume = await mountVolume(config, dependencies);
     if (config.readyFd !== undefined && !received) signalReady(config.readyFd, logger);
+    dependencies.onReady?.();
     await Promise.race([volume.closed, stopRequested]);
     if (received) await volume.unmount();
     else logger.info({ mountpoint: volume.mountpoint }, 'unmounted from outside; exiting');

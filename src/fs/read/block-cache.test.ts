@@ -58,7 +58,7 @@ describe('BlockCache', () => {
       cache.prefetch(range(start + 50, start + 100));
     }
     await Promise.all(reads);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await cache.idle();
     expect(source.maxRunning).toBeLessThanOrEqual(3);
     expect(cache.cachedBytes).toBeLessThanOrEqual(250);
     expect(cache.evictions).toBeGreaterThan(0);
@@ -68,7 +68,7 @@ describe('BlockCache', () => {
     const { source, cache } = setup();
     source.failWith = () => new Error('down');
     cache.prefetch(range(0, 10));
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await cache.idle();
     expect(cache.stats.readaheadFailures).toBe(1);
   });
 });
@@ -89,7 +89,7 @@ describe('BlockCache readahead budget', () => {
     const source = new FakeBlockSource(new Map([['obj', data]]));
     const cache = new BlockCache({ source, capacityBytes: 200, maxConcurrentFetches: 8, readaheadBudgetBytes: 200, logger: silentLogger() });
     cache.prefetch(range(0, 100));
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await cache.idle();
     await cache.read(range(500, 600));
     await cache.read(range(600, 700));
     expect(cache.stats.readaheadWasted).toBe(1);

@@ -158,6 +158,12 @@ export class BlockCache {
     });
   }
 
+  /** Resolves once no fetch is in flight or queued, including those started while it waited (tests, and unmount). */
+  async idle(): Promise<void> {
+    // The entries leave inFlight in handlers attached before these, so each round sees the ones still running.
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight.values()].map((entry) => entry.scheduled.result));
+  }
+
   /** Forgets every cached range (fetches in flight still complete and are cached). */
   clear(): void {
     this.lru.clear();

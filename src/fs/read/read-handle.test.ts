@@ -45,14 +45,12 @@ async function readAll(handle: ReturnType<ReturnType<typeof setup>['open']>, ste
   return Buffer.concat(parts);
 }
 
-const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
-
 describe('ReadHandle', () => {
   it('reads a whole file sequentially with aligned block fetches, each block once, ahead of the reader', async () => {
-    const { source, open } = setup();
+    const { source, cache, open } = setup();
     const handle = open();
     expect(sha(await readAll(handle, 16 * KiB))).toBe(sha(data));
-    await settle();
+    await cache.idle();
     const starts = source.calls.map((call) => call.start);
     expect(new Set(starts).size).toBe(starts.length); // no block fetched twice
     expect(source.calls).toHaveLength(21);
@@ -80,21 +78,21 @@ describe('ReadHandle', () => {
   });
 
   it('random reads fetch only the wanted bytes (rounded to the unit) and nothing ahead', async () => {
-    const { source, open } = setup();
+    const { source, cache, open } = setup();
     const handle = open();
     const offsets = [13 * BLOCK + 5000, 3 * BLOCK + 100, 17 * BLOCK + 60_000, 9 * BLOCK + 7];
     for (const offset of offsets) {
       const read = await handle.read(offset, 8 * KiB);
       expect(read.equals(data.subarray(offset, offset + 8 * KiB))).toBe(true);
     }
-    await settle();
+    await cache.idle();
     const fetched = source.calls.reduce((total, call) => total + call.end - call.start, 0);
     expect(fetched).toBeLessThanOrEqual(offsets.length * 16 * KiB + 4 * KiB);
     expect(source.calls.every((call) => call.end - call.start < BLOCK)).toBe(true);
   });
 
   it('a random read of at least one unit fetches exactly its pages, one GET per block it touches', async () => {
-    const { source, open } = setup({ randomReadUnitBytes: 16 * KiB });
+    const { source, cache, open } = setup({ randomReadUnitBytes: 16 * KiB });
     const handle = open();
     // Page-aligned like the kernel's requests: inside one block, then across a block boundary.
     // The test's threshold makes a read of 32 KiB sequential at once: 24 KiB reads stay random.
@@ -103,7 +101,7 @@ describe('ReadHandle', () => {
     // 20 KiB in one block (at least a unit: exact), 4 KiB in the next (less than a unit: rounded out to it).
     const across = await handle.read(11 * BLOCK - 20 * KiB, 24 * KiB);
     expect(across.equals(data.subarray(11 * BLOCK - 20 * KiB, 11 * BLOCK + 4 * KiB))).toBe(true);
-    await settle();
+    await cache.idle();
     expect(source.calls.map(({ start, end }) => ({ start, end }))).toEqual([
       { start: 7 * BLOCK + 8 * KiB, end: 7 * BLOCK + 32 * KiB },
       { start: 11 * BLOCK - 20 * KiB, end: 11 * BLOCK },
@@ -126,31 +124,31 @@ describe('ReadHandle', () => {
   });
 
   it('random reads fetch whole blocks when the unit is the block size', async () => {
-    const { source, open } = setup({ randomReadUnitBytes: BLOCK });
+    const { source, cache, open } = setup({ randomReadUnitBytes: BLOCK });
     const handle = open();
     await handle.read(5 * BLOCK + 10, 100);
-    await settle();
+    await cache.idle();
     expect(source.calls).toEqual([expect.objectContaining({ start: 5 * BLOCK, end: 6 * BLOCK })]);
   });
 
   it('resets readahead on a seek', async () => {
-    const { source, open } = setup();
+    const { source, cache, open } = setup();
     const handle = open();
     for (let offset = 0; offset < 4 * BLOCK; offset += 16 * KiB) await handle.read(offset, 16 * KiB);
-    await settle();
+    await cache.idle();
     const before = source.calls.length;
     await handle.read(15 * BLOCK + 3, 100);
-    await settle();
+    await cache.idle();
     const after = source.calls.slice(before);
     expect(after).toHaveLength(1);
     expect(after[0]).toMatchObject({ start: 15 * BLOCK, end: 15 * BLOCK + 4 * KiB });
   });
 
   it('serves several concurrent sequential streams over one file, sharing the blocks', async () => {
-    const { source, open } = setup({}, 3);
+    const { source, cache, open } = setup({}, 3);
     const results = await Promise.all(Array.from({ length: 8 }, () => readAll(open(), 32 * KiB)));
     for (const result of results) expect(sha(result)).toBe(sha(data));
-    await settle();
+    await cache.idle();
     expect(source.calls).toHaveLength(21);
   });
 
