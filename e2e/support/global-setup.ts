@@ -9,4 +9,5 @@ export default async function globalSetup(): Promise<void> {
   process.env.GRANARY_TEST_S3_SECRET_ACCESS_KEY = server.secretAccessKey;
   process.env.GRANARY_TEST_S3_DATA_DIR = server.dataDir;
   process.env.GRANARY_TEST_S3_PID = String(server.pid);
+  process.env.GRANARY_TEST_S3_LOG = server.logPath;
 }

@@ -16,9 +16,11 @@ export interface S3Server {
   /** The directory that holds the buckets: one subfolder per bucket, one file per object. */
   readonly dataDir: string;
   readonly pid: number;
+  /** The server's own output (stdout and stderr), kept in a file for the whole run: see startS3Server for why. */
+  readonly logPath: string;
   /** SIGTERM (then SIGKILL), and removes the data directory unless it was given in S3ServerOptions.dataDir. */
   stop(): Promise<void>;
-  /** SIGKILLs the server (its own PID only) and resolves once it has exited; the data directory stays. */
+  /** SIGKILLs the server (its own PID only) and resolves once it has exited; the data directory stays, the log goes. */
   kill(): Promise<void>;
 }
 
@@ -71,20 +73,30 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   const accessKeyId = 'granarytest';
   const secretAccessKey = options.secretAccessKey ?? `secret-${process.pid}-${Date.now()}`;
   const region = 'us-east-1';
-  let output = '';
+  // Output goes to a file, never a pipe: a pipe closed once the server listens would kill it with SIGPIPE at its
+  // next line of output (a Go program dies on EPIPE at stdout or stderr), taking every later test down with it.
+  const logPath = path.join(os.tmpdir(), `granary-s3-${port}-${process.pid}-${Date.now().toString(36)}.log`);
+  const logFd = fs.openSync(logPath, 'a');
   // Credentials go through the environment, never argv.
-  const child = spawn(toolPath('versitygw'), ['--port', `127.0.0.1:${port}`, '--quiet', '--keep-alive', 'posix', dataDir], {
-    env: { ...process.env, ...options.env, ROOT_ACCESS_KEY_ID: accessKeyId, ROOT_SECRET_ACCESS_KEY: secretAccessKey, VGW_REGION: region },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const collect = (chunk: Buffer) => { output = (output + chunk.toString()).slice(-4000); };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  await waitForPort(port, child, () => output, 20_000);
-  // Once it listens, the server must not keep the test runner alive through its pipes.
+  let child: ChildProcess;
+  try {
+    child = spawn(toolPath('versitygw'), ['--port', `127.0.0.1:${port}`, '--quiet', '--keep-alive', 'posix', dataDir], {
+      env: { ...process.env, ...options.env, ROOT_ACCESS_KEY_ID: accessKeyId, ROOT_SECRET_ACCESS_KEY: secretAccessKey, VGW_REGION: region },
+      stdio: ['ignore', logFd, logFd],
+    });
+  } finally {
+    fs.closeSync(logFd);
+  }
+  const output = () => {
+    try {
+      return fs.readFileSync(logPath, 'utf8').slice(-4000);
+    } catch {
+      return '';
+    }
+  };
+  await waitForPort(port, child, output, 20_000);
+  // Once it listens, the server must not keep the test runner alive.
   child.unref();
-  child.stdout?.destroy();
-  child.stderr?.destroy();
   const exited = new Promise<void>((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once('exit', () => resolve());
@@ -92,12 +104,14 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   const stop = async () => {
     await stopProcess(child);
     if (options.dataDir === undefined) fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(logPath, { force: true });
   };
   const kill = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
+    fs.rmSync(logPath, { force: true });
   };
-  return { endpoint: `http://127.0.0.1:${port}`, region, accessKeyId, secretAccessKey, dataDir, pid: child.pid ?? -1, stop, kill };
+  return { endpoint: `http://127.0.0.1:${port}`, region, accessKeyId, secretAccessKey, dataDir, pid: child.pid ?? -1, logPath, stop, kill };
 }
 
 /**
