@@ -151,6 +151,24 @@ describe('PeerClient', () => {
     await noSource.close();
   });
 
+  it('reads a raw connection\'s code, not its message: no answer in time is TimedOut, a refused, reset or cut-short block Unavailable', async () => {
+    const hanging = await serve(() => undefined);
+    await expect(client.fetchBlock(hanging.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'TimedOut', cause: expect.objectContaining({ code: 'HeadersTimeout' }) });
+    await hanging.close();
+    const reset = await serve((request) => request.socket.resetAndDestroy());
+    await expect(client.fetchBlock(reset.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable', cause: expect.objectContaining({ code: 'ConnectionReset' }) });
+    await reset.close();
+    const short = await serve((_request, response) => {
+      response.writeHead(200, { 'content-length': 10, [HEADERS.source]: 'ram' });
+      response.write('01234', () => response.socket?.destroy());
+    });
+    await expect(client.fetchBlock(short.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable', cause: expect.objectContaining({ code: 'ShortBody' }) });
+    await short.close();
+    const gone = await serve(() => undefined);
+    await gone.close();
+    await expect(client.fetchBlock(gone.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable', cause: expect.objectContaining({ code: 'ConnectionRefused' }) });
+  });
+
   it('reports a refused connection as Unavailable', async () => {
     const peer = await serve(() => undefined);
     const { url } = peer;

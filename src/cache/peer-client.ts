@@ -6,6 +6,7 @@ import * as https from 'node:https';
 import type { ByteRange } from '../blocks/block-math';
 import type { BlockRef } from './block';
 import { authorization, blockQuery, HEADERS, PATHS, type ErrorBody, type LoadResult, type ServerInfo } from './protocol';
+import { isConnectionError, type ConnectionErrorCode } from '../net/errors';
 import { RawHttpPool } from '../net/raw-http';
 import type { BlockSourceName } from './tiers/tier';
 
@@ -70,6 +71,22 @@ const STALE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE']);
 
 const SOURCES = new Set<string>(['ram', 'disk', 'origin']);
 
+/**
+ * What a failed raw exchange with an owner means to a reader. No connection or no answer in time is TimedOut
+ * (a busy server accepts late: a probe tells it from a dead one); everything else is Unavailable.
+ */
+const PEER_ERROR_OF: Record<ConnectionErrorCode, PeerErrorCode> = {
+  ConnectTimeout: 'TimedOut',
+  HeadersTimeout: 'TimedOut',
+  BodyTimeout: 'TimedOut',
+  ConnectionRefused: 'Unavailable',
+  ConnectFailed: 'Unavailable',
+  ConnectionReset: 'Unavailable',
+  ShortBody: 'Unavailable',
+  BadHead: 'Unavailable',
+  BadBody: 'Unavailable',
+};
+
 /** Talks to cache servers over HTTP/1.1 keep-alive. */
 export class PeerClient {
   private readonly httpAgent: http.Agent;
@@ -122,9 +139,9 @@ export class PeerClient {
     try {
       const response = await this.connections.get(peer, `${PATHS.block}?${blockQuery(ref, range)}`, { authorization: authorization(this.options.token) }, into, this.options.headersTimeoutMs, cancel).catch((error: unknown) => {
         if (error instanceof PeerError) throw error;
-        const message = (error as Error).message;
-        if (/^no answer within/.test(message)) throw new PeerError('TimedOut', `${name} did not answer GET ${PATHS.block} within ${this.options.headersTimeoutMs} ms`, undefined, { cause: error });
-        throw new PeerError('Unavailable', `GET ${PATHS.block} from ${name} failed: ${message}`, undefined, { cause: error });
+        if (isConnectionError(error, 'HeadersTimeout')) throw new PeerError('TimedOut', `${name} did not answer GET ${PATHS.block} within ${this.options.headersTimeoutMs} ms`, undefined, { cause: error });
+        const code = isConnectionError(error) ? PEER_ERROR_OF[error.code] : 'Unavailable';
+        throw new PeerError(code, `GET ${PATHS.block} from ${name} failed: ${(error as Error).message}`, undefined, { cause: error });
       });
       if (response.status < 200 || response.status >= 300) throw errorFrom(name, response.status, response.body);
       const source = response.headers.get(HEADERS.source) ?? '';

@@ -1,17 +1,16 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import * as net from 'node:net';
+import { ConnectionError } from './errors';
 import { KEEP_ALIVE_MARGIN_MS, RawHttpPool } from './raw-http';
 
-/** A raw TCP server that answers each request with `response`, written in pieces of `piece` bytes. */
-async function rawServer(response: Buffer, piece: number): Promise<{ url: URL; close: () => Promise<void> }> {
+/** A TCP server on 127.0.0.1:0 handing each connection to `onConnection`; close() destroys the open ones, then stops. */
+async function listening(onConnection: (socket: net.Socket) => void): Promise<{ url: URL; close: () => Promise<void> }> {
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
-    socket.on('data', async () => {
-      for (let offset = 0; offset < response.length; offset += piece) {
-        socket.write(response.subarray(offset, offset + piece));
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    });
+    socket.on('close', () => sockets.delete(socket));
+    onConnection(socket);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
@@ -23,6 +22,23 @@ async function rawServer(response: Buffer, piece: number): Promise<{ url: URL; c
   };
 }
 
+/** A raw TCP server that answers each request with `response`, written in pieces of `piece` bytes. */
+function rawServer(response: Buffer, piece: number): Promise<{ url: URL; close: () => Promise<void> }> {
+  return listening((socket) => {
+    socket.on('data', async () => {
+      for (let offset = 0; offset < response.length; offset += piece) {
+        socket.write(response.subarray(offset, offset + piece));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    });
+  });
+}
+
+/** A raw TCP server that runs `onRequest` with the socket of each connection's first request. */
+function scriptedServer(onRequest: (socket: net.Socket) => void): Promise<{ url: URL; close: () => Promise<void> }> {
+  return listening((socket) => socket.once('data', () => onRequest(socket)));
+}
+
 const never = new Promise<never>(() => undefined);
 
 /**
@@ -31,14 +47,11 @@ const never = new Promise<never>(() => undefined);
  * close and no answer (what a client sees when the server's idle timeout fires as its request goes out).
  */
 async function keepAliveServer(head = ''): Promise<{ url: URL; connections: () => number; makeStale: () => void; close: () => Promise<void> }> {
-  const sockets = new Set<net.Socket>();
   const served = new WeakSet<net.Socket>();
   let connections = 0;
   let stale = false;
-  const server = net.createServer((socket) => {
+  const server = await listening((socket) => {
     connections++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
     socket.on('data', () => {
       if (stale && served.has(socket)) {
         socket.destroy();
@@ -48,16 +61,7 @@ async function keepAliveServer(head = ''): Promise<{ url: URL; connections: () =
       socket.write(`HTTP/1.1 200 OK\r\nContent-Length: 2\r\n${head}\r\nok`);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: new URL(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`),
-    connections: () => connections,
-    makeStale: () => (stale = true),
-    close: () => new Promise((resolve) => {
-      for (const socket of sockets) socket.destroy();
-      server.close(() => resolve());
-    }),
-  };
+  return { ...server, connections: () => connections, makeStale: () => (stale = true) };
 }
 
 describe('RawHttpPool', () => {
@@ -79,9 +83,11 @@ describe('RawHttpPool', () => {
     const wrong = await rawServer(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc'), 64);
     const pool = new RawHttpPool(4);
     await expect(pool.get(wrong.url, '/', {}, Buffer.alloc(5), 1000, never)).rejects.toThrow(/3 bytes for a 5-byte range/);
+    await expect(pool.get(wrong.url, '/', {}, Buffer.alloc(5), 1000, never)).rejects.toMatchObject({ code: 'BadBody' });
     await wrong.close();
     const garbage = await rawServer(Buffer.from('SSH-2.0-OpenSSH\r\n\r\n'), 64);
     await expect(pool.get(garbage.url, '/', {}, Buffer.alloc(5), 1000, never)).rejects.toThrow(/not HTTP\/1\.1/);
+    await expect(pool.get(garbage.url, '/', {}, Buffer.alloc(5), 1000, never)).rejects.toMatchObject({ code: 'BadHead' });
     pool.close();
     await garbage.close();
   });
@@ -154,7 +160,125 @@ describe('RawHttpPool', () => {
     const url = new URL(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
     await expect(pool.get(url, '/', {}, Buffer.alloc(5), 100, never)).rejects.toThrow(/no answer within 100 ms/);
     expect(requests).toBe(1);
+    await expect(pool.get(url, '/', {}, Buffer.alloc(5), 100, never)).rejects.toMatchObject({ code: 'HeadersTimeout', reused: false });
     pool.close();
     await new Promise((resolve) => server.close(resolve));
+  });
+});
+
+/**
+ * A port whose listener never accepts: a child process listens with a backlog of 1 and blocks, and two connections
+ * fill its accept queue, so the kernel drops every further SYN and a new connection stays "connecting".
+ */
+async function unacceptingPort(): Promise<{ url: URL; close: () => void }> {
+  const script = "const s=require('net').createServer().listen({port:0,host:'127.0.0.1',backlog:1},()=>{process.stdout.write(s.address().port+'\\n');Atomics.wait(new Int32Array(new SharedArrayBuffer(4)),0,0)})";
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await once(child.stdout, 'data')) as [Buffer];
+  const port = Number(line.toString().trim());
+  const fillers = [net.connect(port, '127.0.0.1'), net.connect(port, '127.0.0.1')];
+  await Promise.all(fillers.map((filler) => once(filler, 'connect')));
+  return {
+    url: new URL(`http://127.0.0.1:${port}`),
+    close: () => {
+      for (const filler of fillers) filler.destroy();
+      child.kill();
+    },
+  };
+}
+
+describe('RawHttpPool errors', () => {
+  /** The error `promise` rejects with, which must be a ConnectionError. */
+  async function failure(promise: Promise<unknown>): Promise<ConnectionError> {
+    const error = await promise.then(() => undefined, (e: unknown) => e);
+    if (!(error instanceof ConnectionError)) throw new Error(`expected a ConnectionError, got ${String(error)}`);
+    return error;
+  }
+
+  it('ConnectionRefused when nothing listens', async () => {
+    const server = await scriptedServer(() => undefined);
+    await server.close();
+    const pool = new RawHttpPool(4);
+    const error = await failure(pool.get(server.url, '/', {}, undefined, 1000, never));
+    expect(error).toMatchObject({ code: 'ConnectionRefused', reused: false, cause: expect.objectContaining({ code: 'ECONNREFUSED' }) });
+    pool.close();
+  });
+
+  it('ConnectFailed when the name does not resolve', async () => {
+    const pool = new RawHttpPool(4);
+    // .invalid is reserved (RFC 2606): it never resolves.
+    const error = await failure(pool.get(new URL('http://granary-test.invalid:80'), '/', {}, undefined, 5000, never));
+    expect(error).toMatchObject({ code: 'ConnectFailed', reused: false });
+    pool.close();
+  });
+
+  it('ConnectTimeout when the connection does not open within the connect timeout, or within the headers timeout without one', async () => {
+    const port = await unacceptingPort();
+    const pool = new RawHttpPool(4, { connectTimeoutMs: 100 });
+    const plain = new RawHttpPool(4);
+    try {
+      const error = await failure(pool.get(port.url, '/', {}, undefined, 10_000, never));
+      expect(error).toMatchObject({ code: 'ConnectTimeout', message: expect.stringMatching(/did not open within 100 ms/) });
+      await expect(plain.get(port.url, '/', {}, undefined, 100, never)).rejects.toMatchObject({ code: 'ConnectTimeout' });
+    } finally {
+      pool.close();
+      plain.close();
+      port.close();
+    }
+  });
+
+  it('ConnectionReset when the peer closes or resets the connection before the head is whole, not retried on a fresh connection', async () => {
+    let requests = 0;
+    const closing = await scriptedServer((socket) => {
+      requests++;
+      socket.end('HTTP/1.1 200 OK\r\nContent-Le');
+    });
+    const pool = new RawHttpPool(4);
+    expect(await failure(pool.get(closing.url, '/', {}, undefined, 1000, never))).toMatchObject({ code: 'ConnectionReset', reused: false });
+    expect(requests).toBe(1);
+    await closing.close();
+    const resetting = await scriptedServer((socket) => socket.resetAndDestroy());
+    expect(await failure(pool.get(resetting.url, '/', {}, undefined, 1000, never))).toMatchObject({ code: 'ConnectionReset', cause: expect.objectContaining({ code: 'ECONNRESET' }) });
+    pool.close();
+    await resetting.close();
+  });
+
+  it('ShortBody when the connection ends before Content-Length bytes of body', async () => {
+    const server = await scriptedServer((socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234'));
+    const pool = new RawHttpPool(4);
+    const error = await failure(pool.get(server.url, '/', {}, Buffer.alloc(10), 1000, never));
+    expect(error).toMatchObject({ code: 'ShortBody', message: expect.stringMatching(/after 5 of 10 bytes/) });
+    pool.close();
+    await server.close();
+  });
+
+  it('BodyTimeout when the body stops moving for the body timeout, however long the head took', async () => {
+    const server = await scriptedServer((socket) => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n01234'));
+    const pool = new RawHttpPool(4, { bodyTimeoutMs: 100 });
+    const error = await failure(pool.get(server.url, '/', {}, Buffer.alloc(10), 10_000, never));
+    expect(error).toMatchObject({ code: 'BodyTimeout', message: expect.stringMatching(/for 100 ms \(5 of 10 read\)/) });
+    pool.close();
+    await server.close();
+  });
+
+  it('BadHead for a head larger than 16 KiB, BadBody for more bytes than announced', async () => {
+    const huge = await scriptedServer((socket) => socket.write(`HTTP/1.1 200 OK\r\nX-Padding: ${'x'.repeat(17 * 1024)}`));
+    const pool = new RawHttpPool(4);
+    expect(await failure(pool.get(huge.url, '/', {}, undefined, 1000, never))).toMatchObject({ code: 'BadHead', message: expect.stringMatching(/larger than 16384 bytes/) });
+    await huge.close();
+    const extra = await scriptedServer((socket) => socket.write('HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nnot found'));
+    expect(await failure(pool.get(extra.url, '/', {}, undefined, 1000, never))).toMatchObject({ code: 'BadBody' });
+    pool.close();
+    await extra.close();
+  });
+
+  it('fails with the caller\'s cancel reason, not a ConnectionError', async () => {
+    const server = await scriptedServer(() => undefined);
+    const pool = new RawHttpPool(4);
+    const cancelled = new Error('the reader went away');
+    const cancel = Promise.reject(cancelled);
+    cancel.catch(() => undefined);
+    await expect(pool.get(server.url, '/', {}, undefined, 1000, cancel)).rejects.toBe(cancelled);
+    pool.close();
+    await server.close();
   });
 });

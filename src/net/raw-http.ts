@@ -6,6 +6,7 @@
 // block reads only (a mount's reads from cache servers, and ranged GETs of plain-http object stores);
 // everything else uses node:http. Plain TCP: https stays on node:https.
 import * as net from 'node:net';
+import { ConnectionError, isConnectionError } from './errors';
 
 /** The parts of a response the caller needs. */
 export interface RawResponse {
@@ -14,18 +15,6 @@ export interface RawResponse {
   headers: Map<string, string>;
   /** The body: `into` itself (filled) on 2xx; at most ERROR_BODY_LIMIT bytes of it otherwise. */
   body: Buffer;
-}
-
-/** Why a raw request failed before a response was read; `reused` tells whether the connection had served before. */
-export class ConnectionError extends Error {
-  constructor(
-    message: string,
-    readonly reused: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'ConnectionError';
-  }
 }
 
 /** Largest response head accepted. */
@@ -42,12 +31,19 @@ const HEAD_END = Buffer.from('\r\n\r\n');
  */
 export const KEEP_ALIVE_MARGIN_MS = 1000;
 
+/** Timeouts of a pool's connections, besides the headers timeout each request gives. */
+export interface RawHttpPoolOptions {
+  /** The longest a new connection may take to open (ms). Default: none of its own (the headers timeout covers connecting). */
+  connectTimeoutMs?: number;
+  /** The longest a response body may go without a byte arriving (ms). Default: none (the caller's cancel bounds it). */
+  bodyTimeoutMs?: number;
+}
+
 type Phase = 'idle' | 'head' | 'body' | 'error-body';
 
 /** One in-progress exchange on a connection. */
 interface Exchange {
   into: Buffer | undefined;
-  length: number;
   resolve(response: RawResponse): void;
   reject(error: Error): void;
 }
@@ -56,7 +52,9 @@ interface Exchange {
 class RawConnection {
   readonly socket: net.Socket;
   /** Whether a response has been read whole on this connection (a failure then may be a stale keep-alive). */
-  served = false;
+  private served = false;
+  /** Whether the TCP connection has opened. */
+  private opened = false;
   /** Until when (Date.now()) the connection may carry another request: the server's announced idle timeout, or its "connection: close". */
   private reusableUntil = Infinity;
   private idleTimeoutMs: number | undefined;
@@ -68,8 +66,16 @@ class RawConnection {
   private response: Omit<RawResponse, 'body'> | undefined;
   private exchange: Exchange | undefined;
   private headTimer: NodeJS.Timeout | undefined;
+  private connectTimer: NodeJS.Timeout | undefined;
+  private bodyTimer: NodeJS.Timeout | undefined;
 
-  constructor(host: string, port: number, onIdleClose: (connection: RawConnection) => void) {
+  constructor(
+    private readonly peer: string,
+    host: string,
+    port: number,
+    private readonly timeouts: RawHttpPoolOptions,
+    onIdleClose: (connection: RawConnection) => void,
+  ) {
     this.socket = net.connect({
       host,
       port,
@@ -83,31 +89,41 @@ class RawConnection {
       },
     });
     this.socket.setKeepAlive(true, 30_000);
-    this.socket.on('error', (error) => this.fail(error));
+    const { connectTimeoutMs } = timeouts;
+    if (connectTimeoutMs !== undefined) {
+      this.connectTimer = setTimeout(() => this.destroy(this.error('ConnectTimeout', `the connection to ${peer} did not open within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+    }
+    this.socket.once('connect', () => {
+      this.opened = true;
+      clearTimeout(this.connectTimer);
+    });
+    this.socket.on('error', (error) => this.fail(this.broken(error)));
     this.socket.on('close', () => {
-      this.fail(new Error('the peer closed the connection'));
+      this.fail(this.broken(undefined));
       onIdleClose(this);
     });
   }
 
   /**
    * Sends one request; resolves with the response once its body is read. Without a response head within
-   * `headTimeoutMs` the connection is destroyed and the request fails, not to be retried (the peer hangs).
+   * `headTimeoutMs` the connection is destroyed and the request fails (HeadersTimeout, or ConnectTimeout while
+   * the connection has not opened).
    */
   send(request: string, into: Buffer | undefined, headTimeoutMs: number): Promise<RawResponse> {
     return new Promise((resolve, reject) => {
-      this.exchange = { into, length: 0, resolve, reject };
+      this.exchange = { into, resolve, reject };
       this.phase = 'head';
       this.headFilled = 0;
       this.headTimer = setTimeout(() => {
-        this.served = false;
-        this.destroy(new Error(`no answer within ${headTimeoutMs} ms`));
+        this.destroy(this.opened
+          ? this.error('HeadersTimeout', `no answer within ${headTimeoutMs} ms`)
+          : this.error('ConnectTimeout', `the connection to ${this.peer} did not open within ${headTimeoutMs} ms`));
       }, headTimeoutMs);
       this.socket.write(request);
     });
   }
 
-  /** Ends the connection (a timeout or an abort: the response may still be coming). */
+  /** Ends the connection, failing the exchange in progress with `error` (a timeout, a bad answer, the caller's cancel). */
   destroy(error: Error): void {
     this.fail(error);
     this.socket.destroy();
@@ -136,21 +152,22 @@ class RawConnection {
     } else if (this.phase === 'body' || this.phase === 'error-body') {
       this.bodyFilled += count;
       if (this.bodyFilled >= this.body.length) this.finish();
+      else this.bodyTimer?.refresh();
     } else {
-      this.destroy(new Error('the peer sent bytes while no request was outstanding'));
+      this.destroy(this.error('BadHead', 'the peer sent bytes while no request was outstanding'));
     }
   }
 
   private parseHead(): void {
     const end = this.scratch.subarray(0, this.headFilled).indexOf(HEAD_END);
     if (end < 0) {
-      if (this.headFilled >= HEAD_LIMIT) this.destroy(new Error(`the response head is larger than ${HEAD_LIMIT} bytes`));
+      if (this.headFilled >= HEAD_LIMIT) this.destroy(this.error('BadHead', `the response head is larger than ${HEAD_LIMIT} bytes`));
       return;
     }
     clearTimeout(this.headTimer);
     const lines = this.scratch.toString('latin1', 0, end).split('\r\n');
     const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
-    if (!status) return this.destroy(new Error(`the peer answered something that is not HTTP/1.1: ${JSON.stringify((lines[0] ?? '').slice(0, 40))}`));
+    if (!status) return this.destroy(this.error('BadHead', `the peer answered something that is not HTTP/1.1: ${JSON.stringify((lines[0] ?? '').slice(0, 40))}`));
     const headers = new Map<string, string>();
     for (const line of lines.slice(1)) {
       const colon = line.indexOf(':');
@@ -168,12 +185,12 @@ class RawConnection {
     const ok = this.response.status >= 200 && this.response.status < 300;
     const exchange = this.exchange as Exchange;
     if (ok && exchange.into && exchange.into.length !== length) {
-      return this.destroy(new Error(`the peer answered ${length} bytes for a ${exchange.into.length}-byte range`));
+      return this.destroy(this.error('BadBody', `the peer answered ${length} bytes for a ${exchange.into.length}-byte range`));
     }
     this.body = ok ? (exchange.into ?? Buffer.allocUnsafe(length)) : Buffer.allocUnsafe(Math.min(length, ERROR_BODY_LIMIT));
     // Bytes of the body that came with the head.
     const early = this.scratch.subarray(end + HEAD_END.length, this.headFilled);
-    if (early.length > length) return this.destroy(new Error('the peer sent more than the body it announced'));
+    if (early.length > length) return this.destroy(this.error('BadBody', 'the peer sent more than the body it announced'));
     this.bodyFilled = early.copy(this.body, 0);
     this.phase = ok ? 'body' : 'error-body';
     if (!ok && length > ERROR_BODY_LIMIT) {
@@ -182,7 +199,12 @@ class RawConnection {
       this.finishWith(this.body.subarray(0, this.bodyFilled));
       return;
     }
-    if (this.bodyFilled >= this.body.length) this.finish();
+    if (this.bodyFilled >= this.body.length) return this.finish();
+    const { bodyTimeoutMs } = this.timeouts;
+    if (bodyTimeoutMs !== undefined) {
+      // Refreshed by every read of the body: it fires only when no byte came for bodyTimeoutMs.
+      this.bodyTimer = setTimeout(() => this.destroy(this.error('BodyTimeout', `no byte of the body came for ${bodyTimeoutMs} ms (${this.bodyFilled} of ${this.body.length} read)`)), bodyTimeoutMs);
+    }
   }
 
   /** Remembers how long the server keeps this connection open once idle (none: as long as it stays open). */
@@ -200,6 +222,7 @@ class RawConnection {
   }
 
   private finishWith(body: Buffer): void {
+    clearTimeout(this.bodyTimer);
     const exchange = this.exchange;
     const response = this.response;
     this.exchange = undefined;
@@ -212,30 +235,56 @@ class RawConnection {
     if (exchange && response) exchange.resolve({ ...response, body });
   }
 
+  /** The error of a socket that failed (`cause`) or closed (none), by how far the exchange had come. */
+  private broken(cause: NodeJS.ErrnoException | undefined): ConnectionError {
+    const why = cause?.message ?? 'the peer closed the connection';
+    if (!this.opened) {
+      return cause?.code === 'ECONNREFUSED'
+        ? this.error('ConnectionRefused', `${this.peer} refused the connection: ${why}`, cause)
+        : this.error('ConnectFailed', `connecting to ${this.peer} failed: ${why}`, cause);
+    }
+    if (this.phase === 'body' || this.phase === 'error-body') {
+      return this.error('ShortBody', `the body ended after ${this.bodyFilled} of ${this.body.length} bytes: ${why}`, cause);
+    }
+    return this.error('ConnectionReset', `${why} before the response head was whole`, cause);
+  }
+
+  private error(code: ConnectionError['code'], message: string, cause?: unknown): ConnectionError {
+    return new ConnectionError(code, message, this.served, cause === undefined ? undefined : { cause });
+  }
+
   private fail(error: Error): void {
     clearTimeout(this.headTimer);
+    clearTimeout(this.connectTimer);
+    clearTimeout(this.bodyTimer);
     const exchange = this.exchange;
     this.exchange = undefined;
     this.phase = 'idle';
     this.body = this.scratch;
-    exchange?.reject(new ConnectionError(error.message, this.served, { cause: error }));
+    exchange?.reject(error);
   }
 }
 
-/** Keep-alive connections to each host, for GETs whose bodies go straight into the caller's buffer. */
+/**
+ * Keep-alive connections to each host, for GETs whose bodies go straight into the caller's buffer. Failures are
+ * ConnectionErrors (src/net/errors.ts), whose code says what went wrong, or the caller's cancel reason.
+ */
 export class RawHttpPool {
   private readonly idle = new Map<string, RawConnection[]>();
   private closed = false;
 
-  /** `maxIdlePerPeer` connections are kept open between requests. */
-  constructor(private readonly maxIdlePerPeer: number) {}
+  /** `maxIdlePerPeer` connections are kept open between requests; `timeouts` bound every connection's opening and bodies. */
+  constructor(
+    private readonly maxIdlePerPeer: number,
+    private readonly timeouts: RawHttpPoolOptions = {},
+  ) {}
 
   /**
    * Sends `GET path` to `peer` (http://host:port) with `headers`, and reads the response; a 2xx body of exactly
    * into.length bytes goes into `into`. An idle connection is reused until a second before the idle timeout
-   * the server announced; one that had served before and fails before answering (the server closed it while
-   * idle) is retried once on a new connection; no head within `headTimeoutMs` is not retried. `cancel` aborts
-   * it: pass a promise that rejects.
+   * the server announced; one that had served before and breaks before the head (ConnectionReset: the server
+   * closed it while idle) is retried once on a new connection; nothing else is retried. `cancel` aborts it:
+   * pass a promise that rejects.
    */
   async get(peer: URL, path: string, headers: Record<string, string>, into: Buffer | undefined, headTimeoutMs: number, cancel: Promise<never>): Promise<RawResponse> {
     const request = `GET ${path} HTTP/1.1\r\nhost: ${peer.host}\r\n${Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`;
@@ -251,7 +300,7 @@ export class RawHttpPool {
         return response;
       } catch (error) {
         connection.destroy(error instanceof Error ? error : new Error(String(error)));
-        if (error instanceof ConnectionError && error.reused && attempt === 1) continue;
+        if (isConnectionError(error, 'ConnectionReset') && error.reused && attempt === 1) continue;
         throw error;
       }
     }
@@ -274,7 +323,7 @@ export class RawHttpPool {
   }
 
   private connect(peer: URL): RawConnection {
-    return new RawConnection(peer.hostname.replace(/^\[|\]$/g, ''), Number(peer.port || 80), (closed) => this.forget(peer.host, closed));
+    return new RawConnection(peer.host, peer.hostname.replace(/^\[|\]$/g, ''), Number(peer.port || 80), this.timeouts, (closed) => this.forget(peer.host, closed));
   }
 
   private giveBack(peer: URL, connection: RawConnection): void {

@@ -1,3 +1,4 @@
+import { isTransientConnectionFailure } from '../net/errors';
 import { ObjectStoreError, type ObjectStoreErrorCode } from './errors';
 
 /** What an S3 call was doing when it failed, for the error message. */
@@ -84,6 +85,8 @@ function codeFor(error: SdkErrorShape, operation: string): ObjectStoreErrorCode 
   // The SDK's retry layer may rewrap a network error into a plain message (e.g. when it comes from another realm).
   const errnoInMessage = /\b(E[A-Z_]+)\b/.exec(message)?.[1] ?? '';
   if (NETWORK_ERROR_CODES.has(errno) || NETWORK_ERROR_CODES.has(errnoInMessage) || /socket hang up/i.test(message)) return 'Unavailable';
+  // The lean GET's raw connections name their failures (src/net/errors.ts): the transient ones are the network's.
+  if (isTransientConnectionFailure(name)) return 'Unavailable';
   const byCode = S3_CODES[s3Code];
   // HeadBucket has no body: a bare 404 there is the bucket's.
   if (operation === 'checkBucket' && (s3Code === 'NotFound' || (!byCode && status === 404))) return 'NoSuchBucket';

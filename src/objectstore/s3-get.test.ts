@@ -9,8 +9,11 @@ import { bucketTarget, encodeKeyPath } from './s3-get';
 
 const SLOW_DOWN = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
 
-/** What one scripted answer does: a status with an XML error, a body, or headers and then silence. */
-type Answer = { status: number; body?: string } | 'stall-headers' | 'stall-body';
+/**
+ * What one scripted answer does: a status with an XML error, a body, headers and then silence, a 5-byte body cut
+ * after 2 bytes, or an answer that is not HTTP.
+ */
+type Answer = { status: number; body?: string } | 'stall-headers' | 'stall-body' | 'cut-body' | 'not-http';
 
 /** A scripted HTTP server standing in for S3: answers each request with the next scripted answer (then 200 "hello"). */
 async function scriptedServer(answers: Answer[]) {
@@ -20,6 +23,15 @@ async function scriptedServer(answers: Answer[]) {
     const answer = answers.shift() ?? { status: 200, body: 'hello' };
     req.resume();
     if (answer === 'stall-headers') return;
+    if (answer === 'cut-body') {
+      res.writeHead(200, { 'content-length': '5', etag: '"e1"' });
+      res.write('he', () => res.socket?.destroy());
+      return;
+    }
+    if (answer === 'not-http') {
+      res.socket?.end('SSH-2.0-OpenSSH\r\n\r\n');
+      return;
+    }
     if (answer === 'stall-body') {
       res.writeHead(200, { 'content-length': '100', etag: '"e1"' });
       res.write('partial');
@@ -156,6 +168,24 @@ describe('the lean GET of S3Store', () => {
       expect((error as Error).message).toMatch(/after 2 attempts \(TimeoutError ETIMEDOUT: no byte moved for 200 ms\)/);
       const stalled = await store.get('k');
       await expect(text(stalled.body)).rejects.toThrow(/no byte moved/);
+    } finally {
+      store.close();
+      await server.close();
+    }
+  });
+
+  it('retries a raw read by its connection error\'s code: a body cut short is tried again, an answer that is not HTTP is final', async () => {
+    const server = await scriptedServer(['cut-body', { status: 200, body: 'hello' }, 'not-http']);
+    const store = new S3Store({ bucket: 'bucket', endpoint: server.endpoint, region: 'us-east-1', credentials }, {});
+    try {
+      const into = Buffer.alloc(5);
+      await store.getInto('k', into, { range: { start: 0, end: 5 } });
+      expect(into.toString()).toBe('hello');
+      expect(server.requests).toHaveLength(2);
+      const error = await store.getInto('k', Buffer.alloc(5), { range: { start: 0, end: 5 } }).catch((e: unknown) => e);
+      expect(isObjectStoreError(error, 'Internal')).toBe(true);
+      expect((error as Error).message).toMatch(/\(BadHead: the peer answered something that is not HTTP/);
+      expect(server.requests).toHaveLength(3);
     } finally {
       store.close();
       await server.close();

@@ -3,6 +3,7 @@ import * as https from 'node:https';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { ObjectStoreError } from './errors';
+import { isConnectionError, isTransientConnectionFailure } from '../net/errors';
 import { RawHttpPool } from '../net/raw-http';
 import type { ByteRange, GetOptions, GetResult } from './store';
 import { backoffDelay } from '../util/backoff';
@@ -93,11 +94,14 @@ class AttemptError extends Error {
   $metadata: { httpStatusCode?: number; attempts?: number };
   Code: string | undefined;
   code: string | undefined;
-  constructor(name: string, message: string, options: { status?: number; code?: string; cause?: unknown } = {}) {
+  /** For a failure without an answer: whether another try may succeed (false for an answer that is not HTTP, or not the range asked for). */
+  readonly transient: boolean;
+  constructor(name: string, message: string, options: { status?: number; code?: string; transient?: boolean; cause?: unknown } = {}) {
     super(message, { cause: options.cause });
     this.name = name;
     this.Code = options.status !== undefined ? name : undefined;
     this.code = options.code;
+    this.transient = options.transient ?? true;
     this.$metadata = { ...(options.status !== undefined && { httpStatusCode: options.status }) };
   }
 }
@@ -164,7 +168,8 @@ export class LeanGet {
   private readonly raw: RawHttpPool;
 
   constructor(private readonly options: LeanGetOptions) {
-    this.raw = new RawHttpPool(options.maxSockets);
+    // The raw connections keep the node:http path's bounds: connecting, then each body, may stall at most so long.
+    this.raw = new RawHttpPool(options.maxSockets, { connectTimeoutMs: options.connectTimeoutMs, bodyTimeoutMs: options.requestTimeoutMs });
     const config = options.client.config;
     this.signer = new SignatureV4({
       credentials: config.credentials,
@@ -273,7 +278,7 @@ export class LeanGet {
     const status = failure.$metadata.httpStatusCode;
     const throttled = status === 429 || THROTTLING_CODES.has(failure.name);
     const network = status === undefined;
-    const retryable = network || throttled || (status !== undefined && status >= 500) || TRANSIENT_CODES.has(failure.name);
+    const retryable = network ? failure.transient : throttled || status >= 500 || TRANSIENT_CODES.has(failure.name);
     if (!retryable) return undefined;
     if (!this.quota.take(network ? TIMEOUT_RETRY_COST : RETRY_COST)) return undefined;
     const base = throttled ? THROTTLING_RETRY_DELAY_BASE_MS : RETRY_DELAY_BASE_MS;
@@ -356,6 +361,12 @@ export class LeanGet {
   }
 
   private socketError(error: unknown): AttemptError {
+    if (isConnectionError(error)) {
+      // The raw connection's code names the failure; the socket's errno, when there was one, stays beside it.
+      const cause = error.cause as { code?: unknown } | undefined;
+      const errno = typeof cause?.code === 'string' ? cause.code : undefined;
+      return new AttemptError(error.code, error.message, { ...(errno && { code: errno }), transient: isTransientConnectionFailure(error.code), cause: error });
+    }
     const errno = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : undefined;
     const message = error instanceof Error ? error.message : String(error);
     const name = errno && RETRYABLE_ERRNOS.has(errno) ? errno : 'NetworkError';
