@@ -11,13 +11,10 @@ export function countingGets(store: ObjectStore): { store: ObjectStore; gets: By
           return target.get(key, options);
         };
       }
-      if (property === 'getInto' && target.getInto) {
-        const getInto = target.getInto.bind(target);
-        // A direct read that the store declines (undefined) is followed by a get(), counted there.
-        return async (key: string, into: Buffer, options: Parameters<NonNullable<ObjectStore['getInto']>>[2]) => {
-          const result = await getInto(key, into, options);
-          if (result) gets.push(options.range);
-          return result;
+      if (property === 'getInto') {
+        return (key: string, into: Buffer, options: Parameters<ObjectStore['getInto']>[2]) => {
+          gets.push(options.range);
+          return target.getInto(key, into, options);
         };
       }
       const value: unknown = Reflect.get(target, property, target);

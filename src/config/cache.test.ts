@@ -31,7 +31,7 @@ describe('parseCacheServerConfig', () => {
 
   it('fills from the origin with its own fetch policy, the documented defaults unless told otherwise', () => {
     expect(parseCacheServerConfig({ tokenFile: 't' }).origin).toEqual(DEFAULT_ORIGIN_FETCH_POLICY);
-    expect(parseCacheServerConfig({ tokenFile: 't', origin: { fetchAttempts: 5 } }).origin).toEqual({ ...DEFAULT_ORIGIN_FETCH_POLICY, fetchAttempts: 5 });
+    expect(parseCacheServerConfig({ tokenFile: 't', origin: { fetchTimeoutMs: 5000 } }).origin).toEqual({ ...DEFAULT_ORIGIN_FETCH_POLICY, fetchTimeoutMs: 5000 });
     expect(() => parseCacheServerConfig({ tokenFile: 't', origin: { fetchTimeoutMs: 0 } })).toThrow(/origin\.fetchTimeoutMs/);
   });
 

@@ -66,8 +66,8 @@ export const cacheServerConfigSchema = z
     /** Block size the server accepts requests for; readers must use the same. 64 KiB to 64 MiB (src/blocks/block-size.ts). Default 4 MiB. */
     blockSize: blockSizeSchema('--block-size'),
     /**
-     * How the server's fills from the object store are bounded and retried (src/blocks/origin-fetch-policy.ts):
-     * default 20 s per GET, 3 tries, 200 ms to 2 s of jittered backoff.
+     * How long the server's fills from the object store may take (src/blocks/origin-fetch-policy.ts): default 20 s
+     * per block, every try of the object store (S3StoreOptions.maxAttempts) included.
      */
     origin: originFetchPolicySchema.default(DEFAULT_ORIGIN_FETCH_POLICY),
     /** File holding the cluster token (a mounted Secret). Required. */

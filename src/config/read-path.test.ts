@@ -9,7 +9,7 @@ describe('readPathSchema', () => {
       readaheadInitialBlocks: 1,
       readaheadMaxBlocks: 8,
       maxConcurrentFetches: 32,
-      fetchAttempts: 3,
+      fetchTimeoutMs: 20_000,
     });
   });
 

@@ -63,9 +63,9 @@ export const readPathSchema = z
      */
     randomReadUnitBytes: z.number().int().min(4096).default(256 * 1024),
     /**
-     * The origin fetch policy of the mount's fills: fetchTimeoutMs (default 20 s per GET), fetchAttempts (3; then the
-     * read fails with EIO), retryBaseDelayMs and retryMaxDelayMs (200 ms to 2 s of jittered backoff). Fields and
-     * defaults are src/blocks/origin-fetch-policy.ts's, kept flat here.
+     * The origin fetch policy of the mount's fills: fetchTimeoutMs (default 20 s per block, every try of the object
+     * store included; then the read fails with EIO). The tries are the store's (S3StoreOptions.maxAttempts). Fields
+     * and defaults are src/blocks/origin-fetch-policy.ts's, kept flat here.
      */
     ...originFetchPolicySchema.shape,
   })

@@ -11,13 +11,16 @@ export type ObjectStoreErrorCode =
 /** The one error type object stores throw; `cause` keeps the underlying error. */
 export class ObjectStoreError extends Error {
   override readonly name = 'ObjectStoreError';
+  /** Requests the call sent before it failed, when the store counts them (its retries included). */
+  readonly attempts: number | undefined;
 
   constructor(
     readonly code: ObjectStoreErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; attempts?: number },
   ) {
     super(message, options);
+    this.attempts = options?.attempts;
   }
 }
 

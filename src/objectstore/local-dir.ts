@@ -8,9 +8,9 @@ import { pipeline } from 'node:stream/promises';
 import { ObjectStoreError, isObjectStoreError } from './errors';
 import { collectPage, commonPrefixOf, compareKeys } from './listing';
 import type {
-  GetOptions, GetResult, ListOptions, ListPage, MultipartUpload, ObjectInfo, ObjectStore, PutOptions,
+  ByteRange, GetOptions, GetResult, ListOptions, ListPage, MultipartUpload, ObjectInfo, ObjectStore, PutOptions, RangeRead,
 } from './store';
-import { EMPTY_ETAG, checkKey, checkPartNumber, checkPartSizes, clipRange, normalizeMetadata } from './validate';
+import { EMPTY_ETAG, checkInto, checkKey, checkPartNumber, checkPartSizes, clipRange, normalizeMetadata, rangeWithin } from './validate';
 
 /** The hidden folder at the root that holds granary's own state (metadata, pending uploads); never listed, never a key. */
 export const STATE_DIR = '.granary';
@@ -144,6 +144,39 @@ export class LocalDirStore implements ObjectStore {
     } catch (error) {
       await handle?.close();
       throw await this.failure(error, `get of "${key}"`);
+    }
+  }
+
+  /** Reads a range of a file into the buffer, from the version it opened; a call whose signal aborts rejects with its reason. */
+  async getInto(key: string, into: Buffer, options: GetOptions & { range: ByteRange }): Promise<RangeRead> {
+    const file = this.pathOf(key);
+    const { signal } = options;
+    signal?.throwIfAborted();
+    checkInto(options.range, into, key);
+    let handle: fsp.FileHandle | undefined;
+    try {
+      if (isMarker(key)) {
+        // A directory marker is empty: once it is found and still the version asked for, any range is past its end.
+        const info = this.infoOf(key, await fsp.stat(file, { bigint: true }));
+        this.checkIfMatch(key, info.etag, options.ifMatch);
+        rangeWithin(options.range, 0, key);
+      }
+      handle = await fsp.open(file, 'r');
+      const info = this.infoOf(key, await handle.stat({ bigint: true }));
+      this.checkIfMatch(key, info.etag, options.ifMatch);
+      const range = rangeWithin(options.range, info.size, key);
+      for (let filled = 0; filled < into.length;) {
+        signal?.throwIfAborted();
+        const { bytesRead } = await handle.read(into, filled, into.length - filled, range.start + filled);
+        if (bytesRead === 0) throw new ObjectStoreError('Internal', `get of "${key}" in ${this.location}: the file ended after ${filled} of ${into.length} bytes of the range while it was read`);
+        filled += bytesRead;
+      }
+      return { size: info.size, etag: info.etag, range, attempts: 1 };
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason ?? error;
+      throw await this.failure(error, `get of "${key}"`);
+    } finally {
+      await handle?.close();
     }
   }
 

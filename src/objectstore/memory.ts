@@ -3,9 +3,9 @@ import { Readable } from 'node:stream';
 import { ObjectStoreError, type ObjectStoreErrorCode } from './errors';
 import { collectPage, compareKeys } from './listing';
 import type {
-  GetOptions, GetResult, ListOptions, ListPage, MultipartUpload, ObjectInfo, ObjectStore, PutOptions,
+  ByteRange, GetOptions, GetResult, ListOptions, ListPage, MultipartUpload, ObjectInfo, ObjectStore, PutOptions, RangeRead,
 } from './store';
-import { checkKey, checkPartNumber, checkPartSizes, clipRange, normalizeMetadata } from './validate';
+import { checkInto, checkKey, checkPartNumber, checkPartSizes, clipRange, normalizeMetadata, rangeWithin } from './validate';
 
 /** The calls of a MemoryStore (and of its uploads) that failNext() can make fail. */
 export type MemoryOperation =
@@ -81,6 +81,16 @@ export class MemoryStore implements ObjectStore {
     const range = clipRange(options.range, stored.data.length, key);
     const bytes = Buffer.from(stored.data.subarray(range.start, range.end));
     return { body: Readable.from(bytes.length > 0 ? [bytes] : []), size: stored.data.length, etag: stored.etag, range };
+  }
+
+  /** get() of the range, copied into the buffer: failNext('get') and a subclass's get() (counting or holding reads) apply to it too. */
+  async getInto(key: string, into: Buffer, options: GetOptions & { range: ByteRange }): Promise<RangeRead> {
+    checkInto(options.range, into, key);
+    const result = await this.get(key, options);
+    const range = rangeWithin(options.range, result.size, key);
+    let filled = 0;
+    for await (const chunk of result.body as AsyncIterable<Buffer>) filled += chunk.copy(into, filled);
+    return { size: result.size, etag: result.etag, range, attempts: 1 };
   }
 
   async put(key: string, body: Buffer | Readable, options: PutOptions = {}): Promise<ObjectInfo> {

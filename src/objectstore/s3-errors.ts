@@ -122,5 +122,5 @@ export function toObjectStoreError(error: unknown, context: S3ErrorContext): Obj
   const detail = typeof shape.message === 'string' && shape.message !== '' && shape.message !== name ? `: ${shape.message}` : '';
   const attempts = (shape.$metadata?.attempts ?? 0) > 1 ? ` after ${shape.$metadata?.attempts} attempts` : '';
   const message = `${subject} failed${attempts} (${name}${errno}${status}${detail}); ${NEXT_STEP[code]}`;
-  return new ObjectStoreError(code, redact(message, context.secrets ?? []), { cause: error });
+  return new ObjectStoreError(code, redact(message, context.secrets ?? []), { cause: error, ...(shape.$metadata?.attempts !== undefined && { attempts: shape.$metadata.attempts }) });
 }

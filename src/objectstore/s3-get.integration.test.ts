@@ -55,13 +55,21 @@ describe('the lean GET against the real S3-compatible server, beside the SDK GET
       const put = await store.put(key, data);
       const into = Buffer.alloc(100_000);
       const result = await store.getInto(key, into, { range: { start: 150_000, end: 250_000 }, ifMatch: put.etag });
-      expect(result).toEqual({ size: data.length, etag: put.etag, range: { start: 150_000, end: 250_000 } });
+      expect(result).toEqual({ size: data.length, etag: put.etag, range: { start: 150_000, end: 250_000 }, attempts: 1 });
       expect(into.equals(data.subarray(150_000, 250_000))).toBe(true);
     }
     await storeFailure(store.getInto('into/plain.bin', Buffer.alloc(10), { range: { start: 0, end: 10 }, ifMatch: 'nope' }), 'PreconditionFailed');
     await storeFailure(store.getInto('into/none', Buffer.alloc(10), { range: { start: 0, end: 10 } }), 'NotFound');
-    // The SDK-only store has no direct path: the caller falls back to get().
-    expect(await open({ fastGet: false }).getInto('into/plain.bin', Buffer.alloc(10), { range: { start: 0, end: 10 } })).toBeUndefined();
+    // The SDK-only store reads through the SDK, the body inside its retried attempt, with the same answers.
+    const sdk = open({ fastGet: false });
+    const viaSdk = Buffer.alloc(10);
+    expect(await sdk.getInto('into/plain.bin', viaSdk, { range: { start: 0, end: 10 } })).toMatchObject({ size: data.length, range: { start: 0, end: 10 }, attempts: 1 });
+    expect(viaSdk.equals(data.subarray(0, 10))).toBe(true);
+    await storeFailure(sdk.getInto('into/plain.bin', Buffer.alloc(10), { range: { start: 0, end: 10 }, ifMatch: 'nope' }), 'PreconditionFailed');
+    // Through node:http (as an https endpoint reads), with the same answers.
+    const streamed = Buffer.alloc(100_000);
+    expect(await open({ rawReads: false }).getInto('into/plain.bin', streamed, { range: { start: 150_000, end: 250_000 } })).toMatchObject({ size: data.length, attempts: 1 });
+    expect(streamed.equals(data.subarray(150_000, 250_000))).toBe(true);
   });
 
   it('fails with PreconditionFailed on an ETag mismatch, NotFound on a missing key, NoSuchBucket on a missing bucket', async () => {

@@ -1,53 +1,11 @@
 import * as fs from 'node:fs';
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { Readable } from 'node:stream';
 import { isObjectStoreError } from './errors';
 import { S3Store } from './s3';
-import { bucketTarget, encodeKeyPath } from './s3-get';
-
-const SLOW_DOWN = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
-
-/**
- * What one scripted answer does: a status with an XML error, a body, headers and then silence, a 5-byte body cut
- * after 2 bytes, or an answer that is not HTTP.
- */
-type Answer = { status: number; body?: string } | 'stall-headers' | 'stall-body' | 'cut-body' | 'not-http';
-
-/** A scripted HTTP server standing in for S3: answers each request with the next scripted answer (then 200 "hello"). */
-async function scriptedServer(answers: Answer[]) {
-  const requests: Array<{ method: string; url: string; headers: http.IncomingHttpHeaders }> = [];
-  const server = http.createServer((req, res) => {
-    requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
-    const answer = answers.shift() ?? { status: 200, body: 'hello' };
-    req.resume();
-    if (answer === 'stall-headers') return;
-    if (answer === 'cut-body') {
-      res.writeHead(200, { 'content-length': '5', etag: '"e1"' });
-      res.write('he', () => res.socket?.destroy());
-      return;
-    }
-    if (answer === 'not-http') {
-      res.socket?.end('SSH-2.0-OpenSSH\r\n\r\n');
-      return;
-    }
-    if (answer === 'stall-body') {
-      res.writeHead(200, { 'content-length': '100', etag: '"e1"' });
-      res.write('partial');
-      return;
-    }
-    const body = answer.body ?? SLOW_DOWN;
-    res.writeHead(answer.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), etag: '"e1"' });
-    res.end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
-  };
-}
+import { bucketTarget, encodeKeyPath, readBodyInto } from './s3-get';
+import { scriptedServer } from './testing';
 
 async function text(body: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
@@ -192,6 +150,45 @@ describe('the lean GET of S3Store', () => {
     }
   });
 
+  it('reads a range into a buffer through node:http(s) when raw reads are off, retrying a body cut short or stalled within the call', async () => {
+    const server = await scriptedServer(['cut-body', { status: 200, body: 'hello' }, 'stall-body', { status: 200, body: 'x'.repeat(100) }]);
+    const store = new S3Store({ bucket: 'bucket', endpoint: server.endpoint, region: 'us-east-1', credentials, rawReads: false, requestTimeoutMs: 200 }, {});
+    try {
+      const into = Buffer.alloc(5);
+      expect(await store.getInto('k', into, { range: { start: 0, end: 5 } })).toEqual({ size: 5, etag: 'e1', range: { start: 0, end: 5 }, attempts: 2 });
+      expect(into.toString()).toBe('hello');
+      const hundred = Buffer.alloc(100);
+      expect(await store.getInto('k', hundred, { range: { start: 0, end: 100 } })).toMatchObject({ attempts: 2 });
+      expect(hundred.toString()).toBe('x'.repeat(100));
+      expect(server.requests).toHaveLength(4);
+      // node:http's agent, not a raw connection (which sends only the host and the signed headers).
+      expect(server.requests[0]?.headers.connection).toBe('keep-alive');
+    } finally {
+      store.close();
+      await server.close();
+    }
+  });
+
+  it('reads a range into a buffer through the SDK when the lean path is off, each try of the SDK reading its own body', async () => {
+    const server = await scriptedServer(['cut-body', { status: 200, body: 'hello' }]);
+    const store = new S3Store({ bucket: 'bucket', endpoint: server.endpoint, region: 'us-east-1', credentials, fastGet: false }, {});
+    try {
+      const into = Buffer.alloc(5);
+      expect(await store.getInto('k', into, { range: { start: 0, end: 5 } })).toEqual({ size: 5, etag: 'e1', range: { start: 0, end: 5 }, attempts: 2 });
+      expect(into.toString()).toBe('hello');
+      expect(server.requests).toHaveLength(2);
+      expect(server.requests[1]?.headers['amz-sdk-invocation-id']).toBeDefined();
+      // An answer shorter than the range is not the range asked for: final, not retried.
+      const error = await store.getInto('k', Buffer.alloc(10), { range: { start: 0, end: 10 } }).catch((e: unknown) => e);
+      expect(isObjectStoreError(error, 'Internal')).toBe(true);
+      expect((error as Error).message).toMatch(/answered 5 bytes for a 10-byte range/);
+      expect(server.requests).toHaveLength(3);
+    } finally {
+      store.close();
+      await server.close();
+    }
+  });
+
   it('aborts with the signal\'s reason, before sending and while waiting', async () => {
     const server = await scriptedServer(['stall-headers']);
     const store = new S3Store({ bucket: 'bucket', endpoint: server.endpoint, region: 'us-east-1', credentials }, {});
@@ -205,6 +202,33 @@ describe('the lean GET of S3Store', () => {
       store.close();
       await server.close();
     }
+  });
+});
+
+describe('readBodyInto', () => {
+  const data = Buffer.from(Array.from({ length: 10_000 }, (_, i) => (i * 7) % 256));
+  const chunks = Array.from({ length: 100 }, (_, i) => data.subarray(i * 100, (i + 1) * 100));
+
+  it('reads a body of many chunks into one buffer', async () => {
+    const into = Buffer.alloc(10_000);
+    await readBodyInto(Readable.from(chunks), 10_000, into, undefined);
+    expect(into.equals(data)).toBe(true);
+  });
+
+  it('refuses a body longer than the buffer, or declared so, for good; fails one that ends early as a reset', async () => {
+    await expect(readBodyInto(Readable.from(chunks), 10_000, Buffer.alloc(5_000), undefined)).rejects.toMatchObject({ name: 'BadBody', transient: false });
+    await expect(readBodyInto(Readable.from(chunks), 20_000, Buffer.alloc(10_000), undefined)).rejects.toMatchObject({ name: 'BadBody', message: expect.stringMatching(/20000 bytes for a 10000-byte range/) });
+    await expect(readBodyInto(Readable.from(chunks.slice(0, 50)), 10_000, Buffer.alloc(10_000), undefined)).rejects.toMatchObject({ name: 'ShortBody', code: 'ECONNRESET', message: expect.stringMatching(/after 5000 of 10000 bytes/) });
+  });
+
+  it('stops with the signal\'s reason, destroying the body', async () => {
+    const controller = new AbortController();
+    const body = new Readable({ read() {} });
+    const reading = readBodyInto(body, 10, Buffer.alloc(10), controller.signal);
+    body.push(Buffer.from('01234'));
+    controller.abort(new Error('the fill took too long'));
+    await expect(reading).rejects.toThrow('the fill took too long');
+    expect(body.destroyed).toBe(true);
   });
 });
 

@@ -1,11 +1,12 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
+import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { ObjectStoreError } from './errors';
 import { isConnectionError, isTransientConnectionFailure } from '../net/errors';
 import { RawHttpPool } from '../net/raw-http';
-import type { ByteRange, GetOptions, GetResult } from './store';
+import type { ByteRange, GetOptions, GetResult, RangeRead } from './store';
 import { backoffDelay } from '../util/backoff';
 import { sleep } from '../util/sleep';
 
@@ -74,6 +75,8 @@ export interface LeanGetOptions {
   requestTimeoutMs: number;
   /** The longest a new connection may take to open. */
   connectTimeoutMs: number;
+  /** getInto() of a plain-http endpoint over raw connections (src/net/raw-http.ts); false: through node:http, as for https. */
+  rawReads: boolean;
   /** Maps a failure to the store's error (message with key, bucket, next step, no credentials). */
   toError(error: unknown, key: string): ObjectStoreError;
 }
@@ -104,6 +107,49 @@ class AttemptError extends Error {
     this.transient = options.transient ?? true;
     this.$metadata = { ...(options.status !== undefined && { httpStatusCode: options.status }) };
   }
+}
+
+/** One try of a GET: the request path, its signed headers, and how many tries this one makes (the first is 1). */
+type Attempt<T> = (path: string, signed: Record<string, string>, tries: number) => Promise<T>;
+
+/**
+ * What a 2xx answer of `length` bytes to a ranged read says of the object: its size and ETag. Its Content-Range must
+ * name exactly the range asked for; without one, the answer is the whole object (a server that ignores Range).
+ */
+export function rangeRead(contentRange: string | undefined, etag: string | undefined, length: number, asked: ByteRange): Omit<RangeRead, 'attempts'> {
+  const answered = parseContentRange(contentRange);
+  if (answered && (answered.range.start !== asked.start || answered.range.end !== asked.end)) {
+    throw new AttemptError('NetworkError', `the server sent bytes ${answered.range.start}-${answered.range.end} for ${asked.start}-${asked.end}`);
+  }
+  return { size: answered?.size ?? length, etag: (etag ?? '').replace(/^"|"$/g, ''), range: answered?.range ?? asked };
+}
+
+/**
+ * Copies a response body whose Content-Length is `declared` into `into`, which it must fill exactly. A length other
+ * than into.length, or more bytes than that, fails for good (the answer is not the range asked for); a body that
+ * ends early fails like a connection reset (ECONNRESET: the SDK's retry strategy and this module's both retry it);
+ * an abort of `signal` destroys the body and rejects with its reason. No chunk is copied after it settles.
+ */
+export async function readBodyInto(body: Readable, declared: number | undefined, into: Buffer, signal: AbortSignal | undefined): Promise<void> {
+  let filled = 0;
+  const onAbort = () => body.destroy(signal?.reason instanceof Error ? signal.reason : new Error(String(signal?.reason)));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    signal?.throwIfAborted();
+    if (declared !== into.length) throw new AttemptError('BadBody', `the server answered ${declared} bytes for a ${into.length}-byte range`, { transient: false });
+    for await (const chunk of body as AsyncIterable<Buffer | string>) {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      if (filled + bytes.length > into.length) throw new AttemptError('BadBody', `the server sent more than the ${into.length} bytes asked for`, { transient: false });
+      bytes.copy(into, filled);
+      filled += bytes.length;
+    }
+  } catch (error) {
+    body.destroy();
+    throw error;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+  if (filled !== into.length) throw new AttemptError('ShortBody', `the body ended after ${filled} of ${into.length} bytes`, { code: 'ECONNRESET' });
 }
 
 /** S3's encoding of one key segment in a URI path: everything but RFC 3986 unreserved characters is escaped. */
@@ -195,16 +241,23 @@ export class LeanGet {
   }
 
   /**
-   * Gets a range straight into `into` (exactly its size) over a raw keep-alive connection: no per-chunk
-   * allocation, no copy (see src/net/raw-http.ts for why). Plain http endpoints only; undefined
-   * when the target is https or not addressed by this path (use get() then).
+   * Reads a range into `into` (exactly its size), the body inside each try, so that a body that breaks off is
+   * retried like a failed request. A plain-http endpoint is read over a raw keep-alive connection, straight into
+   * the buffer with no per-chunk allocation and no copy (see src/net/raw-http.ts for why); an https one through
+   * node:https, its chunks copied in. Undefined when the client is set up in a way this path does not address.
    */
-  async getInto(key: string, into: Buffer, options: GetOptions & { range: ByteRange }): Promise<Omit<GetResult, 'body'> | undefined> {
+  async getInto(key: string, into: Buffer, options: GetOptions & { range: ByteRange }): Promise<RangeRead | undefined> {
     const target = await (this.target ??= this.resolveTarget());
-    if (!target || target.protocol !== 'http:') return undefined;
+    if (!target) return undefined;
+    const read = target.protocol === 'http:' && this.options.rawReads ? this.rawRead(target, into, options) : this.streamedRead(target, into, options);
+    return this.withRetries(target, key, options, async (path, signed, attempts) => ({ ...(await read(path, signed, attempts)), attempts }));
+  }
+
+  /** One try of getInto() over a raw connection. */
+  private rawRead(target: Target, into: Buffer, options: GetOptions & { range: ByteRange }): Attempt<Omit<RangeRead, 'attempts'>> {
     const origin = new URL(`http://${target.host}`);
     const { signal } = options;
-    return this.withRetries(target, key, options, async (path, signed) => {
+    return async (path, signed) => {
       let onAbort: (() => void) | undefined;
       const cancel = new Promise<never>((_resolve, reject) => {
         onAbort = () => reject(signal?.reason ?? new Error('aborted'));
@@ -218,21 +271,31 @@ export class LeanGet {
           if (signal?.aborted) throw signal.reason ?? error;
           throw this.socketError(error);
         });
-        if (response.status === 200 || response.status === 206) {
-          const contentRange = parseContentRange(response.headers.get('content-range'));
-          const size = contentRange?.size ?? into.length;
-          if (contentRange && (contentRange.range.start !== options.range.start || contentRange.range.end !== options.range.end)) {
-            throw new AttemptError('NetworkError', `the server sent bytes ${contentRange.range.start}-${contentRange.range.end} for ${options.range.start}-${options.range.end}`);
-          }
-          return { size, etag: (response.headers.get('etag') ?? '').replace(/^"|"$/g, ''), range: contentRange?.range ?? options.range };
-        }
+        if (response.status === 200 || response.status === 206) return rangeRead(response.headers.get('content-range'), response.headers.get('etag'), into.length, options.range);
         const xml = response.body.toString('utf8');
         const code = xmlField(xml, 'Code') ?? (http.STATUS_CODES[response.status] ?? `HTTP${response.status}`).replace(/\s+/g, '');
         throw new AttemptError(code, xmlField(xml, 'Message') ?? '', { status: response.status });
       } finally {
         if (onAbort) signal?.removeEventListener('abort', onAbort);
       }
-    });
+    };
+  }
+
+  /** One try of getInto() through node:http(s): the request, then its body copied into `into`. */
+  private streamedRead(target: Target, into: Buffer, options: GetOptions & { range: ByteRange }): Attempt<Omit<RangeRead, 'attempts'>> {
+    return async (path, signed) => {
+      const response = await this.send(target, path, signed, options.signal);
+      const status = response.statusCode ?? 0;
+      if (status !== 200 && status !== 206) throw await this.answerError(response);
+      try {
+        const read = rangeRead(response.headers['content-range'], response.headers.etag, into.length, options.range);
+        await readBodyInto(response, Number(response.headers['content-length']), into, options.signal);
+        return read;
+      } catch (error) {
+        response.destroy();
+        throw error;
+      }
+    };
   }
 
   /** Closes the raw connections. */
@@ -241,7 +304,7 @@ export class LeanGet {
   }
 
   /** Runs `attempt` with freshly signed headers until it succeeds, fails for good, or the tries or the retry quota are spent. */
-  private async withRetries<T>(target: Target, key: string, options: GetOptions, attempt: (path: string, signed: Record<string, string>) => Promise<T>): Promise<T> {
+  private async withRetries<T>(target: Target, key: string, options: GetOptions, attempt: Attempt<T>): Promise<T> {
     const { signal } = options;
     const headers: Record<string, string> = { host: target.host, 'x-amz-content-sha256': UNSIGNED_PAYLOAD };
     if (options.range) headers.range = `bytes=${options.range.start}-${options.range.end - 1}`;
@@ -258,7 +321,7 @@ export class LeanGet {
       }
       let failure: AttemptError;
       try {
-        const result = await attempt(path, signed);
+        const result = await attempt(path, signed, tries);
         this.quota.give(tries === 1 ? 1 : RETRY_COST);
         return result;
       } catch (error) {

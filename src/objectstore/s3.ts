@@ -5,19 +5,19 @@ import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,
   DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand,
   ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand, UploadPartCopyCommand,
-  type HeadObjectCommandOutput,
+  type GetObjectCommandOutput, type HeadObjectCommandOutput,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS, loadConfig } from '@smithy/core/config';
 import { ObjectStoreError, isObjectStoreError } from './errors';
 import { toObjectStoreError } from './s3-errors';
-import { LeanGet, parseContentRange } from './s3-get';
+import { LeanGet, parseContentRange, rangeRead, readBodyInto } from './s3-get';
 import {
   MAX_PARTS, MIN_PART_SIZE,
   type ByteRange, type GetOptions, type GetResult, type ListOptions, type ListPage, type MultipartUpload,
-  type ObjectInfo, type ObjectStore, type PutOptions,
+  type ObjectInfo, type ObjectStore, type PutOptions, type RangeRead,
 } from './store';
-import { checkKey, checkPartNumber, checkRange, pageSize } from './validate';
+import { checkInto, checkKey, checkPartNumber, checkRange, pageSize } from './validate';
 import { forEachLimited } from '../util/for-each-limited';
 
 /** Default for S3StoreOptions.maxAttempts: the first try plus 4 retries. */
@@ -78,6 +78,12 @@ export interface S3StoreOptions {
    * headers, or a bug found in the field).
    */
   fastGet?: boolean;
+  /**
+   * getInto() of a plain-http endpoint over raw connections that read each body straight into the buffer
+   * (src/net/raw-http.ts); false reads it through node:http like an https endpoint's. Default true; exposed for
+   * testing the node:https path without TLS.
+   */
+  rawReads?: boolean;
 }
 
 /** The endpoint the SDK would use from the environment, honouring AWS_IGNORE_CONFIGURED_ENDPOINT_URLS. */
@@ -175,6 +181,7 @@ export class S3Store implements ObjectStore {
       maxAttempts,
       requestTimeoutMs: timeout,
       connectTimeoutMs: connectTimeout,
+      rawReads: options.rawReads ?? true,
       toError: (error, key) => this.toError(error, 'get', key),
     });
   }
@@ -219,12 +226,36 @@ export class S3Store implements ObjectStore {
     };
   }
 
-  /** A range read into `into` over a raw connection (plain http endpoints, lean path on); undefined otherwise. */
-  async getInto(key: string, into: Buffer, options: GetOptions & { range: ByteRange }): Promise<Omit<GetResult, 'body'> | undefined> {
+  /**
+   * A range read into `into`, the body read inside each try: by the lean path (raw connections for a plain-http
+   * endpoint, node:https otherwise), else by the SDK, whose retry strategy then retries a body that breaks off too.
+   */
+  async getInto(key: string, into: Buffer, options: GetOptions & { range: ByteRange }): Promise<RangeRead> {
     checkKey(key, this.location);
-    checkRange(options.range, key);
+    checkInto(options.range, into, key);
     options.signal?.throwIfAborted();
-    return this.leanGet?.getInto(key, into, options);
+    const lean = await this.leanGet?.getInto(key, into, options);
+    if (lean) return lean;
+    const { range, ifMatch, signal } = options;
+    const command = new GetObjectCommand({
+      Bucket: this.bucket,
+      Key: key,
+      Range: `bytes=${range.start}-${range.end - 1}`,
+      ...(ifMatch !== undefined && { IfMatch: `"${ifMatch}"` }),
+    });
+    // In the deserialize step, inside the SDK's retry middleware (finalizeRequest): each try reads its own body.
+    let read: Omit<RangeRead, 'attempts'> | undefined;
+    command.middlewareStack.add((next) => async (args) => {
+      const result = await next(args);
+      const output = result.output as GetObjectCommandOutput;
+      if (!(output.Body instanceof Readable)) throw new ObjectStoreError('Internal', `get of "${key}" in ${this.location} returned no readable body; report this with the server's name`);
+      read = rangeRead(output.ContentRange, output.ETag, into.length, range);
+      await readBodyInto(output.Body, output.ContentLength, into, signal);
+      return result;
+    }, { step: 'deserialize', priority: 'high', name: 'granaryReadBodyInto' });
+    const output = await this.call('get', key, signal, () => this.client.send(command, { abortSignal: signal }));
+    if (!read) throw new ObjectStoreError('Internal', `get of "${key}" in ${this.location} answered without reading the body; report this`);
+    return { ...read, attempts: output.$metadata.attempts ?? 1 };
   }
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult> {

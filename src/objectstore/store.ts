@@ -54,6 +54,17 @@ export interface GetResult {
   range: ByteRange;
 }
 
+/** What getInto() read: what the store said of the object, and how many requests the read took. */
+export interface RangeRead {
+  /** Size of the whole object (not of the range). */
+  size: number;
+  etag: string;
+  /** The range read: the one asked for. */
+  range: ByteRange;
+  /** Requests the store sent for this read, the first included: its retries are the rest (1 for a store that never retries). */
+  attempts: number;
+}
+
 /** Arguments of put() and createMultipartUpload(). */
 export interface PutOptions {
   metadata?: Record<string, string>;
@@ -99,10 +110,13 @@ export interface ObjectStore {
   /** Reads an object or a range of it as a stream. */
   get(key: string, options?: GetOptions): Promise<GetResult>;
   /**
-   * Reads a range straight into `into` (exactly its size), when the store has a faster way than get() for that;
-   * resolves undefined when it has none (the caller uses get()). Optional: stores without it use get().
+   * Reads exactly `options.range` into `into` (which must be the range's length): the one store call a block fill
+   * makes. The store retries it as it retries its other calls, the body included: a failure while the bytes stream
+   * in is tried again inside this call, so a caller never needs to retry a transient failure itself. A range that
+   * reaches past the object's end fails rather than filling part of `into`. `into` belongs to the store until the
+   * call settles.
    */
-  getInto?(key: string, into: Buffer, options: GetOptions & { range: ByteRange }): Promise<Omit<GetResult, 'body'> | undefined>;
+  getInto(key: string, into: Buffer, options: GetOptions & { range: ByteRange }): Promise<RangeRead>;
   /** Writes a whole object in one request. */
   put(key: string, body: Buffer | Readable, options?: PutOptions): Promise<ObjectInfo>;
   /** Starts an upload in parts. */

@@ -38,6 +38,23 @@ export function clipRange(range: ByteRange | undefined, size: number, key: strin
   return { start: range.start, end: Math.min(range.end, size) };
 }
 
+/** Rejects a getInto() whose buffer is not exactly as long as its range, before any request is made. */
+export function checkInto(range: ByteRange, into: Buffer, key: string): void {
+  checkRange(range, key);
+  if (into.length !== range.end - range.start) {
+    throw new ObjectStoreError('InvalidArgument', `a ${into.length}-byte buffer for the range [${range.start}, ${range.end}) of key "${key}": pass a buffer of exactly the range's length`);
+  }
+}
+
+/** The range getInto() reads of an object of `size` bytes: the whole range asked for, or an error when the object ends before it does. */
+export function rangeWithin(range: ByteRange, size: number, key: string): ByteRange {
+  const clipped = clipRange(range, size, key);
+  if (clipped.end !== range.end) {
+    throw new ObjectStoreError('InvalidArgument', `range [${range.start}, ${range.end}) of key "${key}" ends past its end (${size} bytes): read within the object`);
+  }
+  return clipped;
+}
+
 /** Rejects part numbers outside 1..MAX_PARTS. */
 export function checkPartNumber(partNumber: number, key: string): void {
   if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PARTS) {

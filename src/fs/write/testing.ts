@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { MemoryStore } from '../../objectstore/memory';
-import type { GetOptions, GetResult, ListOptions, ListPage, MultipartUpload, ObjectInfo, ObjectStore, PutOptions } from '../../objectstore/store';
+import type { ByteRange, GetOptions, GetResult, ListOptions, ListPage, MultipartUpload, ObjectInfo, ObjectStore, PutOptions, RangeRead } from '../../objectstore/store';
 
 /** One recorded store call. */
 export interface StoreCall {
@@ -59,6 +59,11 @@ export class ObservedStore implements ObjectStore {
   get(key: string, options?: GetOptions): Promise<GetResult> {
     this.calls.push({ op: 'get', key, ...(options?.range && { range: options.range }) });
     return this.inner.get(key, options);
+  }
+
+  getInto(key: string, into: Buffer, options: GetOptions & { range: ByteRange }): Promise<RangeRead> {
+    this.calls.push({ op: 'get', key, range: options.range });
+    return this.inner.getInto(key, into, options);
   }
 
   put(key: string, body: Buffer | Readable, options?: PutOptions): Promise<ObjectInfo> {
