@@ -177,7 +177,7 @@ export class PeerClient {
       return JSON.parse(body.toString('utf8')) as T;
     } catch (error) {
       if (error instanceof PeerError) throw error;
-      throw new PeerError('Unavailable', `${peer} answered ${path} with a body that is not JSON`, undefined, { cause: error });
+      throw new PeerError('Unavailable', `${peer} answered ${path} with a body that is not JSON`, response.statusCode, { cause: error });
     } finally {
       done();
     }

@@ -1,10 +1,13 @@
 import { getMaxListeners } from 'node:events';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { MemoryStore } from '../objectstore/memory';
 import type { ListOptions, ListPage } from '../objectstore/store';
 import { blockId, type BlockRef } from './block';
+import { PeerClient, PeerError } from './peer-client';
 import type { LoadResult } from './protocol';
 import { NoPeers, Ring, type PeerPicker } from './ring';
-import { warmPrefix, type LoadBlock, type WarmupOptions, type WarmupProgress } from './warmup';
+import { DEFAULT_LOAD_ATTEMPTS, warmPrefix, type LoadBlock, type WarmupOptions, type WarmupProgress } from './warmup';
 
 const BLOCK = 100;
 const ENDPOINT = 'http://s3.test:9000';
@@ -138,7 +141,7 @@ describe('warmPrefix', () => {
     const { calls, load } = recordingLoad((call, attempt) => {
       if (call.ref.key === 'model/a' && attempt < 3) {
         current = later;
-        throw new Error('connection reset');
+        throw new PeerError('Unavailable', 'connection reset');
       }
       return { source: 'origin', bytes: 100 };
     });
@@ -153,7 +156,7 @@ describe('warmPrefix', () => {
   it('counts and reports a block that keeps failing, and still loads the others', async () => {
     const store = await storeWith({ 'model/a': 250, 'model/b': 100 });
     const { calls, load } = recordingLoad((call) => {
-      if (call.ref.key === 'model/a' && call.ref.index === 1) throw new Error('cache server answered 503');
+      if (call.ref.key === 'model/a' && call.ref.index === 1) throw new PeerError('Unavailable', 'cache server answered 503', 503);
       return { source: 'origin', bytes: 100 };
     });
     const summary = await warmPrefix(options(store, load));
@@ -161,6 +164,24 @@ describe('warmPrefix', () => {
     expect(calls.filter((c) => !(c.ref.key === 'model/a' && c.ref.index === 1)).map((c) => `${c.ref.key}#${c.ref.index}`).sort()).toEqual(['model/a#0', 'model/a#2', 'model/b#0']);
     expect(summary).toMatchObject({ blocksDone: 3, failedBlocks: 1, bytesDone: 250, bytesFailed: 100, objectsDone: 2, etaMs: 0 });
     expect(summary.failures).toEqual([{ key: 'model/a', index: 1, owner: expect.stringMatching(/^http:\/\/cache-/), message: 'cache server answered 503' }]);
+  });
+
+  it('tries a load again only when the owner was not reached or not ready, never after an answer such as 502', async () => {
+    const store = await storeWith({ 'model/a': 100, 'model/b': 100, 'model/c': 100, 'model/d': 100, 'model/e': 100 });
+    const failures: Record<string, PeerError> = {
+      'model/a': new PeerError('Unavailable', 'filling the block from the object store failed', 502),
+      'model/b': new PeerError('ObjectChanged', 'the object changed', 412),
+      'model/c': new PeerError('Unavailable', 'the cache server is starting', 503),
+      'model/d': new PeerError('TimedOut', 'no answer within 120000 ms'),
+      'model/e': new PeerError('Unavailable', 'connect ECONNREFUSED'),
+    };
+    const { calls, load } = recordingLoad((call) => {
+      throw failures[call.ref.key] ?? new Error('unexpected block');
+    });
+    const summary = await warmPrefix(options(store, load, { concurrency: 1 }));
+    const tries = (key: string) => calls.filter((c) => c.ref.key === key).length;
+    expect(Object.keys(failures).map((key) => [key, tries(key)])).toEqual([['model/a', 1], ['model/b', 1], ['model/c', 3], ['model/d', 3], ['model/e', 3]]);
+    expect(summary).toMatchObject({ failedBlocks: 5, blocksDone: 0 });
   });
 
   it('counts blocks already in RAM or on disk apart from those fetched from the origin', async () => {
@@ -260,5 +281,54 @@ describe('warmPrefix', () => {
     expect(await firstReport).toMatchObject({ listingComplete: false, objectsListed: 4, bytesListed: 400, bytesDone: 0 });
     expect((await firstReport).etaMs).toBeUndefined();
     expect(summary.objectsDone).toBe(5);
+  });
+});
+
+describe('warmPrefix through a real PeerClient', () => {
+  const client = new PeerClient({ token: 'token-0123456789abcdef' });
+  afterAll(() => client.close());
+
+  /** A cache server on 127.0.0.1:0 that answers every load with `status`, counting them. */
+  async function answering(status: number): Promise<{ url: string; loads: () => number; close: () => Promise<void> }> {
+    let loads = 0;
+    const server = http.createServer((_request, response) => {
+      loads++;
+      const text = JSON.stringify({ error: { code: 'X', message: `answered ${status}` } });
+      response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      response.end(text);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      loads: () => loads,
+      close: () => new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+    };
+  }
+
+  it('sends one load to an owner that answers 502 (its fill had the store\'s retries), three to one that answers 503 or refuses', async () => {
+    const store = await storeWith({ 'model/a': 100 });
+    const warm = (url: string, load: LoadBlock = (owner, ref, signal) => client.load(owner, ref, signal)) =>
+      warmPrefix(options(store, load, { picker: () => new Ring([{ url, weight: 1 }]) }));
+    for (const [status, loads] of [[502, 1], [503, DEFAULT_LOAD_ATTEMPTS]] as const) {
+      const owner = await answering(status);
+      try {
+        expect(await warm(owner.url)).toMatchObject({ failedBlocks: 1, failures: [{ message: expect.stringContaining(`answered ${status}`) }] });
+        expect({ status, loads: owner.loads() }).toEqual({ status, loads });
+      } finally {
+        await owner.close();
+      }
+    }
+    const gone = await answering(200);
+    await gone.close();
+    let refused = 0;
+    const summary = await warm(gone.url, (owner, ref, signal) => {
+      refused++;
+      return client.load(owner, ref, signal);
+    });
+    expect(summary).toMatchObject({ failedBlocks: 1, failures: [{ message: expect.stringMatching(/ECONNREFUSED/) }] });
+    expect(refused).toBe(DEFAULT_LOAD_ATTEMPTS);
   });
 });

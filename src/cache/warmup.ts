@@ -8,10 +8,11 @@ import { forEachLimited } from '../util/for-each-limited';
 import { sleepUnlessAborted } from '../util/sleep';
 import { blockCount } from '../blocks/block-math';
 import { blockId, blockRange, type BlockRef } from './block';
+import { PeerError } from './peer-client';
 import type { LoadResult } from './protocol';
 import type { PeerPicker } from './ring';
 
-/** Tries per block by default before it is counted as failed. */
+/** Tries per block by default before it is counted as failed (only failures isRetryableLoadFailure accepts are tried again). */
 export const DEFAULT_LOAD_ATTEMPTS = 3;
 
 /** Wait before the first retry of a block by default; doubled before each further retry. */
@@ -118,6 +119,18 @@ interface PendingBlock {
 /** Counters that snapshot() turns into a WarmupProgress (which adds the time-derived fields). */
 type Tally = Omit<WarmupProgress, 'elapsedMs' | 'bytesPerSecond' | 'etaMs'>;
 
+/**
+ * Whether a failed load is worth another try: the owner could not be reached or was not ready (refused, reset, no
+ * answer in time, 503), so it has filled nothing that failed. Any other answer is final: a 502 says the owner's fill
+ * from the object store failed after the store's own retries, which a second load would only repeat; a 4xx says the
+ * request itself is wrong (token, endpoint, object changed).
+ */
+export function isRetryableLoadFailure(error: unknown): boolean {
+  if (!(error instanceof PeerError)) return false;
+  if (error.status !== undefined) return error.status === 503;
+  return error.code === 'Unavailable' || error.code === 'TimedOut';
+}
+
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -163,8 +176,9 @@ function hasBlocks(object: ObjectInfo): boolean {
 
 /**
  * Loads every block of every object under the prefix into its owner on the ring, `concurrency` blocks at a
- * time, while the listing goes on. A block whose load fails is retried (asking the ring again) and, after
- * the last try, counted as failed: the others are still loaded. Rejects when the ring has no member (no
+ * time, while the listing goes on. A block whose owner could not be reached or was not ready is tried again
+ * (asking the ring again, see isRetryableLoadFailure) and, after the last try or any other failure, counted as
+ * failed: the others are still loaded. Rejects when the ring has no member (no
  * cache server would keep anything), when the listing fails, or with the signal's reason when aborted.
  */
 export async function warmPrefix(options: WarmupOptions): Promise<WarmupSummary> {
@@ -269,6 +283,7 @@ export async function warmPrefix(options: WarmupOptions): Promise<WarmupSummary>
       } catch (error) {
         if (signal.aborted) return;
         lastError = error;
+        if (!isRetryableLoadFailure(error)) break;
       }
       if (attempt < attempts) await sleepUnlessAborted(backoffDelay({ baseMs: retryDelayMs, maxMs: Infinity }, attempt), signal);
     }
