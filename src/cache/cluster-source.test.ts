@@ -1,6 +1,7 @@
 import type { ByteRange } from '../blocks/block-math';
 import type { BlockRequest, BlockSource } from '../blocks/block-source';
 import { silentLogger } from '../log/logger';
+import { ObjectStoreError } from '../objectstore/errors';
 import type { BlockRef } from './block';
 import { ClusterBlockSource, type OwnerDirectory } from './cluster-source';
 import { PeerError, type FetchedBlock } from './peer-client';
@@ -9,7 +10,7 @@ import { NoPeers, Ring } from './ring';
 const BLOCK = 1024 * 1024;
 const OWNER = 'http://127.0.0.11:7070';
 
-function setup(options: { fetchBlock?: (peer: string, ref: BlockRef, range: ByteRange) => Promise<FetchedBlock>; ring?: Ring | typeof NoPeers } = {}) {
+function setup(options: { fetchBlock?: (peer: string, ref: BlockRef, range: ByteRange) => Promise<FetchedBlock>; ring?: Ring | typeof NoPeers; originFailure?: Error } = {}) {
   const reported: string[] = [];
   const slow: string[] = [];
   const directory: OwnerDirectory = {
@@ -29,6 +30,7 @@ function setup(options: { fetchBlock?: (peer: string, ref: BlockRef, range: Byte
   const origin: BlockSource = {
     fetch: async (request) => {
       originRequests.push(request);
+      if (options.originFailure) throw options.originFailure;
       return Buffer.alloc(request.end - request.start, 1);
     },
   };
@@ -70,6 +72,13 @@ describe('ClusterBlockSource', () => {
     expect(await source.fetch(request())).toEqual(Buffer.alloc(BLOCK, 1));
     expect(originRequests).toHaveLength(1);
     expect(reported).toEqual([]);
+  });
+
+  it('asks the owner once and the object store once: when both fail, the read fails with the object store\'s error', async () => {
+    const failed = new ObjectStoreError('Unavailable', 'get failed after 5 attempts');
+    const { source, asked, originRequests } = setup({ fetchBlock: () => Promise.reject(new PeerError('Unavailable', 'filling the block from the object store failed', 502)), originFailure: failed });
+    await expect(source.fetch(request())).rejects.toBe(failed);
+    expect({ owner: asked.length, origin: originRequests.length }).toEqual({ owner: 1, origin: 1 });
   });
 
   it('goes straight to the object store with no ring, no ETag, no size, or a range that crosses a block', async () => {
