@@ -203,11 +203,11 @@ describe('RawHttpPool errors', () => {
     pool.close();
   });
 
-  it('ConnectFailed when the name does not resolve', async () => {
+  it('ConnectFailed when the connection cannot be opened for another reason (the network is unreachable)', async () => {
     const pool = new RawHttpPool(4);
-    // .invalid is reserved (RFC 2606): it never resolves.
-    const error = await failure(pool.get(new URL('http://granary-test.invalid:80'), '/', {}, undefined, 5000, never));
-    expect(error).toMatchObject({ code: 'ConnectFailed', reused: false });
+    // TCP cannot connect to a multicast address: Linux answers ENETUNREACH at once, whatever the routes.
+    const error = await failure(pool.get(new URL('http://224.0.0.1:80'), '/', {}, undefined, 5000, never));
+    expect(error).toMatchObject({ code: 'ConnectFailed', reused: false, cause: expect.objectContaining({ code: 'ENETUNREACH' }) });
     pool.close();
   });
 
