@@ -7,7 +7,7 @@ import { z } from 'zod';
 export const originFetchPolicySchema = z.object({
   /**
    * The longest one fill of one block may take, all of the store's tries and their backoff included, before it is
-   * aborted and fails (a read gets EIO, a cache server answers 502) (ms). Default 20 s.
+   * aborted and fails: a read gets EIO, a cache server answers 502 (ms). Default 20 s.
    */
   fetchTimeoutMs: z.number().int().min(1).default(20_000),
 });
