@@ -5,7 +5,7 @@ import { serveMount } from '../roles/mount';
 import { createLogger, type Logger } from '../log/logger';
 import { parseMode, type ModeOption } from '../config/permission-mode';
 import { parseByteSize } from '../config/size';
-import { addCacheClientOptions, cacheClientInput, flagParser, type CacheClientFlags } from './cache-flags';
+import { addCacheClientOptions, cacheClientInput, flagParser, wholeNumber, type CacheClientFlags } from './cache-flags';
 
 function flush(logger: Logger): Promise<void> {
   return new Promise((resolve) => logger.flush(() => resolve()));
@@ -21,6 +21,9 @@ interface MountFlags extends CacheClientFlags {
   fileMode?: number;
   dirMode?: number;
   stateDir?: string;
+  metadataDeadline?: number;
+  readDeadline?: number;
+  writeDeadline?: number;
 }
 
 function parseInteger(value: string): number {
@@ -55,6 +58,9 @@ export function register(program: Command): void {
     .option('--dir-mode <mode>', 'permission bits of directories, octal, no setuid/setgid/sticky (default 0777)', parseOctal('dir-mode'))
     .option('--state-dir <dir>', 'the volume\'s state directory: records the multipart uploads in flight, so a mount started after this one died aborts them (default ${XDG_STATE_HOME:-$HOME/.local/state}/granary/mounts/<16 hex of sha256(source, mountpoint)>); one mount per directory')
     .option('--ram-cache-bytes <size>', "bytes of blocks the mount keeps in its own RAM, shared by its readers: with the cluster cache, the node's copy of hot blocks (default 256MiB)", flagParser(parseByteSize))
+    .option('--metadata-deadline <ms>', 'longest a lookup, stat, listing, open, create, mkdir or unlink may wait before it fails with EIO (default 30000)', wholeNumber)
+    .option('--read-deadline <ms>', 'longest a read may wait, retries included, before it fails with EIO (default 60000)', wholeNumber)
+    .option('--write-deadline <ms>', 'longest a write, close, fsync, truncate or rename may go without the store acknowledging anything before it fails with EIO (default 60000)', wholeNumber)
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'));
   addCacheClientOptions(command).action(async (source: string, mountpoint: string, flags: MountFlags) => {
     const config = parseMountConfig({
@@ -69,6 +75,11 @@ export function register(program: Command): void {
       ...(flags.fileMode !== undefined && { fileMode: flags.fileMode }),
       ...(flags.dirMode !== undefined && { dirMode: flags.dirMode }),
       cache: cacheClientInput(flags),
+      deadlines: {
+        ...(flags.metadataDeadline !== undefined && { metadataMs: flags.metadataDeadline }),
+        ...(flags.readDeadline !== undefined && { readMs: flags.readDeadline }),
+        ...(flags.writeDeadline !== undefined && { writeMs: flags.writeDeadline }),
+      },
       read: {
         ...(flags.cacheBlockSize !== undefined && { blockSizeBytes: flags.cacheBlockSize }),
         ...(flags.ramCacheBytes !== undefined && { cacheBytes: flags.ramCacheBytes }),

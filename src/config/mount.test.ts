@@ -23,6 +23,7 @@ describe('MountConfig', () => {
       negativeLookupMs: 0,
       subtype: 'granary',
       fuse: { deviceReaders: 4, threadpoolSize: 20, maxBackground: 64, maxReadahead: 1024 * 1024, unmountTimeoutMs: 10_000 },
+      deadlines: { metadataMs: 30_000, readMs: 60_000, writeMs: 60_000 },
       read: readPathSchema.parse({}),
       write: writePathSchema.parse({}),
     });
@@ -36,6 +37,7 @@ describe('MountConfig', () => {
     expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', fileMode: 0o10000, uid: -1 })).toThrow(/uid.*fileMode|fileMode.*uid/);
     expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', read: { blockSizeBytes: 1 } })).toThrow(/read\.blockSizeBytes/);
     expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', write: { partSizeBytes: 1 } })).toThrow(/write\.partSizeBytes/);
+    expect(() => parseMountConfig({ source: 'x', mountpoint: '/m', deadlines: { metadataMs: 0, readMs: 1.5 } })).toThrow(/deadlines\.metadataMs.*deadlines\.readMs/);
   });
 
   it('takes a state directory, made absolute; none unless given (the CLI passes defaultStateDir)', () => {

@@ -52,6 +52,27 @@ export const fuseTuningSchema = z.object({
   unmountTimeoutMs: z.number().int().min(0).default(10_000),
 });
 
+/**
+ * How long a filesystem operation may keep its caller waiting, whatever the timeouts and retries underneath: past it
+ * the caller gets EIO (and a signal to the caller ends its wait with EINTR at any time). An operation answered at its
+ * deadline may still take effect: a store that was only slow may apply a change after all, as over NFS.
+ */
+export const operationDeadlinesSchema = z.object({
+  /**
+   * LOOKUP, GETATTR, READDIR, OPENDIR, OPEN, CREATE, MKDIR, MKNOD, UNLINK, RMDIR, ACCESS, STATFS: the whole operation
+   * (a lookup is a listing or a HEAD and a one-key LIST; a few round trips, retried). Default 30 s.
+   */
+  metadataMs: z.number().int().min(100).default(30_000),
+  /** READ: the whole read, its block fetches and their retries included. Default 60 s. */
+  readMs: z.number().int().min(100).default(60_000),
+  /**
+   * WRITE, FLUSH (close), FSYNC, SETATTR (truncate, utimes) and RENAME: the time without progress, since their work
+   * grows with the data (a close uploads what is left of a file, a directory rename copies every object): the deadline
+   * starts over whenever the store acknowledges a part, an object or a copy. Default 60 s.
+   */
+  writeMs: z.number().int().min(100).default(60_000),
+});
+
 /** Options of `granary mount`, as parsed from flags and environment. */
 export const mountConfigSchema = z
   .object({
@@ -116,6 +137,8 @@ export const mountConfigSchema = z
     /** Filesystem subtype: the mount shows as type `fuse.<subtype>`. Default "granary". */
     subtype: z.string().regex(/^[a-z0-9_-]+$/).default('granary'),
     fuse: fuseTuningSchema.default(fuseTuningSchema.parse({})),
+    /** How long operations may wait (src/config/mount.ts operationDeadlinesSchema): 30 s metadata, 60 s read, 60 s without progress for writes. */
+    deadlines: operationDeadlinesSchema.default(operationDeadlinesSchema.parse({})),
     /** The read path: block size, block cache, readahead, fetch retries (defaults in src/config/read-path.ts). */
     read: readPathSchema.default(readPathSchema.parse({})),
     /** The write path: part sizes, memory budget, staging directory (defaults in src/config/write-path.ts). */

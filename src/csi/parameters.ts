@@ -103,7 +103,7 @@ const MOUNT_OPTION = /^[A-Za-z0-9_.-]+(=[A-Za-z0-9_.:/@+-]*)?$/;
  * The options a StorageClass's mountOptions may set, each the `granary mount` flag of the same name
  * (`uid=1000` becomes `--uid 1000`). The one list both the controller (CreateVolume) and the node (NodeStage) check.
  */
-export const MOUNT_OPTIONS = ['uid', 'gid', 'file-mode', 'dir-mode', 'log-level'] as const;
+export const MOUNT_OPTIONS = ['uid', 'gid', 'file-mode', 'dir-mode', 'log-level', 'metadata-deadline', 'read-deadline', 'write-deadline'] as const;
 
 /** The name of an allowed mount option. */
 export type MountOptionName = (typeof MOUNT_OPTIONS)[number];
@@ -113,6 +113,9 @@ export interface MountOption {
   name: MountOptionName;
   value: string;
 }
+
+/** What a deadline option accepts, for messages. */
+const DEADLINE_ACCEPTS = 'milliseconds from 100 to 86400000 (a day)';
 
 /** Largest uid or gid `granary mount` accepts ((uid_t)-1 means "no change" to the kernel). */
 const MAX_ID = 0xfffffffe;
@@ -127,7 +130,20 @@ const MOUNT_OPTION_VALUES: Record<MountOptionName, { accepts: string; canonical:
   'file-mode': { accepts: 'octal permission bits such as 0644', canonical: canonicalMode, problem: (value) => specialBitsProblem('file-mode', Number.parseInt(value, 8), value) },
   'dir-mode': { accepts: 'octal permission bits such as 0755', canonical: canonicalMode, problem: (value) => specialBitsProblem('dir-mode', Number.parseInt(value, 8), value) },
   'log-level': { accepts: `one of ${LOG_LEVELS.join(', ')}`, canonical: (value) => ((LOG_LEVELS as readonly string[]).includes(value) ? value : undefined) },
+  'metadata-deadline': { accepts: DEADLINE_ACCEPTS, canonical: canonicalDeadline },
+  'read-deadline': { accepts: DEADLINE_ACCEPTS, canonical: canonicalDeadline },
+  'write-deadline': { accepts: DEADLINE_ACCEPTS, canonical: canonicalDeadline },
 };
+
+/** The milliseconds a deadline option accepts: what `granary mount` accepts (at least 100 ms), up to a day. */
+const DEADLINE_MIN_MS = 100;
+const DEADLINE_MAX_MS = 86_400_000;
+
+function canonicalDeadline(value: string): string | undefined {
+  if (!/^\d{1,9}$/.test(value)) return undefined;
+  const ms = Number(value);
+  return ms >= DEADLINE_MIN_MS && ms <= DEADLINE_MAX_MS ? String(ms) : undefined;
+}
 
 function canonicalId(value: string): string | undefined {
   if (!/^\d{1,10}$/.test(value) || Number(value) > MAX_ID) return undefined;

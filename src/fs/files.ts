@@ -154,6 +154,17 @@ export class OpenFiles {
     await this.options.writing.release(open.file, released, (path) => this.options.attrs.delete(path));
   }
 
+  /**
+   * An open the kernel never got (answered already at an interrupt or a deadline): the handle goes as if never
+   * opened, publishing nothing (a late O_TRUNC open must not empty the file when released).
+   */
+  discard(handle: number): void {
+    const open = this.open.get(handle);
+    if (!open) return;
+    open.file.abandon?.(new Error(`open of ${open.node.path} answered after its caller stopped waiting`));
+    void this.release(handle);
+  }
+
   /** The kernel forgot `nodeId`: its page-cache bookkeeping goes too. */
   forget(nodeId: number): void {
     this.lastOpenedEtag.delete(nodeId);

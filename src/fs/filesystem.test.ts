@@ -7,7 +7,7 @@ import { FuseError, type RequestContext } from './fuse/operations';
 import { DirentType, OpenFlag, ROOT_NODE_ID } from './fuse/protocol';
 
 const { errno } = constants;
-const context: RequestContext = { unique: 1n, uid: 0, gid: 0, pid: 1 };
+const context: RequestContext = { unique: 1n, uid: 0, gid: 0, pid: 1, signal: new AbortController().signal, expired: new AbortController().signal, progress: () => undefined };
 const PREFIX = 'volumes/v1/';
 const FILE_MODE = fsConstants.S_IFREG | 0o666;
 const DIRECTORY_MODE = fsConstants.S_IFDIR | 0o777;

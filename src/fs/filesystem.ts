@@ -303,14 +303,14 @@ export class Filesystem implements FuseOperations {
    * `write tmp; fsync; rename tmp final` (or a rename before close) moves the data written so far; and
    * releases still publishing the source or the target finish first, so neither lands after the rename.
    */
-  async rename(_context: RequestContext, parent: number, request: RenameRequest): Promise<void> {
+  async rename(context: RequestContext, parent: number, request: RenameRequest): Promise<void> {
     this.checkWritable();
     const from = this.childOf(parent, request.name);
     const to = this.childOf(request.newParent, request.newName);
     try {
       await Promise.all([this.writing.releasesUnder(from), this.writing.releasesUnder(to)]);
-      await Promise.all(this.writing.filesUnder(from).map((file) => file.fsync()));
-      await this.namespace.rename(from, to, request.flags);
+      await Promise.all(this.writing.filesUnder(from).map((file) => file.fsync(context.progress)));
+      await this.namespace.rename(from, to, request.flags, context.progress);
     } catch (error) {
       throw toFuseError(error, 'rename', `${from} -> ${to}`, this.options.logger);
     }
@@ -329,17 +329,34 @@ export class Filesystem implements FuseOperations {
     return this.files.call(handle, 'read', (file) => file.read(offset, size));
   }
 
-  async write(_context: RequestContext, _nodeId: number, handle: number, offset: number, data: Buffer): Promise<number> {
-    return this.files.call(handle, 'write', (file) => file.write(offset, data));
+  /**
+   * An interrupted write ends its own wait (see OpenFile.write). One past its deadline is answered EIO by the session
+   * while it may still run: the file is abandoned then, so no byte the writer was told failed reaches the store.
+   */
+  async write(context: RequestContext, _nodeId: number, handle: number, offset: number, data: Buffer): Promise<number> {
+    const { signal, expired } = context;
+    const open = this.files.require(handle);
+    const onExpiry = () => open.file.abandon?.(expired.reason instanceof Error ? expired.reason : new Error(String(expired.reason)));
+    expired.addEventListener('abort', onExpiry, { once: true });
+    try {
+      return await this.files.call(handle, 'write', (file) => file.write(offset, data, signal));
+    } finally {
+      expired.removeEventListener('abort', onExpiry);
+    }
   }
 
-  /** close(2): for a writer, returns once the object store has the whole object. */
-  async flush(_context: RequestContext, _nodeId: number, handle: number): Promise<void> {
-    return this.files.call(handle, 'flush', (file) => file.flush());
+  /** close(2): for a writer, returns once the object store has the whole object; each part it acknowledges is progress. */
+  async flush(context: RequestContext, _nodeId: number, handle: number): Promise<void> {
+    return this.files.call(handle, 'flush', (file) => file.flush(context.progress));
   }
 
-  async fsync(_context: RequestContext, _nodeId: number, handle: number, _dataOnly: boolean): Promise<void> {
-    return this.files.call(handle, 'fsync', (file) => file.fsync());
+  async fsync(context: RequestContext, _nodeId: number, handle: number, _dataOnly: boolean): Promise<void> {
+    return this.files.call(handle, 'fsync', (file) => file.fsync(context.progress));
+  }
+
+  /** An OPEN or CREATE the kernel never got: the handle goes without publishing anything. */
+  discard(_nodeId: number, handle: number): void {
+    this.files.discard(handle);
   }
 
   async release(_context: RequestContext, _nodeId: number, handle: number, _flags: number): Promise<void> {

@@ -10,7 +10,7 @@ import { FuseError, type RequestContext } from './fuse/operations';
 import { direntPlusSize, ROOT_NODE_ID } from './fuse/protocol';
 
 const { errno } = constants;
-const context: RequestContext = { unique: 1n, uid: 0, gid: 0, pid: 1 };
+const context: RequestContext = { unique: 1n, uid: 0, gid: 0, pid: 1, signal: new AbortController().signal, expired: new AbortController().signal, progress: () => undefined };
 const PREFIX = 'vol/';
 
 /** A MemoryStore that counts the requests a client would send. */

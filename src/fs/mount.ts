@@ -117,6 +117,7 @@ export async function mountFilesystem(config: MountConfig, options: FilesystemMo
       maxBackground: config.fuse.maxBackground,
       maxReadahead: config.fuse.maxReadahead,
       unmountTimeoutMs: config.fuse.unmountTimeoutMs,
+      deadlines: config.deadlines,
       // O_TRUNC arrives with OPEN, so the write handle starts empty instead of a separate SETATTR(size 0) uploading an empty object first.
       initFlags: DEFAULT_INIT_FLAGS | InitFlag.ATOMIC_O_TRUNC,
     },

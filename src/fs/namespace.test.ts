@@ -17,7 +17,7 @@ import { ReadPath } from './read/read-path';
 import { createWritePath } from './write';
 
 const { errno } = constants;
-const context: RequestContext = { unique: 1n, uid: 1000, gid: 1000, pid: 1 };
+const context: RequestContext = { unique: 1n, uid: 1000, gid: 1000, pid: 1, signal: new AbortController().signal, expired: new AbortController().signal, progress: () => undefined };
 const PREFIX = 'vol/';
 const WRITE = fsConstants.O_WRONLY;
 

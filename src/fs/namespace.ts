@@ -241,9 +241,9 @@ export class Namespace {
   /**
    * Renames `from` to `to` with renameat2 `flags` (open writers of `from` must have been made
    * durable first). A file is a server-side copy and a delete; a directory is the same for every
-   * object under it, which is not atomic: see renameDirectory.
+   * object under it, which is not atomic: see renameDirectory. `onProgress` is called at each object copied.
    */
-  async rename(from: string, to: string, flags: number): Promise<void> {
+  async rename(from: string, to: string, flags: number, onProgress?: () => void): Promise<void> {
     if (flags & (RenameFlag.EXCHANGE | RenameFlag.WHITEOUT)) throw new FuseError(Errno.EINVAL, 'RENAME_EXCHANGE and RENAME_WHITEOUT cannot be done with object copies');
     if (from === to) return;
     if (to.startsWith(`${from}/`)) throw new FuseError(Errno.EINVAL, 'cannot move a directory into itself');
@@ -258,7 +258,7 @@ export class Namespace {
       } else {
         if (target?.kind === 'file') throw new FuseError(Errno.ENOTDIR);
         if (target) await this.checkEmpty(to);
-        await this.renameDirectory(from, to);
+        await this.renameDirectory(from, to, onProgress);
       }
     } finally {
       // Even a failed rename may have left copies under `to` (or removed `from`): only the store knows.
@@ -279,7 +279,7 @@ export class Namespace {
    * failure midway leaves the copies made so far next to the complete source (nothing is deleted
    * before every copy succeeded); the error is logged with both prefixes and the application gets EIO.
    */
-  private async renameDirectory(from: string, to: string): Promise<void> {
+  private async renameDirectory(from: string, to: string, onProgress?: () => void): Promise<void> {
     const fromPrefix = this.directoryPrefix(from);
     const toPrefix = this.directoryPrefix(to);
     const copied: string[] = [];
@@ -293,6 +293,7 @@ export class Namespace {
           if (key.endsWith('/') && size === 0) await this.options.store.put(destination, Buffer.alloc(0));
           else await this.options.store.copy(key, destination);
           copied.push(key);
+          onProgress?.();
         });
         continuationToken = page.nextToken;
       } while (continuationToken !== undefined);

@@ -17,7 +17,7 @@ import { ReadPath } from './read/read-path';
 import { createWritePath } from './write';
 import type { Readable } from 'node:stream';
 
-const context: RequestContext = { unique: 1n, uid: 0, gid: 0, pid: 1 };
+const context: RequestContext = { unique: 1n, uid: 0, gid: 0, pid: 1, signal: new AbortController().signal, expired: new AbortController().signal, progress: () => undefined };
 const PREFIX = 'vol/';
 
 /** A MemoryStore whose PUTs of `key` wait until let go; `held` resolves when one is waiting. */

@@ -52,6 +52,9 @@ describe('mountArguments', () => {
     ['dir-mode=0755', ['--dir-mode', '0755']],
     ['dir-mode=0777', ['--dir-mode', '0777']],
     ['log-level=debug', ['--log-level', 'debug']],
+    ['metadata-deadline=10000', ['--metadata-deadline', '10000']],
+    ['read-deadline=0300000', ['--read-deadline', '300000']],
+    ['write-deadline=600000', ['--write-deadline', '600000']],
   ])('maps the mount option %s to its granary mount flag', (option, flags) => {
     expect(mountArguments({ cache: 'false', mountOptions: option }, NODE_CACHE)).toEqual(flags);
   });
@@ -61,7 +64,7 @@ describe('mountArguments', () => {
   });
 
   it.each([
-    ['an unknown option', 'uid=1,allow-other', /volume_context mountOptions has the unknown option "allow-other"; granary accepts uid=\.\.\., gid=\.\.\., file-mode=\.\.\., dir-mode=\.\.\., log-level=\.\.\./],
+    ['an unknown option', 'uid=1,allow-other', /volume_context mountOptions has the unknown option "allow-other"; granary accepts uid=\.\.\., gid=\.\.\., file-mode=\.\.\., dir-mode=\.\.\., log-level=\.\.\., metadata-deadline=\.\.\., read-deadline=\.\.\., write-deadline=\.\.\./],
     ['an option that looks like a flag', '--read-only', /unknown option "--read-only"/],
     ['an option without its value', 'uid', /option "uid" is invalid: uid takes a user id from 0 to 4294967294/],
     ['an empty value', 'gid=', /option "gid=" is invalid: gid takes a group id/],
@@ -73,6 +76,8 @@ describe('mountArguments', () => {
     ['a sticky directory mode', 'dir-mode=1777', /option "dir-mode=1777" is invalid: dir-mode 1777 sets the sticky bit; granary never mounts setuid, setgid or sticky directories: use 0777$/],
     ['a setuid file mode', 'file-mode=4755', /option "file-mode=4755" is invalid: file-mode 4755 sets the setuid bit; granary never mounts setuid, setgid or sticky files: use 0755$/],
     ['an unknown log level', 'log-level=verbose', /option "log-level=verbose" is invalid: log-level takes one of fatal, error, warn, info, debug, trace, silent/],
+    ['a deadline below 100 ms', 'read-deadline=99', /option "read-deadline=99" is invalid: read-deadline takes milliseconds from 100 to 86400000 \(a day\)/],
+    ['a deadline with a unit', 'write-deadline=60s', /option "write-deadline=60s" is invalid/],
     ['an option given twice', 'uid=1,uid=2', /volume_context mountOptions sets uid more than once/],
     ['an empty option', 'uid=1,,gid=2', /must be comma-separated options of the form name or name=value; "" is not/],
     ['a space inside an option', 'uid=1 gid=2', /"uid=1 gid=2" is not/],

@@ -2,7 +2,7 @@
 // tests push requests, the session reads them from a fake device, and replies are collected.
 import { constants as osConstants } from 'node:os';
 import type { FuseDevice, FuseSystem, MountRequest } from './device';
-import { decodeOutHeader, encodeInHeader, Opcode, Size, type OutHeader } from './protocol';
+import { decodeOutHeader, encodeInHeader, encodeInterruptIn, INTERRUPT_UNIQUE_BIT, Opcode, Size, type OutHeader } from './protocol';
 
 /** The connection id the fake kernel gives every mount. */
 export const FAKE_CONNECTION_ID = 42;
@@ -99,9 +99,19 @@ export class FakeKernel implements FuseSystem {
     for (const read of this.waitingReads.splice(0)) read.reject(errnoError('ENODEV'));
   }
 
-  /** Queues a request and returns its unique id. */
+  /** Queues a request and returns its unique id (even, as the kernel's: it steps them by 2). */
   enqueue(opcode: number, nodeId: number, body: Buffer = Buffer.alloc(0), credentials = { uid: 0, gid: 0, pid: 1 }): bigint {
-    const unique = this.nextUnique++;
+    const unique = this.nextUnique;
+    this.nextUnique += 2n;
+    return this.enqueueAs(unique, opcode, nodeId, body, credentials);
+  }
+
+  /** Queues an INTERRUPT of request `unique`, as the kernel does when that request's caller gets a signal; returns the INTERRUPT's own id. */
+  interrupt(unique: bigint): bigint {
+    return this.enqueueAs(unique | INTERRUPT_UNIQUE_BIT, Opcode.INTERRUPT, 0, encodeInterruptIn(unique));
+  }
+
+  private enqueueAs(unique: bigint, opcode: number, nodeId: number, body: Buffer, credentials = { uid: 0, gid: 0, pid: 1 }): bigint {
     const header = encodeInHeader({ length: Size.IN_HEADER + body.length, opcode, unique, nodeId, ...credentials });
     this.queue.push(Buffer.concat([header, body]));
     this.pump();

@@ -22,6 +22,18 @@ export interface RequestContext {
   uid: number;
   gid: number;
   pid: number;
+  /**
+   * Aborts when the session stops waiting for this request: its caller got a signal (reason: RequestInterrupted,
+   * answered EINTR) or its deadline passed (DeadlineExceeded, answered EIO). The session answers at that moment
+   * whatever the handler does, except for WRITE, which it answers only on a deadline: a WRITE handler ends its own
+   * wait on an interrupt, returning the bytes it took or throwing the reason when it took none, so that EINTR always
+   * means "nothing written".
+   */
+  signal: AbortSignal;
+  /** Aborts when the request's deadline passes (DeadlineExceeded), even when `signal` aborted before at an interrupt. */
+  expired: AbortSignal;
+  /** Tells the session the request progressed (the store acknowledged a part or an object): an idle deadline starts over. */
+  progress(): void;
 }
 
 /** The answer to CREATE: the new entry and its open handle in one reply. */
@@ -60,6 +72,11 @@ export interface FuseOperations {
   flush?(context: RequestContext, nodeId: number, handle: number): Promise<void>;
   /** Makes written data durable. */
   fsync?(context: RequestContext, nodeId: number, handle: number, dataOnly: boolean): Promise<void>;
+  /**
+   * An OPEN or CREATE whose handle the kernel never got (the session had already answered it at an interrupt or a
+   * deadline): close it without publishing anything, as if it had never been opened.
+   */
+  discard?(nodeId: number, handle: number): void;
   /** The last reference to the open file is gone. */
   release?(context: RequestContext, nodeId: number, handle: number, flags: number): Promise<void>;
   /** Creates and opens a file in one step. */
@@ -97,7 +114,7 @@ export interface FuseOperations {
 
 /** How a handler says a request failed: a positive errno (ENOENT...), sent to the kernel negated. */
 export class FuseError extends Error {
-  override readonly name = 'FuseError';
+  override readonly name: string = 'FuseError';
 
   constructor(
     readonly errno: number,

@@ -627,6 +627,16 @@ export function decodeForgetIn(body: Buffer): { lookups: number } {
   return { lookups: u64(body, 0) };
 }
 
+/** Encodes fuse_interrupt_in (the kernel's side; used by tests and fakes). */
+export function encodeInterruptIn(unique: bigint): Buffer {
+  const buffer = Buffer.alloc(Size.INTERRUPT_IN);
+  buffer.writeBigUInt64LE(unique, 0);
+  return buffer;
+}
+
+/** FUSE_INT_REQ_BIT: set in an INTERRUPT's own id; ordinary request ids are even (the kernel steps them by 2). */
+export const INTERRUPT_UNIQUE_BIT = 1n;
+
 /** fuse_batch_forget_in followed by its fuse_forget_one array. */
 export function decodeBatchForgetIn(body: Buffer): Array<{ nodeId: number; lookups: number }> {
   need(body, Size.BATCH_FORGET_IN, 'fuse_batch_forget_in');
@@ -783,7 +793,10 @@ export function decodeAccessIn(body: Buffer): { mask: number } {
   return { mask: body.readUInt32LE(0) };
 }
 
-/** fuse_interrupt_in: the request the kernel would like to cancel. */
+/**
+ * fuse_interrupt_in: the id of the request the kernel wants ended (its caller got a signal). The INTERRUPT itself
+ * carries that id with INTERRUPT_UNIQUE_BIT set, and is answered only to say "not seen yet, send it again" (EAGAIN).
+ */
 export function decodeInterruptIn(body: Buffer): { unique: bigint } {
   need(body, Size.INTERRUPT_IN, 'fuse_interrupt_in');
   return { unique: body.readBigUInt64LE(0) };

@@ -1,8 +1,17 @@
 import { constants as osConstants } from 'node:os';
 import { silentLogger } from '../../log/logger';
 import { FAKE_CONNECTION_ID, FakeKernel } from './fake-kernel';
-import { FuseError, type FuseOperations } from './operations';
+import { FuseError, type EntryReply, type FuseOperations, type RequestContext } from './operations';
 import { decodeDirents, decodeDirentsPlus, direntPlusSize, DirentType, InitFlag, Opcode, Size, type Attributes } from './protocol';
+
+/** A promise and the functions that settle it: a gate a test opens when it chooses. */
+function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void; fail: (error: unknown) => void } {
+  let open!: (value: T) => void;
+  let fail!: (error: unknown) => void;
+  const promise = new Promise<T>((resolve, reject) => ((open = resolve), (fail = reject)));
+  return { promise, open, fail };
+}
+import { DeadlineExceeded, RequestInterrupted, type OperationDeadlines } from './deadlines';
 import { DEFAULT_INIT_FLAGS, FuseSession, type FuseSessionOptions } from './session';
 
 const { errno } = osConstants;
@@ -65,7 +74,7 @@ describe('FuseSession', () => {
     expect((init?.body.readUInt32LE(12) ?? 0) & InitFlag.DO_READDIRPLUS).toBe(0);
   });
 
-  it('answers ENOSYS for a missing handler or unknown opcode, and nothing for FORGET/INTERRUPT', async () => {
+  it('answers ENOSYS for a missing handler or unknown opcode, nothing for FORGET, and EAGAIN for an INTERRUPT of a request it has not seen', async () => {
     const forgets: Array<[number, number]> = [];
     await start({ forget: (nodeId, lookups) => forgets.push([nodeId, lookups]) });
     expect((await kernel.request(Opcode.GETATTR, 1, Buffer.alloc(16))).header.error).toBe(-errno.ENOSYS);
@@ -78,11 +87,13 @@ describe('FuseSession', () => {
     batch.writeBigUInt64LE(6n, 8);
     batch.writeBigUInt64LE(1n, 16);
     const batchId = kernel.enqueue(Opcode.BATCH_FORGET, 0, batch);
-    const interruptId = kernel.enqueue(Opcode.INTERRUPT, 0, Buffer.alloc(8));
+    // The kernel then sends the INTERRUPT again while the request waits, or drops it once the request was answered.
+    const interruptId = kernel.interrupt(4000n);
     // A later request's reply proves the earlier ones were processed.
     await kernel.request(4243, 1);
     expect(forgets).toEqual([[5, 2], [6, 1]]);
-    for (const id of [forgetId, batchId, interruptId]) expect(kernel.captured.has(id)).toBe(false);
+    for (const id of [forgetId, batchId]) expect(kernel.captured.has(id)).toBe(false);
+    expect(kernel.captured.get(interruptId)?.header.error).toBe(-errno.EAGAIN);
   });
 
   it('turns FuseError into its errno and anything else into EIO', async () => {
@@ -199,5 +210,206 @@ describe('FuseSession', () => {
     };
     const refused = new FuseSession(options, {}, silentLogger(), old);
     await expect(refused.mount()).rejects.toThrow(/before FUSE_INIT/);
+  });
+});
+
+describe('FuseSession: interrupts and deadlines', () => {
+  const deadlines: OperationDeadlines = { metadataMs: 30_000, readMs: 60_000, writeMs: 60_000 };
+  const entryOf = (nodeId: number): EntryReply => ({ nodeId, generation: 0, entryTimeoutMs: 1000, attrTimeoutMs: 1000, attributes: { ...attributes, ino: nodeId } });
+  const fsyncBody = (handle: number) => {
+    const body = Buffer.alloc(Size.FSYNC_IN);
+    body.writeBigUInt64LE(BigInt(handle), 0);
+    return body;
+  };
+  const writeBody = (handle: number, data: Buffer) => {
+    const body = Buffer.alloc(Size.WRITE_IN + data.length);
+    body.writeBigUInt64LE(BigInt(handle), 0);
+    body.writeUInt32LE(data.length, 16);
+    data.copy(body, Size.WRITE_IN);
+    return body;
+  };
+  const releaseBody = (handle: number) => {
+    const body = Buffer.alloc(Size.RELEASE_IN);
+    body.writeBigUInt64LE(BigInt(handle), 0);
+    return body;
+  };
+  const openBody = () => Buffer.alloc(Size.OPEN_IN);
+  let kernel: FakeKernel;
+  let session: FuseSession | undefined;
+
+  beforeEach(() => {
+    kernel = new FakeKernel();
+  });
+
+  afterEach(async () => {
+    jest.useRealTimers();
+    await session?.unmount();
+    session = undefined;
+  });
+
+  async function start(operations: FuseOperations) {
+    session = new FuseSession({ ...options, deadlines }, operations, silentLogger(), kernel);
+    return session.mount();
+  }
+
+  /** Waits until the handler has been called (its context recorded), so an INTERRUPT finds the request in flight. */
+  async function called(contexts: RequestContext[], count: number): Promise<void> {
+    while (contexts.length < count) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  it('answers an interrupted LOOKUP with EINTR at once, aborts its signal, and gives back the lookup its late answer holds', async () => {
+    const contexts: RequestContext[] = [];
+    const answer = gate<EntryReply>();
+    const forgets: Array<[number, number]> = [];
+    await start({
+      lookup: (context) => {
+        contexts.push(context);
+        return answer.promise;
+      },
+      forget: (nodeId, lookups) => forgets.push([nodeId, lookups]),
+    });
+    const unique = kernel.enqueue(Opcode.LOOKUP, 1, nameBody('slow'));
+    await called(contexts, 1);
+    const interruptId = kernel.interrupt(unique);
+    expect((await kernel.reply(unique)).header.error).toBe(-errno.EINTR);
+    expect(contexts[0]?.signal.reason).toBeInstanceOf(RequestInterrupted);
+    // The INTERRUPT of a request in flight is not answered itself.
+    expect(kernel.captured.has(interruptId)).toBe(false);
+    answer.open(entryOf(7));
+    await kernel.request(4242, 1); // a later request's reply: the late answer has been handled by then
+    expect(forgets).toEqual([[7, 1]]);
+  });
+
+  it('discards the handle of an OPEN and a CREATE answered late, and releases an OPENDIR\'s', async () => {
+    const contexts: RequestContext[] = [];
+    const opened = gate<{ handle: number }>();
+    const created = gate<{ entry: EntryReply; open: { handle: number } }>();
+    const dirOpened = gate<{ handle: number }>();
+    const discarded: Array<[number, number]> = [];
+    const forgets: Array<[number, number]> = [];
+    const releasedDirs: number[] = [];
+    await start({
+      open: (context) => (contexts.push(context), opened.promise),
+      create: (context) => (contexts.push(context), created.promise),
+      opendir: (context) => (contexts.push(context), dirOpened.promise),
+      discard: (nodeId, handle) => discarded.push([nodeId, handle]),
+      forget: (nodeId, lookups) => forgets.push([nodeId, lookups]),
+      releasedir: async (_context, _nodeId, handle) => void releasedDirs.push(handle),
+    });
+    const open = kernel.enqueue(Opcode.OPEN, 5, openBody());
+    const createBody = Buffer.concat([Buffer.alloc(Size.CREATE_IN), nameBody('new')]);
+    const create = kernel.enqueue(Opcode.CREATE, 1, createBody);
+    const opendir = kernel.enqueue(Opcode.OPENDIR, 1, openBody());
+    await called(contexts, 3);
+    for (const unique of [open, create, opendir]) kernel.interrupt(unique);
+    for (const unique of [open, create, opendir]) expect((await kernel.reply(unique)).header.error).toBe(-errno.EINTR);
+    opened.open({ handle: 11 });
+    created.open({ entry: entryOf(8), open: { handle: 12 } });
+    dirOpened.open({ handle: 13 });
+    await kernel.request(4242, 1);
+    expect(discarded).toEqual([[5, 11], [8, 12]]);
+    expect(forgets).toEqual([[8, 1]]);
+    expect(releasedDirs).toEqual([13]);
+  });
+
+  it('leaves an interrupted WRITE to its handler, which answers EINTR when it took nothing', async () => {
+    const contexts: RequestContext[] = [];
+    await start({
+      write: (context) => {
+        contexts.push(context);
+        return new Promise((_resolve, reject) => context.signal.addEventListener('abort', () => reject(context.signal.reason)));
+      },
+    });
+    const unique = kernel.enqueue(Opcode.WRITE, 5, writeBody(3, Buffer.from('data')));
+    await called(contexts, 1);
+    kernel.interrupt(unique);
+    expect((await kernel.reply(unique)).header.error).toBe(-errno.EINTR);
+  });
+
+  it('answers an interrupted WRITE with the bytes its handler took before it stopped', async () => {
+    const contexts: RequestContext[] = [];
+    await start({
+      write: (context) => {
+        contexts.push(context);
+        return new Promise((resolve) => context.signal.addEventListener('abort', () => resolve(2)));
+      },
+    });
+    const unique = kernel.enqueue(Opcode.WRITE, 5, writeBody(3, Buffer.from('data')));
+    await called(contexts, 1);
+    kernel.interrupt(unique);
+    const reply = await kernel.reply(unique);
+    expect(reply.header.error).toBe(0);
+    expect(reply.body.readUInt32LE(0)).toBe(2);
+  });
+
+  it('answers EIO at the deadline: a LOOKUP and a READ in their whole time, a WRITE too, whatever their handlers still wait for', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    const contexts: RequestContext[] = [];
+    const never = () => new Promise<never>(() => undefined);
+    await start({
+      lookup: (context) => (contexts.push(context), never()),
+      read: (context) => (contexts.push(context), never()),
+      write: (context) => (contexts.push(context), never()),
+    });
+    const lookup = kernel.enqueue(Opcode.LOOKUP, 1, nameBody('hung'));
+    const read = kernel.enqueue(Opcode.READ, 5, readBody(3, 0, 4096));
+    const write = kernel.enqueue(Opcode.WRITE, 5, writeBody(3, Buffer.from('x')));
+    await called(contexts, 3);
+    await jest.advanceTimersByTimeAsync(deadlines.metadataMs - 1);
+    expect(kernel.captured.has(lookup)).toBe(false);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(kernel.captured.get(lookup)?.header.error).toBe(-errno.EIO);
+    expect(contexts[0]?.signal.reason).toBeInstanceOf(DeadlineExceeded);
+    expect(kernel.captured.has(read)).toBe(false);
+    await jest.advanceTimersByTimeAsync(deadlines.readMs - deadlines.metadataMs);
+    expect(kernel.captured.get(read)?.header.error).toBe(-errno.EIO);
+    expect(kernel.captured.get(write)?.header.error).toBe(-errno.EIO);
+    expect(contexts[2]?.signal.reason).toBeInstanceOf(DeadlineExceeded);
+  });
+
+  it('still answers EIO at its deadline a WRITE whose handler ignored the interrupt, telling the handler through `expired`', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    const contexts: RequestContext[] = [];
+    await start({ write: (context) => (contexts.push(context), new Promise<never>(() => undefined)) });
+    const write = kernel.enqueue(Opcode.WRITE, 5, writeBody(3, Buffer.from('x')));
+    await called(contexts, 1);
+    kernel.interrupt(write);
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(contexts[0]?.signal.reason).toBeInstanceOf(RequestInterrupted);
+    expect(contexts[0]?.expired.aborted).toBe(false);
+    expect(kernel.captured.has(write)).toBe(false);
+    await jest.advanceTimersByTimeAsync(deadlines.writeMs);
+    expect(kernel.captured.get(write)?.header.error).toBe(-errno.EIO);
+    expect(contexts[0]?.expired.reason).toBeInstanceOf(DeadlineExceeded);
+  });
+
+  it('starts an FSYNC\'s deadline over at each progress, and answers EIO once the handler makes none for writeMs', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    const contexts: RequestContext[] = [];
+    await start({ fsync: (context) => (contexts.push(context), new Promise<void>(() => undefined)) });
+    const fsync = kernel.enqueue(Opcode.FSYNC, 5, fsyncBody(3));
+    await called(contexts, 1);
+    // Five parts acknowledged, each just inside the deadline: five times the deadline in all, still waiting.
+    for (let part = 0; part < 5; part++) {
+      await jest.advanceTimersByTimeAsync(deadlines.writeMs - 1);
+      contexts[0]?.progress();
+    }
+    expect(kernel.captured.has(fsync)).toBe(false);
+    await jest.advanceTimersByTimeAsync(deadlines.writeMs);
+    expect(kernel.captured.get(fsync)?.header.error).toBe(-errno.EIO);
+  });
+
+  it('gives RELEASE no deadline: nobody waits for it, and what it publishes must finish', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    const contexts: RequestContext[] = [];
+    const released = gate();
+    await start({ release: (context) => (contexts.push(context), released.promise) });
+    const release = kernel.enqueue(Opcode.RELEASE, 5, releaseBody(3));
+    await called(contexts, 1);
+    await jest.advanceTimersByTimeAsync(10 * deadlines.writeMs);
+    expect(kernel.captured.has(release)).toBe(false);
+    expect(contexts[0]?.signal.aborted).toBe(false);
+    released.open();
+    expect((await kernel.reply(release)).header.error).toBe(0);
   });
 });

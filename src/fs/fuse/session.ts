@@ -5,6 +5,7 @@
 import { constants as osConstants } from 'node:os';
 import type { Logger } from '../../log/logger';
 import { linuxFuseSystem, type FuseDevice, type FuseSystem } from './device';
+import { deadlineOf, DeadlineExceeded, InFlightRequest, whenAborted, type OperationDeadlines } from './deadlines';
 import { FuseError, type FuseOperations, type RequestContext } from './operations';
 import {
   decodeAccessIn,
@@ -16,6 +17,7 @@ import {
   decodeGetattrIn,
   decodeInHeader,
   decodeInitIn,
+  decodeInterruptIn,
   decodeMkdirIn,
   decodeMknodIn,
   decodeName,
@@ -44,6 +46,7 @@ import {
   opcodeName,
   REQUEST_BUFFER_SIZE,
   Size,
+  type EntryReply,
   type InHeader,
   type InitRequest,
 } from './protocol';
@@ -93,7 +96,19 @@ export interface FuseSessionOptions {
   /** uid/gid recorded as the mount's owner (user_id/group_id). */
   ownerUid?: number;
   ownerGid?: number;
+  /** How long each kind of request may keep its caller waiting (see deadlines.ts); none when absent. */
+  deadlines?: OperationDeadlines;
 }
+
+/** What a handled request answers: a body (or none), and how to undo what the answer gives the kernel if it never gets it. */
+interface Answer {
+  body?: Buffer;
+  /** The kernel did not get this answer (the session had answered at an interrupt or a deadline): drop what it holds. */
+  undo?: () => void;
+}
+
+/** The answer of a request that gets no reply (FORGET, BATCH_FORGET). */
+const NO_REPLY = null;
 
 /** What was agreed with the kernel in FUSE_INIT. */
 export interface NegotiatedProtocol {
@@ -111,6 +126,8 @@ export class FuseSession {
   private connection: number | undefined;
   private activeReaders = 0;
   private protocol: NegotiatedProtocol | undefined;
+  /** Requests read and not yet answered, by id: what an INTERRUPT names. */
+  private readonly inFlight = new Map<bigint, InFlightRequest>();
   private resolveInitialized!: (protocol: NegotiatedProtocol) => void;
   private resolveClosed!: () => void;
   /** Resolves once the kernel's FUSE_INIT has been answered: the mount serves requests. */
@@ -260,7 +277,11 @@ export class FuseSession {
     this.resolveClosed();
   }
 
-  /** Decodes one request and answers it (or not: FORGET, BATCH_FORGET and INTERRUPT get no reply). */
+  /**
+   * Decodes one request and answers it (or not: FORGET, BATCH_FORGET and INTERRUPT get no reply). The answer is the
+   * handler's, or, when the request's signal aborts first (an INTERRUPT, its deadline), that abort's errno at once:
+   * the handler then finishes in the background and what its late answer holds (a lookup, an open handle) is undone.
+   */
   async dispatch(request: Buffer): Promise<void> {
     let header: InHeader;
     try {
@@ -271,80 +292,126 @@ export class FuseSession {
     }
     // Extensions (8-byte units) trail the body; granary negotiates none, but skip them if present.
     const body = request.subarray(Size.IN_HEADER, Math.max(Size.IN_HEADER, Math.min(request.length, header.length) - header.totalExtensionLength * 8));
-    const context: RequestContext = { unique: header.unique, uid: header.uid, gid: header.gid, pid: header.pid };
-    try {
-      await this.handle(header, body, context);
-    } catch (error) {
-      if (error instanceof FuseError) {
-        this.replyError(header.unique, error.errno);
-      } else {
-        this.logger.error({ err: error, op: opcodeName(header.opcode), nodeId: header.nodeId }, 'FUSE request failed unexpectedly');
-        this.replyError(header.unique, errno.EIO);
-      }
+    if (header.opcode === Opcode.INTERRUPT) return this.interrupt(header.unique, body);
+    const operation = opcodeName(header.opcode);
+    const deadline = this.options.deadlines && this.protocol ? deadlineOf(header.opcode, this.options.deadlines) : undefined;
+    // Registered before the first await, so an INTERRUPT read right after this request finds it.
+    const inFlight = new InFlightRequest(header.unique, operation, deadline);
+    this.inFlight.set(header.unique, inFlight);
+    const context: RequestContext = {
+      unique: header.unique, uid: header.uid, gid: header.gid, pid: header.pid, signal: inFlight.signal, expired: inFlight.expired, progress: inFlight.progress,
+    };
+    const handled = this.handle(header, body, context).then(
+      (answer) => ({ answer }),
+      (error: unknown) => ({ error }),
+    );
+    // A WRITE is answered early only at its deadline: on an interrupt its handler decides (see RequestContext.signal).
+    const early = whenAborted(header.opcode === Opcode.WRITE ? inFlight.expired : inFlight.signal).then((reason) => ({ early: reason }));
+    const outcome = await Promise.race([handled, early]);
+    inFlight.finish();
+    this.inFlight.delete(header.unique);
+    if ('early' in outcome) {
+      const reason = outcome.early;
+      if (reason instanceof DeadlineExceeded) this.logger.warn({ op: operation, nodeId: header.nodeId, deadline: reason.deadline }, `${reason.message}; answered EIO`);
+      else this.logger.debug({ op: operation, nodeId: header.nodeId, unique: String(header.unique) }, 'FUSE request interrupted; answered EINTR');
+      this.replyError(header.unique, reason instanceof FuseError ? reason.errno : errno.EIO);
+      void handled.then((late) => {
+        if ('answer' in late) late.answer?.undo?.();
+        else this.logger.debug({ op: operation, nodeId: header.nodeId, err: late.error }, 'FUSE request failed after it was answered');
+      });
+      return;
+    }
+    if ('answer' in outcome) {
+      if (outcome.answer !== NO_REPLY) this.reply(header.unique, outcome.answer.body);
+      return;
+    }
+    const { error } = outcome;
+    if (error instanceof FuseError) {
+      this.replyError(header.unique, error.errno);
+    } else {
+      this.logger.error({ err: error, op: operation, nodeId: header.nodeId }, 'FUSE request failed unexpectedly');
+      this.replyError(header.unique, errno.EIO);
     }
   }
 
-  private async handle(header: InHeader, body: Buffer, context: RequestContext): Promise<void> {
+  /**
+   * INTERRUPT: the caller of request `unique` got a signal; its request's signal aborts. One not in flight was either
+   * answered already or not read yet (another device reader holds it): EAGAIN makes the kernel send the INTERRUPT
+   * again while the request still waits, and drop it otherwise (libfuse does the same).
+   */
+  private interrupt(ownUnique: bigint, body: Buffer): void {
+    const { unique } = decodeInterruptIn(body);
+    const target = this.inFlight.get(unique);
+    if (target) target.interrupt();
+    else this.replyError(ownUnique, errno.EAGAIN);
+  }
+
+  /** Runs the handler of one request and returns its answer (NO_REPLY for those the kernel expects none for). */
+  private async handle(header: InHeader, body: Buffer, context: RequestContext): Promise<Answer | typeof NO_REPLY> {
     const ops = this.operations;
-    const { unique, nodeId } = header;
-    const missing = () => this.replyError(unique, errno.ENOSYS);
+    const { nodeId } = header;
+    const missing = () => {
+      throw new FuseError(errno.ENOSYS);
+    };
+    const done: Answer = {};
+    /** An entry answer: the kernel holds one more lookup on its node, which a lost answer gives back. */
+    const entry = (reply: EntryReply): Answer => ({ body: encodeEntryOut(reply), undo: () => ops.forget?.(reply.nodeId, 1) });
     if (!this.protocol && header.opcode !== Opcode.INIT) throw new FuseError(errno.EIO, 'request before FUSE_INIT');
     switch (header.opcode) {
       case Opcode.INIT:
-        return this.handleInit(unique, decodeInitIn(body));
+        return { body: this.handleInit(decodeInitIn(body)) };
       case Opcode.DESTROY:
         ops.destroy?.();
-        return this.reply(unique);
+        return done;
       case Opcode.FORGET:
         ops.forget?.(nodeId, decodeForgetIn(body).lookups);
-        return;
+        return NO_REPLY;
       case Opcode.BATCH_FORGET:
         for (const forget of decodeBatchForgetIn(body)) ops.forget?.(forget.nodeId, forget.lookups);
-        return;
-      case Opcode.INTERRUPT:
-        // Allowed by the protocol: the interrupted request simply completes normally.
-        return;
+        return NO_REPLY;
       case Opcode.LOOKUP:
         if (!ops.lookup) return missing();
-        return this.reply(unique, encodeEntryOut(await ops.lookup(context, nodeId, decodeName(body).name)));
+        return entry(await ops.lookup(context, nodeId, decodeName(body).name));
       case Opcode.GETATTR:
         if (!ops.getattr) return missing();
-        return this.reply(unique, encodeAttrOut(await ops.getattr(context, nodeId, decodeGetattrIn(body).handle)));
+        return { body: encodeAttrOut(await ops.getattr(context, nodeId, decodeGetattrIn(body).handle)) };
       case Opcode.SETATTR:
         if (!ops.setattr) return missing();
-        return this.reply(unique, encodeAttrOut(await ops.setattr(context, nodeId, decodeSetattrIn(body))));
+        return { body: encodeAttrOut(await ops.setattr(context, nodeId, decodeSetattrIn(body))) };
       case Opcode.ACCESS:
         if (!ops.access) return missing();
         await ops.access(context, nodeId, decodeAccessIn(body).mask);
-        return this.reply(unique);
+        return done;
       case Opcode.STATFS:
         if (!ops.statfs) return missing();
-        return this.reply(unique, encodeStatfsOut(await ops.statfs(context, nodeId)));
-      case Opcode.OPEN:
+        return { body: encodeStatfsOut(await ops.statfs(context, nodeId)) };
+      case Opcode.OPEN: {
         if (!ops.open) return missing();
-        return this.reply(unique, encodeOpenOut(await ops.open(context, nodeId, decodeOpenIn(body).flags)));
+        const open = await ops.open(context, nodeId, decodeOpenIn(body).flags);
+        return { body: encodeOpenOut(open), undo: () => ops.discard?.(nodeId, open.handle) };
+      }
       case Opcode.READ: {
         if (!ops.read) return missing();
         const read = decodeReadIn(body);
         const data = await ops.read(context, nodeId, read.handle, read.offset, read.size);
-        return this.reply(unique, data.length > read.size ? data.subarray(0, read.size) : data);
+        return { body: data.length > read.size ? data.subarray(0, read.size) : data };
       }
       case Opcode.WRITE: {
         if (!ops.write) return missing();
         const write = decodeWriteIn(body);
-        return this.reply(unique, encodeWriteOut(await ops.write(context, nodeId, write.handle, write.offset, write.data)));
+        return { body: encodeWriteOut(await ops.write(context, nodeId, write.handle, write.offset, write.data)) };
       }
       case Opcode.FLUSH:
         if (!ops.flush) return missing(); // the kernel then stops sending FLUSH
         await ops.flush(context, nodeId, decodeFlushIn(body).handle);
-        return this.reply(unique);
+        return done;
       case Opcode.FSYNC:
       case Opcode.FSYNCDIR: {
         const fsync = header.opcode === Opcode.FSYNC ? ops.fsync : ops.fsyncdir;
         if (!fsync) return missing();
         const { handle, dataOnly } = decodeFsyncIn(body);
         await fsync.call(ops, context, nodeId, handle, dataOnly);
-        return this.reply(unique);
+        return done;
       }
       case Opcode.RELEASE:
       case Opcode.RELEASEDIR: {
@@ -352,22 +419,30 @@ export class FuseSession {
         const release = header.opcode === Opcode.RELEASE ? ops.release : ops.releasedir;
         const { handle, flags } = decodeReleaseIn(body);
         if (release) await release.call(ops, context, nodeId, handle, flags);
-        return this.reply(unique);
+        return done;
       }
       case Opcode.CREATE: {
         if (!ops.create) return missing(); // the kernel falls back to MKNOD + OPEN
         const create = decodeCreateIn(body);
         const created = await ops.create(context, nodeId, create.name, create.mode, create.flags, create.umask);
-        return this.reply(unique, Buffer.concat([encodeEntryOut(created.entry), encodeOpenOut(created.open)]));
+        return {
+          body: Buffer.concat([encodeEntryOut(created.entry), encodeOpenOut(created.open)]),
+          undo: () => {
+            ops.discard?.(created.entry.nodeId, created.open.handle);
+            ops.forget?.(created.entry.nodeId, 1);
+          },
+        };
       }
-      case Opcode.OPENDIR:
+      case Opcode.OPENDIR: {
         if (!ops.opendir) return missing();
-        return this.reply(unique, encodeOpenOut(await ops.opendir(context, nodeId, decodeOpenIn(body).flags)));
+        const open = await ops.opendir(context, nodeId, decodeOpenIn(body).flags);
+        return { body: encodeOpenOut(open), undo: () => void ops.releasedir?.(context, nodeId, open.handle) };
+      }
       case Opcode.READDIR: {
         if (!ops.readdir) return missing();
         const read = decodeReadIn(body);
         const entries = await ops.readdir(context, nodeId, read.handle, read.offset, read.size);
-        return this.reply(unique, encodeDirents(entries, read.size).buffer);
+        return { body: encodeDirents(entries, read.size).buffer };
       }
       case Opcode.READDIRPLUS: {
         if (!ops.readdirplus) return missing();
@@ -376,44 +451,49 @@ export class FuseSession {
         const { buffer, count } = encodeDirentsPlus(entries, read.size);
         // Entries the handler counted as lookups but that did not fit would never be forgotten.
         if (count < entries.length) this.logger.error({ nodeId, returned: entries.length, sent: count, size: read.size }, 'READDIRPLUS returned more entries than fit; their lookups leak');
-        return this.reply(unique, buffer);
+        return {
+          body: buffer,
+          undo: () => {
+            for (const sent of entries.slice(0, count)) if (sent.entry) ops.forget?.(sent.entry.nodeId, 1);
+          },
+        };
       }
       case Opcode.MKDIR: {
         if (!ops.mkdir) return missing();
         const mkdir = decodeMkdirIn(body);
-        return this.reply(unique, encodeEntryOut(await ops.mkdir(context, nodeId, mkdir.name, mkdir.mode, mkdir.umask)));
+        return entry(await ops.mkdir(context, nodeId, mkdir.name, mkdir.mode, mkdir.umask));
       }
       case Opcode.MKNOD: {
         if (!ops.mknod) return missing();
         const mknod = decodeMknodIn(body);
-        return this.reply(unique, encodeEntryOut(await ops.mknod(context, nodeId, mknod.name, mknod.mode, mknod.rdev, mknod.umask)));
+        return entry(await ops.mknod(context, nodeId, mknod.name, mknod.mode, mknod.rdev, mknod.umask));
       }
       case Opcode.UNLINK:
         if (!ops.unlink) return missing();
         await ops.unlink(context, nodeId, decodeName(body).name);
-        return this.reply(unique);
+        return done;
       case Opcode.RMDIR:
         if (!ops.rmdir) return missing();
         await ops.rmdir(context, nodeId, decodeName(body).name);
-        return this.reply(unique);
+        return done;
       case Opcode.RENAME:
       case Opcode.RENAME2:
         if (!ops.rename) return missing();
         await ops.rename(context, nodeId, decodeRenameIn(body, header.opcode === Opcode.RENAME2 ? 2 : 1));
-        return this.reply(unique);
+        return done;
       default:
         return missing();
     }
   }
 
-  private handleInit(unique: bigint, init: InitRequest): void {
+  private handleInit(init: InitRequest): Buffer {
     if (init.major > KERNEL_VERSION) {
       // The kernel is newer: answer with our major only; it then sends INIT again with ours.
-      return this.reply(unique, encodeInitOut({ major: KERNEL_VERSION, minor: KERNEL_MINOR_VERSION, maxReadahead: 0, flags: 0, maxBackground: 0, congestionThreshold: 0, maxWrite: 0, timeGranularity: 0, maxPages: 0, flags2: 0 }));
+      return encodeInitOut({ major: KERNEL_VERSION, minor: KERNEL_MINOR_VERSION, maxReadahead: 0, flags: 0, maxBackground: 0, congestionThreshold: 0, maxWrite: 0, timeGranularity: 0, maxPages: 0, flags2: 0 });
     }
     if (init.major < KERNEL_VERSION || init.minor < MINIMUM_KERNEL_MINOR_VERSION) {
       this.logger.error({ kernel: `${init.major}.${init.minor}`, minimum: `${KERNEL_VERSION}.${MINIMUM_KERNEL_MINOR_VERSION}` }, 'kernel FUSE protocol too old');
-      return this.replyError(unique, errno.EPROTO);
+      throw new FuseError(errno.EPROTO, 'kernel FUSE protocol too old');
     }
     const { options } = this;
     const minor = Math.min(init.minor, KERNEL_MINOR_VERSION);
@@ -421,25 +501,23 @@ export class FuseSession {
     const flags = (init.flags & wanted) >>> 0;
     const maxReadahead = Math.min(init.maxReadahead, options.maxReadahead);
     const maxBackground = Math.min(0xffff, Math.max(1, options.maxBackground));
-    this.reply(
-      unique,
-      encodeInitOut({
-        major: KERNEL_VERSION,
-        minor,
-        maxReadahead,
-        flags,
-        maxBackground,
-        congestionThreshold: Math.max(1, Math.floor((maxBackground * 3) / 4)), // libfuse's ratio
-        maxWrite: MAX_WRITE,
-        timeGranularity: 1, // nanoseconds
-        maxPages: MAX_PAGES,
-        flags2: 0,
-      }),
-    );
+    const reply = encodeInitOut({
+      major: KERNEL_VERSION,
+      minor,
+      maxReadahead,
+      flags,
+      maxBackground,
+      congestionThreshold: Math.max(1, Math.floor((maxBackground * 3) / 4)), // libfuse's ratio
+      maxWrite: MAX_WRITE,
+      timeGranularity: 1, // nanoseconds
+      maxPages: MAX_PAGES,
+      flags2: 0,
+    });
     this.protocol = { major: KERNEL_VERSION, minor, flags, maxReadahead };
     this.logger.info({ mountpoint: options.mountpoint, kernel: `${init.major}.${init.minor}`, agreed: `${KERNEL_VERSION}.${minor}`, flags }, 'FUSE session initialized');
     this.operations.init?.(init);
     this.resolveInitialized(this.protocol);
+    return reply;
   }
 
   /** Sends a successful reply with an optional body (header and body go out in one write). */

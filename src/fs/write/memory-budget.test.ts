@@ -36,3 +36,32 @@ describe('MemoryBudget', () => {
     expect(() => budget.release(1)).toThrow(/released more/);
   });
 });
+
+describe('MemoryBudget: a wait that is given up', () => {
+  it('leaves the queue holding nothing when its signal aborts, and the waiters behind it are served', async () => {
+    const budget = new MemoryBudget(10);
+    await budget.acquire(9);
+    const controller = new AbortController();
+    const reason = new Error('interrupted');
+    const large = budget.acquire(8, controller.signal);
+    let smallGranted = false;
+    const small = budget.acquire(1).then(() => (smallGranted = true));
+    await Promise.resolve();
+    expect(budget.waiting).toBe(2);
+    controller.abort(reason);
+    await expect(large).rejects.toBe(reason);
+    // The large request no longer holds the queue: the small one fits beside the 9 bytes held.
+    await small;
+    expect(smallGranted).toBe(true);
+    expect(budget.waiting).toBe(0);
+    expect(budget.used).toBe(10);
+  });
+
+  it('refuses at once with a signal already aborted, reserving nothing', async () => {
+    const budget = new MemoryBudget(10);
+    const controller = new AbortController();
+    controller.abort(new Error('gone'));
+    await expect(budget.acquire(1, controller.signal)).rejects.toThrow('gone');
+    expect(budget.used).toBe(0);
+  });
+});

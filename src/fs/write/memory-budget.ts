@@ -28,15 +28,36 @@ export class MemoryBudget {
     return this.waiters.length;
   }
 
-  /** Resolves once `bytes` (at most the capacity) are reserved for the caller, who must release() them. */
-  async acquire(bytes: number): Promise<void> {
+  /**
+   * Resolves once `bytes` (at most the capacity) are reserved for the caller, who must release() them. When `signal`
+   * aborts first, the caller leaves the queue holding nothing and the call rejects with the signal's reason.
+   */
+  async acquire(bytes: number, signal?: AbortSignal): Promise<void> {
     if (bytes > this.capacity) throw new RangeError(`cannot reserve ${bytes} bytes from a memory budget of ${this.capacity}`);
+    signal?.throwIfAborted();
     if (this.waiters.length === 0 && this.usedBytes + bytes > this.capacity) this.reclaim?.();
     if (this.waiters.length === 0 && this.usedBytes + bytes <= this.capacity) {
       this.take(bytes);
       return;
     }
-    await new Promise<void>((grant) => this.waiters.push({ bytes, grant }));
+    await new Promise<void>((resolve, reject) => {
+      const waiter = {
+        bytes,
+        grant: () => {
+          signal?.removeEventListener('abort', leave);
+          resolve();
+        },
+      };
+      const leave = () => {
+        const index = this.waiters.indexOf(waiter);
+        if (index >= 0) this.waiters.splice(index, 1);
+        reject(signal?.reason);
+        // The head of the queue may have been all that kept smaller waiters behind it waiting.
+        this.release(0);
+      };
+      signal?.addEventListener('abort', leave, { once: true });
+      this.waiters.push(waiter);
+    });
   }
 
   /** Gives back bytes reserved by acquire() and wakes the waiters that now fit. */

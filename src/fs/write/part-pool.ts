@@ -25,13 +25,13 @@ export class PartBufferPool {
     return this.free.length * this.bufferBytes;
   }
 
-  /** A buffer of `capacity` bytes whose reservation the caller now holds; waits for memory like MemoryBudget.acquire. */
-  async acquire(capacity: number): Promise<Buffer> {
+  /** A buffer of `capacity` bytes whose reservation the caller now holds; waits for memory like MemoryBudget.acquire (`signal` ends the wait). */
+  async acquire(capacity: number, signal?: AbortSignal): Promise<Buffer> {
     if (capacity === this.bufferBytes) {
       const recycled = this.free.pop();
       if (recycled) return recycled; // its reservation passes to the caller
     }
-    await this.budget.acquire(capacity);
+    await this.budget.acquire(capacity, signal);
     // allocUnsafeSlow: a buffer of its own, never a slice of Node's shared pool; only the filled prefix is read.
     return Buffer.allocUnsafeSlow(capacity);
   }

@@ -18,6 +18,8 @@ export interface StagingFileOptions {
   logger: Logger;
   /** True when the store does not hold this content yet even without writes (a new file): flush must upload. */
   dirty?: boolean;
+  /** Called whenever the store acknowledges a part or the object, or sends a range of the seed: the upload progresses. */
+  onAcknowledged?: () => void;
 }
 
 /**
@@ -97,7 +99,7 @@ export class StagingFile {
     if (!this.dirty) return undefined;
     await this.fill(0, this.sizeBytes);
     const file = await this.openFile();
-    const info = await uploadFile(this.options.store, this.options.key, file, this.sizeBytes, this.options.writePath, this.options.logger);
+    const info = await uploadFile(this.options.store, this.options.key, file, this.sizeBytes, this.options.writePath, this.options.logger, this.options.onAcknowledged);
     this.existing = info;
     this.dirty = false;
     return info;
@@ -140,6 +142,7 @@ export class StagingFile {
       }
       if (at !== rangeEnd) throw new Error(`${key}: the store returned ${at - rangeStart} bytes for the range [${rangeStart}, ${rangeEnd})`);
       this.present.add(rangeStart, rangeEnd);
+      this.options.onAcknowledged?.();
     });
     await forEachLimited(tasks, writePath.config.maxPartsInFlight, (task) => task());
   }

@@ -2,6 +2,7 @@
 // written: memory holds only the parts not yet acknowledged, and close waits for the store before succeeding.
 import type { Logger } from '../../log/logger';
 import { MAX_PARTS, type ObjectInfo, type ObjectStore } from '../../objectstore/store';
+import { untilAborted } from '../../util/abortable';
 import { Errno } from '../errno';
 import { FuseError } from '../fuse/operations';
 import type { TrackedUpload } from './multipart-uploads';
@@ -15,6 +16,8 @@ export interface StreamingUploadOptions {
   key: string;
   writePath: WritePath;
   logger: Logger;
+  /** Called whenever the store acknowledges a part or the object: the upload progresses. */
+  onAcknowledged?: () => void;
 }
 
 /**
@@ -35,7 +38,8 @@ export class StreamingUpload {
   private written = 0;
   private current: PartBuffer | undefined;
   private nextPartNumber = 1;
-  private upload: TrackedUpload | undefined;
+  /** The multipart upload, once the first full part asked for it: started once, awaited by every part's send. */
+  private upload: Promise<TrackedUpload> | undefined;
   private readonly inFlight = new Set<Promise<void>>();
   private failure: { error: unknown } | undefined;
   private state: 'open' | 'committed' | 'aborted' = 'open';
@@ -58,30 +62,47 @@ export class StreamingUpload {
     return this.inFlight.size;
   }
 
-  /** Appends `data` at offset `size`; waits for memory (backpressure) and for a free upload slot when needed. */
-  async write(data: Buffer): Promise<void> {
+  /**
+   * Appends `data` at offset `size`; waits for memory (backpressure) and for a free upload slot when needed. Returns
+   * the bytes taken: all of them, unless `signal` aborts one of those waits; then the bytes taken before it (a short
+   * write), or, when none were, it rejects with the signal's reason and nothing changed.
+   */
+  async write(data: Buffer, signal?: AbortSignal): Promise<number> {
     this.checkOpen();
     const { parts } = this.options.writePath;
     let taken = 0;
-    while (taken < data.length) {
-      this.throwIfFailed();
-      if (this.current === undefined) {
-        if (this.nextPartNumber > MAX_PARTS) {
-          throw new FuseError(Errno.EFBIG, `${this.options.key}: a streamed file cannot exceed ${MAX_PARTS} parts; raise partSizeBytes`);
+    try {
+      while (taken < data.length) {
+        this.throwIfFailed();
+        if (this.current === undefined) {
+          if (this.nextPartNumber > MAX_PARTS) {
+            throw new FuseError(Errno.EFBIG, `${this.options.key}: a streamed file cannot exceed ${MAX_PARTS} parts; raise partSizeBytes`);
+          }
+          const buffer = await parts.acquire(partSizeFor(this.nextPartNumber, this.options.writePath.config), signal);
+          this.current = new PartBuffer(this.nextPartNumber++, buffer);
         }
-        const capacity = partSizeFor(this.nextPartNumber, this.options.writePath.config);
-        this.current = new PartBuffer(this.nextPartNumber++, await parts.acquire(capacity));
+        const part = this.current;
+        // A part filled by an earlier write whose wait for a slot was aborted goes first.
+        if (!part.full) {
+          const step = part.append(data.subarray(taken));
+          taken += step;
+          // Count bytes as soon as they are buffered, so size stays right even if sending the part fails below.
+          this.written += step;
+        }
+        if (part.full) {
+          // The part stays current until a slot is free and the upload exists: an abort of either wait leaves it for the
+          // next write or commit (the upload's creation goes on, and is not asked for twice).
+          await this.freeSlot(signal);
+          await this.started(signal);
+          this.current = undefined;
+          await this.send(part);
+        }
       }
-      const part = this.current;
-      const step = part.append(data.subarray(taken));
-      taken += step;
-      // Count bytes as soon as they are buffered, so size stays right even if sending the part fails below.
-      this.written += step;
-      if (part.full) {
-        this.current = undefined;
-        await this.send(part);
-      }
+    } catch (error) {
+      if (signal?.aborted && error === signal.reason && taken > 0) return taken;
+      throw error;
     }
+    return taken;
   }
 
   /**
@@ -93,10 +114,12 @@ export class StreamingUpload {
     const { store, key } = this.options;
     let info: ObjectInfo;
     if (this.upload === undefined) {
+      // No part was ever full: the whole file is in the buffer still filling (or nothing was written).
       const part = this.current;
       this.current = undefined;
       try {
         info = await store.put(key, part?.bytes() ?? Buffer.alloc(0));
+        this.options.onAcknowledged?.();
       } finally {
         if (part) this.options.writePath.parts.release(part.data);
       }
@@ -106,7 +129,8 @@ export class StreamingUpload {
       if (last) await this.send(last);
       await this.settle();
       this.throwIfFailed();
-      info = await this.upload.complete();
+      info = await (await this.upload).complete();
+      this.options.onAcknowledged?.();
     }
     this.state = 'committed';
     return info;
@@ -140,25 +164,42 @@ export class StreamingUpload {
       this.options.writePath.parts.release(this.current.data);
       this.current = undefined;
     }
-    this.upload?.abandon(this.settle());
+    const settled = this.settle();
+    // An upload still being created is abandoned once it exists; one whose creation failed has nothing to abort.
+    this.upload?.then((upload) => upload.abandon(settled), () => undefined);
+  }
+
+  /** Waits until fewer than maxPartsInFlight parts are uploading (the per-file parallelism cap), or `signal` aborts. */
+  private async freeSlot(signal?: AbortSignal): Promise<void> {
+    while (this.inFlight.size >= this.options.writePath.config.maxPartsInFlight) await untilAborted(Promise.race(this.inFlight), signal);
+  }
+
+  /** The multipart upload, created at the first call (waiting for it ends when `signal` aborts; its creation goes on). */
+  private started(signal?: AbortSignal): Promise<TrackedUpload> {
+    if (!this.upload) {
+      this.upload = this.options.writePath.uploads.start(this.options.store, this.options.key);
+      // Awaited by every send; a write interrupted while it is created must not leave its failure unhandled.
+      this.upload.catch(() => undefined);
+    }
+    return untilAborted(this.upload, signal);
   }
 
   /** Starts the upload of a full (or last) part once a slot is free; the part's memory is released when it settles. */
   private async send(part: PartBuffer): Promise<void> {
-    const { store, key, writePath } = this.options;
+    const { writePath } = this.options;
+    let upload: TrackedUpload;
     try {
-      // Per-file parallelism cap: wait for a slot before starting another part.
-      while (this.inFlight.size >= writePath.config.maxPartsInFlight) await Promise.race(this.inFlight);
+      await this.freeSlot();
       this.throwIfFailed();
-      this.upload ??= await writePath.uploads.start(store, key);
+      upload = await this.started();
     } catch (error) {
       writePath.parts.release(part.data);
       throw error;
     }
-    const upload = this.upload;
     const task = (async () => {
       try {
         await upload.uploadPart(part.partNumber, part.bytes());
+        this.options.onAcknowledged?.();
       } catch (error) {
         this.failure ??= { error };
       } finally {

@@ -22,6 +22,8 @@ export class ObservedStore implements ObjectStore {
   /** Parts uploading right now, and the most ever at once. */
   partsInFlight = 0;
   maxPartsInFlight = 0;
+  /** While set, every part upload waits for it before it goes to the store (holdParts()). */
+  private partGate: Promise<void> | undefined;
 
   constructor(
     readonly inner: MemoryStore = new MemoryStore(),
@@ -29,6 +31,16 @@ export class ObservedStore implements ObjectStore {
     public partDelayMs = 0,
   ) {
     this.location = inner.location;
+  }
+
+  /** Makes part uploads wait until the returned function is called: parts stay in flight as long as a test wants. */
+  holdParts(): () => void {
+    let open!: () => void;
+    this.partGate = new Promise((resolve) => (open = resolve));
+    return () => {
+      this.partGate = undefined;
+      open();
+    };
   }
 
   /** Calls of one kind. */
@@ -83,6 +95,7 @@ export class ObservedStore implements ObjectStore {
         this.maxPartsInFlight = Math.max(this.maxPartsInFlight, this.partsInFlight);
         try {
           if (this.partDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.partDelayMs));
+          await this.partGate;
           await upload.uploadPart(partNumber, body, signal);
         } finally {
           this.partsInFlight--;

@@ -23,15 +23,18 @@ export async function readRange(file: fsp.FileHandle, start: number, length: num
  * Uploads the first `size` bytes of `file` as the object `key` and returns it once the store acknowledged it.
  * Part buffers come from the mount's memory budget like a streaming upload's; on any failure the multipart
  * upload is aborted (in the background, retried) after every started part settled, so no part is left behind.
+ * `onAcknowledged` is called at each part and at the object the store acknowledges.
  */
 export async function uploadFile(
-  store: ObjectStore, key: string, file: fsp.FileHandle, size: number, writePath: WritePath, logger: Logger,
+  store: ObjectStore, key: string, file: fsp.FileHandle, size: number, writePath: WritePath, logger: Logger, onAcknowledged?: () => void,
 ): Promise<ObjectInfo> {
   const { config, budget } = writePath;
   if (size <= config.singlePutMaxBytes) {
     await budget.acquire(size);
     try {
-      return await store.put(key, await readRange(file, 0, size));
+      const info = await store.put(key, await readRange(file, 0, size));
+      onAcknowledged?.();
+      return info;
     } finally {
       budget.release(size);
     }
@@ -42,12 +45,15 @@ export async function uploadFile(
       await budget.acquire(end - start);
       try {
         await upload.uploadPart(partNumber, await readRange(file, start, end - start));
+        onAcknowledged?.();
       } finally {
         budget.release(end - start);
       }
     });
     await forEachLimited(tasks, config.maxPartsInFlight, (task) => task());
-    return await upload.complete();
+    const info = await upload.complete();
+    onAcknowledged?.();
+    return info;
   } catch (error) {
     // Every started part has settled (forEachLimited waits for them): the abort can go at once, in the background.
     logger.debug({ key, err: error }, 'upload of a staging file failed; aborting its multipart upload');

@@ -165,6 +165,93 @@ describe('WriteHandle: when the object changes', () => {
   });
 });
 
+describe('WriteHandle: interrupted writes, abandoned handles and progress', () => {
+  let stagingDir: string;
+  let store: ObservedStore;
+  let writePath: WritePath;
+
+  beforeEach(async () => {
+    stagingDir = await temporaryStagingDir();
+    store = new ObservedStore();
+    writePath = createWritePath({ stagingDir, stagingMinFreeBytes: 0, partSizeBytes: 5 * MiB, maxPartsInFlight: 1 });
+  });
+  afterEach(async () => {
+    await fsp.rm(stagingDir, { recursive: true, force: true });
+  });
+
+  const newFile = (key = 'checkpoint.bin'): WriteHandle => createWriteHandle({ store, key, truncate: true, append: false, writePath, logger });
+
+  it('an interrupted write that waits for an upload slot returns what it buffered, or nothing and the reason; the file is whole at close', async () => {
+    const release = store.holdParts();
+    const handle = newFile();
+    const data = pattern(12 * MiB);
+    const chunk = (n: number) => data.subarray(n * MiB, (n + 1) * MiB);
+    // Part 1 (MiB 0-4) uploads and is held; MiB 5-8 go into part 2.
+    for (let n = 0; n < 9; n++) expect(await handle.write(n * MiB, chunk(n))).toBe(MiB);
+    // MiB 9 fills part 2, which waits for the only slot: the caller is interrupted after the bytes were buffered.
+    const interrupted = new AbortController();
+    const filling = handle.write(9 * MiB, chunk(9), interrupted.signal);
+    await until(() => store.partsInFlight === 1 && handle.size === 10 * MiB);
+    interrupted.abort(new Error('signal'));
+    expect(await filling).toBe(MiB);
+    // MiB 10 finds part 2 full and still no slot: interrupted, it takes nothing, and the handle carries on.
+    const nothing = new AbortController();
+    const blocked = handle.write(10 * MiB, chunk(10), nothing.signal);
+    await until(() => store.partsInFlight === 1);
+    const reason = new Error('signal again');
+    nothing.abort(reason);
+    await expect(blocked).rejects.toBe(reason);
+    expect(handle.size).toBe(10 * MiB);
+    release();
+    expect(await handle.write(10 * MiB, chunk(10))).toBe(MiB);
+    expect(await handle.write(11 * MiB, chunk(11))).toBe(MiB);
+    await handle.flush();
+    await handle.release();
+    expect((await store.content('checkpoint.bin')).equals(data)).toBe(true);
+  });
+
+  it('an abandoned handle fails every later call, aborts its stream and publishes nothing at release', async () => {
+    const old = await store.inner.put('model.bin', Buffer.from('old content'));
+    const handle = createWriteHandle({ store, key: 'model.bin', existing: old, truncate: true, append: false, writePath, logger });
+    await handle.write(0, pattern(6 * MiB));
+    handle.abandon(new Error('write deadline exceeded'));
+    await expect(handle.write(6 * MiB, Buffer.from('more'))).rejects.toMatchObject({ errno: Errno.EIO });
+    await expect(handle.flush()).rejects.toMatchObject({ errno: Errno.EIO });
+    await expect(handle.fsync()).rejects.toMatchObject({ errno: Errno.EIO });
+    expect(handle.unpublished).toBe(false);
+    await handle.release();
+    await writePath.uploads.aborter.idle();
+    expect(store.inner.pendingUploads()).toEqual([]);
+    expect((await store.content('model.bin')).toString()).toBe('old content');
+  });
+
+  it('tells a flush of each part and of the object the store acknowledges', async () => {
+    writePath = createWritePath({ stagingDir, stagingMinFreeBytes: 0, partSizeBytes: 5 * MiB, maxPartsInFlight: 2 });
+    const release = store.holdParts();
+    const handle = newFile();
+    // Parts 1 and 2 upload (held) in the two slots; part 3 holds the last 2 MiB.
+    for (let n = 0; n < 12; n++) await handle.write(n * MiB, pattern(MiB, n));
+    expect(store.partsInFlight).toBe(2);
+    let progress = 0;
+    const flushing = handle.flush(() => progress++);
+    // The flush runs now: its last part waits for a slot while parts 1 and 2 are held.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(store.callsOf('uploadPart')).toHaveLength(2);
+    expect(progress).toBe(0);
+    release();
+    await flushing;
+    // Parts 1, 2 and 3, then the completed object.
+    expect(progress).toBe(4);
+    expect(store.callsOf('uploadPart')).toHaveLength(3);
+    await handle.release();
+  });
+});
+
+/** Resolves once `condition` holds, checking after every turn of the event loop. */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Wraps `inner` so that every abort waits for `held` before it is sent; counts the aborts started. */
 function holdingAborts(inner: ObjectStore, held: Promise<void>): { store: ObjectStore; started(): number } {
   let started = 0;

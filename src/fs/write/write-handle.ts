@@ -66,14 +66,20 @@ export class WriteHandle implements OpenFile {
   private deferred: boolean;
   /** The last flush or fsync failed: the writer was told, so RELEASE must not publish behind its back. */
   private persistFailed = false;
+  /** Set by abandon(): the writer was told a write failed while it was still running; every later call fails so. */
+  private abandoned: FuseError | undefined;
+  /** The progress callback of the call running now (calls run one at a time). */
+  private progress: (() => void) | undefined;
+  /** What the stream and the staging file call when the store acknowledges something: the running call progresses. */
+  private readonly acknowledged = (): void => this.progress?.();
 
   constructor(private readonly options: WriteHandleOptions) {
     const { existing, truncate } = options;
     this.deferred = existing === undefined || truncate;
     if (existing === undefined || truncate || existing.size === 0) {
-      this.mode = { kind: 'streaming', upload: new StreamingUpload(options) };
+      this.mode = { kind: 'streaming', upload: this.streamingUpload() };
     } else {
-      this.mode = { kind: 'staging', file: new StagingFile({ ...options, existing }) };
+      this.mode = { kind: 'staging', file: new StagingFile({ ...options, existing, onAcknowledged: this.acknowledged }) };
     }
   }
 
@@ -89,7 +95,7 @@ export class WriteHandle implements OpenFile {
 
   /** True when the handle holds something the store does not have yet, that its release would publish. */
   get unpublished(): boolean {
-    return (this.written || this.deferred) && !this.persistFailed && this.mode.kind !== 'failed' && this.mode.kind !== 'released';
+    return (this.written || this.deferred) && !this.persistFailed && !this.abandoned && this.mode.kind !== 'failed' && this.mode.kind !== 'released';
   }
 
   /** Reads back from this handle: past the end returns nothing, anything else needs the staging file. */
@@ -100,21 +106,25 @@ export class WriteHandle implements OpenFile {
     });
   }
 
-  /** Writes at `offset` (at the end with O_APPEND); returns when the bytes are buffered or staged, not yet durable. */
-  write(offset: number, data: Buffer): Promise<number> {
+  /**
+   * Writes at `offset` (at the end with O_APPEND); returns the bytes taken once they are buffered or staged, not yet
+   * durable. When `signal` aborts while the stream waits for memory or an upload slot, returns the bytes taken before
+   * (a short write), or rejects with the signal's reason having taken none; the handle carries on either way.
+   */
+  write(offset: number, data: Buffer, signal?: AbortSignal): Promise<number> {
     return this.serialise('write', async () => {
       const at = this.options.append ? this.size : offset;
       if (data.length === 0) return 0;
       if (this.mode.kind === 'streaming' && at === this.mode.upload.size) {
+        const taken = await this.mode.upload.write(data, signal);
         this.written = true;
-        await this.mode.upload.write(data);
-        return data.length;
+        return taken;
       }
       const reason = this.mode.kind === 'streaming' ? `write at ${at} while the stream is at ${this.mode.upload.size}` : 'write';
       const staged = await (await this.staging(reason)).write(at, data);
       this.written = true;
       return staged;
-    });
+    }, { signal });
   }
 
   /** ftruncate(2) / setattr(size) through this handle. */
@@ -130,17 +140,29 @@ export class WriteHandle implements OpenFile {
    * close(2) of one descriptor: when something was written since open or the last persist, returns once the store
    * acknowledged the whole object; otherwise does nothing (see the class comment: a dup2 before the first write).
    */
-  flush(): Promise<void> {
+  flush(onProgress?: () => void): Promise<void> {
     return this.serialise('flush', async () => {
       if (this.written) await this.persist();
-    });
+    }, { progress: onProgress });
   }
 
   /** fsync(2): after it returns, the store holds everything written so far (an empty new or truncated file too). */
-  fsync(): Promise<void> {
+  fsync(onProgress?: () => void): Promise<void> {
     return this.serialise('fsync', async () => {
       if (this.written || this.deferred) await this.persist();
-    });
+    }, { progress: onProgress });
+  }
+
+  /**
+   * The writer was told a call failed while it still ran (its deadline passed): from now on every call but release
+   * fails with that error, the stream is aborted, and release publishes nothing, so what the writer was told failed
+   * never lands in the store.
+   */
+  abandon(reason: Error): void {
+    if (this.abandoned || this.mode.kind === 'released') return;
+    this.abandoned = reason instanceof FuseError ? reason : new FuseError(Errno.EIO, reason.message, { cause: reason });
+    this.options.logger.warn({ key: this.options.key, size: this.size, err: reason }, 'a write to this file failed while it still ran: discarding what the store does not have yet');
+    if (this.mode.kind === 'streaming') this.mode.upload.abort();
   }
 
   /**
@@ -155,7 +177,7 @@ export class WriteHandle implements OpenFile {
       this.mode = { kind: 'released', size: sizeOf(mode) };
       const { key, logger } = this.options;
       if (mode.kind === 'failed' || mode.kind === 'released') return;
-      if (this.persistFailed && (this.written || this.deferred)) {
+      if ((this.persistFailed || this.abandoned) && (this.written || this.deferred)) {
         logger.warn({ key, size: sizeOf(mode) }, 'released after a failed flush: discarding the writes (the writer was told)');
       }
       try {
@@ -181,7 +203,7 @@ export class WriteHandle implements OpenFile {
         const info = await mode.upload.commit();
         // S3 cannot append: later writes through this handle rewrite the object from a staging file seeded from it;
         // unless it is empty (an fsync before the first write), which a new stream from offset 0 replaces as well.
-        this.mode = info.size === 0 ? { kind: 'streaming', upload: new StreamingUpload(this.options) } : { kind: 'staging', file: this.stagingFile(info, false) };
+        this.mode = info.size === 0 ? { kind: 'streaming', upload: this.streamingUpload() } : { kind: 'staging', file: this.stagingFile(info, false) };
       } else if (mode.kind === 'staging') {
         await mode.file.upload();
       }
@@ -222,21 +244,30 @@ export class WriteHandle implements OpenFile {
   }
 
   private stagingFile(existing: ObjectInfo | undefined, dirty: boolean): StagingFile {
-    return new StagingFile({ ...this.options, ...(existing && { existing }), dirty });
+    return new StagingFile({ ...this.options, ...(existing && { existing }), dirty, onAcknowledged: this.acknowledged });
+  }
+
+  private streamingUpload(): StreamingUpload {
+    return new StreamingUpload({ ...this.options, onAcknowledged: this.acknowledged });
   }
 
   /**
-   * Runs `operation` after the previous calls settled. A failure is logged and becomes EIO (ENOSPC, EFBIG as such).
-   * A stream that failed is aborted and stays failed: its bytes are gone, so every later call fails the same way
-   * rather than let a later close report success. A staging file keeps its bytes and may succeed on a later flush.
+   * Runs `operation` after the previous calls settled, with `call.progress` told of what the store acknowledges
+   * meanwhile. A failure is logged and becomes EIO (ENOSPC, EFBIG as such). A stream that failed is aborted and stays
+   * failed: its bytes are gone, so every later call fails the same way rather than let a later close report success.
+   * A staging file keeps its bytes and may succeed on a later flush. A call its `signal` ended (an interrupted write
+   * that took nothing) changed nothing: the handle carries on.
    */
-  private serialise<T>(name: string, operation: () => Promise<T>): Promise<T> {
+  private serialise<T>(name: string, operation: () => Promise<T>, call: { signal?: AbortSignal | undefined; progress?: (() => void) | undefined } = {}): Promise<T> {
     const run = async (): Promise<T> => {
+      if (this.abandoned && name !== 'release') throw this.abandoned;
       if (this.mode.kind === 'failed' && name !== 'release') throw this.mode.error;
       if (this.mode.kind === 'released') throw new FuseError(Errno.EBADF, `${name} ${this.options.key}: the handle was released`);
+      this.progress = call.progress;
       try {
         return await operation();
       } catch (error) {
+        if (call.signal?.aborted && error === call.signal.reason) throw error;
         const failure = writeFailure(error, name, this.options.key, this.options.logger);
         const mode = this.mode;
         if (mode.kind === 'streaming') {
@@ -245,6 +276,8 @@ export class WriteHandle implements OpenFile {
           mode.upload.abort();
         }
         throw failure;
+      } finally {
+        this.progress = undefined;
       }
     };
     const result = this.queue.then(run, run);
