@@ -229,6 +229,8 @@ export function parseSha256sum(output: string): Map<string, string> {
 
 /** A child process driven step by step: it prints a line when it reaches a step and waits for a newline on stdin to go on. */
 export interface SteppedChild {
+  /** The child's process id (for signals and /proc). */
+  readonly pid: number;
   /** Resolves with the next line the child prints; rejects if it exits first. */
   nextLine(): Promise<string>;
   /** Lets the child go on past the step it is waiting at. */
@@ -271,5 +273,5 @@ export function spawnStepped(command: string, args: readonly string[]): SteppedC
       waiter = undefined;
     }
   };
-  return { nextLine, proceed: () => child.stdin.write('\n'), finished };
+  return { pid: child.pid ?? -1, nextLine, proceed: () => child.stdin.write('\n'), finished };
 }
