@@ -3,10 +3,10 @@ import { addCounters, checkTier, counterDelta, countersOf, NO_COUNTERS, sumSampl
 const METRICS = [
   '# HELP granary_cache_served_bytes_total Bytes sent to readers, by where the block was found.',
   '# TYPE granary_cache_served_bytes_total counter',
-  'granary_cache_served_bytes_total{source="ram"} 4194304',
-  'granary_cache_served_bytes_total{source="disk"} 8388608',
-  'granary_cache_served_bytes_total{source="origin"} 1048576',
-  'granary_cache_served_bytes_total_extra{source="ram"} 99',
+  'granary_cache_served_bytes_total{from="ram"} 4194304',
+  'granary_cache_served_bytes_total{from="disk"} 8388608',
+  'granary_cache_served_bytes_total{from="origin"} 1048576',
+  'granary_cache_served_bytes_total_extra{from="ram"} 99',
   '# TYPE granary_cache_origin_bytes_total counter',
   'granary_cache_origin_bytes_total 1048576',
   '',
@@ -17,13 +17,13 @@ const counters = (ram: number, disk: number, origin: number, originBytes: number
 describe('sumSamples', () => {
   it('adds the samples of one metric whose labels match, and ignores comments and metrics that only share the prefix', () => {
     expect(sumSamples(METRICS, 'granary_cache_served_bytes_total')).toBe(4194304 + 8388608 + 1048576);
-    expect(sumSamples(METRICS, 'granary_cache_served_bytes_total', 'source="disk"')).toBe(8388608);
+    expect(sumSamples(METRICS, 'granary_cache_served_bytes_total', 'from="disk"')).toBe(8388608);
     expect(sumSamples(METRICS, 'granary_cache_origin_bytes_total')).toBe(1048576);
   });
 
   it('is 0 for a metric that is absent or a label set that matches nothing', () => {
     expect(sumSamples(METRICS, 'granary_cache_evictions_total')).toBe(0);
-    expect(sumSamples(METRICS, 'granary_cache_served_bytes_total', 'source="peer"')).toBe(0);
+    expect(sumSamples(METRICS, 'granary_cache_served_bytes_total', 'from="peer"')).toBe(0);
   });
 
   it('matches labels only inside the braces, not in the value', () => {

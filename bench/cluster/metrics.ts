@@ -1,17 +1,17 @@
-// What the cache servers say they did, from their /metrics text: bytes served by source, bytes filled
+// What the cache servers say they did, from their /metrics text: bytes served by where the block was found, bytes filled
 // from the object store. The bench checks its warm rows against these.
 
 /** Where a cache server found the bytes it served. */
-export type ServedSource = 'ram' | 'disk' | 'origin';
+export type ServedFrom = 'ram' | 'disk' | 'origin';
 
 /** Bytes counted by the cache servers (summed over them), since they started. */
 export interface CacheCounters {
-  served: Record<ServedSource, number>;
+  served: Record<ServedFrom, number>;
   /** Bytes the servers received from the object store (granary_cache_origin_bytes_total). */
   originBytes: number;
 }
 
-/** The served-bytes counter (label `source`). */
+/** The served-bytes counter (label `from`). */
 export const SERVED_BYTES_METRIC = 'granary_cache_served_bytes_total';
 
 /** The origin-bytes counter. */
@@ -20,7 +20,7 @@ export const ORIGIN_BYTES_METRIC = 'granary_cache_origin_bytes_total';
 /** Counters of nothing (a server that has not served yet, or the start of a sum). */
 export const NO_COUNTERS: CacheCounters = { served: { ram: 0, disk: 0, origin: 0 }, originBytes: 0 };
 
-/** The sum of a metric's samples in Prometheus text whose labels contain `labels` (e.g. `source="disk"`); 0 when absent. */
+/** The sum of a metric's samples in Prometheus text whose labels contain `labels` (e.g. `from="disk"`); 0 when absent. */
 export function sumSamples(text: string, name: string, labels = ''): number {
   let sum = 0;
   for (const line of text.split('\n')) {
@@ -36,11 +36,11 @@ export function sumSamples(text: string, name: string, labels = ''): number {
 
 /** The counters one server's /metrics text holds. */
 export function countersOf(text: string): CacheCounters {
-  const served = (source: ServedSource) => sumSamples(text, SERVED_BYTES_METRIC, `source="${source}"`);
+  const served = (from: ServedFrom) => sumSamples(text, SERVED_BYTES_METRIC, `from="${from}"`);
   return { served: { ram: served('ram'), disk: served('disk'), origin: served('origin') }, originBytes: sumSamples(text, ORIGIN_BYTES_METRIC) };
 }
 
-/** `a + b`, source by source. */
+/** `a + b`, counter by counter. */
 export function addCounters(a: CacheCounters, b: CacheCounters): CacheCounters {
   return {
     served: { ram: a.served.ram + b.served.ram, disk: a.served.disk + b.served.disk, origin: a.served.origin + b.served.origin },

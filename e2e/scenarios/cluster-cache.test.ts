@@ -126,7 +126,7 @@ describe('cluster cache: one bucket read for a scale-out, and reads that survive
     const reader = await mount('node-1-after-restart');
     const before = relay.downstreamBytes;
     expect(await hashThrough(reader)).toBe(expected);
-    expect(await restarted.metric('granary_cache_served_bytes_total', 'source="disk"')).toBeGreaterThan(0.2 * MODEL_SIZE);
+    expect(await restarted.metric('granary_cache_served_bytes_total', 'from="disk"')).toBeGreaterThan(0.2 * MODEL_SIZE);
     expect(await restarted.metric('granary_cache_origin_requests_total')).toBe(0);
     // Blocks another server filled while it was dead may be filled again by it; nothing of its own share is.
     expect(relay.downstreamBytes - before).toBeLessThan(0.05 * GiB);

@@ -101,7 +101,7 @@ describe('disk integrity: a cache server never serves one block\'s file as anoth
     const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...s3MountEnv(server) };
     const warmup = await run(process.execPath, [builtCli(), 'warmup', `s3://${bucket}/${PREFIX}`, '--cache-peers', peer, '--cache-token-file', tokenFile, '--json'], { timeoutMs: 120_000, env });
     expect(warmup.code).toBe(0);
-    expect(JSON.parse(warmup.stdout)).toMatchObject({ objectsDone: 5, bytesDone: total, failedBlocks: 0, bytesBySource: { origin: total } });
+    expect(JSON.parse(warmup.stdout)).toMatchObject({ objectsDone: 5, bytesDone: total, failedBlocks: 0, bytesFrom: { origin: total } });
     await cache?.stop();
     // The files the tampering below moves are where the block ids say.
     for (const [name, index] of [['a', 0], ['a', 2], ['b', 0], ['c', 1], ['d', 0], ['e', 0], ['e', 1]] as const) expect(fs.existsSync(fileOf(name, index))).toBe(true);

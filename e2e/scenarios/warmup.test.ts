@@ -26,7 +26,7 @@ interface Summary {
   objectsDone: number;
   bytesDone: number;
   failedBlocks: number;
-  bytesBySource: { origin: number; ram: number; disk: number };
+  bytesFrom: { origin: number; ram: number; disk: number };
 }
 
 describe('warm-up: a prefix loaded into its owners before the readers come', () => {
@@ -70,14 +70,14 @@ describe('warm-up: a prefix loaded into its owners before the readers come', () 
     const first = await warmup(`s3://${bucket}/models/m1`);
     expect(first.code).toBe(0);
     const summary = JSON.parse(first.stdout) as Summary;
-    expect(summary).toMatchObject({ objectsDone: SHARDS.length, bytesDone: total, failedBlocks: 0, bytesBySource: { origin: total, ram: 0, disk: 0 } });
+    expect(summary).toMatchObject({ objectsDone: SHARDS.length, bytesDone: total, failedBlocks: 0, bytesFrom: { origin: total, ram: 0, disk: 0 } });
     expect(await originBytes()).toBe(total);
     // Both owners took a share.
     for (const cache of caches) expect(await cache.metric('granary_cache_blocks', 'tier="disk"')).toBeGreaterThan(0);
 
     const again = JSON.parse((await warmup(`s3://${bucket}/models/m1`)).stdout) as Summary;
-    expect(again.bytesBySource.origin).toBe(0);
-    expect(again.bytesBySource.disk + again.bytesBySource.ram).toBe(total);
+    expect(again.bytesFrom.origin).toBe(0);
+    expect(again.bytesFrom.disk + again.bytesFrom.ram).toBe(total);
     expect(await originBytes()).toBe(total);
   });
 
@@ -87,7 +87,7 @@ describe('warm-up: a prefix loaded into its owners before the readers come', () 
     const mount = await mountGranary({ source: `s3://${bucket}/models/m1`, mountpoint, readOnly: true, env: s3MountEnv(server), args: ['--cache-peers', peers.join(','), '--cache-token-file', tokenFile] });
     for (const shard of SHARDS) expect(sha256(fs.readFileSync(path.join(mount.mountpoint, shard.name)))).toBe(sha256(seededBytes(shard.name, 0, shard.size)));
     expect(await originBytes()).toBe(total);
-    const fromDisk = (await Promise.all(caches.map((cache) => cache.metric('granary_cache_served_bytes_total', 'source="disk"')))).reduce((a, b) => a + b, 0);
+    const fromDisk = (await Promise.all(caches.map((cache) => cache.metric('granary_cache_served_bytes_total', 'from="disk"')))).reduce((a, b) => a + b, 0);
     expect(fromDisk).toBe(total);
     await mount.stop();
   });
@@ -103,7 +103,7 @@ describe('warm-up: a prefix loaded into its owners before the readers come', () 
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/x-ndjson');
     const lines = (await response.text()).trim().split('\n').map((line) => JSON.parse(line) as Summary);
-    expect(lines.at(-1)).toMatchObject({ objectsDone: 1, bytesDone: 5 * MiB, failedBlocks: 0, bytesBySource: { origin: 5 * MiB } });
+    expect(lines.at(-1)).toMatchObject({ objectsDone: 1, bytesDone: 5 * MiB, failedBlocks: 0, bytesFrom: { origin: 5 * MiB } });
     expect(await originBytes()).toBe(total + 5 * MiB);
   });
 

@@ -29,7 +29,7 @@ export interface CacheServerProcess {
   readonly url: string;
   readonly child: ChildProcess;
   log(): string;
-  /** The value of a metric (summed over its label sets that match `labels`, a substring such as 'source="disk"'). */
+  /** The value of a metric (summed over its label sets that match `labels`, a substring such as 'from="disk"'). */
   metric(name: string, labels?: string): Promise<number>;
   /** SIGKILL: no goodbye, no flush (a crashed node). */
   kill(): Promise<void>;

@@ -3,7 +3,7 @@
 // retries are the store's (S3StoreOptions.maxAttempts), inside this deadline: a fill is never tried again.
 import { z } from 'zod';
 
-/** The time bound of an OriginBlockSource; every field has the documented default. */
+/** The time bound of an OriginFetcher; every field has the documented default. */
 export const originFetchPolicySchema = z.object({
   /**
    * The longest one fill of one block may take, all of the store's tries and their backoff included, before it is

@@ -1,4 +1,4 @@
-import type { BlockRequest, BlockSource } from '../blocks/block-source';
+import type { BlockRequest, BlockFetcher } from '../blocks/block-fetcher';
 import { silentLogger } from '../log/logger';
 import { blockId, type BlockRef } from './block';
 import { BlockStore } from './block-store';
@@ -11,14 +11,14 @@ const ref = (index: number): BlockRef => ({ endpoint: '', bucket: 'b', key: 'k',
 /** An origin that counts its GETs and answers after `gate` resolves. */
 function countingOrigin(gate: Promise<void> = Promise.resolve()) {
   const requests: BlockRequest[] = [];
-  const source: BlockSource = {
+  const fetcher: BlockFetcher = {
     fetch: async (request) => {
       requests.push(request);
       await gate;
       return Buffer.alloc(request.end - request.start, request.start / BLOCK + 1);
     },
   };
-  return { source, requests };
+  return { fetcher, requests };
 }
 
 /** A second RamTier standing in for the disk tier (same contract), named 'disk'. */
@@ -30,21 +30,21 @@ describe('BlockStore', () => {
   it('fills a block once for every concurrent reader, with the exact range of the block', async () => {
     let open: () => void = () => undefined;
     const origin = countingOrigin(new Promise((resolve) => (open = resolve)));
-    const store = new BlockStore({ ram: new RamTier(BLOCK * 4), origin: () => origin.source, logger: silentLogger() });
+    const store = new BlockStore({ ram: new RamTier(BLOCK * 4), origin: () => origin.fetcher, logger: silentLogger() });
     const reads = Array.from({ length: 5 }, () => store.read(ref(3)));
     open();
     const results = await Promise.all(reads);
     expect(origin.requests).toEqual([expect.objectContaining({ key: 'k', etag: 'e', start: 3 * BLOCK, end: 3 * BLOCK + 5 })]);
-    expect(results.map((result) => result.source)).toEqual(['origin', 'origin', 'origin', 'origin', 'origin']);
+    expect(results.map((result) => result.servedFrom)).toEqual(['origin', 'origin', 'origin', 'origin', 'origin']);
     expect(store.stats).toMatchObject({ originFills: 1, originBytes: 5, joins: 4 });
-    expect((await store.read(ref(3))).source).toBe('ram');
+    expect((await store.read(ref(3))).servedFrom).toBe('ram');
   });
 
   it('writes fills through to disk, and promotes a disk hit to RAM', async () => {
     const origin = countingOrigin();
     const ram = new RamTier(BLOCK);
     const disk = fakeDisk(BLOCK * 4);
-    const store = new BlockStore({ ram, disk, origin: () => origin.source, logger: silentLogger() });
+    const store = new BlockStore({ ram, disk, origin: () => origin.fetcher, logger: silentLogger() });
     await store.read(ref(0));
     await store.flush();
     expect(disk.has(blockId(ref(0)))).toBe(true);
@@ -52,7 +52,7 @@ describe('BlockStore', () => {
     await store.flush();
     expect(ram.has(blockId(ref(0)))).toBe(false);
     const again = await store.read(ref(0));
-    expect(again.source).toBe('disk');
+    expect(again.servedFrom).toBe('disk');
     expect(again.data).toEqual(Buffer.alloc(BLOCK, 1));
     expect(ram.has(blockId(ref(0)))).toBe(true);
     expect(origin.requests).toHaveLength(2);
@@ -62,14 +62,14 @@ describe('BlockStore', () => {
     const origin = countingOrigin();
     const ram = new RamTier(BLOCK * 4);
     const disk = fakeDisk(BLOCK * 4);
-    const store = new BlockStore({ ram, disk, origin: () => origin.source, logger: silentLogger() });
-    expect(await store.load(ref(1))).toEqual({ source: 'origin', bytes: BLOCK });
+    const store = new BlockStore({ ram, disk, origin: () => origin.fetcher, logger: silentLogger() });
+    expect(await store.load(ref(1))).toEqual({ servedFrom: 'origin', bytes: BLOCK });
     expect(ram.blockCount).toBe(0);
     expect(disk.has(blockId(ref(1)))).toBe(true);
-    expect(await store.load(ref(1))).toEqual({ source: 'disk', bytes: BLOCK });
+    expect(await store.load(ref(1))).toEqual({ servedFrom: 'disk', bytes: BLOCK });
     await store.read(ref(2));
     await store.flush();
-    expect(await store.load(ref(2))).toEqual({ source: 'disk', bytes: BLOCK });
+    expect(await store.load(ref(2))).toEqual({ servedFrom: 'disk', bytes: BLOCK });
     expect(origin.requests).toHaveLength(2);
   });
 
@@ -86,7 +86,7 @@ describe('BlockStore', () => {
     await expect(Promise.all([store.read(ref(0)), store.read(ref(0))])).rejects.toThrow('origin down');
     expect(store.stats.originFailures).toBe(1);
     fail = false;
-    expect((await store.read(ref(0))).source).toBe('origin');
+    expect((await store.read(ref(0))).servedFrom).toBe('origin');
   });
 
   describe('fills a block once, whatever the interleaving (the exact origin GET count)', () => {
@@ -114,15 +114,15 @@ describe('BlockStore', () => {
       const { disk, holds, putsStarted } = heldDisk(BLOCK * 4);
       const write = gate();
       holds.put = write.opened;
-      const store = new BlockStore({ ram: new RamTier(BLOCK / 2), disk, origin: () => origin.source, logger: silentLogger() });
-      expect((await store.read(ref(0))).source).toBe('origin');
+      const store = new BlockStore({ ram: new RamTier(BLOCK / 2), disk, origin: () => origin.fetcher, logger: silentLogger() });
+      expect((await store.read(ref(0))).servedFrom).toBe('origin');
       expect(putsStarted).toEqual([blockId(ref(0))]);
       expect(disk.has(blockId(ref(0)))).toBe(false);
       const second = await store.read(ref(0));
       expect(second.data).toEqual(Buffer.alloc(BLOCK, 1));
       write.open();
       await store.flush();
-      expect((await store.read(ref(0))).source).toBe('disk');
+      expect((await store.read(ref(0))).servedFrom).toBe('disk');
       expect(origin.requests).toHaveLength(1);
     });
 
@@ -131,16 +131,16 @@ describe('BlockStore', () => {
       const { disk, holds } = heldDisk(BLOCK * 4);
       const slowLookup = gate();
       holds.get = slowLookup.opened;
-      const store = new BlockStore({ ram: new RamTier(BLOCK / 2), disk, origin: () => origin.source, logger: silentLogger() });
+      const store = new BlockStore({ ram: new RamTier(BLOCK / 2), disk, origin: () => origin.fetcher, logger: silentLogger() });
       const late = store.read(ref(1)); // misses RAM, then its disk lookup misses and is held
       await new Promise((resolve) => setImmediate(resolve));
       holds.get = undefined;
       const first = await store.read(ref(1)); // a whole fill completes meanwhile
-      expect(first.source).toBe('origin');
+      expect(first.servedFrom).toBe('origin');
       await store.flush();
       slowLookup.open();
       const block = await late;
-      expect(block.source).toBe('disk');
+      expect(block.servedFrom).toBe('disk');
       expect(block.data).toEqual(Buffer.alloc(BLOCK, 2));
       expect(origin.requests).toHaveLength(1);
     });
@@ -151,19 +151,19 @@ describe('BlockStore', () => {
       const { disk, holds } = heldDisk(BLOCK * 4);
       const write = gate();
       holds.put = write.opened;
-      const store = new BlockStore({ ram: new RamTier(BLOCK / 2), disk, origin: () => origin.source, logger: silentLogger() });
+      const store = new BlockStore({ ram: new RamTier(BLOCK / 2), disk, origin: () => origin.fetcher, logger: silentLogger() });
       const reading = store.read(ref(2));
       const joining = store.load(ref(2)); // joins the read's flight
       fetchGate.open();
-      expect((await reading).source).toBe('origin');
+      expect((await reading).servedFrom).toBe('origin');
       const following = store.load(ref(2)); // after the flight, before the disk write commits
       let loaded = false;
       void Promise.all([joining, following]).then(() => (loaded = true));
       await new Promise((resolve) => setImmediate(resolve));
       expect(loaded).toBe(false); // a load returns once the block is on disk
       write.open();
-      expect(await joining).toEqual({ source: 'origin', bytes: BLOCK });
-      expect(await following).toEqual({ source: 'ram', bytes: BLOCK });
+      expect(await joining).toEqual({ servedFrom: 'origin', bytes: BLOCK });
+      expect(await following).toEqual({ servedFrom: 'ram', bytes: BLOCK });
       expect(disk.has(blockId(ref(2)))).toBe(true);
       expect(origin.requests).toHaveLength(1);
       expect(store.stats).toMatchObject({ originFills: 1, joins: 1 });
@@ -173,11 +173,11 @@ describe('BlockStore', () => {
       const fetchGate = gate();
       const origin = countingOrigin(fetchGate.opened);
       const { disk } = heldDisk(BLOCK * 4);
-      const store = new BlockStore({ ram: new RamTier(BLOCK * 4), disk, origin: () => origin.source, logger: silentLogger() });
+      const store = new BlockStore({ ram: new RamTier(BLOCK * 4), disk, origin: () => origin.fetcher, logger: silentLogger() });
       const loading = store.load(ref(0));
       const reading = store.read(ref(0));
       fetchGate.open();
-      expect(await loading).toEqual({ source: 'origin', bytes: BLOCK });
+      expect(await loading).toEqual({ servedFrom: 'origin', bytes: BLOCK });
       expect((await reading).data).toEqual(Buffer.alloc(BLOCK, 1));
       expect(disk.has(blockId(ref(0)))).toBe(true);
       expect(origin.requests).toHaveLength(1);

@@ -1,16 +1,16 @@
 // The cache server's store of blocks: RAM tier, then disk tier, then one origin fill per block however
 // many readers ask at once (groupcache's Group.Get: local lookup, then load through single-flight).
-import type { BlockSource } from '../blocks/block-source';
+import type { BlockFetcher } from '../blocks/block-fetcher';
 import type { Logger } from '../log/logger';
 import { blockId, blockRange, type BlockRef } from './block';
 import type { LoadResult } from './protocol';
 import { SingleFlight } from '../util/single-flight';
-import type { BlockSourceName, Tier } from './tiers/tier';
+import type { ServedFrom, Tier } from './tiers/tier';
 
 /** A block's bytes and the tier (or the origin) they came from. */
 export interface StoredBlock {
   data: Buffer;
-  source: BlockSourceName;
+  servedFrom: ServedFrom;
 }
 
 /** Counters of a BlockStore, plain numbers that become metrics. */
@@ -30,7 +30,7 @@ export interface BlockStoreOptions {
   /** The disk tier; none on a RAM-only server. */
   disk?: Tier;
   /** Fills a block from the object store of `bucket` (exact range, If-Match its ETag, bounded retries). */
-  origin: (bucket: string) => BlockSource;
+  origin: (bucket: string) => BlockFetcher;
   logger: Logger;
   /** Hears the duration of every successful fill (seconds), for the latency histogram. */
   onFill?: (seconds: number, bytes: number) => void;
@@ -79,24 +79,24 @@ export class BlockStore {
     const id = blockId(ref);
     const { ram, disk } = this.options;
     const { start, end } = blockRange(ref);
-    if (disk?.has(id)) return { source: 'disk', bytes: end - start };
+    if (disk?.has(id)) return { servedFrom: 'disk', bytes: end - start };
     const pending = this.pending.get(id);
     if (pending) {
       await pending.written;
-      return { source: 'ram', bytes: pending.data.length };
+      return { servedFrom: 'ram', bytes: pending.data.length };
     }
     if (ram.has(id)) {
-      if (!disk) return { source: 'ram', bytes: end - start };
+      if (!disk) return { servedFrom: 'ram', bytes: end - start };
       const data = await ram.get(id);
       if (data) {
         await this.writeThrough(id, data);
-        return { source: 'ram', bytes: data.length };
+        return { servedFrom: 'ram', bytes: data.length };
       }
     }
     const block = await this.fill(id, ref, 'load');
     // A read's fill that this load joined writes to disk in the background: a load returns once it is there.
     await this.pending.get(id)?.written;
-    return { source: block.source, bytes: block.data.length };
+    return { servedFrom: block.servedFrom, bytes: block.data.length };
   }
 
   /** Resolves once every background disk write has finished (at shutdown, and in tests). */
@@ -112,14 +112,14 @@ export class BlockStore {
   private async lookup(id: string, promote = true): Promise<StoredBlock | undefined> {
     const { ram, disk } = this.options;
     const inRam = await ram.get(id);
-    if (inRam) return { data: inRam, source: 'ram' };
+    if (inRam) return { data: inRam, servedFrom: 'ram' };
     const pending = this.pending.get(id);
-    if (pending) return { data: pending.data, source: 'ram' };
+    if (pending) return { data: pending.data, servedFrom: 'ram' };
     if (!disk) return undefined;
     const onDisk = await disk.get(id);
     if (!onDisk) return undefined;
     if (promote) await ram.put(id, onDisk);
-    return { data: onDisk, source: 'disk' };
+    return { data: onDisk, servedFrom: 'disk' };
   }
 
   /**
@@ -136,7 +136,7 @@ export class BlockStore {
       const { ram, disk } = this.options;
       if (purpose === 'read' || !disk) await ram.put(id, data);
       if (disk) void this.writeThrough(id, data);
-      return { data, source: 'origin' };
+      return { data, servedFrom: 'origin' };
     });
   }
 

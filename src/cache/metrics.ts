@@ -19,7 +19,7 @@ export class CacheMetrics {
   /** Reads a tier could not answer. */
   readonly misses: Counter<'tier'>;
   /** Bytes sent to readers, by where the block was found: ram, disk or origin. */
-  readonly servedBytes: Counter<'source'>;
+  readonly servedBytes: Counter<'from'>;
   /** Ranged GETs sent to the object store to fill blocks. */
   readonly originRequests: Counter;
   /** Bytes received from the object store. */
@@ -86,7 +86,7 @@ export class CacheMetrics {
     const registers = [registry];
     this.hits = new Counter({ name: 'granary_cache_hits_total', help: 'Block reads answered by a tier.', labelNames: ['tier'], registers });
     this.misses = new Counter({ name: 'granary_cache_misses_total', help: 'Block reads a tier could not answer.', labelNames: ['tier'], registers });
-    this.servedBytes = new Counter({ name: 'granary_cache_served_bytes_total', help: 'Bytes sent to readers, by where the block was found.', labelNames: ['source'], registers });
+    this.servedBytes = new Counter({ name: 'granary_cache_served_bytes_total', help: 'Bytes sent to readers, by where the block was found.', labelNames: ['from'], registers });
     this.originRequests = new Counter({ name: 'granary_cache_origin_requests_total', help: 'Ranged GETs sent to the object store to fill blocks.', registers });
     this.originBytes = new Counter({ name: 'granary_cache_origin_bytes_total', help: 'Bytes received from the object store.', registers });
     this.originFailures = new Counter({ name: 'granary_cache_origin_failures_total', help: 'Block fills from the object store that failed after retries.', registers });

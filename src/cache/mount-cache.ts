@@ -1,9 +1,9 @@
-// The cluster cache as one mount sees it: its connection (the ring and the peer client) and the block source
+// The cluster cache as one mount sees it: its connection (the ring and the peer client) and the block fetcher
 // the read path uses. Opened at mount, closed at unmount.
 import type { CacheClientConfig } from '../config/cache';
-import type { BlockSource } from '../blocks/block-source';
+import type { BlockFetcher } from '../blocks/block-fetcher';
 import type { Logger } from '../log/logger';
-import { ClusterBlockSource, type ClusterSourceStats } from './cluster-source';
+import { ClusterFetcher, type ClusterFetcherStats } from './cluster-fetcher';
 import { connectToCache } from './connection';
 import { endpointIdentity } from './protocol';
 
@@ -16,10 +16,10 @@ export interface CachedStore {
 
 /** A mount's connection to the cluster cache. */
 export interface MountCache {
-  /** The read path's block source: owners first, `origin` when they fail. */
-  source(origin: BlockSource): BlockSource;
-  /** Counters of the source (once made), for the unmount log. */
-  stats(): ClusterSourceStats | undefined;
+  /** The read path's block fetcher: owners first, `origin` when they fail. */
+  fetcher(origin: BlockFetcher): BlockFetcher;
+  /** Counters of the fetcher (once made), for the unmount log. */
+  stats(): ClusterFetcherStats | undefined;
   close(): void;
 }
 
@@ -31,13 +31,13 @@ export async function openMountCache(config: CacheClientConfig, store: CachedSto
   const { client, membership, close } = await connectToCache(config, logger);
   const members = membership.picker().members.length;
   logger.info({ members, blockSize: config.blockSize }, members > 0 ? 'reading through the cluster cache' : 'no cache server is ready yet: reading from the object store until one is');
-  let source: ClusterBlockSource | undefined;
+  let fetcher: ClusterFetcher | undefined;
   return {
-    source(origin) {
-      source = new ClusterBlockSource({ directory: membership, client, origin, endpoint: endpointIdentity(store.endpoint), bucket: store.bucket, blockSize: config.blockSize, logger });
-      return source;
+    fetcher(origin) {
+      fetcher = new ClusterFetcher({ directory: membership, client, origin, endpoint: endpointIdentity(store.endpoint), bucket: store.bucket, blockSize: config.blockSize, logger });
+      return fetcher;
     },
-    stats: () => source?.stats,
+    stats: () => fetcher?.stats,
     close,
   };
 }

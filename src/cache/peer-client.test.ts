@@ -27,12 +27,12 @@ describe('PeerClient', () => {
     let authorization: string | undefined;
     const peer = await serve((request, response) => {
       authorization = request.headers.authorization;
-      response.writeHead(200, { 'content-length': 10, [HEADERS.source]: 'disk' });
+      response.writeHead(200, { 'content-length': 10, [HEADERS.servedFrom]: 'disk' });
       response.end(Buffer.from('0123456789'));
     });
     const into = Buffer.alloc(10);
     const fetched = await client.fetchBlock(peer.url, REF, { start: 0, end: 10 }, { into });
-    expect(fetched.source).toBe('disk');
+    expect(fetched.servedFrom).toBe('disk');
     expect(fetched.data).toBe(into);
     expect(into.toString()).toBe('0123456789');
     expect(authorization).toBe('Bearer token-0123456789abcdef');
@@ -68,7 +68,7 @@ describe('PeerClient', () => {
         response.end('busy');
         return;
       }
-      response.writeHead(200, { 'content-length': 10, [HEADERS.source]: 'ram' });
+      response.writeHead(200, { 'content-length': 10, [HEADERS.servedFrom]: 'ram' });
       response.end('0123456789');
     });
     await expect(client.fetchBlock(peer.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable', status: 503 });
@@ -80,7 +80,7 @@ describe('PeerClient', () => {
     const sockets = new Set<unknown>();
     const peer = await serve((request, response) => {
       sockets.add(request.socket);
-      response.writeHead(200, { 'content-length': 10, [HEADERS.source]: 'ram' });
+      response.writeHead(200, { 'content-length': 10, [HEADERS.servedFrom]: 'ram' });
       response.end('0123456789');
     });
     for (let i = 0; i < 3; i++) expect((await client.fetchBlock(peer.url, REF, { start: 0, end: 10 })).data.toString()).toBe('0123456789');
@@ -129,7 +129,7 @@ describe('PeerClient', () => {
 
   it('gives up on a body that stalls past the request timeout', async () => {
     const peer = await serve((_request, response) => {
-      response.writeHead(200, { 'content-length': 10, [HEADERS.source]: 'ram' });
+      response.writeHead(200, { 'content-length': 10, [HEADERS.servedFrom]: 'ram' });
       response.write('01234');
     });
     await expect(client.fetchBlock(peer.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'TimedOut' });
@@ -138,7 +138,7 @@ describe('PeerClient', () => {
 
   it('refuses a body of the wrong length or without a source', async () => {
     const wrongLength = await serve((_request, response) => {
-      response.writeHead(200, { 'content-length': 5, [HEADERS.source]: 'ram' });
+      response.writeHead(200, { 'content-length': 5, [HEADERS.servedFrom]: 'ram' });
       response.end('01234');
     });
     await expect(client.fetchBlock(wrongLength.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable', message: expect.stringMatching(/5 bytes for a 10-byte range/) });
@@ -147,7 +147,7 @@ describe('PeerClient', () => {
       response.writeHead(200, { 'content-length': 10 });
       response.end('0123456789');
     });
-    await expect(client.fetchBlock(noSource.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable', message: expect.stringMatching(/x-granary-source/) });
+    await expect(client.fetchBlock(noSource.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable', message: expect.stringMatching(/x-granary-served-from/) });
     await noSource.close();
   });
 
@@ -159,7 +159,7 @@ describe('PeerClient', () => {
     await expect(client.fetchBlock(reset.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable', cause: expect.objectContaining({ code: 'ConnectionReset' }) });
     await reset.close();
     const short = await serve((_request, response) => {
-      response.writeHead(200, { 'content-length': 10, [HEADERS.source]: 'ram' });
+      response.writeHead(200, { 'content-length': 10, [HEADERS.servedFrom]: 'ram' });
       response.write('01234', () => response.socket?.destroy());
     });
     await expect(client.fetchBlock(short.url, REF, { start: 0, end: 10 })).rejects.toMatchObject({ code: 'Unavailable', cause: expect.objectContaining({ code: 'ShortBody' }) });

@@ -8,7 +8,7 @@ import type { BlockRef } from './block';
 import { authorization, blockQuery, HEADERS, PATHS, type ErrorBody, type LoadResult, type ServerInfo } from './protocol';
 import { isConnectionError, type ConnectionErrorCode } from '../net/errors';
 import { RawHttpPool } from '../net/raw-http';
-import type { BlockSourceName } from './tiers/tier';
+import type { ServedFrom } from './tiers/tier';
 
 /** Why a peer request failed. Every code means "read from the object store instead" to a mount. */
 export type PeerErrorCode =
@@ -54,7 +54,7 @@ export interface PeerClientOptions {
 /** A block's bytes and where its owner found them. */
 export interface FetchedBlock {
   data: Buffer;
-  source: BlockSourceName;
+  servedFrom: ServedFrom;
 }
 
 const DEFAULTS = { headersTimeoutMs: 2000, requestTimeoutMs: 10_000, maxSocketsPerPeer: 32 };
@@ -69,7 +69,7 @@ const AGENT_IDLE_TIMEOUT_MS = 60_000;
 /** Errors of a reused keep-alive socket that the server closed as the request went out: worth one more try on a new one. */
 const STALE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE']);
 
-const SOURCES = new Set<string>(['ram', 'disk', 'origin']);
+const SERVED_FROM = new Set<string>(['ram', 'disk', 'origin']);
 
 /**
  * What a failed raw exchange with an owner means to a reader. No connection or no answer in time is TimedOut
@@ -109,12 +109,12 @@ export class PeerClient {
     const length = range.end - range.start;
     const { response, done } = await this.request(peer, 'GET', `${PATHS.block}?${blockQuery(ref, range)}`, options.signal);
     try {
-      const source = String(response.headers[HEADERS.source] ?? '');
-      if (!SOURCES.has(source)) throw new PeerError('Unavailable', `${peer} answered a block without a valid ${HEADERS.source} header`);
+      const servedFrom = String(response.headers[HEADERS.servedFrom] ?? '');
+      if (!SERVED_FROM.has(servedFrom)) throw new PeerError('Unavailable', `${peer} answered a block without a valid ${HEADERS.servedFrom} header`);
       const declared = Number(response.headers['content-length']);
       if (declared !== length) throw new PeerError('Unavailable', `${peer} answered ${declared} bytes for a ${length}-byte range`);
       const data = await readInto(response, options.into ?? Buffer.allocUnsafe(length), peer);
-      return { data, source: source as BlockSourceName };
+      return { data, servedFrom: servedFrom as ServedFrom };
     } finally {
       done();
     }
@@ -144,9 +144,9 @@ export class PeerClient {
         throw new PeerError(code, `GET ${PATHS.block} from ${name} failed: ${(error as Error).message}`, undefined, { cause: error });
       });
       if (response.status < 200 || response.status >= 300) throw errorFrom(name, response.status, response.body);
-      const source = response.headers.get(HEADERS.source) ?? '';
-      if (!SOURCES.has(source)) throw new PeerError('Unavailable', `${name} answered a block without a valid ${HEADERS.source} header`);
-      return { data: response.body, source: source as BlockSourceName };
+      const servedFrom = response.headers.get(HEADERS.servedFrom) ?? '';
+      if (!SERVED_FROM.has(servedFrom)) throw new PeerError('Unavailable', `${name} answered a block without a valid ${HEADERS.servedFrom} header`);
+      return { data: response.body, servedFrom: servedFrom as ServedFrom };
     } finally {
       clearTimeout(timer);
       if (onAbort) signal?.removeEventListener('abort', onAbort);

@@ -25,8 +25,8 @@ export const PATHS = {
 
 /** Response headers of a block. */
 export const HEADERS = {
-  /** Where the server found the block: ram, disk or origin (BlockSourceName). */
-  source: 'x-granary-source',
+  /** Where the server found the block: ram, disk or origin (ServedFrom). */
+  servedFrom: 'x-granary-served-from',
   /** The block's full length (shorter than the block size for an object's last block). */
   blockLength: 'x-granary-block-length',
 } as const;
@@ -39,7 +39,7 @@ export interface ErrorBody {
 /** What POST LOAD answers. */
 export interface LoadResult {
   /** Where the block was: ram or disk (already warm), or origin (fetched now). */
-  source: 'ram' | 'disk' | 'origin';
+  servedFrom: 'ram' | 'disk' | 'origin';
   bytes: number;
 }
 

@@ -208,13 +208,13 @@ export class CacheServer {
     const { ref, range } = parseBlockQuery(query, true);
     this.expectEndpoint(ref.endpoint);
     this.expectBucket(ref.bucket);
-    const { data, source } = await this.options.store.read(ref);
+    const { data, servedFrom } = await this.options.store.read(ref);
     const block = blockRange(ref);
     if (data.length !== block.end - block.start) throw new HttpError(502, 'Internal', `the cached block holds ${data.length} bytes, ${block.end - block.start} expected`);
     const body = data.subarray(range.start - block.start, range.end - block.start);
-    response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, [HEADERS.source]: source, [HEADERS.blockLength]: data.length });
+    response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, [HEADERS.servedFrom]: servedFrom, [HEADERS.blockLength]: data.length });
     response.end(body);
-    this.options.metrics.servedBytes.inc({ source }, body.length);
+    this.options.metrics.servedBytes.inc({ from: servedFrom }, body.length);
   }
 
   private async load(query: URLSearchParams, response: http.ServerResponse): Promise<void> {

@@ -36,7 +36,7 @@ interface LoadCall {
 }
 
 /** A load function that records each call and answers `answer(call)` (origin by default). */
-function recordingLoad(answer: (call: LoadCall, attempt: number) => Promise<LoadResult> | LoadResult = () => ({ source: 'origin', bytes: 0 })) {
+function recordingLoad(answer: (call: LoadCall, attempt: number) => Promise<LoadResult> | LoadResult = () => ({ servedFrom: 'origin', bytes: 0 })) {
   const calls: LoadCall[] = [];
   const attempts = new Map<string, number>();
   const load: LoadBlock = async (owner, ref) => {
@@ -94,7 +94,7 @@ describe('warmPrefix', () => {
       bytesListed: 480,
       bytesDone: 480,
       bytesFailed: 0,
-      bytesBySource: { origin: 480, ram: 0, disk: 0 },
+      bytesFrom: { origin: 480, ram: 0, disk: 0 },
       blocksListed: 6,
       blocksDone: 6,
       failedBlocks: 0,
@@ -120,7 +120,7 @@ describe('warmPrefix', () => {
     const firstLoadWaits = new Promise<void>((resolve) => (release = resolve));
     const { calls, load } = recordingLoad(async (_call) => {
       if (calls.length === 1) await firstLoadWaits;
-      return { source: 'origin', bytes: 0 };
+      return { servedFrom: 'origin', bytes: 0 };
     });
     const warming = warmPrefix(options(store, load, { listPageSize: 2, concurrency: 1 }));
 
@@ -143,7 +143,7 @@ describe('warmPrefix', () => {
         current = later;
         throw new PeerError('Unavailable', 'connection reset');
       }
-      return { source: 'origin', bytes: 100 };
+      return { servedFrom: 'origin', bytes: 100 };
     });
     const summary = await warmPrefix(options(store, load, { picker: () => current, concurrency: 1 }));
     const tries = calls.filter((c) => c.ref.key === 'model/a');
@@ -157,7 +157,7 @@ describe('warmPrefix', () => {
     const store = await storeWith({ 'model/a': 250, 'model/b': 100 });
     const { calls, load } = recordingLoad((call) => {
       if (call.ref.key === 'model/a' && call.ref.index === 1) throw new PeerError('Unavailable', 'cache server answered 503', 503);
-      return { source: 'origin', bytes: 100 };
+      return { servedFrom: 'origin', bytes: 100 };
     });
     const summary = await warmPrefix(options(store, load));
     expect(calls.filter((c) => c.ref.key === 'model/a' && c.ref.index === 1)).toHaveLength(3);
@@ -186,10 +186,10 @@ describe('warmPrefix', () => {
 
   it('counts blocks already in RAM or on disk apart from those fetched from the origin', async () => {
     const store = await storeWith({ 'model/hot': 200, 'model/warm': 150, 'model/cold': 40 });
-    const sources: Record<string, LoadResult['source']> = { 'model/hot': 'ram', 'model/warm': 'disk', 'model/cold': 'origin' };
-    const { load } = recordingLoad((call) => ({ source: sources[call.ref.key] ?? 'origin', bytes: 0 }));
+    const servedFrom: Record<string, LoadResult['servedFrom']> = { 'model/hot': 'ram', 'model/warm': 'disk', 'model/cold': 'origin' };
+    const { load } = recordingLoad((call) => ({ servedFrom: servedFrom[call.ref.key] ?? 'origin', bytes: 0 }));
     const summary = await warmPrefix(options(store, load));
-    expect(summary.bytesBySource).toEqual({ ram: 200, disk: 150, origin: 40 });
+    expect(summary.bytesFrom).toEqual({ ram: 200, disk: 150, origin: 40 });
     expect(summary.bytesDone).toBe(390);
   });
 
@@ -203,7 +203,7 @@ describe('warmPrefix', () => {
     const load: LoadBlock = async (_owner, _ref, signal) => {
       if (controller.signal.aborted) afterAbort++;
       signals.push(signal);
-      if (signals.length === 1) return { source: 'origin', bytes: 100 };
+      if (signals.length === 1) return { servedFrom: 'origin', bytes: 100 };
       if (signals.length === 4) controller.abort(new Error('operator pressed Ctrl-C'));
       // The others hang until aborted, as loads from a stuck server would.
       if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve));
@@ -222,7 +222,7 @@ describe('warmPrefix', () => {
     const limits = new Set<number>();
     const load: LoadBlock = async (_owner, _ref, signal) => {
       limits.add(getMaxListeners(signal)); // an HTTP client adds one 'abort' listener per request
-      return { source: 'origin', bytes: 100 };
+      return { servedFrom: 'origin', bytes: 100 };
     };
     await warmPrefix(options(store, load, { concurrency: 32, signal: new AbortController().signal }));
     expect(Math.min(...limits)).toBeGreaterThanOrEqual(32 + 1);
@@ -252,7 +252,7 @@ describe('warmPrefix', () => {
         await new Promise<void>((resolve) => (reported = resolve)); // the next periodic report
       }
       clock += 500;
-      return { source: 'origin', bytes: 100 };
+      return { servedFrom: 'origin', bytes: 100 };
     });
     const onProgress = (progress: WarmupProgress) => {
       reports.push(progress);
@@ -275,7 +275,7 @@ describe('warmPrefix', () => {
     const firstReport = new Promise<WarmupProgress>((resolve) => (reported = resolve));
     const { load } = recordingLoad(async () => {
       await firstReport;
-      return { source: 'origin', bytes: 100 };
+      return { servedFrom: 'origin', bytes: 100 };
     });
     const summary = await warmPrefix(options(store, load, { onProgress: (p) => reported(p), progressIntervalMs: 1, listPageSize: 2, concurrency: 1 }));
     expect(await firstReport).toMatchObject({ listingComplete: false, objectsListed: 4, bytesListed: 400, bytesDone: 0 });

@@ -31,7 +31,7 @@ export const MAX_REPORTED_FAILURES = 10;
 export const NO_CACHE_SERVER_MESSAGE = 'no cache server is ready: check --cache-peers / the cache pods';
 
 /** Where a warmed block's bytes came from: origin (fetched now) or ram/disk (already warm). */
-export type WarmupSource = LoadResult['source'];
+export type WarmupServedFrom = LoadResult['servedFrom'];
 
 /** Asks cache server `owner` to make sure block `ref` is cached (POST /v1/load). */
 export type LoadBlock = (owner: string, ref: BlockRef, signal: AbortSignal) => Promise<LoadResult>;
@@ -83,7 +83,7 @@ export interface WarmupProgress {
   /** Bytes of the blocks that failed. */
   bytesFailed: number;
   /** Bytes loaded, by where the owner found them. */
-  bytesBySource: Record<WarmupSource, number>;
+  bytesFrom: Record<WarmupServedFrom, number>;
   /** Blocks of the objects listed so far. */
   blocksListed: number;
   blocksDone: number;
@@ -199,7 +199,7 @@ export async function warmPrefix(options: WarmupOptions): Promise<WarmupSummary>
     bytesListed: 0,
     bytesDone: 0,
     bytesFailed: 0,
-    bytesBySource: { origin: 0, ram: 0, disk: 0 },
+    bytesFrom: { origin: 0, ram: 0, disk: 0 },
     blocksListed: 0,
     blocksDone: 0,
     failedBlocks: 0,
@@ -211,7 +211,7 @@ export async function warmPrefix(options: WarmupOptions): Promise<WarmupSummary>
     const bytesPerSecond = elapsedMs > 0 ? (tally.bytesDone * 1000) / elapsedMs : 0;
     const bytesLeft = tally.bytesListed - tally.bytesDone - tally.bytesFailed;
     const etaMs = !tally.listingComplete ? undefined : bytesLeft <= 0 ? 0 : bytesPerSecond > 0 ? (bytesLeft / bytesPerSecond) * 1000 : undefined;
-    return { ...tally, bytesBySource: { ...tally.bytesBySource }, elapsedMs, bytesPerSecond, ...(etaMs !== undefined && { etaMs }) };
+    return { ...tally, bytesFrom: { ...tally.bytesFrom }, elapsedMs, bytesPerSecond, ...(etaMs !== undefined && { etaMs }) };
   };
 
   // Stops the pool, every load and the listing: on the caller's abort or on a fatal error.
@@ -277,7 +277,7 @@ export async function warmPrefix(options: WarmupOptions): Promise<WarmupSummary>
         const result = await options.load(owner, block.ref, signal);
         tally.blocksDone++;
         tally.bytesDone += block.bytes;
-        tally.bytesBySource[result.source] += block.bytes;
+        tally.bytesFrom[result.servedFrom] += block.bytes;
         finish(block);
         return;
       } catch (error) {

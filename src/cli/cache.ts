@@ -6,7 +6,7 @@ import { LOG_LEVELS } from '../config/log-levels';
 import { formatByteSize, parseByteSize } from '../config/size';
 import { parsePeerList } from '../cache/membership/static';
 import { PeerClient } from '../cache/peer-client';
-import { startCache } from '../cache/serve';
+import { startCache } from '../roles/cache-server';
 import { readTokenFile } from '../cache/token';
 import { createLogger } from '../log/logger';
 import { flagParser, wholeNumber } from './cache-flags';

@@ -119,7 +119,7 @@ const summary: WarmupSummary = {
   bytesListed: 3 * 1024 ** 3,
   bytesDone: 3 * 1024 ** 3 - 4 * 1024 ** 2,
   bytesFailed: 4 * 1024 ** 2,
-  bytesBySource: { origin: 2 * 1024 ** 3, ram: 512 * 1024 ** 2, disk: 500 * 1024 ** 2 - 4 * 1024 ** 2 },
+  bytesFrom: { origin: 2 * 1024 ** 3, ram: 512 * 1024 ** 2, disk: 500 * 1024 ** 2 - 4 * 1024 ** 2 },
   blocksListed: 768,
   blocksDone: 767,
   failedBlocks: 1,

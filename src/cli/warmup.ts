@@ -66,13 +66,13 @@ export function progressLine(progress: WarmupProgress): string {
 
 /** The summary table printed at the end, then the first failures. */
 export function summaryLines(summary: WarmupSummary, source: string): string[] {
-  const warm = summary.bytesBySource.ram + summary.bytesBySource.disk;
+  const warm = summary.bytesFrom.ram + summary.bytesFrom.disk;
   const rows: Array<[string, string]> = [
     ['files', `${summary.objectsDone}${summary.objectsSkipped > 0 ? ` (${summary.objectsSkipped} skipped: no ETag, cannot be cached)` : ''}`],
     ['bytes', formatByteSize(summary.bytesDone)],
     ['blocks', String(summary.blocksDone)],
-    ['from origin', formatByteSize(summary.bytesBySource.origin)],
-    ['already warm', `${formatByteSize(warm)} (RAM ${formatByteSize(summary.bytesBySource.ram)}, disk ${formatByteSize(summary.bytesBySource.disk)})`],
+    ['from origin', formatByteSize(summary.bytesFrom.origin)],
+    ['already warm', `${formatByteSize(warm)} (RAM ${formatByteSize(summary.bytesFrom.ram)}, disk ${formatByteSize(summary.bytesFrom.disk)})`],
     ['failed blocks', summary.failedBlocks > 0 ? `${summary.failedBlocks} (${formatByteSize(summary.bytesFailed)})` : '0'],
     ['duration', formatDuration(summary.elapsedMs)],
     ['rate', rateOf(summary)],

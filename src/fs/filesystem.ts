@@ -1,14 +1,14 @@
 // The granary filesystem: a volume prefix of an ObjectStore seen as files and directories.
 // A file is the object at the same relative key; a directory is a common prefix or a `dir/` marker.
 // This module maps FUSE requests (node ids, handles, flags) onto the namespace (namespace.ts) and
-// the open files (handles.ts); it owns the read-only switch, name checks and errno mapping.
+// the open files (handle-table.ts); it owns the read-only switch, name checks and errno mapping.
 import { constants as fsConstants } from 'node:fs';
 import type { Logger } from '../log/logger';
 import { MAX_KEY_BYTES } from '../objectstore/validate';
 import type { ObjectStore } from '../objectstore/store';
 import { AttrCache, TimesCache, type PathStat } from './attr-cache';
 import { Errno, toFuseError } from './errno';
-import { ObjectFileHandles, type FileHandles } from './handles';
+import { ObjectFileOpener, type FileOpener } from './file-opener';
 import {
   FuseError,
   type AttrReply,
@@ -28,7 +28,7 @@ import { DirectoryCache } from './directory-cache';
 import { direntPlusSize, direntSize, DirentType, UNKNOWN_INO } from './fuse/protocol';
 import { childPath, InodeTable, parentPath, type Inode } from './inodes';
 import { MAX_NAME_BYTES, Namespace } from './namespace';
-import { isReadOnlyOpen, OpenFiles } from './files';
+import { HandleTable, isReadOnlyOpen } from './handle-table';
 import { DEFAULT_READ_PATH_CONFIG } from '../config/read-path';
 import { ReadPath } from './read/read-path';
 import { createWritePath } from './write';
@@ -82,7 +82,7 @@ export interface FilesystemOptions {
   /** Objects copied at once by a directory rename (default DEFAULT_RENAME_CONCURRENCY). */
   renameConcurrency?: number;
   /** How open files read and write (default: the block reader and the write path with their default configuration). */
-  handles?: FileHandles;
+  opener?: FileOpener;
   /** The clock, for cache expiry and directory times. */
   clock?: () => number;
 }
@@ -112,9 +112,9 @@ export class Filesystem implements FuseOperations {
   private readonly times = new TimesCache();
   private readonly writing = new WritingFiles();
   private readonly namespace: Namespace;
-  private readonly handles: FileHandles;
+  private readonly opener: FileOpener;
   private readonly ownership: Ownership;
-  private readonly files: OpenFiles;
+  private readonly handles: HandleTable;
   private readonly directories = new Map<number, DirectoryHandle>();
   private readonly clock: () => number;
 
@@ -124,9 +124,9 @@ export class Filesystem implements FuseOperations {
     this.directoryListings = new DirectoryCache(options.attrTimeoutMs, this.clock);
     this.attrs = new AttrCache(options.attrTimeoutMs, this.clock, undefined, this.directoryListings);
     this.ownership = options.ownership ?? DEFAULT_OWNERSHIP;
-    this.handles =
-      options.handles ??
-      new ObjectFileHandles({
+    this.opener =
+      options.opener ??
+      new ObjectFileOpener({
         store: options.store,
         readPath: new ReadPath({ store: options.store, config: DEFAULT_READ_PATH_CONFIG, logger: options.logger }),
         writePath: createWritePath(),
@@ -148,7 +148,7 @@ export class Filesystem implements FuseOperations {
       logger: options.logger,
       mountedAtMs: this.clock(),
     });
-    this.files = new OpenFiles({ handles: this.handles, namespace: this.namespace, writing: this.writing, attrs: this.attrs, times: this.times, logger: options.logger, clock: this.clock });
+    this.handles = new HandleTable({ opener: this.opener, namespace: this.namespace, writing: this.writing, attrs: this.attrs, times: this.times, logger: options.logger, clock: this.clock });
   }
 
   // -- names and attributes ---------------------------------------------------------------------
@@ -161,13 +161,13 @@ export class Filesystem implements FuseOperations {
 
   forget(nodeId: number, lookups: number): void {
     this.inodes.forget(nodeId, lookups);
-    if (!this.inodes.get(nodeId)) this.files.forget(nodeId);
+    if (!this.inodes.get(nodeId)) this.handles.forget(nodeId);
   }
 
   async getattr(_context: RequestContext, nodeId: number, handle?: number): Promise<AttrReply> {
     const node = this.node(nodeId);
     // fstat(2) on an open file describes the version being read, or the size written so far.
-    const open = handle !== undefined ? this.files.get(handle) : undefined;
+    const open = handle !== undefined ? this.handles.get(handle) : undefined;
     const stat: PathStat = open ? { ...open.stat, size: open.file.size } : await this.stat(node.path, 'getattr');
     // The path now names something of another type: this node, as the kernel knows it, is gone.
     if (stat.kind !== node.kind) throw new FuseError(Errno.ENOENT);
@@ -188,7 +188,7 @@ export class Filesystem implements FuseOperations {
     try {
       if (changes.size !== undefined) {
         if (node.kind === 'directory') throw new FuseError(Errno.EISDIR);
-        await this.files.truncate(node, changes.size, changes.handle);
+        await this.handles.truncate(node, changes.size, changes.handle);
       }
       if (changes.atimeMs !== undefined || changes.mtimeMs !== undefined) {
         const stat = await this.namespace.stat(path);
@@ -242,7 +242,7 @@ export class Filesystem implements FuseOperations {
       // The kernel sends CREATE after a negative lookup; O_EXCL must still not replace a file that appeared since.
       if (flags & fsConstants.O_EXCL && (await this.namespace.statIfExists(path))) throw new FuseError(Errno.EEXIST);
       const node = this.inodes.remember(path, 'file');
-      const handle = this.files.create(node, flags);
+      const handle = this.handles.create(node, flags);
       const stat = this.writing.stat(path) as PathStat;
       return { entry: this.entryOf(node, stat), open: { handle, flags: 0 } };
     } catch (error) {
@@ -322,11 +322,11 @@ export class Filesystem implements FuseOperations {
     const node = this.node(nodeId);
     if (node.kind === 'directory') throw new FuseError(Errno.EISDIR);
     if (!isReadOnlyOpen(flags)) this.checkWritable();
-    return this.files.openNode(node, flags);
+    return this.handles.openNode(node, flags);
   }
 
   async read(_context: RequestContext, _nodeId: number, handle: number, offset: number, size: number): Promise<Buffer> {
-    return this.files.call(handle, 'read', (file) => file.read(offset, size));
+    return this.handles.call(handle, 'read', (file) => file.read(offset, size));
   }
 
   /**
@@ -335,11 +335,11 @@ export class Filesystem implements FuseOperations {
    */
   async write(context: RequestContext, _nodeId: number, handle: number, offset: number, data: Buffer): Promise<number> {
     const { signal, expired } = context;
-    const open = this.files.require(handle);
+    const open = this.handles.require(handle);
     const onExpiry = () => open.file.abandon?.(expired.reason instanceof Error ? expired.reason : new Error(String(expired.reason)));
     expired.addEventListener('abort', onExpiry, { once: true });
     try {
-      return await this.files.call(handle, 'write', (file) => file.write(offset, data, signal));
+      return await this.handles.call(handle, 'write', (file) => file.write(offset, data, signal));
     } finally {
       expired.removeEventListener('abort', onExpiry);
     }
@@ -347,27 +347,27 @@ export class Filesystem implements FuseOperations {
 
   /** close(2): for a writer, returns once the object store has the whole object; each part it acknowledges is progress. */
   async flush(context: RequestContext, _nodeId: number, handle: number): Promise<void> {
-    return this.files.call(handle, 'flush', (file) => file.flush(context.progress));
+    return this.handles.call(handle, 'flush', (file) => file.flush(context.progress));
   }
 
   async fsync(context: RequestContext, _nodeId: number, handle: number, _dataOnly: boolean): Promise<void> {
-    return this.files.call(handle, 'fsync', (file) => file.fsync(context.progress));
+    return this.handles.call(handle, 'fsync', (file) => file.fsync(context.progress));
   }
 
   /** An OPEN or CREATE the kernel never got: the handle goes without publishing anything. */
   discard(_nodeId: number, handle: number): void {
-    this.files.discard(handle);
+    this.handles.discard(handle);
   }
 
   async release(_context: RequestContext, _nodeId: number, handle: number, _flags: number): Promise<void> {
-    return this.files.release(handle);
+    return this.handles.release(handle);
   }
 
   // -- directories ------------------------------------------------------------------------------
 
   async opendir(_context: RequestContext, nodeId: number, _flags: number): Promise<OpenReply> {
     const node = this.directoryNode(nodeId);
-    const handle = this.files.allocateHandle();
+    const handle = this.handles.allocateHandle();
     this.directories.set(handle, { node });
     return { handle };
   }
@@ -421,7 +421,7 @@ export class Filesystem implements FuseOperations {
   async fsyncdir(): Promise<void> {}
 
   destroy(): void {
-    this.files.clear();
+    this.handles.clear();
     this.directories.clear();
   }
 
@@ -435,7 +435,7 @@ export class Filesystem implements FuseOperations {
 
   /** At unmount: stops the read path's fetches and drops its cache. */
   close(): void {
-    this.handles.close();
+    this.opener.close();
   }
 
   private async listDirectory(node: Inode): Promise<ListedEntry[]> {

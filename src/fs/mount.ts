@@ -2,13 +2,13 @@
 // mount over FUSE, and at the end drain what the writes still owe the store. Opening the store and the cluster
 // cache, and the process around a mount, are the composition root's (src/roles/mount.ts).
 import * as fs from 'node:fs';
-import type { BlockSource } from '../blocks/block-source';
+import type { BlockFetcher } from '../blocks/block-fetcher';
 import type { MountConfig } from '../config/mount';
 import type { Logger } from '../log/logger';
 import { S3Store } from '../objectstore/s3';
 import type { ObjectStore } from '../objectstore/store';
 import { Filesystem } from './filesystem';
-import { ObjectFileHandles } from './handles';
+import { ObjectFileOpener } from './file-opener';
 import { raiseKernelReadahead } from './read/kernel-readahead';
 import { ReadPath } from './read/read-path';
 import { createWritePath } from './write';
@@ -34,10 +34,10 @@ export interface FilesystemMountOptions {
   /** The key prefix of the volume in the store: empty, or ending with `/`. */
   prefix: string;
   /**
-   * Where blocks come from, given the object-store source the read path makes from config.read; default that
-   * source itself. The cluster cache passes one that asks each block's owner and falls back to the origin.
+   * Where blocks come from, given the object store's fetcher the read path makes from config.read; default that
+   * fetcher itself. The cluster cache passes one that asks each block's owner and falls back to the origin.
    */
-  blockSource?: (origin: BlockSource) => BlockSource;
+  blockFetcher?: (origin: BlockFetcher) => BlockFetcher;
   logger: Logger;
   /** Default: the real /dev/fuse and mount(2). */
   fuseSystem?: FuseSystem;
@@ -77,17 +77,17 @@ export function checkMountpoint(mountpoint: string, mounts: () => MountEntry[] =
 
 /**
  * Mounts the volume `store`/`prefix` at `options.mountpoint` as `config` says. Steps: 1. build the read path (over
- * `options.blockSource`) and the write path; 2. abort the uploads a killed predecessor recorded; 3. mount and wait
+ * `options.blockFetcher`) and the write path; 2. abort the uploads a killed predecessor recorded; 3. mount and wait
  * for FUSE_INIT. On failure, what was set up here is released; the store is the caller's to close.
  */
 export async function mountFilesystem(config: MountConfig, options: FilesystemMountOptions): Promise<MountedVolume> {
   const { mountpoint, store, prefix, logger } = options;
-  const readPath = new ReadPath({ store, config: config.read, logger, ...(options.blockSource && { source: options.blockSource }) });
+  const readPath = new ReadPath({ store, config: config.read, logger, ...(options.blockFetcher && { fetcher: options.blockFetcher }) });
   // The volume's state directory records the multipart uploads in flight, so this mount aborts those a killed predecessor left.
   const record = config.stateDir !== undefined ? new UploadRecord(config.stateDir, logger) : undefined;
   const writePath = createWritePath(config.write, { ...(record && { record }), bucket: store instanceof S3Store ? store.bucket : store.location, logger });
   await writePath.uploads.abortPrevious(store);
-  const handles = new ObjectFileHandles({
+  const opener = new ObjectFileOpener({
     store,
     readPath,
     writePath,
@@ -95,7 +95,7 @@ export async function mountFilesystem(config: MountConfig, options: FilesystemMo
   });
   const filesystem = new Filesystem({
     store,
-    handles,
+    opener,
     prefix,
     attrTimeoutMs: config.attrTimeoutMs,
     listPageSize: config.listPageSize,

@@ -10,7 +10,7 @@ import { MemoryStore } from '../objectstore/memory';
 import { Filesystem } from './filesystem';
 import { FuseError, type RequestContext } from './fuse/operations';
 import { ROOT_NODE_ID } from './fuse/protocol';
-import { ObjectFileHandles } from './handles';
+import { ObjectFileOpener } from './file-opener';
 import { RenameFlag } from './namespace';
 import { DEFAULT_READ_PATH_CONFIG } from '../config/read-path';
 import { ReadPath } from './read/read-path';
@@ -28,19 +28,19 @@ async function expectErrno(promise: Promise<unknown>, expected: number): Promise
 
 describe('Filesystem namespace changes', () => {
   let store: MemoryStore;
-  let handles: ObjectFileHandles;
+  let opener: ObjectFileOpener;
   let now: number;
   let fs: Filesystem;
   let stagingDir: string;
 
   const make = (options: { listPageSize?: number; renameConcurrency?: number } = {}) =>
-    new Filesystem({ store, prefix: PREFIX, attrTimeoutMs: 1000, listPageSize: options.listPageSize ?? 1000, renameConcurrency: options.renameConcurrency ?? 4, logger: silentLogger(), handles, clock: () => now });
+    new Filesystem({ store, prefix: PREFIX, attrTimeoutMs: 1000, listPageSize: options.listPageSize ?? 1000, renameConcurrency: options.renameConcurrency ?? 4, logger: silentLogger(), opener, clock: () => now });
 
   beforeEach(async () => {
     store = new MemoryStore();
     stagingDir = nodeFs.mkdtempSync(path.join(os.tmpdir(), 'granary-namespace-'));
     const logger = silentLogger();
-    handles = new ObjectFileHandles({
+    opener = new ObjectFileOpener({
       store,
       readPath: new ReadPath({ store, config: DEFAULT_READ_PATH_CONFIG, logger }),
       writePath: createWritePath({ stagingDir, stagingMinFreeBytes: 0 }),
@@ -56,7 +56,7 @@ describe('Filesystem namespace changes', () => {
   });
 
   afterEach(() => {
-    handles.close();
+    opener.close();
     nodeFs.rmSync(stagingDir, { recursive: true, force: true });
   });
 

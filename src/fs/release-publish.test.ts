@@ -11,7 +11,7 @@ import type { ObjectInfo, ObjectStore, PutOptions } from '../objectstore/store';
 import { Filesystem } from './filesystem';
 import type { RequestContext } from './fuse/operations';
 import { ROOT_NODE_ID } from './fuse/protocol';
-import { ObjectFileHandles } from './handles';
+import { ObjectFileOpener } from './file-opener';
 import { DEFAULT_READ_PATH_CONFIG } from '../config/read-path';
 import { ReadPath } from './read/read-path';
 import { createWritePath } from './write';
@@ -53,23 +53,23 @@ describe('a release that is still publishing', () => {
   let store: HoldingStore;
   let fs: Filesystem;
   let stagingDir: string;
-  let handles: ObjectFileHandles;
+  let opener: ObjectFileOpener;
 
   beforeEach(async () => {
     store = new HoldingStore();
     stagingDir = nodeFs.mkdtempSync(path.join(os.tmpdir(), 'granary-release-'));
     const logger = silentLogger();
-    handles = new ObjectFileHandles({
+    opener = new ObjectFileOpener({
       store,
       readPath: new ReadPath({ store: store as ObjectStore, config: DEFAULT_READ_PATH_CONFIG, logger }),
       writePath: createWritePath({ stagingDir, stagingMinFreeBytes: 0 }),
       logger,
     });
     await store.put(`${PREFIX}model.bin`, Buffer.from('the old weights'));
-    fs = new Filesystem({ store, prefix: PREFIX, attrTimeoutMs: 1000, listPageSize: 1000, logger, handles });
+    fs = new Filesystem({ store, prefix: PREFIX, attrTimeoutMs: 1000, listPageSize: 1000, logger, opener });
   });
   afterEach(() => {
-    handles.close();
+    opener.close();
     nodeFs.rmSync(stagingDir, { recursive: true, force: true });
   });
 

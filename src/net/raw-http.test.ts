@@ -67,12 +67,12 @@ async function keepAliveServer(head = ''): Promise<{ url: URL; connections: () =
 describe('RawHttpPool', () => {
   it('reads a head split over many reads and a body into the given buffer, byte by byte', async () => {
     const body = Buffer.from('granary block bytes');
-    const server = await rawServer(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nX-Granary-Source: disk\r\n\r\n`), body]), 1);
+    const server = await rawServer(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nX-Granary-Served-From: disk\r\n\r\n`), body]), 1);
     const pool = new RawHttpPool(4);
     const into = Buffer.alloc(body.length);
     const response = await pool.get(server.url, '/v1/block', {}, into, 1000, never);
     expect(response.status).toBe(200);
-    expect(response.headers.get('x-granary-source')).toBe('disk');
+    expect(response.headers.get('x-granary-served-from')).toBe('disk');
     expect(response.body).toBe(into);
     expect(into.equals(body)).toBe(true);
     pool.close();

@@ -7,8 +7,8 @@ import * as path from 'node:path';
 import { parseMountConfig } from '../config/mount';
 import { silentLogger } from '../log/logger';
 import { MemoryStore } from '../objectstore/memory';
-import type { BlockSource } from '../blocks/block-source';
-import { OriginBlockSource } from '../blocks/origin-block-source';
+import type { BlockFetcher } from '../blocks/block-fetcher';
+import { OriginFetcher } from '../blocks/origin-fetcher';
 import type { MountCache, openMountCache } from '../cache/mount-cache';
 import { FakeKernel } from '../fs/fuse/fake-kernel';
 import { S3Store } from '../objectstore/s3';
@@ -107,10 +107,10 @@ describe('mountVolume wiring the cluster cache', () => {
   }
   /** A cache that records what the composition root does with it. */
   function recordingCache(events: string[]) {
-    const wrapped: BlockSource[] = [];
+    const wrapped: BlockFetcher[] = [];
     const opened: Array<Parameters<typeof openMountCache>> = [];
     const cache: MountCache = {
-      source(origin) {
+      fetcher(origin) {
         wrapped.push(origin);
         return { fetch: (request) => origin.fetch(request) };
       },
@@ -124,7 +124,7 @@ describe('mountVolume wiring the cluster cache', () => {
     return { openCache, wrapped, opened };
   }
 
-  it('hands the filesystem the cache\'s block source, and closes the cache and then the store after the filesystem', async () => {
+  it('hands the filesystem the cache\'s block fetcher, and closes the cache and then the store after the filesystem', async () => {
     const events: string[] = [];
     const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _encoding, done) => (events.push(`log: ${JSON.parse(chunk.toString()).msg}`), done()) }));
     const store = unreachableS3Store(events);
@@ -137,7 +137,7 @@ describe('mountVolume wiring the cluster cache', () => {
     await live;
     expect(opened.map(([cache, store]) => [cache, store])).toEqual([[config.cache, { endpoint: 'http://127.0.0.1:9', bucket: 'models' }]]);
     expect(wrapped).toHaveLength(1);
-    expect(wrapped[0]).toBeInstanceOf(OriginBlockSource);
+    expect(wrapped[0]).toBeInstanceOf(OriginFetcher);
     signals.emit('SIGTERM');
     await served;
     const tail = events.slice(events.indexOf('log: read path closing: counters since the mount'));

@@ -1,5 +1,5 @@
-// The `granary mount` role, composed: the object store, the cluster cache's block source when the config names a
-// cache, and the filesystem, which is handed that block source; then the life of the process around it (check the
+// The `granary mount` role, composed: the object store, the cluster cache's block fetcher when the config names a
+// cache, and the filesystem, which is handed that block fetcher; then the life of the process around it (check the
 // mountpoint, mount, tell the parent it is live, serve until SIGTERM/SIGINT or an external umount, unmount).
 import * as fs from 'node:fs';
 import { openMountCache, type MountCache } from '../cache/mount-cache';
@@ -35,7 +35,7 @@ function fsnameOf(source: string, opened: OpenedSource): string {
 /**
  * Mounts `config.source` at `config.mountpoint`. Steps: 1. check the mountpoint; 2. open the source and check the
  * bucket (clear error on bad credentials before any mount exists); 3. connect to the cluster cache, when the config
- * names one; 4. mount the filesystem over the cache's block source (or the origin's). Once the mount has ended the
+ * names one; 4. mount the filesystem over the cache's block fetcher (or the origin's). Once the mount has ended the
  * cache's counters are logged and the cache and the store closed; on failure, whatever was set up is released.
  */
 export async function mountVolume(config: MountConfig, dependencies: MountDependencies): Promise<MountedVolume> {
@@ -60,7 +60,7 @@ export async function mountVolume(config: MountConfig, dependencies: MountDepend
       fsname: fsnameOf(config.source, opened),
       store,
       prefix,
-      ...(mountCache && { blockSource: (origin) => mountCache.source(origin) }),
+      ...(mountCache && { blockFetcher: (origin) => mountCache.fetcher(origin) }),
       logger,
       ...(dependencies.fuseSystem && { fuseSystem: dependencies.fuseSystem }),
     });

@@ -1,7 +1,7 @@
 // What every cache tier offers (RAM, disk): blocks by id, bounded by bytes, evicted least recently used.
 
 /** Where a block's bytes came from, as reported to readers and metrics. */
-export type BlockSourceName = 'ram' | 'disk' | 'origin';
+export type ServedFrom = 'ram' | 'disk' | 'origin';
 
 /** Counters of one tier, plain numbers that become metrics. */
 export interface TierStats {
@@ -17,7 +17,7 @@ export interface TierStats {
 
 /** A byte-capped store of blocks by id: RAM or disk. */
 export interface Tier {
-  readonly name: Exclude<BlockSourceName, 'origin'>;
+  readonly name: Exclude<ServedFrom, 'origin'>;
   /** The cap: bytes held never exceed it. */
   readonly capacityBytes: number;
   /** Bytes held now. */

@@ -1,14 +1,14 @@
 // The mount's RAM cache of block ranges, shared by every open file: bounded bytes (LRU), bounded
 // fetches in flight, and one fetch per range however many readers ask for it at once.
 import type { Logger } from '../../log/logger';
-import type { BlockRequest, BlockSource } from '../../blocks/block-source';
+import type { BlockRequest, BlockFetcher } from '../../blocks/block-fetcher';
 import { BlockBufferPool } from './buffer-pool';
 import { ByteLru } from '../../util/byte-lru';
 import { FetchLimiter, type FetchPriority, type ScheduledFetch } from './fetch-limiter';
 
 /** Options of a BlockCache (see ReadPathConfig for the defaults). */
 export interface BlockCacheOptions {
-  source: BlockSource;
+  fetcher: BlockFetcher;
   /** Bytes of ranges kept once fetched. */
   capacityBytes: number;
   /** Fetches running at once; with capacityBytes and the block size this bounds memory. */
@@ -54,7 +54,7 @@ interface InFlight {
 }
 
 /**
- * Block ranges of object versions, fetched through a BlockSource. A range is fetched once however many
+ * Block ranges of object versions, fetched through a BlockFetcher. A range is fetched once however many
  * readers want it at the same time; once fetched it stays in an LRU bounded by bytes. Memory therefore
  * stays under capacityBytes + maxConcurrentFetches × the largest range, whatever the files' sizes, free
  * recycled buffers included.
@@ -112,7 +112,7 @@ export class BlockCache {
     return { active: this.limiter.active, queued: this.limiter.queued };
   }
 
-  /** Whether the range is in memory or being fetched: a cheaper source for the bytes than a new fetch. */
+  /** Whether the range is in memory or being fetched: a cheaper way to the bytes than a new fetch. */
   holds(request: Omit<BlockRequest, 'signal'>): boolean {
     const id = cacheIdOf(request);
     return this.lru.has(id) || this.inFlight.has(id);
@@ -203,19 +203,19 @@ export class BlockCache {
     return scheduled;
   }
 
-  /** One fetch through the source, into a recycled buffer when the range is a whole block. */
+  /** One fetch through the fetcher, into a recycled buffer when the range is a whole block. */
   private async fetch(request: Omit<BlockRequest, 'signal'>, signal: AbortSignal | undefined): Promise<Buffer> {
     const bytes = request.end - request.start;
     const into = this.pool && bytes === this.pool.bufferBytes ? this.pool.take() : undefined;
     this.fetchingBytes += bytes;
     this.trimPool();
     try {
-      const data = await this.options.source.fetch({ ...request, ...(signal && { signal }), ...(into && { into }) });
-      // A source may answer with its own buffer (a peer's, a fake's): the one it did not use goes back.
+      const data = await this.options.fetcher.fetch({ ...request, ...(signal && { signal }), ...(into && { into }) });
+      // A fetcher may answer with its own buffer (a peer's, a fake's): the one it did not use goes back.
       if (into && data !== into) this.pool?.give(into);
       return data;
     } catch (error) {
-      // A failed fetch's buffer was never handed to a reader: the source has stopped writing into it.
+      // A failed fetch's buffer was never handed to a reader: the fetcher has stopped writing into it.
       if (into) this.pool?.give(into);
       throw error;
     } finally {

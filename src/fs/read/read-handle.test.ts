@@ -5,7 +5,7 @@ import { Errno } from '../errno';
 import { FuseError } from '../fuse/operations';
 import { BlockCache } from './block-cache';
 import { readPathSchema, type ReadPathConfigInput } from '../../config/read-path';
-import { FakeBlockSource } from './fake-block-source';
+import { FakeBlockFetcher } from './fake-block-fetcher';
 import { createReadHandle } from './read-handle';
 import { ReadPath } from './read-path';
 
@@ -27,12 +27,12 @@ const config = (input: ReadPathConfigInput = {}) =>
   });
 
 function setup(input: ReadPathConfigInput = {}, latencyMs = 1) {
-  const source = new FakeBlockSource(new Map([['obj', data]]));
-  source.latencyMs = latencyMs;
+  const fetcher = new FakeBlockFetcher(new Map([['obj', data]]));
+  fetcher.latencyMs = latencyMs;
   const parsed = config(input);
-  const cache = new BlockCache({ source, capacityBytes: parsed.cacheBytes, maxConcurrentFetches: parsed.maxConcurrentFetches, readaheadBudgetBytes: parsed.cacheBytes / 2, logger: silentLogger() });
+  const cache = new BlockCache({ fetcher, capacityBytes: parsed.cacheBytes, maxConcurrentFetches: parsed.maxConcurrentFetches, readaheadBudgetBytes: parsed.cacheBytes / 2, logger: silentLogger() });
   const open = () => createReadHandle({ key: 'obj', etag: 'e1', size: SIZE, cache, config: parsed, logger: silentLogger() });
-  return { source, cache, open };
+  return { fetcher, cache, open };
 }
 
 async function readAll(handle: ReturnType<ReturnType<typeof setup>['open']>, step: number): Promise<Buffer> {
@@ -47,18 +47,18 @@ async function readAll(handle: ReturnType<ReturnType<typeof setup>['open']>, ste
 
 describe('ReadHandle', () => {
   it('reads a whole file sequentially with aligned block fetches, each block once, ahead of the reader', async () => {
-    const { source, cache, open } = setup();
+    const { fetcher, cache, open } = setup();
     const handle = open();
     expect(sha(await readAll(handle, 16 * KiB))).toBe(sha(data));
     await cache.idle();
-    const starts = source.calls.map((call) => call.start);
+    const starts = fetcher.calls.map((call) => call.start);
     expect(new Set(starts).size).toBe(starts.length); // no block fetched twice
-    expect(source.calls).toHaveLength(21);
-    for (const call of source.calls) {
+    expect(fetcher.calls).toHaveLength(21);
+    for (const call of fetcher.calls) {
       expect(call.start % BLOCK).toBe(0);
       expect(call.end).toBe(Math.min(call.start + BLOCK, SIZE));
     }
-    expect(source.maxRunning).toBeGreaterThan(1); // the window fetched blocks in parallel
+    expect(fetcher.maxRunning).toBeGreaterThan(1); // the window fetched blocks in parallel
   });
 
   it('returns short at EOF and empty past it', async () => {
@@ -78,7 +78,7 @@ describe('ReadHandle', () => {
   });
 
   it('random reads fetch only the wanted bytes (rounded to the unit) and nothing ahead', async () => {
-    const { source, cache, open } = setup();
+    const { fetcher, cache, open } = setup();
     const handle = open();
     const offsets = [13 * BLOCK + 5000, 3 * BLOCK + 100, 17 * BLOCK + 60_000, 9 * BLOCK + 7];
     for (const offset of offsets) {
@@ -86,13 +86,13 @@ describe('ReadHandle', () => {
       expect(read.equals(data.subarray(offset, offset + 8 * KiB))).toBe(true);
     }
     await cache.idle();
-    const fetched = source.calls.reduce((total, call) => total + call.end - call.start, 0);
+    const fetched = fetcher.calls.reduce((total, call) => total + call.end - call.start, 0);
     expect(fetched).toBeLessThanOrEqual(offsets.length * 16 * KiB + 4 * KiB);
-    expect(source.calls.every((call) => call.end - call.start < BLOCK)).toBe(true);
+    expect(fetcher.calls.every((call) => call.end - call.start < BLOCK)).toBe(true);
   });
 
   it('a random read of at least one unit fetches exactly its pages, one GET per block it touches', async () => {
-    const { source, cache, open } = setup({ randomReadUnitBytes: 16 * KiB });
+    const { fetcher, cache, open } = setup({ randomReadUnitBytes: 16 * KiB });
     const handle = open();
     // Page-aligned like the kernel's requests: inside one block, then across a block boundary.
     // The test's threshold makes a read of 32 KiB sequential at once: 24 KiB reads stay random.
@@ -102,7 +102,7 @@ describe('ReadHandle', () => {
     const across = await handle.read(11 * BLOCK - 20 * KiB, 24 * KiB);
     expect(across.equals(data.subarray(11 * BLOCK - 20 * KiB, 11 * BLOCK + 4 * KiB))).toBe(true);
     await cache.idle();
-    expect(source.calls.map(({ start, end }) => ({ start, end }))).toEqual([
+    expect(fetcher.calls.map(({ start, end }) => ({ start, end }))).toEqual([
       { start: 7 * BLOCK + 8 * KiB, end: 7 * BLOCK + 32 * KiB },
       { start: 11 * BLOCK - 20 * KiB, end: 11 * BLOCK },
       { start: 11 * BLOCK, end: 11 * BLOCK + 16 * KiB },
@@ -110,11 +110,11 @@ describe('ReadHandle', () => {
   });
 
   it('reads right while recycled block buffers churn through a small cache (sequential and across blocks)', async () => {
-    const source = new FakeBlockSource(new Map([['obj', data]]));
-    source.latencyMs = 1;
+    const fetcher = new FakeBlockFetcher(new Map([['obj', data]]));
+    fetcher.latencyMs = 1;
     const parsed = config({ cacheBytes: 3 * BLOCK, readaheadMaxBlocks: 2 });
     // Fetch slots to spare: with every slot busy and the cache full, the memory bound leaves no room for free buffers.
-    const cache = new BlockCache({ source, capacityBytes: parsed.cacheBytes, maxConcurrentFetches: 6, readaheadBudgetBytes: 2 * BLOCK, blockSizeBytes: BLOCK, logger: silentLogger() });
+    const cache = new BlockCache({ fetcher, capacityBytes: parsed.cacheBytes, maxConcurrentFetches: 6, readaheadBudgetBytes: 2 * BLOCK, blockSizeBytes: BLOCK, logger: silentLogger() });
     const open = () => createReadHandle({ key: 'obj', etag: 'e1', size: SIZE, cache, config: parsed, logger: silentLogger() });
     // 48 KiB steps cross block boundaries, so some replies are copies of two blocks arriving at different times.
     const [first, second] = await Promise.all([readAll(open(), 48 * KiB), readAll(open(), 64 * KiB)]);
@@ -124,32 +124,32 @@ describe('ReadHandle', () => {
   });
 
   it('random reads fetch whole blocks when the unit is the block size', async () => {
-    const { source, cache, open } = setup({ randomReadUnitBytes: BLOCK });
+    const { fetcher, cache, open } = setup({ randomReadUnitBytes: BLOCK });
     const handle = open();
     await handle.read(5 * BLOCK + 10, 100);
     await cache.idle();
-    expect(source.calls).toEqual([expect.objectContaining({ start: 5 * BLOCK, end: 6 * BLOCK })]);
+    expect(fetcher.calls).toEqual([expect.objectContaining({ start: 5 * BLOCK, end: 6 * BLOCK })]);
   });
 
   it('resets readahead on a seek', async () => {
-    const { source, cache, open } = setup();
+    const { fetcher, cache, open } = setup();
     const handle = open();
     for (let offset = 0; offset < 4 * BLOCK; offset += 16 * KiB) await handle.read(offset, 16 * KiB);
     await cache.idle();
-    const before = source.calls.length;
+    const before = fetcher.calls.length;
     await handle.read(15 * BLOCK + 3, 100);
     await cache.idle();
-    const after = source.calls.slice(before);
+    const after = fetcher.calls.slice(before);
     expect(after).toHaveLength(1);
     expect(after[0]).toMatchObject({ start: 15 * BLOCK, end: 15 * BLOCK + 4 * KiB });
   });
 
   it('serves several concurrent sequential streams over one file, sharing the blocks', async () => {
-    const { source, cache, open } = setup({}, 3);
+    const { fetcher, cache, open } = setup({}, 3);
     const results = await Promise.all(Array.from({ length: 8 }, () => readAll(open(), 32 * KiB)));
     for (const result of results) expect(sha(result)).toBe(sha(data));
     await cache.idle();
-    expect(source.calls).toHaveLength(21);
+    expect(fetcher.calls).toHaveLength(21);
   });
 
   it('serves streams that start at different offsets', async () => {

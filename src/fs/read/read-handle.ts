@@ -123,7 +123,7 @@ export class ReadHandle implements OpenFile {
     this.released = true;
   }
 
-  /** The FuseError for a failed fetch; the block source has logged the cause. */
+  /** The FuseError for a failed fetch; the block fetcher has logged the cause. */
   private failure(error: unknown): FuseError {
     if (error instanceof FuseError) return error;
     // The object changed or vanished under an open handle: not "no such file", the file was opened fine.

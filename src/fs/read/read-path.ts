@@ -1,10 +1,10 @@
-// The read path of one mount: the objects every open file shares (block source, block cache), and
+// The read path of one mount: the objects every open file shares (block fetcher, block cache), and
 // the factory of read handles the filesystem calls at open(2).
 import type { Logger } from '../../log/logger';
 import type { ObjectStore } from '../../objectstore/store';
 import { BlockCache } from './block-cache';
-import type { BlockSource } from '../../blocks/block-source';
-import { OriginBlockSource } from '../../blocks/origin-block-source';
+import type { BlockFetcher } from '../../blocks/block-fetcher';
+import { OriginFetcher } from '../../blocks/origin-fetcher';
 import type { ReadPathConfig } from '../../config/read-path';
 import { createReadHandle, type ReadHandle } from './read-handle';
 
@@ -14,10 +14,10 @@ export interface ReadPathOptions {
   config: ReadPathConfig;
   logger: Logger;
   /**
-   * Where blocks come from, given the object-store source; default that source itself. The cluster cache
-   * passes a source that asks each block's owner and falls back to the origin.
+   * Where blocks come from, given the object store's fetcher; default that fetcher itself. The cluster cache
+   * passes one that asks each block's owner and falls back to the origin.
    */
-  source?: (origin: OriginBlockSource) => BlockSource;
+  fetcher?: (origin: OriginFetcher) => BlockFetcher;
 }
 
 /** The version of an object an open(2) saw. */
@@ -31,15 +31,15 @@ export interface OpenedObject {
 export class ReadPath {
   /** The block cache every handle of the mount shares. */
   readonly cache: BlockCache;
-  /** The object-store source, whose counters show origin GETs, bytes and retries. */
-  readonly origin: OriginBlockSource;
+  /** The object store's fetcher, whose counters show origin GETs, bytes and retries. */
+  readonly origin: OriginFetcher;
   private readonly closing = new AbortController();
 
   constructor(private readonly options: ReadPathOptions) {
     const { config, logger } = options;
-    this.origin = new OriginBlockSource(options.store, config, logger);
+    this.origin = new OriginFetcher(options.store, config, logger);
     this.cache = new BlockCache({
-      source: options.source ? options.source(this.origin) : this.origin,
+      fetcher: options.fetcher ? options.fetcher(this.origin) : this.origin,
       capacityBytes: config.cacheBytes,
       maxConcurrentFetches: config.maxConcurrentFetches,
       readaheadBudgetBytes: Math.floor(config.cacheBytes * config.readaheadCacheShare),

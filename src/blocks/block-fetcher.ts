@@ -22,7 +22,7 @@ export interface BlockRequest {
 }
 
 /** Fetches one byte range of one object version (groupcache's getter): the object store, or a peer in front of it. */
-export interface BlockSource {
+export interface BlockFetcher {
   /** Resolves with exactly end - start bytes, or rejects (an ObjectStoreError, or the signal's reason). */
   fetch(request: BlockRequest): Promise<Buffer>;
 }

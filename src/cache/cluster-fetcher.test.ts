@@ -1,9 +1,9 @@
 import type { ByteRange } from '../blocks/block-math';
-import type { BlockRequest, BlockSource } from '../blocks/block-source';
+import type { BlockRequest, BlockFetcher } from '../blocks/block-fetcher';
 import { silentLogger } from '../log/logger';
 import { ObjectStoreError } from '../objectstore/errors';
 import type { BlockRef } from './block';
-import { ClusterBlockSource, type OwnerDirectory } from './cluster-source';
+import { ClusterFetcher, type OwnerDirectory } from './cluster-fetcher';
 import { PeerError, type FetchedBlock } from './peer-client';
 import { NoPeers, Ring } from './ring';
 
@@ -23,24 +23,24 @@ function setup(options: { fetchBlock?: (peer: string, ref: BlockRef, range: Byte
     fetchBlock: async (peer: string, ref: BlockRef, range: ByteRange) => {
       asked.push({ peer, ref, range });
       if (options.fetchBlock) return options.fetchBlock(peer, ref, range);
-      return { data: Buffer.alloc(range.end - range.start, 7), source: 'ram' as const };
+      return { data: Buffer.alloc(range.end - range.start, 7), servedFrom: 'ram' as const };
     },
   };
   const originRequests: BlockRequest[] = [];
-  const origin: BlockSource = {
+  const origin: BlockFetcher = {
     fetch: async (request) => {
       originRequests.push(request);
       if (options.originFailure) throw options.originFailure;
       return Buffer.alloc(request.end - request.start, 1);
     },
   };
-  const source = new ClusterBlockSource({ directory, client, origin, endpoint: 'http://s3:9000', bucket: 'models', blockSize: BLOCK, logger: silentLogger() });
+  const source = new ClusterFetcher({ directory, client, origin, endpoint: 'http://s3:9000', bucket: 'models', blockSize: BLOCK, logger: silentLogger() });
   return { source, asked, originRequests, reported, slow };
 }
 
 const request = (overrides: Partial<BlockRequest> = {}): BlockRequest => ({ key: 'm/w.bin', etag: 'e1', objectSize: 3 * BLOCK + 10, start: BLOCK, end: 2 * BLOCK, ...overrides });
 
-describe('ClusterBlockSource', () => {
+describe('ClusterFetcher', () => {
   it('asks the owner for the range, naming the block by endpoint, bucket, key, ETag, size and index', async () => {
     const { source, asked, originRequests } = setup();
     const data = await source.fetch(request({ start: BLOCK + 4096, end: BLOCK + 8192 }));

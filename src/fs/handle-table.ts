@@ -1,10 +1,10 @@
-// Open regular files: the FUSE handle table, and the choice at open(2) between a read handle and a
+// The FUSE handle table of open regular files, and the choice at open(2) between a read handle and a
 // write handle. READ, WRITE, FLUSH, FSYNC and RELEASE go to the OpenFile of their handle.
 import { constants as fsConstants } from 'node:fs';
 import type { Logger } from '../log/logger';
 import type { AttrCache, PathStat, TimesCache } from './attr-cache';
 import { Errno, toFuseError } from './errno';
-import type { FileHandles } from './handles';
+import type { FileOpener } from './file-opener';
 import { FuseError, type OpenReply } from './fuse/operations';
 import { OpenFlag } from './fuse/protocol';
 import type { Inode } from './inodes';
@@ -30,9 +30,9 @@ export interface FileHandle {
   stat: PathStat;
 }
 
-/** What OpenFiles shares with the rest of the filesystem. */
-export interface OpenFilesOptions {
-  handles: FileHandles;
+/** What HandleTable shares with the rest of the filesystem. */
+export interface HandleTableOptions {
+  opener: FileOpener;
   namespace: Namespace;
   writing: WritingFiles;
   attrs: AttrCache;
@@ -42,14 +42,14 @@ export interface OpenFilesOptions {
 }
 
 /** The handle table of one mount's open regular files. */
-export class OpenFiles {
+export class HandleTable {
   private readonly open = new Map<number, FileHandle>();
   /** Inode id → ETag read by the last open, to keep the page cache when the object did not change. */
   private readonly lastOpenedEtag = new Map<number, string>();
   /** Shared with directory handles by the Filesystem, so every handle number is unique. */
   private nextHandle = 1;
 
-  constructor(private readonly options: OpenFilesOptions) {}
+  constructor(private readonly options: HandleTableOptions) {}
 
   /** A fresh handle number (files and directories share the sequence). */
   allocateHandle(): number {
@@ -70,7 +70,7 @@ export class OpenFiles {
 
   /** Opens `node` (a file) with open(2) `flags`: a read handle for O_RDONLY, a write handle otherwise. */
   async openNode(node: Inode, flags: number): Promise<OpenReply> {
-    const { namespace, writing, attrs, times, handles } = this.options;
+    const { namespace, writing, attrs, times, opener } = this.options;
     const path = node.path;
     try {
       // Close-to-open: what a released writer publishes lands first, and a file another descriptor of
@@ -89,10 +89,10 @@ export class OpenFiles {
         const truncate = (flags & fsConstants.O_TRUNC) !== 0;
         if (truncate) times.deleteTree(path);
         this.lastOpenedEtag.delete(node.id);
-        return { handle: this.addWriter(node, handles.openWrite(file, { truncate, append: (flags & fsConstants.O_APPEND) !== 0 })), flags: 0 };
+        return { handle: this.addWriter(node, opener.openWrite(file, { truncate, append: (flags & fsConstants.O_APPEND) !== 0 })), flags: 0 };
       }
       const handle = this.allocateHandle();
-      this.open.set(handle, { node, file: handles.openRead(file), writing: false, stat });
+      this.open.set(handle, { node, file: opener.openRead(file), writing: false, stat });
       // Keep the kernel's cached pages only when the object is the version they came from.
       const keepCache = stat.etag !== undefined && this.lastOpenedEtag.get(node.id) === stat.etag;
       if (stat.etag !== undefined) this.lastOpenedEtag.set(node.id, stat.etag);
@@ -104,8 +104,8 @@ export class OpenFiles {
 
   /** Opens a write handle on the new file `node` (CREATE); returns the handle. */
   create(node: Inode, flags: number): number {
-    const { namespace, handles, times, attrs } = this.options;
-    const file = handles.openWrite({ key: namespace.keyOf(node.path), path: node.path }, { truncate: true, append: (flags & fsConstants.O_APPEND) !== 0 });
+    const { namespace, opener, times, attrs } = this.options;
+    const file = opener.openWrite({ key: namespace.keyOf(node.path), path: node.path }, { truncate: true, append: (flags & fsConstants.O_APPEND) !== 0 });
     times.deleteTree(node.path);
     attrs.delete(node.path);
     return this.addWriter(node, file);
@@ -113,13 +113,13 @@ export class OpenFiles {
 
   /** truncate(2)/ftruncate(2) of `node`: through a write handle when one is open on it, else on the object. */
   async truncate(node: Inode, size: number, handle: number | undefined): Promise<void> {
-    const { namespace, writing, handles, attrs } = this.options;
+    const { namespace, writing, opener, attrs } = this.options;
     const open = handle !== undefined ? this.open.get(handle) : undefined;
     const writer = open?.writing ? open.file : writing.filesOf(node.path)[0];
     // Truncating the object itself: after what a released writer publishes, or that publish would undo it.
     if (!writer) await writing.releasesOf(node.path);
     const existing = writer ? undefined : await namespace.stat(node.path);
-    await handles.truncate({ key: namespace.keyOf(node.path), path: node.path, ...(existing && { existing }) }, size, writer);
+    await opener.truncate({ key: namespace.keyOf(node.path), path: node.path, ...(existing && { existing }) }, size, writer);
     attrs.delete(node.path);
   }
 

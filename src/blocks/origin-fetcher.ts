@@ -5,10 +5,10 @@
 import type { Logger } from '../log/logger';
 import { ObjectStoreError, isObjectStoreError } from '../objectstore/errors';
 import type { ObjectStore } from '../objectstore/store';
-import type { BlockRequest, BlockSource } from './block-source';
+import type { BlockRequest, BlockFetcher } from './block-fetcher';
 import type { OriginFetchPolicy } from './origin-fetch-policy';
 
-/** Counters of an OriginBlockSource, plain numbers that become metrics. */
+/** Counters of an OriginFetcher, plain numbers that become metrics. */
 export interface OriginStats {
   /** GETs the store sent for fills, its retries included, as it counts them (1 for a call it could not count: aborted, or a store that never retries). */
   requests: number;
@@ -30,7 +30,7 @@ class FetchTimeout extends ObjectStoreError {
  * Fetches block ranges from the object store with one store call each (ObjectStore.getInto: a ranged, If-Match
  * read whose retries, body included, are the store's), aborted when it takes longer than fetchTimeoutMs.
  */
-export class OriginBlockSource implements BlockSource {
+export class OriginFetcher implements BlockFetcher {
   /** Counters since creation. */
   readonly stats: OriginStats = { requests: 0, bytes: 0, retries: 0, failures: 0 };
 

@@ -1,34 +1,34 @@
-// The mount's way to the cluster cache: a BlockSource that asks each block's owner on the ring, and reads
+// The mount's way to the cluster cache: a BlockFetcher that asks each block's owner on the ring, and reads
 // from the object store itself when there is no owner or the owner fails. A read never fails because the
 // cache failed (groupcache: a peer error is counted, then the group loads locally).
 import { blockIndexOf } from '../blocks/block-math';
-import type { BlockRequest, BlockSource } from '../blocks/block-source';
+import type { BlockRequest, BlockFetcher } from '../blocks/block-fetcher';
 import type { Logger } from '../log/logger';
 import { blockId, blockRange, type BlockRef } from './block';
 import { PeerError, type PeerClient } from './peer-client';
 import type { Membership } from './membership/membership';
-import type { BlockSourceName } from './tiers/tier';
+import type { ServedFrom } from './tiers/tier';
 
-/** The part of a Membership the source needs: the current ring, and where to report a failing or slow owner. */
+/** The part of a Membership the fetcher needs: the current ring, and where to report a failing or slow owner. */
 export type OwnerDirectory = Pick<Membership, 'picker' | 'reportFailure' | 'reportSlow'>;
 
-/** Counters of a ClusterBlockSource, plain numbers that the mount logs and exports. */
-export interface ClusterSourceStats {
+/** Counters of a ClusterFetcher, plain numbers that the mount logs and exports. */
+export interface ClusterFetcherStats {
   /** Ranges served by their owner, and their bytes by where the owner found them. */
   peerFetches: number;
-  peerBytes: Record<BlockSourceName, number>;
+  peerBytes: Record<ServedFrom, number>;
   /** Owner requests that failed; each was read from the object store instead. */
   peerFailures: number;
   /** Ranges read from the object store because no owner was known or the object has no ETag. */
   bypassed: number;
 }
 
-/** Options of a ClusterBlockSource. */
-export interface ClusterSourceOptions {
+/** Options of a ClusterFetcher. */
+export interface ClusterFetcherOptions {
   directory: OwnerDirectory;
   client: Pick<PeerClient, 'fetchBlock'>;
   /** The object store itself: the fallback, with its own timeouts and retries. */
-  origin: BlockSource;
+  origin: BlockFetcher;
   /** Names the blocks: the store's endpoint (endpointIdentity form) and bucket, and the block size the servers cache. */
   endpoint: string;
   bucket: string;
@@ -37,12 +37,12 @@ export interface ClusterSourceOptions {
 }
 
 /** Reads block ranges from their owners in the cluster cache, falling back to the object store. */
-export class ClusterBlockSource implements BlockSource {
+export class ClusterFetcher implements BlockFetcher {
   /** Counters since creation. */
-  readonly stats: ClusterSourceStats = { peerFetches: 0, peerBytes: { ram: 0, disk: 0, origin: 0 }, peerFailures: 0, bypassed: 0 };
+  readonly stats: ClusterFetcherStats = { peerFetches: 0, peerBytes: { ram: 0, disk: 0, origin: 0 }, peerFailures: 0, bypassed: 0 };
   private lastFailureLog = 0;
 
-  constructor(private readonly options: ClusterSourceOptions) {}
+  constructor(private readonly options: ClusterFetcherOptions) {}
 
   async fetch(request: BlockRequest): Promise<Buffer> {
     const ref = this.refOf(request);
@@ -52,12 +52,12 @@ export class ClusterBlockSource implements BlockSource {
       return this.options.origin.fetch(request);
     }
     try {
-      const { data, source } = await this.options.client.fetchBlock(owner, ref, request, {
+      const { data, servedFrom } = await this.options.client.fetchBlock(owner, ref, request, {
         ...(request.into && { into: request.into }),
         ...(request.signal && { signal: request.signal }),
       });
       this.stats.peerFetches++;
-      this.stats.peerBytes[source] += data.length;
+      this.stats.peerBytes[servedFrom] += data.length;
       return data;
     } catch (error) {
       if (request.signal?.aborted) throw request.signal.reason ?? error;

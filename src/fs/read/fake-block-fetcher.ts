@@ -1,8 +1,8 @@
-// A test fake: a BlockSource over bytes in memory, with controllable latency and failures.
-import type { BlockRequest, BlockSource } from '../../blocks/block-source';
+// A test fake: a BlockFetcher over bytes in memory, with controllable latency and failures.
+import type { BlockRequest, BlockFetcher } from '../../blocks/block-fetcher';
 
-/** A BlockSource for unit tests: serves ranges of in-memory objects, records every call, waits `latencyMs`. Not for production use. */
-export class FakeBlockSource implements BlockSource {
+/** A BlockFetcher for unit tests: serves ranges of in-memory objects, records every call, waits `latencyMs`. Not for production use. */
+export class FakeBlockFetcher implements BlockFetcher {
   /** Every fetch asked, in order. */
   readonly calls: BlockRequest[] = [];
   /** Fetches running now, and the most ever at once. */
@@ -33,7 +33,7 @@ export class FakeBlockSource implements BlockSource {
       if (!data) throw new Error(`no object ${request.key} in the fake`);
       const bytes = data.subarray(request.start, request.end);
       if (!request.into) return Buffer.from(bytes);
-      // Like the origin source: fill the recycled buffer the cache lent, and answer with it.
+      // Like the origin fetcher: fill the recycled buffer the cache lent, and answer with it.
       bytes.copy(request.into);
       return request.into;
     } finally {

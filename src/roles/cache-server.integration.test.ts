@@ -9,10 +9,10 @@ import { s3MountEnv } from '../../e2e/support/mount';
 import { testStores } from '../../e2e/support/test-stores';
 import { parseCacheServerConfig } from '../config/cache';
 import { silentLogger } from '../log/logger';
-import { blockId, type BlockRef } from './block';
-import { PeerClient, PeerError } from './peer-client';
-import { blockQuery, endpointIdentity, PATHS } from './protocol';
-import { startCache, type RunningCache } from './serve';
+import { blockId, type BlockRef } from '../cache/block';
+import { PeerClient, PeerError } from '../cache/peer-client';
+import { blockQuery, endpointIdentity, PATHS } from '../cache/protocol';
+import { startCache, type RunningCache } from './cache-server';
 
 const MiB = 1024 * 1024;
 const BLOCK = 1 * MiB;
@@ -101,7 +101,7 @@ describe('cache server against the S3 test server', () => {
     for (const read of reads) expect(read.data.equals(content.subarray(BLOCK, 2 * BLOCK))).toBe(true);
     expect(await metric('granary_cache_origin_requests_total')).toBe(before + 1);
     const again = await client.fetchBlock(url, ref(1), { start: BLOCK + 100, end: BLOCK + 200 });
-    expect(again.source).toBe('ram');
+    expect(again.servedFrom).toBe('ram');
     expect(again.data.equals(content.subarray(BLOCK + 100, BLOCK + 200))).toBe(true);
   });
 
@@ -119,11 +119,11 @@ describe('cache server against the S3 test server', () => {
     const before = await metric('granary_cache_origin_requests_total');
     for (const index of [1, 2, 3]) {
       const read = await client.fetchBlock(url, ref(index), blockOf(index));
-      expect(read.source).toBe('disk');
+      expect(read.servedFrom).toBe('disk');
       expect(read.data.equals(content.subarray(index * BLOCK, (index + 1) * BLOCK))).toBe(true);
     }
     expect(await metric('granary_cache_origin_requests_total')).toBe(before);
-    expect(await client.load(url, ref(2))).toEqual({ source: 'disk', bytes: BLOCK });
+    expect(await client.load(url, ref(2))).toEqual({ servedFrom: 'disk', bytes: BLOCK });
   });
 
   it('detects a corrupt block on disk, drops it and fills it again', async () => {
@@ -135,7 +135,7 @@ describe('cache server against the S3 test server', () => {
     fs.writeFileSync(file, bytes);
     await start();
     const read = await client.fetchBlock(url, ref(4), blockOf(4));
-    expect(read.source).toBe('origin');
+    expect(read.servedFrom).toBe('origin');
     expect(createHash('sha256').update(read.data).digest('hex')).toBe(createHash('sha256').update(content.subarray(4 * BLOCK, 5 * BLOCK)).digest('hex'));
     expect(await metric('granary_cache_corrupt_blocks_total')).toBe(1);
   });

@@ -1,5 +1,5 @@
-// What an open regular file is made of: the seam between the filesystem (names, handles, errors)
-// and the read and write paths (src/fs/read/, src/fs/write/) that implement OpenFile.
+// Opening a regular file: the seam between the filesystem (names, handles, errors) and the read and write
+// paths (src/fs/read/, src/fs/write/) whose handles implement OpenFile.
 import type { Logger } from '../log/logger';
 import type { ObjectInfo, ObjectStore } from '../objectstore/store';
 import type { PathStat } from './attr-cache';
@@ -25,8 +25,8 @@ export interface WriteMode {
   append: boolean;
 }
 
-/** Makes OpenFiles for the filesystem and changes sizes; one per mount. */
-export interface FileHandles {
+/** Opens files for the filesystem (an OpenFile over the read or the write path) and truncates them; one per mount. */
+export interface FileOpener {
   /** A handle that reads the object version `file.existing` describes. */
   openRead(file: FileToOpen): OpenFile;
   /** A handle that writes `file.key`; the object appears (or changes) at its first flush or fsync. */
@@ -37,17 +37,17 @@ export interface FileHandles {
   close(): void;
 }
 
-/** The mount's read and write paths, which FileHandles hands files to. */
-export interface ObjectFileHandlesOptions {
+/** The mount's read and write paths, which FileOpener hands files to. */
+export interface ObjectFileOpenerOptions {
   store: ObjectStore;
   readPath: ReadPath;
   writePath: WritePath;
   logger: Logger;
 }
 
-/** FileHandles over the block reader (ReadHandle) and the write path (WriteHandle, truncateObject). */
-export class ObjectFileHandles implements FileHandles {
-  constructor(private readonly options: ObjectFileHandlesOptions) {}
+/** FileOpener over the block reader (ReadHandle) and the write path (WriteHandle, truncateObject). */
+export class ObjectFileOpener implements FileOpener {
+  constructor(private readonly options: ObjectFileOpenerOptions) {}
 
   openRead(file: FileToOpen): OpenFile {
     const existing = this.objectOf(file);

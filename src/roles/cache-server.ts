@@ -3,29 +3,29 @@
 // the membership (for warm-up and the ring gauge); 5. ready. On SIGTERM: not ready, finish requests,
 // flush disk writes, stop.
 import type { CacheServerConfig } from '../config/cache';
-import type { BlockSource } from '../blocks/block-source';
-import { OriginBlockSource } from '../blocks/origin-block-source';
+import type { BlockFetcher } from '../blocks/block-fetcher';
+import { OriginFetcher } from '../blocks/origin-fetcher';
 import type { Logger } from '../log/logger';
 import { createRegistry } from '../metrics/registry';
 import { isObjectStoreError } from '../objectstore/errors';
 import { endpointFromEnv, S3Store } from '../objectstore/s3';
 import { parseS3Url } from '../objectstore/source';
 import { version } from '../version';
-import { BlockStore } from './block-store';
-import { fitToFileLimit, openFileLimit } from './connection-gate';
-import { openMembership } from './discovery';
-import type { Membership } from './membership/membership';
-import { CacheMetrics } from './metrics';
-import { PeerClient } from './peer-client';
-import { endpointIdentity } from './protocol';
-import { OriginPool } from './origin-pool';
-import { NoPeers } from './ring';
-import { CacheServer } from './server';
-import { DiskTier } from './tiers/disk';
-import { RamTier } from './tiers/ram';
-import type { Tier } from './tiers/tier';
-import { readTokenFile } from './token';
-import { warmPrefix } from './warmup';
+import { BlockStore } from '../cache/block-store';
+import { fitToFileLimit, openFileLimit } from '../cache/connection-gate';
+import { openMembership } from '../cache/discovery';
+import type { Membership } from '../cache/membership/membership';
+import { CacheMetrics } from '../cache/metrics';
+import { PeerClient } from '../cache/peer-client';
+import { endpointIdentity } from '../cache/protocol';
+import { OriginPool } from '../cache/origin-pool';
+import { NoPeers } from '../cache/ring';
+import { CacheServer } from '../cache/server';
+import { DiskTier } from '../cache/tiers/disk';
+import { RamTier } from '../cache/tiers/ram';
+import type { Tier } from '../cache/tiers/tier';
+import { readTokenFile } from '../cache/token';
+import { warmPrefix } from '../cache/warmup';
 
 /** The outside world the cache server touches, injectable for tests. */
 export interface CacheServeDependencies {
@@ -51,14 +51,14 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
   const disk = config.diskDir !== undefined ? await DiskTier.open({ dir: config.diskDir, capacityBytes: config.diskBytes ?? 0, freeSpaceFloorBytes: config.diskFreeFloorBytes, logger }) : undefined;
   const tiers: Tier[] = disk ? [ram, disk] : [ram];
 
-  // One store and one origin source per bucket asked for, opened on first use, at most config.originClients
+  // One store and one origin fetcher per bucket asked for, opened on first use, at most config.originClients
   // of them (least recently used closed first); the credentials are the server's own.
   const closedOrigins = { requests: 0, bytes: 0 };
-  const origins = new OriginPool<{ store: S3Store; origin: OriginBlockSource; close(): void }>({
+  const origins = new OriginPool<{ store: S3Store; origin: OriginFetcher; close(): void }>({
     capacity: config.originClients,
     open: (bucket) => {
       const objects = new S3Store({ bucket }, env);
-      return { store: objects, origin: new OriginBlockSource(objects, config.origin, logger), close: () => objects.close() };
+      return { store: objects, origin: new OriginFetcher(objects, config.origin, logger), close: () => objects.close() };
     },
     // Its counters live on in the totals, so that the metrics never go backwards.
     onClose: (_bucket, { origin }) => {
@@ -69,7 +69,7 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
   // Each fill holds its bucket's client for as long as it reads, so an eviction never closes it under the fill.
   // A bucket the object store says does not exist gives its place back at once: made-up names cannot push the
   // real buckets' clients out.
-  const originOf = (bucket: string): BlockSource => ({
+  const originOf = (bucket: string): BlockFetcher => ({
     fetch: (request) =>
       origins.use(bucket, ({ origin }) => origin.fetch(request)).catch((error: unknown) => {
         if (isObjectStoreError(error, 'NoSuchBucket')) origins.discard(bucket);

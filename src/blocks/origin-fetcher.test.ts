@@ -4,7 +4,7 @@ import { MemoryStore } from '../objectstore/memory';
 import { DEFAULT_MAX_ATTEMPTS, S3Store } from '../objectstore/s3';
 import type { ObjectStore } from '../objectstore/store';
 import { scriptedServer, type Answer } from '../objectstore/testing';
-import { OriginBlockSource } from './origin-block-source';
+import { OriginFetcher } from './origin-fetcher';
 import type { OriginFetchPolicy } from './origin-fetch-policy';
 
 const policy: OriginFetchPolicy = { fetchTimeoutMs: 200 };
@@ -13,7 +13,7 @@ const data = Buffer.from(Array.from({ length: 10_000 }, (_, i) => (i * 7) % 256)
 async function setup() {
   const store = new MemoryStore();
   const info = await store.put('dir/obj', data);
-  return { store, etag: info.etag, source: new OriginBlockSource(store, policy, silentLogger()) };
+  return { store, etag: info.etag, source: new OriginFetcher(store, policy, silentLogger()) };
 }
 
 /** A store whose getInto() calls run `getInto` instead (the others go to a MemoryStore). */
@@ -26,12 +26,12 @@ function storeWith(getInto: ObjectStore['getInto']): ObjectStore {
 async function scriptedStore(answers: Answer[], fetchTimeoutMs = 10_000) {
   const server = await scriptedServer(answers);
   const store = new S3Store({ bucket: 'bucket', endpoint: server.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'AKIAUNITTEST', secretAccessKey: 'unit-test-secret' } }, {});
-  return { server, store, source: new OriginBlockSource(store, { fetchTimeoutMs }, silentLogger()), close: async () => { store.close(); await server.close(); } };
+  return { server, store, source: new OriginFetcher(store, { fetchTimeoutMs }, silentLogger()), close: async () => { store.close(); await server.close(); } };
 }
 
 const INTERNAL_ERROR = { status: 500, body: '<Error><Code>InternalError</Code><Message>try again</Message></Error>' };
 
-describe('OriginBlockSource', () => {
+describe('OriginFetcher', () => {
   it('fetches exactly the range with If-Match on the version', async () => {
     const { store, etag, source } = await setup();
     const getInto = jest.spyOn(store, 'getInto');
@@ -91,7 +91,7 @@ describe('OriginBlockSource', () => {
       // Like a store: the call only ends when its signal aborts.
       return new Promise((_, reject) => options.signal?.addEventListener('abort', () => reject(new Error('aborted'))));
     });
-    const source = new OriginBlockSource(store, { fetchTimeoutMs: 50 }, silentLogger());
+    const source = new OriginFetcher(store, { fetchTimeoutMs: 50 }, silentLogger());
     const started = Date.now();
     await expect(source.fetch({ key: 'k', etag: 'e', start: 0, end: 10 })).rejects.toThrow(/took more than 50 ms/);
     expect(calls).toBe(1);
