@@ -1,6 +1,6 @@
 {{/* Names and labels shared by every template. */}}
 
-{{/* The driver name; fixed in the code (src/csi/identity.ts DRIVER_NAME), so not a value. */}}
+{{/* The driver name; fixed in the code (src/config/csi.ts DRIVER_NAME), so not a value. */}}
 {{- define "granary.driverName" -}}csi.granary.dev{{- end }}
 
 {{/* Base name of every object: the release name, or release-chart when the release name lacks "granary". */}}
