@@ -115,6 +115,8 @@ describe('NOTES.txt', () => {
       expect(notes).toContain(`storageClassName: ${firstClass?.metadata.name}`);
       expect(notes).not.toMatch(/<no value>|%!/);
     }
+    expect(renderNotes([path.join(CHART_DIR, 'examples', 'kind.yaml')], workDir)).toContain('The cache runs on every node');
+    expect(renderNotes([], workDir)).toContain('The cache runs on nodes matching {"nvidia.com/gpu.present":"true"}');
   });
 });
 
@@ -184,6 +186,13 @@ describe('chart layout and consistency with the code', () => {
     const node = containers(noCache.objects).find(({ owner, container }) => owner.kind === 'DaemonSet' && container.name === 'granary')?.container;
     expect(node?.args?.some((arg) => arg.startsWith('--cache-'))).toBe(false);
     expect(noCache.objects.filter((object) => object.metadata.name.includes('cache'))).toEqual([]);
+  });
+
+  it('puts a cache pod on every node of the kind example: its nodeSelector null clears the GPU selector ({} would be merged into it)', () => {
+    const kind = renders.find((rendered) => rendered.name === 'examples/kind.yaml')!;
+    const cache = ofKind(kind.objects, 'DaemonSet').find((daemonSet) => daemonSet.metadata.name.endsWith('-cache'));
+    expect(cache).toBeDefined();
+    expect((cache?.spec as { template: { spec: Record<string, unknown> } }).template.spec.nodeSelector).toBeUndefined();
   });
 
   it("writes only the secret keys src/csi/secrets.ts reads into the chart's S3 Secret", () => {
