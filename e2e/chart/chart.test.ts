@@ -99,6 +99,9 @@ describe('values.schema.json', () => {
     ['secrets.endpoint=s3.example.com', "at '/secrets/endpoint': 's3.example.com' does not match pattern"],
     ['cache.buckets={models,Bad_Bucket}', "at '/cache/buckets/1': 'Bad_Bucket' does not match pattern"],
     ['cache.maxConnectionsPerAddress=0', "at '/cache/maxConnectionsPerAddress': minimum: got 0, want 1"],
+    ['kubeletIntegration=sidecar', "at '/kubeletIntegration': value must be one of"],
+    ['node.livenessProbe=maybe', "at '/node/livenessProbe': got string, want boolean"],
+    ['controller.livenessProbe=1', "at '/controller/livenessProbe': got number, want boolean"],
   ])('refuses --set %s, naming the value', (pair, message) => {
     const result = helmTemplate([], [pair]);
     expect(result.status).not.toBe(0);
