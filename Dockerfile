@@ -32,7 +32,8 @@ RUN ln -s /opt/granary/dist/src/cli/index.js /usr/local/bin/granary && chmod +x 
 # The controller, cache and warm-up run as this unprivileged user; the node plugin needs root for
 # mounts (the chart runs it privileged, as runAsUser 0).
 USER 65532:65532
-# Health is checked per role by the chart's probes rather than one HEALTHCHECK: the CSI roles through
-# the livenessprobe sidecar (CSI Probe), the cache server on /healthz and /readyz.
+# Health is checked per role by the chart's probes rather than one HEALTHCHECK: the CSI roles on
+# /healthz, a CSI Probe (granary csi --health-listen, or the livenessprobe sidecar), the cache server on
+# /healthz and /readyz.
 ENTRYPOINT ["granary"]
 CMD ["--help"]

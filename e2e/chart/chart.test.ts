@@ -99,6 +99,9 @@ describe('values.schema.json', () => {
     ['secrets.endpoint=s3.example.com', "at '/secrets/endpoint': 's3.example.com' does not match pattern"],
     ['cache.buckets={models,Bad_Bucket}', "at '/cache/buckets/1': 'Bad_Bucket' does not match pattern"],
     ['cache.maxConnectionsPerAddress=0', "at '/cache/maxConnectionsPerAddress': minimum: got 0, want 1"],
+    ['kubeletIntegration=sidecar', "at '/kubeletIntegration': value must be one of"],
+    ['node.livenessProbe=maybe', "at '/node/livenessProbe': got string, want boolean"],
+    ['controller.livenessProbe=1', "at '/controller/livenessProbe': got number, want boolean"],
   ])('refuses --set %s, naming the value', (pair, message) => {
     const result = helmTemplate([], [pair]);
     expect(result.status).not.toBe(0);
@@ -115,6 +118,8 @@ describe('NOTES.txt', () => {
       expect(notes).toContain(`storageClassName: ${firstClass?.metadata.name}`);
       expect(notes).not.toMatch(/<no value>|%!/);
     }
+    expect(renderNotes([path.join(CHART_DIR, 'examples', 'kind.yaml')], workDir)).toContain('The cache runs on every node');
+    expect(renderNotes([], workDir)).toContain('The cache runs on nodes matching {"nvidia.com/gpu.present":"true"}');
   });
 });
 
@@ -184,6 +189,13 @@ describe('chart layout and consistency with the code', () => {
     const node = containers(noCache.objects).find(({ owner, container }) => owner.kind === 'DaemonSet' && container.name === 'granary')?.container;
     expect(node?.args?.some((arg) => arg.startsWith('--cache-'))).toBe(false);
     expect(noCache.objects.filter((object) => object.metadata.name.includes('cache'))).toEqual([]);
+  });
+
+  it('puts a cache pod on every node of the kind example: its nodeSelector null clears the GPU selector ({} would be merged into it)', () => {
+    const kind = renders.find((rendered) => rendered.name === 'examples/kind.yaml')!;
+    const cache = ofKind(kind.objects, 'DaemonSet').find((daemonSet) => daemonSet.metadata.name.endsWith('-cache'));
+    expect(cache).toBeDefined();
+    expect((cache?.spec as { template: { spec: Record<string, unknown> } }).template.spec.nodeSelector).toBeUndefined();
   });
 
   it("writes only the secret keys src/csi/secrets.ts reads into the chart's S3 Secret", () => {

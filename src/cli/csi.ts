@@ -2,8 +2,7 @@
 import { Command, Option } from 'commander';
 import { CSI_MODES, parseCsiConfig, type CsiMode } from '../config/csi';
 import { LOG_LEVELS } from '../config/mount';
-import { Driver } from '../csi/driver';
-import { buildCsiServices } from '../csi/plugin';
+import { buildCsiServices, startCsiPlugin } from '../csi/plugin';
 import { createLogger } from '../log/logger';
 import { cacheEnabled } from '../config/cache';
 import { readTokenFile } from '../cache/token';
@@ -17,6 +16,11 @@ interface CsiFlags extends CacheClientFlags {
   stateDir?: string;
   mountReadyTimeout?: string;
   maxVolumesPerNode?: string;
+  registerWithKubelet?: boolean;
+  registrationDir?: string;
+  kubeletRegistrationPath?: string;
+  healthListen?: string;
+  healthProbeTimeout?: string;
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -38,6 +42,11 @@ export function register(program: Command): void {
     .option('--state-dir <dir>', 'where the node service keeps per-volume mount logs (default /var/lib/granary/mounts)')
     .option('--mount-ready-timeout <ms>', 'how long NodeStageVolume waits for a mount to be live (default 30000)')
     .option('--max-volumes-per-node <n>', 'volumes this node accepts, 0 = no limit (default 0)')
+    .option('--register-with-kubelet', "register with the kubelet by serving its plugin-registration API (instead of the node-driver-registrar sidecar); node and all modes")
+    .option('--registration-dir <dir>', 'the directory the kubelet watches for registration sockets; must exist (default <kubelet-dir>/plugins_registry)')
+    .option('--kubelet-registration-path <path>', "the CSI socket's path on the host, as the kubelet reaches it (default <kubelet-dir>/plugins/csi.granary.dev/csi.sock)")
+    .option('--health-listen <host:port>', 'serve GET /healthz there: 200 when the driver answers Probe, else 500 with the reason (default: off)')
+    .option('--health-probe-timeout <ms>', 'how long /healthz waits for the answer to Probe (default 3000)')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'));
   // The node service hands these to every `granary mount` it starts (a StorageClass may turn the cache off).
   addCacheClientOptions(command).action(async (flags: CsiFlags) => {
@@ -49,18 +58,22 @@ export function register(program: Command): void {
       stateDir: flags.stateDir,
       mountReadyTimeoutMs: integer('--mount-ready-timeout', flags.mountReadyTimeout),
       maxVolumesPerNode: integer('--max-volumes-per-node', flags.maxVolumesPerNode),
+      registerWithKubelet: flags.registerWithKubelet,
+      registrationDir: flags.registrationDir,
+      kubeletRegistrationPath: flags.kubeletRegistrationPath,
+      healthListen: flags.healthListen,
+      healthProbeTimeoutMs: integer('--health-probe-timeout', flags.healthProbeTimeout),
       logLevel: flags.logLevel,
       cache: cacheClientInput(flags),
     });
     // Fail at start, not at the first NodeStageVolume, when the node's cache token cannot be read.
     if (config.mode !== 'controller' && config.cache.tokenFile && cacheEnabled(config.cache)) await readTokenFile(config.cache.tokenFile);
     const logger = createLogger({ level: config.logLevel, name: `granary-csi-${config.mode}` });
-    const driver = new Driver(buildCsiServices(config, logger), logger);
-    await driver.start(config.endpoint);
+    const plugin = await startCsiPlugin(config, buildCsiServices(config, logger), logger);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         logger.info({ signal }, 'stopping the CSI driver; staged volumes keep their mount processes');
-        void driver.stop().then(resolve);
+        void plugin.stop().then(resolve);
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { blockSizeSchema } from '../blocks/block-size';
 import { DEFAULT_ORIGIN_FETCH_POLICY, originFetchPolicySchema } from '../blocks/origin-fetch-policy';
 import { bucketNameProblem } from '../objectstore/source';
+import { listenAddressSchema } from './listen-address';
 import { LOG_LEVELS } from './log-levels';
 import { parseConfig } from './parse';
 
@@ -50,11 +51,7 @@ export const discoverySchema = z.object({
 export const cacheServerConfigSchema = z
   .object({
     /** Address to listen on, HOST:PORT. Default 0.0.0.0:7070. */
-    listen: z
-      .string()
-      .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'write HOST:PORT, e.g. 0.0.0.0:7070')
-      .refine((value) => Number(value.slice(value.lastIndexOf(':') + 1)) <= 65535, 'the port must be at most 65535')
-      .default('0.0.0.0:7070'),
+    listen: listenAddressSchema('0.0.0.0:7070').default('0.0.0.0:7070'),
     /** Bytes of blocks kept in RAM. Default 1 GiB. */
     ramBytes: z.number().int().min(0).default(GiB),
     /** Directory of the disk tier (NVMe). Default none: RAM only. */

@@ -8,6 +8,41 @@ describe('CSI configuration', () => {
     expect(cacheEnabled(config.cache)).toBe(false);
   });
 
+  it('registers with no kubelet and serves no health endpoint unless asked, with registration paths below the kubelet directory', () => {
+    const defaults = parseCsiConfig({ mode: 'node', nodeId: 'node-a' });
+    expect(defaults).toMatchObject({
+      registerWithKubelet: false,
+      registrationDir: '/var/lib/kubelet/plugins_registry',
+      kubeletRegistrationPath: '/var/lib/kubelet/plugins/csi.granary.dev/csi.sock',
+      healthProbeTimeoutMs: 3000,
+    });
+    expect(defaults.healthListen).toBeUndefined();
+    expect(parseCsiConfig({ mode: 'node', nodeId: 'node-a', registerWithKubelet: true, kubeletDir: '/var/snap/microk8s/common/var/lib/kubelet/' })).toMatchObject({
+      registrationDir: '/var/snap/microk8s/common/var/lib/kubelet/plugins_registry',
+      kubeletRegistrationPath: '/var/snap/microk8s/common/var/lib/kubelet/plugins/csi.granary.dev/csi.sock',
+    });
+    expect(parseCsiConfig({ mode: 'all', nodeId: 'node-a', registerWithKubelet: true, registrationDir: '/registration', kubeletRegistrationPath: '/host/csi.sock', healthListen: '[::]:9808' })).toMatchObject({
+      registrationDir: '/registration',
+      kubeletRegistrationPath: '/host/csi.sock',
+      healthListen: '[::]:9808',
+    });
+    expect(parseCsiConfig({ mode: 'controller', healthListen: '0.0.0.0:9808', healthProbeTimeoutMs: 1000 })).toMatchObject({ healthListen: '0.0.0.0:9808', healthProbeTimeoutMs: 1000 });
+  });
+
+  it.each([
+    ['registration in controller mode', { mode: 'controller', registerWithKubelet: true }, /registerWithKubelet: --register-with-kubelet is for node and all modes/],
+    ['registration of a TCP endpoint', { mode: 'node', nodeId: 'n', registerWithKubelet: true, endpoint: 'tcp://127.0.0.1:10000' }, /endpoint: the kubelet calls CSI drivers only over a unix socket/],
+    ['a registration directory without registration', { mode: 'node', nodeId: 'n', registrationDir: '/registration' }, /--registration-dir and --kubelet-registration-path take effect only with --register-with-kubelet/],
+    ['a registration path without registration', { mode: 'node', nodeId: 'n', kubeletRegistrationPath: '/host/csi.sock' }, /take effect only with --register-with-kubelet/],
+    ['a relative registration directory', { mode: 'node', nodeId: 'n', registerWithKubelet: true, registrationDir: 'plugins_registry' }, /registrationDir: --registration-dir must be an absolute path/],
+    ['a relative registration path', { mode: 'node', nodeId: 'n', registerWithKubelet: true, kubeletRegistrationPath: 'csi.sock' }, /kubeletRegistrationPath: --kubelet-registration-path must be an absolute path/],
+    ['a health address without a port', { mode: 'controller', healthListen: '0.0.0.0' }, /healthListen: write HOST:PORT, e.g. 0.0.0.0:9808/],
+    ['a health port above 65535', { mode: 'controller', healthListen: '0.0.0.0:70000' }, /healthListen: the port must be at most 65535/],
+    ['a probe timeout below 100 ms', { mode: 'controller', healthProbeTimeoutMs: 10 }, /healthProbeTimeoutMs/],
+  ] as const)('refuses %s', (_, input, message) => {
+    expect(() => parseCsiConfig(input)).toThrow(message);
+  });
+
   it('takes the cluster cache of the node', () => {
     const config = parseCsiConfig({ mode: 'node', nodeId: 'node-a', cache: { peers: ['http://10.0.0.5:7070'], tokenFile: '/var/run/granary/token' } });
     expect(config.cache).toMatchObject({ peers: ['http://10.0.0.5:7070'], tokenFile: '/var/run/granary/token', blockSize: 4 * 1024 * 1024 });

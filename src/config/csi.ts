@@ -2,8 +2,12 @@
 import * as path from 'node:path';
 import { z } from 'zod';
 import { cacheClientSchema } from './cache';
+import { listenAddressSchema } from './listen-address';
 import { LOG_LEVELS } from './mount';
 import { parseConfig } from './parse';
+
+/** The driver name every Kubernetes object refers to (CSIDriver, StorageClass provisioner, PV driver); fixed, not an option. */
+export const DRIVER_NAME = 'csi.granary.dev';
 
 /** Which CSI services a process serves: the chart runs `controller` (Deployment) and `node` (DaemonSet); `all` is for tests and local use. */
 export const CSI_MODES = ['controller', 'node', 'all'] as const;
@@ -13,6 +17,38 @@ export type CsiMode = (typeof CSI_MODES)[number];
 
 /** kubelet's default --root-dir, and so the default of `granary csi --kubelet-dir`. */
 export const DEFAULT_KUBELET_DIR = '/var/lib/kubelet';
+
+/** The kubelet's plugin folders, below its root directory: the layout the kubelet and every CSI node plugin share. */
+export const KUBELET_PLUGIN_DIRS = {
+  /** Where the kubelet watches for plugins' registration sockets. */
+  registration: 'plugins_registry',
+  /** Where CSI drivers keep their sockets, one folder per driver (the chart's socket hostPath). */
+  plugins: 'plugins',
+} as const;
+
+/** The default of --registration-dir: <kubelet-dir>/plugins_registry. */
+export function defaultRegistrationDir(kubeletDir: string): string {
+  return path.join(kubeletDir, KUBELET_PLUGIN_DIRS.registration);
+}
+
+/** The default of --kubelet-registration-path, where the chart puts the CSI socket on the host: <kubelet-dir>/plugins/csi.granary.dev/csi.sock. */
+export function defaultKubeletRegistrationPath(kubeletDir: string): string {
+  return path.join(kubeletDir, KUBELET_PLUGIN_DIRS.plugins, DRIVER_NAME, 'csi.sock');
+}
+
+/** Defaults of the health endpoint (--health-listen). */
+export const HEALTH_DEFAULTS = {
+  /** How long GET /healthz waits for the driver's answer to Probe: below the chart's 5 s probe timeout, so the kubelet reads the reason. */
+  probeTimeoutMs: 3000,
+} as const;
+
+/** An absolute path option; `flag` names it in the error. */
+function absolutePath(flag: string) {
+  return z
+    .string()
+    .min(1)
+    .refine((value) => path.isAbsolute(value), `${flag} must be an absolute path`);
+}
 
 /** Defaults of the node service's mount processes, each the value used when the option is left out. */
 export const MOUNT_PROCESS_CONFIG_DEFAULTS = {
@@ -35,11 +71,23 @@ export const csiConfigSchema = z
      * kubelet's root directory (its --root-dir): the node service mounts only below it, never through a
      * symbolic link. The chart passes its node.kubeletDir value. Default /var/lib/kubelet.
      */
-    kubeletDir: z
-      .string()
-      .min(1)
-      .refine((dir) => path.isAbsolute(dir), '--kubelet-dir must be an absolute path')
-      .default(DEFAULT_KUBELET_DIR),
+    kubeletDir: absolutePath('--kubelet-dir').default(DEFAULT_KUBELET_DIR),
+    /**
+     * Register with the kubelet by serving its plugin-registration API on a socket in registrationDir (what the
+     * node-driver-registrar sidecar does otherwise); node and all modes. Default false (the chart turns it on).
+     */
+    registerWithKubelet: z.boolean().default(false),
+    /** The directory the kubelet watches for registration sockets; it must exist. Default <kubeletDir>/plugins_registry. */
+    registrationDir: absolutePath('--registration-dir').optional(),
+    /**
+     * The CSI socket's path as the kubelet sees it (on the host), which the kubelet is told to call; in a container
+     * it differs from the endpoint's path. Default <kubeletDir>/plugins/csi.granary.dev/csi.sock.
+     */
+    kubeletRegistrationPath: absolutePath('--kubelet-registration-path').optional(),
+    /** Serve GET /healthz (the driver answers Probe: 200, else 500 with the reason) on HOST:PORT. Default none. */
+    healthListen: listenAddressSchema('0.0.0.0:9808').optional(),
+    /** How long /healthz waits for the answer to Probe (ms). Default 3 s. */
+    healthProbeTimeoutMs: z.number().int().min(100).max(60_000).default(HEALTH_DEFAULTS.probeTimeoutMs),
     /** Per-volume mount logs of the node service. Default /var/lib/granary/mounts. */
     stateDir: z.string().min(1).default(MOUNT_PROCESS_CONFIG_DEFAULTS.stateDir),
     /** How long NodeStageVolume waits for a mount to become live (ms). Default 30 s. */
@@ -57,10 +105,27 @@ export const csiConfigSchema = z
   .refine((config) => config.mode === 'controller' || Boolean(config.nodeId), {
     message: '--node-id is required in node and all modes (in Kubernetes pass the pod\'s spec.nodeName)',
     path: ['nodeId'],
-  });
+  })
+  .refine((config) => !(config.registerWithKubelet && config.mode === 'controller'), {
+    message: '--register-with-kubelet is for node and all modes: the kubelet registers node plugins, not the controller',
+    path: ['registerWithKubelet'],
+  })
+  .refine((config) => !config.registerWithKubelet || config.endpoint.startsWith('unix://'), {
+    message: 'the kubelet calls CSI drivers only over a unix socket: give --endpoint unix:///PATH with --register-with-kubelet',
+    path: ['endpoint'],
+  })
+  .refine((config) => config.registerWithKubelet || (config.registrationDir === undefined && config.kubeletRegistrationPath === undefined), {
+    message: '--registration-dir and --kubelet-registration-path take effect only with --register-with-kubelet: add it, or leave them out',
+    path: ['registerWithKubelet'],
+  })
+  .transform((config) => ({
+    ...config,
+    registrationDir: path.resolve(config.registrationDir ?? defaultRegistrationDir(config.kubeletDir)),
+    kubeletRegistrationPath: path.resolve(config.kubeletRegistrationPath ?? defaultKubeletRegistrationPath(config.kubeletDir)),
+  }));
 
 /** A validated CSI configuration. */
-export type CsiConfig = z.infer<typeof csiConfigSchema>;
+export type CsiConfig = z.output<typeof csiConfigSchema>;
 
 /** Validates `input` into a CsiConfig; throws one readable error listing every problem ("invalid csi configuration: …"). */
 export const parseCsiConfig: (input: z.input<typeof csiConfigSchema>) => CsiConfig = parseConfig(csiConfigSchema, 'csi');

@@ -67,15 +67,20 @@ export class Driver {
 
   /** Stops accepting calls and waits up to `graceMs` for calls under way. */
   async stop(graceMs = 5000): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, graceMs);
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    await shutDown(this.server, graceMs);
   }
+}
+
+/** Stops a gRPC server from accepting calls, waits up to `graceMs` for calls under way, then cuts the rest. */
+export function shutDown(server: grpc.Server, graceMs: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }

@@ -2,10 +2,10 @@ import type { GetPluginCapabilitiesResponse } from './generated/csi/v1/GetPlugin
 import type { GetPluginInfoResponse } from './generated/csi/v1/GetPluginInfoResponse';
 import type { ProbeResponse } from './generated/csi/v1/ProbeResponse';
 import type { Rpc } from './rpc';
+import { DRIVER_NAME } from '../config/csi';
 import { version } from '../version';
 
-/** The driver name every Kubernetes object refers to (CSIDriver, StorageClass provisioner, PV driver). */
-export const DRIVER_NAME = 'csi.granary.dev';
+export { DRIVER_NAME };
 
 /** The CSI Identity service. */
 export interface IdentityService {

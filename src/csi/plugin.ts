@@ -1,15 +1,19 @@
 import * as fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { cacheEnabled } from '../config/cache';
 import type { CsiConfig } from '../config/csi';
+import { splitHostPort } from '../config/listen-address';
 import type { Logger } from '../log/logger';
 import { createControllerService } from './controller';
-import type { DriverServices } from './driver';
+import { Driver, parseEndpoint, type DriverServices } from './driver';
+import { HealthServer } from './health';
 import { createIdentityService } from './identity';
 import { InFlight } from './inflight';
 import { LinuxMounter } from './mount/linux';
 import { cacheFlags } from './mount/mount-arguments';
 import { MountProcesses } from './mount/mount-process';
 import { createNodeService } from './node';
+import { KubeletRegistration } from './registration';
 import { s3StoreFactory } from './s3-store-factory';
 
 /** Everything a `granary csi` process serves, built from its config (the composition root of the CSI driver). */
@@ -43,4 +47,49 @@ export function buildCsiServices(config: CsiConfig, logger: Logger): DriverServi
   }
   logger.debug({ mode: config.mode, cache: serveNode && cacheEnabled(config.cache) }, 'CSI services built');
   return services;
+}
+
+/** A running `granary csi`: stop() undoes what start did, in reverse. */
+export interface RunningCsiPlugin {
+  /** Where the health endpoint listens (its port when --health-listen asked for port 0), when it was asked for. */
+  health?: AddressInfo;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a `granary csi` process's servers in order: (1) the CSI endpoint; (2) the health endpoint, when
+ * --health-listen is given; (3) the kubelet registration socket, when --register-with-kubelet is on, last because
+ * the kubelet calls the CSI endpoint as soon as it sees it. When a step fails, the ones before it are stopped.
+ */
+export async function startCsiPlugin(config: CsiConfig, services: DriverServices, logger: Logger): Promise<RunningCsiPlugin> {
+  const driver = new Driver(services, logger);
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async (): Promise<void> => {
+    for (const step of stops.reverse()) await step();
+  };
+  const running: RunningCsiPlugin = { stop };
+  try {
+    const driverAddress = await driver.start(config.endpoint);
+    stops.push(() => driver.stop());
+    if (config.healthListen) {
+      const health = new HealthServer({ driverAddress, probeTimeoutMs: config.healthProbeTimeoutMs, logger });
+      const { host, port } = splitHostPort(config.healthListen);
+      running.health = await health.listen(host, port);
+      stops.push(() => health.close());
+    }
+    if (config.registerWithKubelet) {
+      const registration = new KubeletRegistration({
+        registrationDir: config.registrationDir,
+        kubeletRegistrationPath: config.kubeletRegistrationPath,
+        endpointSocketPath: parseEndpoint(config.endpoint).socketPath,
+        logger,
+      });
+      await registration.start();
+      stops.push(() => registration.stop());
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return running;
 }

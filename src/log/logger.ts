@@ -25,3 +25,8 @@ export function createLogger(options: { level?: string; name?: string } = {}): L
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+/** A logger that keeps each line, parsed, in `lines` (pino's numeric levels: 30 info, 40 warn, 50 error), for tests of what is logged. */
+export function capturingLogger(lines: Array<Record<string, unknown>>, level = 'debug'): Logger {
+  return pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+}

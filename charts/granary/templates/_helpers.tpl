@@ -1,6 +1,6 @@
 {{/* Names and labels shared by every template. */}}
 
-{{/* The driver name; fixed in the code (src/csi/identity.ts DRIVER_NAME), so not a value. */}}
+{{/* The driver name; fixed in the code (src/config/csi.ts DRIVER_NAME), so not a value. */}}
 {{- define "granary.driverName" -}}csi.granary.dev{{- end }}
 
 {{/* Base name of every object: the release name, or release-chart when the release name lacks "granary". */}}
@@ -89,4 +89,44 @@ runAsGroup: 65532
 fsGroup: 65532
 seccompProfile:
   type: RuntimeDefault
+{{- end }}
+
+{{/* "true" when granary csi registers with the kubelet and serves /healthz itself (kubeletIntegration: builtin), else empty. */}}
+{{- define "granary.builtinKubeletIntegration" -}}
+{{- if eq .Values.kubeletIntegration "builtin" }}true{{ end -}}
+{{- end }}
+
+{{/* The port of GET /healthz in the controller and node plugin pods (granary csi --health-listen, or the livenessprobe sidecar). */}}
+{{- define "granary.healthPort" -}}9808{{- end }}
+
+{{/* The health port and liveness probe of a granary CSI container: the kubelet's GET /healthz, answered from a CSI Probe. */}}
+{{- define "granary.csiLivenessProbe" -}}
+ports:
+  - name: healthz
+    containerPort: {{ include "granary.healthPort" . }}
+livenessProbe:
+  httpGet:
+    path: /healthz
+    port: healthz
+  initialDelaySeconds: 10
+  periodSeconds: 20
+  timeoutSeconds: 5
+  failureThreshold: 5
+{{- end }}
+
+{{/* The livenessprobe sidecar (kubeletIntegration: sidecars); call with (dict "root" $ "socketVolume" NAME "securityContext" YAML). */}}
+{{- define "granary.livenessProbeSidecar" -}}
+- name: liveness-probe
+  image: {{ .root.Values.sidecars.livenessProbe.image }}
+  imagePullPolicy: {{ .root.Values.sidecars.pullPolicy }}
+  args:
+    - --csi-address=/csi/csi.sock
+    - --health-port={{ include "granary.healthPort" .root }}
+  securityContext:
+    {{- .securityContext | nindent 4 }}
+  resources:
+    {{- toYaml .root.Values.sidecars.livenessProbe.resources | nindent 4 }}
+  volumeMounts:
+    - name: {{ .socketVolume }}
+      mountPath: /csi
 {{- end }}
