@@ -3,6 +3,7 @@
 // the membership (for warm-up and the ring gauge); 5. ready. On SIGTERM: not ready, finish requests,
 // flush disk writes, stop.
 import type { CacheServerConfig } from '../config/cache';
+import { splitHostPort } from '../config/listen-address';
 import type { BlockFetcher } from '../blocks/block-fetcher';
 import { OriginFetcher } from '../blocks/origin-fetcher';
 import type { Logger } from '../log/logger';
@@ -142,7 +143,7 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
       );
     },
   });
-  const [host, port] = splitHostPort(config.listen);
+  const { host, port } = splitHostPort(config.listen);
   const address = await server.listen(host, port);
   server.markReady();
   membership = await openMembership(config.discovery, (url, signal) => client.info(url, signal), logger);
@@ -161,10 +162,4 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
       logger.info({ origin: store.stats, tiers: tiers.map((tier) => ({ tier: tier.name, blocks: tier.blockCount, usedBytes: tier.usedBytes, ...tier.stats })) }, 'cache server stopped');
     },
   };
-}
-
-/** Splits HOST:PORT ([v6]:PORT too). */
-function splitHostPort(listen: string): [string, number] {
-  const colon = listen.lastIndexOf(':');
-  return [listen.slice(0, colon).replace(/^\[|\]$/g, ''), Number(listen.slice(colon + 1))];
 }
