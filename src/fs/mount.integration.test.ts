@@ -146,6 +146,11 @@ function itServesTheVolume(fixture: () => MountedFixture): void {
     expect(findMount(mnt())?.fsType).toBe('fuse.granary');
   });
 
+  it("keeps the kernel readahead it raised to 1 MiB (raised after FUSE_INIT, whose 128 KiB limit would otherwise apply)", () => {
+    const device = findMount(mnt())?.device ?? '';
+    expect(fs.readFileSync(`/sys/class/bdi/${device}/read_ahead_kb`, 'utf8').trim()).toBe('1024');
+  });
+
   it('lists the root and nested directories', async () => {
     expect(fs.readdirSync(mnt()).filter((name) => name !== 'big').sort()).toEqual(['data', 'empty.bin', 'many', 'readme.txt']);
     expect(fs.readdirSync(path.join(mnt(), 'data')).sort()).toEqual(['nested', 'page.bin', 'readahead.bin']);

@@ -74,6 +74,15 @@ describe('FuseSession', () => {
     expect((init?.body.readUInt32LE(12) ?? 0) & InitFlag.DO_READDIRPLUS).toBe(0);
   });
 
+  it('counts as initialized only once the kernel has the INIT answer (what the mount does next must follow INIT\'s limits)', async () => {
+    let answeredAtInit: boolean | undefined;
+    let answeredAtMount: boolean | undefined;
+    session = new FuseSession(options, { init: () => (answeredAtInit = kernel.captured.size > 0) }, silentLogger(), kernel);
+    const mounted = session.mount().then(() => (answeredAtMount = kernel.captured.size > 0));
+    await mounted;
+    expect({ answeredAtInit, answeredAtMount }).toEqual({ answeredAtInit: true, answeredAtMount: true });
+  });
+
   it('answers ENOSYS for a missing handler or unknown opcode, nothing for FORGET, and EAGAIN for an INTERRUPT of a request it has not seen', async () => {
     const forgets: Array<[number, number]> = [];
     await start({ forget: (nodeId, lookups) => forgets.push([nodeId, lookups]) });

@@ -105,6 +105,8 @@ interface Answer {
   body?: Buffer;
   /** The kernel did not get this answer (the session had answered at an interrupt or a deadline): drop what it holds. */
   undo?: () => void;
+  /** Runs once the answer is written: what must follow the kernel's having it (INIT's readiness). */
+  sent?: () => void;
 }
 
 /** The answer of a request that gets no reply (FORGET, BATCH_FORGET). */
@@ -322,7 +324,10 @@ export class FuseSession {
       return;
     }
     if ('answer' in outcome) {
-      if (outcome.answer !== NO_REPLY) this.reply(header.unique, outcome.answer.body);
+      if (outcome.answer !== NO_REPLY) {
+        this.reply(header.unique, outcome.answer.body);
+        outcome.answer.sent?.();
+      }
       return;
     }
     const { error } = outcome;
@@ -359,7 +364,7 @@ export class FuseSession {
     if (!this.protocol && header.opcode !== Opcode.INIT) throw new FuseError(errno.EIO, 'request before FUSE_INIT');
     switch (header.opcode) {
       case Opcode.INIT:
-        return { body: this.handleInit(decodeInitIn(body)) };
+        return this.handleInit(decodeInitIn(body));
       case Opcode.DESTROY:
         ops.destroy?.();
         return done;
@@ -486,10 +491,14 @@ export class FuseSession {
     }
   }
 
-  private handleInit(init: InitRequest): Buffer {
+  /**
+   * Agrees the protocol. The session counts as initialized only once the kernel has the answer (`sent`): what the
+   * mount does next (raising read_ahead_kb) must come after the kernel applies INIT's limits, or INIT would undo it.
+   */
+  private handleInit(init: InitRequest): Answer {
     if (init.major > KERNEL_VERSION) {
       // The kernel is newer: answer with our major only; it then sends INIT again with ours.
-      return encodeInitOut({ major: KERNEL_VERSION, minor: KERNEL_MINOR_VERSION, maxReadahead: 0, flags: 0, maxBackground: 0, congestionThreshold: 0, maxWrite: 0, timeGranularity: 0, maxPages: 0, flags2: 0 });
+      return { body: encodeInitOut({ major: KERNEL_VERSION, minor: KERNEL_MINOR_VERSION, maxReadahead: 0, flags: 0, maxBackground: 0, congestionThreshold: 0, maxWrite: 0, timeGranularity: 0, maxPages: 0, flags2: 0 }) };
     }
     if (init.major < KERNEL_VERSION || init.minor < MINIMUM_KERNEL_MINOR_VERSION) {
       this.logger.error({ kernel: `${init.major}.${init.minor}`, minimum: `${KERNEL_VERSION}.${MINIMUM_KERNEL_MINOR_VERSION}` }, 'kernel FUSE protocol too old');
@@ -513,11 +522,16 @@ export class FuseSession {
       maxPages: MAX_PAGES,
       flags2: 0,
     });
-    this.protocol = { major: KERNEL_VERSION, minor, flags, maxReadahead };
-    this.logger.info({ mountpoint: options.mountpoint, kernel: `${init.major}.${init.minor}`, agreed: `${KERNEL_VERSION}.${minor}`, flags }, 'FUSE session initialized');
-    this.operations.init?.(init);
-    this.resolveInitialized(this.protocol);
-    return reply;
+    const protocol: NegotiatedProtocol = { major: KERNEL_VERSION, minor, flags, maxReadahead };
+    this.protocol = protocol;
+    return {
+      body: reply,
+      sent: () => {
+        this.logger.info({ mountpoint: options.mountpoint, kernel: `${init.major}.${init.minor}`, agreed: `${KERNEL_VERSION}.${minor}`, flags }, 'FUSE session initialized');
+        this.operations.init?.(init);
+        this.resolveInitialized(protocol);
+      },
+    };
   }
 
   /** Sends a successful reply with an optional body (header and body go out in one write). */
