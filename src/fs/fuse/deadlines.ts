@@ -81,38 +81,60 @@ export class DeadlineExceeded extends FuseError {
   }
 }
 
-/** One request the session is serving: the signals that end its wait, and the deadline timer behind them. */
+/**
+ * One request the session is serving: why it ended early, if it did (an INTERRUPT, its deadline), told to `onEnd`
+ * and to the signals handed to its handler. The signals are made only when a handler asks for them (most never do:
+ * a READ does not), since they are the costly part of a request on the hot path.
+ */
 export class InFlightRequest {
-  private readonly stop = new AbortController();
-  private readonly expiry = new AbortController();
+  private stop: AbortController | undefined;
+  private expiry: AbortController | undefined;
+  private interruptedBy: RequestInterrupted | undefined;
+  private expiredBy: DeadlineExceeded | undefined;
   private timer: NodeJS.Timeout | undefined;
 
+  /**
+   * @param onEnd called once when the request ends before its handler answered: at the INTERRUPT (a RequestInterrupted)
+   *   and at the deadline (a DeadlineExceeded), which comes even after an interrupt.
+   */
   constructor(
-    readonly unique: bigint,
     readonly operation: string,
     private readonly deadline: RequestDeadline | undefined,
+    private readonly onEnd: (reason: RequestInterrupted | DeadlineExceeded) => void,
   ) {
     this.arm();
   }
 
   /** Aborts when the caller is interrupted (RequestInterrupted) or the deadline passes (DeadlineExceeded), whichever is first. */
   get signal(): AbortSignal {
+    if (!this.stop) {
+      this.stop = new AbortController();
+      const reason = this.interruptedBy ?? this.expiredBy;
+      if (reason) this.stop.abort(reason);
+    }
     return this.stop.signal;
   }
 
   /** Aborts when the deadline passes (DeadlineExceeded), also after an interrupt: a handler that ignored it is cut off then. */
   get expired(): AbortSignal {
+    if (!this.expiry) {
+      this.expiry = new AbortController();
+      if (this.expiredBy) this.expiry.abort(this.expiredBy);
+    }
     return this.expiry.signal;
   }
 
   /** The handler made progress: an idle deadline starts over (a total one does not move). */
   readonly progress = (): void => {
-    if (this.deadline?.kind === 'idle' && !this.expiry.signal.aborted && this.timer !== undefined) this.arm();
+    if (this.deadline?.kind === 'idle' && this.timer !== undefined) this.arm();
   };
 
   /** The kernel sent INTERRUPT for this request; the deadline keeps running. */
   interrupt(): void {
-    if (!this.stop.signal.aborted) this.stop.abort(new RequestInterrupted(this.operation));
+    if (this.interruptedBy || this.expiredBy) return;
+    this.interruptedBy = new RequestInterrupted(this.operation);
+    this.stop?.abort(this.interruptedBy);
+    this.onEnd(this.interruptedBy);
   }
 
   /** The request was answered: no deadline any more. */
@@ -128,14 +150,10 @@ export class InFlightRequest {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const reason = new DeadlineExceeded(this.operation, deadline);
-      this.expiry.abort(reason);
-      if (!this.stop.signal.aborted) this.stop.abort(reason);
+      this.expiredBy = reason;
+      this.expiry?.abort(reason);
+      if (this.stop && !this.stop.signal.aborted) this.stop.abort(reason);
+      this.onEnd(reason);
     }, deadline.ms);
   }
-}
-
-/** Resolves to the signal's reason once it aborts (never otherwise); for racing a handler against it. */
-export function whenAborted(signal: AbortSignal): Promise<unknown> {
-  if (signal.aborted) return Promise.resolve(signal.reason);
-  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(signal.reason), { once: true }));
 }

@@ -5,7 +5,7 @@
 import { constants as osConstants } from 'node:os';
 import type { Logger } from '../../log/logger';
 import { linuxFuseSystem, type FuseDevice, type FuseSystem } from './device';
-import { deadlineOf, DeadlineExceeded, InFlightRequest, whenAborted, type OperationDeadlines } from './deadlines';
+import { deadlineOf, DeadlineExceeded, InFlightRequest, RequestInterrupted, type OperationDeadlines } from './deadlines';
 import { FuseError, type FuseOperations, type RequestContext } from './operations';
 import {
   decodeAccessIn,
@@ -297,45 +297,57 @@ export class FuseSession {
     if (header.opcode === Opcode.INTERRUPT) return this.interrupt(header.unique, body);
     const operation = opcodeName(header.opcode);
     const deadline = this.options.deadlines && this.protocol ? deadlineOf(header.opcode, this.options.deadlines) : undefined;
-    // Registered before the first await, so an INTERRUPT read right after this request finds it.
-    const inFlight = new InFlightRequest(header.unique, operation, deadline);
-    this.inFlight.set(header.unique, inFlight);
-    const context: RequestContext = {
-      unique: header.unique, uid: header.uid, gid: header.gid, pid: header.pid, signal: inFlight.signal, expired: inFlight.expired, progress: inFlight.progress,
+    const { unique, nodeId } = header;
+    let answered = false;
+    const answer = (): boolean => {
+      if (answered) return false;
+      answered = true;
+      inFlight.finish();
+      this.inFlight.delete(unique);
+      return true;
     };
-    const handled = this.handle(header, body, context).then(
-      (answer) => ({ answer }),
-      (error: unknown) => ({ error }),
-    );
-    // A WRITE is answered early only at its deadline: on an interrupt its handler decides (see RequestContext.signal).
-    const early = whenAborted(header.opcode === Opcode.WRITE ? inFlight.expired : inFlight.signal).then((reason) => ({ early: reason }));
-    const outcome = await Promise.race([handled, early]);
-    inFlight.finish();
-    this.inFlight.delete(header.unique);
-    if ('early' in outcome) {
-      const reason = outcome.early;
-      if (reason instanceof DeadlineExceeded) this.logger.warn({ op: operation, nodeId: header.nodeId, deadline: reason.deadline }, `${reason.message}; answered EIO`);
-      else this.logger.debug({ op: operation, nodeId: header.nodeId, unique: String(header.unique) }, 'FUSE request interrupted; answered EINTR');
-      this.replyError(header.unique, reason instanceof FuseError ? reason.errno : errno.EIO);
-      void handled.then((late) => {
-        if ('answer' in late) late.answer?.undo?.();
-        else this.logger.debug({ op: operation, nodeId: header.nodeId, err: late.error }, 'FUSE request failed after it was answered');
-      });
-      return;
-    }
-    if ('answer' in outcome) {
-      if (outcome.answer !== NO_REPLY) {
-        this.reply(header.unique, outcome.answer.body);
-        outcome.answer.sent?.();
+    // Registered before the first await, so an INTERRUPT read right after this request finds it.
+    const inFlight = new InFlightRequest(operation, deadline, (reason) => {
+      // A WRITE is answered early only at its deadline: on an interrupt its handler decides (see RequestContext.signal).
+      if (header.opcode === Opcode.WRITE && reason instanceof RequestInterrupted) return;
+      if (!answer()) return;
+      if (reason instanceof DeadlineExceeded) this.logger.warn({ op: operation, nodeId, deadline: reason.deadline }, `${reason.message}; answered EIO`);
+      else this.logger.debug({ op: operation, nodeId, unique: String(unique) }, 'FUSE request interrupted; answered EINTR');
+      this.replyError(unique, reason.errno);
+    });
+    this.inFlight.set(unique, inFlight);
+    const context: RequestContext = {
+      unique, uid: header.uid, gid: header.gid, pid: header.pid,
+      get signal() {
+        return inFlight.signal;
+      },
+      get expired() {
+        return inFlight.expired;
+      },
+      progress: inFlight.progress,
+    };
+    try {
+      const handled = await this.handle(header, body, context);
+      if (!answer()) {
+        // Answered already at an interrupt or the deadline: the kernel never gets this answer, so what it holds goes back.
+        handled?.undo?.();
+        return;
       }
-      return;
-    }
-    const { error } = outcome;
-    if (error instanceof FuseError) {
-      this.replyError(header.unique, error.errno);
-    } else {
-      this.logger.error({ err: error, op: operation, nodeId: header.nodeId }, 'FUSE request failed unexpectedly');
-      this.replyError(header.unique, errno.EIO);
+      if (handled !== NO_REPLY) {
+        this.reply(unique, handled.body);
+        handled.sent?.();
+      }
+    } catch (error) {
+      if (!answer()) {
+        this.logger.debug({ op: operation, nodeId, err: error }, 'FUSE request failed after it was answered');
+        return;
+      }
+      if (error instanceof FuseError) {
+        this.replyError(unique, error.errno);
+      } else {
+        this.logger.error({ err: error, op: operation, nodeId }, 'FUSE request failed unexpectedly');
+        this.replyError(unique, errno.EIO);
+      }
     }
   }
 
