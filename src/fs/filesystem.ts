@@ -26,9 +26,9 @@ import {
 } from './fuse/operations';
 import { DirectoryCache } from './directory-cache';
 import { direntPlusSize, direntSize, DirentType, UNKNOWN_INO } from './fuse/protocol';
-import { childPath, InodeTable, parentPath, type Inode } from './inodes';
+import { childPath, InodeTable, parentPath, type Inode, type InodeObserver, type RestoredNode } from './inodes';
 import { MAX_NAME_BYTES, Namespace } from './namespace';
-import { HandleTable, isReadOnlyOpen } from './handle-table';
+import { HandleTable, isReadOnlyOpen, type HandleObserver, type HandleRecord } from './handle-table';
 import { DEFAULT_READ_PATH_CONFIG } from '../config/read-path';
 import { ReadPath } from './read/read-path';
 import { createWritePath } from './write';
@@ -85,6 +85,20 @@ export interface FilesystemOptions {
   opener?: FileOpener;
   /** The clock, for cache expiry and directory times. */
   clock?: () => number;
+  /**
+   * Told of every node id and handle the kernel is given or gives back, so that a successor process can serve them
+   * after this one dies (SessionJournal); none by default.
+   */
+  session?: SessionObserver;
+}
+
+/** What a Filesystem tells of the node ids and handles it hands the kernel. */
+export type SessionObserver = InodeObserver & HandleObserver;
+
+/** What a successor process restores: the node ids and the open handles the kernel still holds. */
+export interface RestoredSession {
+  nodes: Iterable<RestoredNode>;
+  handles: Iterable<[number, HandleRecord]>;
 }
 
 /** One entry of an open directory's listing; '.' and '..' have no path or stat (READDIRPLUS sends them without a lookup). */
@@ -106,7 +120,7 @@ const MIN_DIRENT_BYTES = direntSize(1);
 /** The granary FUSE filesystem over one volume prefix of an ObjectStore. */
 export class Filesystem implements FuseOperations {
   /** Node ids and paths known to the kernel. */
-  readonly inodes = new InodeTable();
+  readonly inodes: InodeTable;
   private readonly attrs: AttrCache;
   private readonly directoryListings: DirectoryCache;
   private readonly times = new TimesCache();
@@ -121,6 +135,7 @@ export class Filesystem implements FuseOperations {
   constructor(private readonly options: FilesystemOptions) {
     if (options.prefix !== '' && !options.prefix.endsWith('/')) throw new Error(`volume prefix "${options.prefix}" must be empty or end with "/"`);
     this.clock = options.clock ?? Date.now;
+    this.inodes = new InodeTable(options.session);
     this.directoryListings = new DirectoryCache(options.attrTimeoutMs, this.clock);
     this.attrs = new AttrCache(options.attrTimeoutMs, this.clock, undefined, this.directoryListings);
     this.ownership = options.ownership ?? DEFAULT_OWNERSHIP;
@@ -148,7 +163,34 @@ export class Filesystem implements FuseOperations {
       logger: options.logger,
       mountedAtMs: this.clock(),
     });
-    this.handles = new HandleTable({ opener: this.opener, namespace: this.namespace, writing: this.writing, attrs: this.attrs, times: this.times, logger: options.logger, clock: this.clock });
+    this.handles = new HandleTable({
+      opener: this.opener, namespace: this.namespace, writing: this.writing, attrs: this.attrs, times: this.times, logger: options.logger, clock: this.clock,
+      ...(options.session && { observer: options.session }),
+    });
+  }
+
+  /**
+   * Takes over what an earlier process of this session handed the kernel (before any request is served): its node ids
+   * and its open handles, which the kernel goes on using. A handle whose node is unknown is dropped (logged): every
+   * call on it then fails with EBADF.
+   */
+  restore(session: RestoredSession): void {
+    this.inodes.restore(session.nodes);
+    let dropped = 0;
+    for (const [handle, record] of session.handles) {
+      const node = this.inodes.get(record.nodeId);
+      if (!node) {
+        dropped++;
+        continue;
+      }
+      if (record.kind === 'directory') {
+        this.handles.reserve(handle);
+        this.directories.set(handle, { node });
+      } else {
+        this.handles.restore(handle, node, record);
+      }
+    }
+    if (dropped > 0) this.options.logger.warn({ dropped }, 'open handles of unknown nodes were dropped at the takeover: calls on them fail with EBADF');
   }
 
   // -- names and attributes ---------------------------------------------------------------------
@@ -369,6 +411,7 @@ export class Filesystem implements FuseOperations {
     const node = this.directoryNode(nodeId);
     const handle = this.handles.allocateHandle();
     this.directories.set(handle, { node });
+    this.options.session?.opened(handle, { kind: 'directory', nodeId: node.id });
     return { handle };
   }
 
@@ -414,7 +457,7 @@ export class Filesystem implements FuseOperations {
   }
 
   async releasedir(_context: RequestContext, _nodeId: number, handle: number): Promise<void> {
-    this.directories.delete(handle);
+    if (this.directories.delete(handle)) this.options.session?.released(handle);
   }
 
   /** Every namespace change is durable when its call returns; files are made durable by their own fsync. */

@@ -30,6 +30,18 @@ export interface FileHandle {
   stat: PathStat;
 }
 
+/** A handle as a successor process restores it: enough to serve it again (a read handle), or to fail it cleanly. */
+export type HandleRecord =
+  | { kind: 'read'; nodeId: number; key: string; etag: string; size: number; mtimeMs: number }
+  | { kind: 'write'; nodeId: number }
+  | { kind: 'directory'; nodeId: number };
+
+/** Hears every handle the kernel is given and gives back (SessionJournal keeps them for a successor). */
+export interface HandleObserver {
+  opened(handle: number, record: HandleRecord): void;
+  released(handle: number): void;
+}
+
 /** What HandleTable shares with the rest of the filesystem. */
 export interface HandleTableOptions {
   opener: FileOpener;
@@ -39,6 +51,8 @@ export interface HandleTableOptions {
   times: TimesCache;
   logger: Logger;
   clock: () => number;
+  /** Told of every handle opened and released (none by default). */
+  observer?: HandleObserver;
 }
 
 /** The handle table of one mount's open regular files. */
@@ -93,6 +107,7 @@ export class HandleTable {
       }
       const handle = this.allocateHandle();
       this.open.set(handle, { node, file: opener.openRead(file), writing: false, stat });
+      if (stat.etag !== undefined) this.options.observer?.opened(handle, { kind: 'read', nodeId: node.id, key: file.key, etag: stat.etag, size: stat.size, mtimeMs: stat.mtimeMs });
       // Keep the kernel's cached pages only when the object is the version they came from.
       const keepCache = stat.etag !== undefined && this.lastOpenedEtag.get(node.id) === stat.etag;
       if (stat.etag !== undefined) this.lastOpenedEtag.set(node.id, stat.etag);
@@ -146,6 +161,7 @@ export class HandleTable {
     const open = this.open.get(handle);
     if (!open) return;
     this.open.delete(handle);
+    this.options.observer?.released(handle);
     const released = open.file.release().catch((error: unknown) => {
       this.options.logger.warn({ op: 'release', path: open.node.path, err: error }, 'releasing an open file failed');
     });
@@ -180,6 +196,59 @@ export class HandleTable {
     const openedAtMs = this.options.clock();
     this.options.writing.add(node.path, file, openedAtMs);
     this.open.set(handle, { node, file, writing: true, stat: { kind: 'file', size: file.size, mtimeMs: openedAtMs } });
+    this.options.observer?.opened(handle, { kind: 'write', nodeId: node.id });
     return handle;
   }
+
+  /**
+   * Takes over file handle `handle` an earlier process of this session gave the kernel: a read handle reads its object
+   * version again; a write handle lost what its process had not made durable, so every call on it but release fails
+   * with EIO (the writer learns it, and the object stays the old or the new one). Later handles are numbered past it.
+   */
+  restore(handle: number, node: Inode, record: Exclude<HandleRecord, { kind: 'directory' }>): void {
+    this.nextHandle = Math.max(this.nextHandle, handle + 1);
+    if (record.kind === 'write') {
+      this.open.set(handle, { node, file: new LostWriteHandle(node.path), writing: true, stat: { kind: 'file', size: 0, mtimeMs: this.options.clock() } });
+      return;
+    }
+    const stat: PathStat = { kind: 'file', size: record.size, mtimeMs: record.mtimeMs, etag: record.etag };
+    this.open.set(handle, { node, file: this.options.opener.openRead({ key: record.key, path: node.path, existing: stat }), writing: false, stat });
+  }
+
+  /** Numbers later handles past `handle` (a directory handle restored by the filesystem). */
+  reserve(handle: number): void {
+    this.nextHandle = Math.max(this.nextHandle, handle + 1);
+  }
+}
+
+/**
+ * A write handle whose process died before the store had what it was given: the writer must learn that its data did
+ * not all land, so every call but release fails with EIO, and release publishes nothing.
+ */
+class LostWriteHandle implements OpenFile {
+  readonly size = 0;
+
+  constructor(private readonly path: string) {}
+
+  private lost(operation: string): Promise<never> {
+    return Promise.reject(new FuseError(Errno.EIO, `${operation} ${this.path}: the process serving this file died; what was written since the last successful close or fsync was not stored`));
+  }
+
+  read(): Promise<Buffer> {
+    return this.lost('read');
+  }
+
+  write(): Promise<number> {
+    return this.lost('write');
+  }
+
+  flush(): Promise<void> {
+    return this.lost('flush');
+  }
+
+  fsync(): Promise<void> {
+    return this.lost('fsync');
+  }
+
+  async release(): Promise<void> {}
 }

@@ -14,6 +14,31 @@ export interface Inode {
   lookups: number;
 }
 
+/** Hears every change of the table the kernel could still refer to later (SessionJournal keeps them for a successor). */
+export interface InodeObserver {
+  /** The kernel got a new node id. */
+  node(id: number, kind: NodeKind, path: string): void;
+  /** Nodes moved to new paths. */
+  moved(moves: Array<[number, string]>): void;
+  /** Nodes lost their paths (deleted or replaced) while the kernel may still hold them. */
+  detached(ids: number[]): void;
+  /** The kernel forgot these nodes. */
+  forgotten(ids: number[]): void;
+}
+
+/** A node restored from an earlier process's table: its path, or undefined when it had been detached from it. */
+export interface RestoredNode {
+  id: number;
+  kind: NodeKind;
+  path: string | undefined;
+}
+
+/**
+ * The lookups a restored node is given: its real count (the kernel's) was not kept, so it stays until unmount rather
+ * than risk being dropped while the kernel still uses it; what the kernel held at the takeover bounds the cost.
+ */
+const RESTORED_LOOKUPS = Number.MAX_SAFE_INTEGER;
+
 /** The path of `name` inside directory `parentPath` ('' is the root). */
 export function childPath(parentPath: string, name: string): string {
   return parentPath === '' ? name : `${parentPath}/${name}`;
@@ -36,7 +61,7 @@ export class InodeTable {
   /** The root directory; never forgotten. */
   readonly root: Inode = { id: ROOT_NODE_ID, path: '', kind: 'directory', lookups: 1 };
 
-  constructor() {
+  constructor(private readonly observer?: InodeObserver) {
     this.byId.set(this.root.id, this.root);
     this.byPathMap.set(this.root.path, this.root);
   }
@@ -70,7 +95,23 @@ export class InodeTable {
     const node: Inode = { id: this.nextId++, path, kind, lookups: 1 };
     this.byId.set(node.id, node);
     this.byPathMap.set(path, node);
+    if (existing) this.observer?.detached([existing.id]);
+    this.observer?.node(node.id, kind, path);
     return node;
+  }
+
+  /**
+   * Takes over the nodes an earlier process of this session handed the kernel (replayed from its journal), with their
+   * ids: the kernel goes on using them. New ids continue after the highest.
+   */
+  restore(nodes: Iterable<RestoredNode>): void {
+    for (const restored of nodes) {
+      if (restored.id === ROOT_NODE_ID) continue;
+      const node: Inode = { id: restored.id, path: restored.path ?? '', kind: restored.kind, lookups: RESTORED_LOOKUPS };
+      this.byId.set(node.id, node);
+      if (restored.path !== undefined) this.byPathMap.set(restored.path, node);
+      this.nextId = Math.max(this.nextId, restored.id + 1);
+    }
   }
 
   /**
@@ -83,9 +124,13 @@ export class InodeTable {
     const below = `${from}/`;
     const moved = [...this.byPathMap.values()].filter((node) => node.path === from || node.path.startsWith(below));
     const replacedBelow = `${to}/`;
+    const replaced: number[] = [];
     for (const [path, node] of this.byPathMap) {
       if (path === to || path.startsWith(replacedBelow)) {
-        if (!moved.includes(node)) this.byPathMap.delete(path);
+        if (!moved.includes(node)) {
+          this.byPathMap.delete(path);
+          replaced.push(node.id);
+        }
       }
     }
     for (const node of moved) this.byPathMap.delete(node.path);
@@ -93,13 +138,22 @@ export class InodeTable {
       node.path = to + node.path.slice(from.length);
       this.byPathMap.set(node.path, node);
     }
+    this.observer?.detached(replaced);
+    this.observer?.moved(moved.map((node) => [node.id, node.path]));
   }
 
   /** Detaches the node of `path` (and below it) from its name after it was deleted; ids stay until forgotten. */
   detach(path: string): void {
     if (path === '') return;
     const below = `${path}/`;
-    for (const key of [...this.byPathMap.keys()]) if (key === path || key.startsWith(below)) this.byPathMap.delete(key);
+    const detached: number[] = [];
+    for (const [key, node] of [...this.byPathMap]) {
+      if (key === path || key.startsWith(below)) {
+        this.byPathMap.delete(key);
+        detached.push(node.id);
+      }
+    }
+    this.observer?.detached(detached);
   }
 
   /** The kernel dropped `lookups` references; the node goes away when none are left (never the root). */
@@ -110,5 +164,6 @@ export class InodeTable {
     if (node.lookups > 0) return;
     this.byId.delete(id);
     if (this.byPathMap.get(node.path) === node) this.byPathMap.delete(node.path);
+    this.observer?.forgotten([id]);
   }
 }

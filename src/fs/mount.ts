@@ -16,7 +16,36 @@ import { UploadRecord } from './write/upload-record';
 import { linuxFuseSystem, type FuseSystem } from './fuse/device';
 import { findMount, readMountInfo, type MountEntry } from '../system/mountinfo';
 import { InitFlag } from './fuse/protocol';
-import { DEFAULT_INIT_FLAGS, FuseSession } from './fuse/session';
+import { DEFAULT_INIT_FLAGS, FuseSession, type NegotiatedProtocol } from './fuse/session';
+import { SessionJournal } from './takeover/session-journal';
+
+/** The journal a dead serving process left in `stateDir`; throws when there is none to take over. */
+function resumeJournal(stateDir: string): SessionJournal {
+  const journal = SessionJournal.resume(stateDir);
+  if (!journal) throw new Error(`no FUSE session to take over in ${stateDir}: the process that served it kept no journal there`);
+  return journal;
+}
+
+/** How often the requests in flight are journaled where the kernel cannot send them again after a crash. */
+const RECORD_REQUESTS_EVERY_MS = 1000;
+
+/**
+ * Journals the session's requests in flight every RECORD_REQUESTS_EVERY_MS when they changed, so that a successor on a
+ * kernel without FUSE_NOTIFY_RESEND (before Linux 6.9) can fail those the dead process left with EIO rather than leave
+ * their callers waiting until unmount. Not needed (nor run) where the kernel sends them again.
+ */
+function recordRequests(session: FuseSession, journal: SessionJournal): NodeJS.Timeout {
+  let last = '';
+  const timer = setInterval(() => {
+    const requests = session.requestsInFlight();
+    const key = `${requests.highest}:${requests.inFlight.join(',')}`;
+    if (key === last) return;
+    last = key;
+    journal.requests(requests);
+  }, RECORD_REQUESTS_EVERY_MS);
+  timer.unref();
+  return timer;
+}
 
 /** A mountpoint that cannot be used, with the step that fixes it in the message. */
 export class MountpointError extends Error {
@@ -41,6 +70,18 @@ export interface FilesystemMountOptions {
   logger: Logger;
   /** Default: the real /dev/fuse and mount(2). */
   fuseSystem?: FuseSystem;
+  /**
+   * The /dev/fuse descriptor the mount holder keeps open and this process inherited: the session is kept in the state
+   * directory's journal, so that a process started after this one dies can take it over. Absent: /dev/fuse is opened
+   * here and nothing is kept (the connection ends with this process).
+   */
+  fuseFd?: number;
+  /**
+   * Take over the live session of `fuseFd` (its serving process died) instead of mounting: the journal's node ids and
+   * handles are restored and the kernel asked to send again what the dead process had read. `since` is when it died
+   * (for the log: how long the connection was unserved).
+   */
+  takeover?: { since: number };
 }
 
 /** A live mount. */
@@ -81,7 +122,14 @@ export function checkMountpoint(mountpoint: string, mounts: () => MountEntry[] =
  * for FUSE_INIT. On failure, what was set up here is released; the store is the caller's to close.
  */
 export async function mountFilesystem(config: MountConfig, options: FilesystemMountOptions): Promise<MountedVolume> {
-  const { mountpoint, store, prefix, logger } = options;
+  const { store, prefix, logger } = options;
+  // The journal that lets a successor take this session over: only with a holder (an inherited descriptor) to keep the
+  // connection open, and a state directory to keep it in.
+  const journal = options.fuseFd === undefined || config.stateDir === undefined ? undefined
+    : options.takeover ? resumeJournal(config.stateDir) : SessionJournal.create(config.stateDir);
+  const taken = options.takeover ? journal?.current.session : undefined;
+  // A successor serves the mount where its first process made it (that process resolved the path).
+  const mountpoint = taken?.mountpoint ?? options.mountpoint;
   const readPath = new ReadPath({ store, config: config.read, logger, ...(options.blockFetcher && { fetcher: options.blockFetcher }) });
   // The volume's state directory records the multipart uploads in flight, so this mount aborts those a killed predecessor left.
   const record = config.stateDir !== undefined ? new UploadRecord(config.stateDir, logger) : undefined;
@@ -96,6 +144,7 @@ export async function mountFilesystem(config: MountConfig, options: FilesystemMo
   const filesystem = new Filesystem({
     store,
     opener,
+    ...(journal && { session: journal }),
     prefix,
     attrTimeoutMs: config.attrTimeoutMs,
     listPageSize: config.listPageSize,
@@ -120,30 +169,50 @@ export async function mountFilesystem(config: MountConfig, options: FilesystemMo
       deadlines: config.deadlines,
       // O_TRUNC arrives with OPEN, so the write handle starts empty instead of a separate SETATTR(size 0) uploading an empty object first.
       initFlags: DEFAULT_INIT_FLAGS | InitFlag.ATOMIC_O_TRUNC,
+      ...(options.fuseFd !== undefined && { deviceFd: options.fuseFd }),
+      ...(journal && { agreed: (protocol: NegotiatedProtocol) => journal.session({ protocol, mountpoint }) }),
     },
     filesystem,
     logger,
     options.fuseSystem ?? linuxFuseSystem,
   );
   try {
-    await session.mount();
+    if (options.takeover && journal && taken) {
+      const { nodes, handles, requests } = journal.current;
+      filesystem.restore({ nodes: nodes.values(), handles: handles.entries() });
+      const { resent, failed } = await session.adopt(taken.protocol, requests);
+      logger.info({
+        mountpoint, nodes: nodes.size, handles: handles.size, resent, failed, unservedMs: Date.now() - options.takeover.since,
+      }, resent
+        ? 'took over the FUSE session of a process that died: the kernel sends again what it had read but not answered'
+        : 'took over the FUSE session of a process that died; this kernel cannot send again what it had read (Linux 6.9 can): those calls failed with EIO');
+    } else {
+      await session.mount();
+      // The kernel caps FUSE readahead at the device's read_ahead_kb (128 KiB) whatever INIT said; raise it to what INIT allows.
+      raiseKernelReadahead(mountpoint, config.fuse.maxReadahead, logger);
+      logger.info({ mountpoint, store: store.location, prefix, readOnly: config.readOnly, stateDir: config.stateDir, takeoverReady: journal !== undefined }, 'mounted');
+    }
   } catch (error) {
     filesystem.close();
+    // A session that never started leaves nothing to take over; a takeover that failed leaves it to the next try.
+    if (options.takeover) journal?.close();
+    else journal?.remove();
     throw error;
   }
-  // The kernel caps FUSE readahead at the device's read_ahead_kb (128 KiB) whatever INIT said; raise it to what INIT allows.
-  raiseKernelReadahead(mountpoint, config.fuse.maxReadahead, logger);
-  logger.info({ mountpoint, store: store.location, prefix, readOnly: config.readOnly, stateDir: config.stateDir }, 'mounted');
+  const recorder = journal && !session.negotiated?.kernelCanResend ? recordRequests(session, journal) : undefined;
   let released: Promise<void> | undefined;
   // Once the kernel connection is gone: what releases still publish and aborts still retried get a bounded time with the store.
   const release = () => {
     released ??= (async () => {
       const drainMs = config.write.unmountDrainTimeoutMs;
+      if (recorder) clearInterval(recorder);
       try {
         await filesystem.settle(drainMs);
         await writePath.uploads.close(drainMs);
       } finally {
         filesystem.close();
+        // The connection has ended: there is no session left to take over.
+        journal?.remove();
       }
     })();
     return released;

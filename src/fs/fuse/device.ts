@@ -34,6 +34,12 @@ export interface MountRequest {
 export interface FuseSystem {
   /** Opens /dev/fuse. */
   openDevice(): Promise<FuseDevice>;
+  /** Serves an inherited, already open /dev/fuse descriptor. */
+  adoptDevice(fd: number): FuseDevice;
+  /** The kernel's connection id of the FUSE mount at `mountpoint`, when it can tell. */
+  connectionOf(mountpoint: string): Promise<number | undefined>;
+  /** Makes the kernel send the mount at `mountpoint` one request (a statfs), without waiting for its answer. */
+  provoke(mountpoint: string): void;
   /** Mounts a FUSE filesystem served through `request.device`; resolves to its connection id when known. */
   mount(request: MountRequest): Promise<number | undefined>;
   /** Unmounts; `lazy` detaches a busy mount now and finishes when it is no longer used (umount -l). */
@@ -60,7 +66,11 @@ const CHILD_DEVICE_FD = 3;
 
 /** Opens the real /dev/fuse. */
 export function openFuseDevice(path = FUSE_DEVICE_PATH): FuseDevice {
-  const fd = fs.openSync(path, 'r+');
+  return fuseDeviceOf(fs.openSync(path, 'r+'));
+}
+
+/** A FuseDevice over an open /dev/fuse descriptor (opened here, or inherited from the mount holder). */
+export function fuseDeviceOf(fd: number): FuseDevice {
   return {
     fd,
     read: (buffer) =>
@@ -97,6 +107,13 @@ export function runCommand(
 /** The real FuseSystem: /dev/fuse plus util-linux mount(8)/umount(8). */
 export const linuxFuseSystem: FuseSystem = {
   openDevice: async () => openFuseDevice(),
+  adoptDevice: (fd) => fuseDeviceOf(fd),
+  connectionOf: async (mountpoint) => {
+    const mounted = findMount(readMountInfo(), mountpoint);
+    return mounted ? connectionIdOf(mounted.device) : undefined;
+  },
+  // statfs always goes to the FUSE server (the kernel caches no answer), so one request comes.
+  provoke: (mountpoint) => fs.statfs(mountpoint, () => undefined),
   mount: async ({ device, mountpoint, type, source, options }) => {
     // -i: do not look for a /sbin/mount.fuse.* helper; we hand the kernel our own device fd.
     const args = ['-i', '-t', type, '-o', [`fd=${CHILD_DEVICE_FD}`, ...options].join(','), source, mountpoint];

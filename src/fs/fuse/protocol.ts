@@ -115,6 +115,26 @@ export const InitFlag = {
   INIT_EXT: 1 << 30,
 } as const;
 
+/** FUSE_INIT flags of the second word (fuse_init_in.flags2: bit n here is bit 32 + n of the 64-bit flags). */
+export const InitFlag2 = {
+  /** FUSE_HAS_RESEND (Linux 6.9, protocol 7.40): the kernel can queue again the requests a daemon read but never answered. */
+  HAS_RESEND: 1 << 7,
+} as const;
+
+/** Codes of the notifications a daemon writes to /dev/fuse unasked (fuse_out_header.error, with unique 0). */
+export const NotifyCode = {
+  /** FUSE_NOTIFY_RESEND: every request read but not answered goes back to the queue, its id marked with UNIQUE_RESEND_BIT. */
+  RESEND: 7,
+} as const;
+
+/** FUSE_UNIQUE_RESEND: set in the id of a request the kernel sends again after NotifyCode.RESEND. */
+export const UNIQUE_RESEND_BIT = 1n << 63n;
+
+/** The FUSE_NOTIFY_RESEND notification: a header alone (no body), unique 0, the code in the error field. */
+export function encodeNotifyResend(): Buffer {
+  return encodeOutHeader(0n, NotifyCode.RESEND, 0);
+}
+
 /** fuse_open_out.open_flags. */
 export const OpenFlag = {
   DIRECT_IO: 1 << 0,

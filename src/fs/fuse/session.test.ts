@@ -2,7 +2,7 @@ import { constants as osConstants } from 'node:os';
 import { silentLogger } from '../../log/logger';
 import { FAKE_CONNECTION_ID, FakeKernel } from './fake-kernel';
 import { FuseError, type EntryReply, type FuseOperations, type RequestContext } from './operations';
-import { decodeDirents, decodeDirentsPlus, direntPlusSize, DirentType, InitFlag, Opcode, Size, type Attributes } from './protocol';
+import { decodeDirents, decodeDirentsPlus, direntPlusSize, DirentType, InitFlag, Opcode, Size, UNIQUE_RESEND_BIT, type Attributes } from './protocol';
 
 /** A promise and the functions that settle it: a gate a test opens when it chooses. */
 function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void; fail: (error: unknown) => void } {
@@ -12,7 +12,7 @@ function gate<T = void>(): { promise: Promise<T>; open: (value: T) => void; fail
   return { promise, open, fail };
 }
 import { DeadlineExceeded, RequestInterrupted, type OperationDeadlines } from './deadlines';
-import { DEFAULT_INIT_FLAGS, FuseSession, type FuseSessionOptions } from './session';
+import { DEFAULT_INIT_FLAGS, FuseSession, type FuseSessionOptions, type NegotiatedProtocol } from './session';
 
 const { errno } = osConstants;
 
@@ -65,7 +65,7 @@ describe('FuseSession', () => {
     expect(kernel.mounts[0]).toMatchObject({ mountpoint: '/mnt/test', type: 'fuse.granary', source: 's3://bucket/prefix' });
     expect(kernel.mounts[0]?.options).toEqual(['rootmode=40000', 'user_id=0', 'group_id=0', 'allow_other', 'nosuid', 'nodev', 'default_permissions', 'ro']);
     // No readdirplus handler: READDIRPLUS is not agreed, or the kernel would send it and get ENOSYS.
-    expect(protocol).toEqual({ major: 7, minor: 38, flags: DEFAULT_INIT_FLAGS & ~(InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO), maxReadahead: 128 * 1024 });
+    expect(protocol).toEqual({ major: 7, minor: 38, flags: DEFAULT_INIT_FLAGS & ~(InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO), maxReadahead: 128 * 1024, kernelCanResend: true });
     const init = [...kernel.captured.values()][0];
     expect(init?.header.error).toBe(0);
     expect(init?.body.length).toBe(Size.INIT_OUT);
@@ -420,5 +420,85 @@ describe('FuseSession: interrupts and deadlines', () => {
     expect(contexts[0]?.signal.aborted).toBe(false);
     released.open();
     expect((await kernel.reply(release)).header.error).toBe(0);
+  });
+});
+
+describe('FuseSession: taking over a connection whose serving process died', () => {
+  const entryOf = (nodeId: number): EntryReply => ({ nodeId, generation: 0, entryTimeoutMs: 1000, attrTimeoutMs: 1000, attributes: { ...attributes, ino: nodeId } });
+  const sessions: FuseSession[] = [];
+
+  afterEach(async () => {
+    for (const session of sessions.splice(0)) await session.unmount();
+  });
+
+  /** A first process: mounts, answers LOOKUPs of "a" at once and leaves those of "slow" unanswered; resolves with what INIT agreed. */
+  async function firstProcess(kernel: FakeKernel, seen: string[], made?: (session: FuseSession) => void): Promise<NegotiatedProtocol> {
+    let agreed: NegotiatedProtocol | undefined;
+    const first = new FuseSession({ ...options, deviceFd: 5, agreed: (protocol) => (agreed = protocol) }, {
+      lookup: (_context, _parent, name) => {
+        seen.push(`first ${name}`);
+        return name === 'slow' ? new Promise<never>(() => undefined) : Promise.resolve(entryOf(2));
+      },
+    }, silentLogger(), kernel);
+    sessions.push(first);
+    made?.(first);
+    const protocol = await first.mount();
+    expect(agreed).toEqual(protocol);
+    return protocol;
+  }
+
+  it('serves the same connection without INIT and has the kernel send again what the dead process had read', async () => {
+    const kernel = new FakeKernel();
+    const seen: string[] = [];
+    const protocol = await firstProcess(kernel, seen);
+    expect((await kernel.request(Opcode.LOOKUP, 1, nameBody('a'))).header.error).toBe(0);
+    const slow = kernel.enqueue(Opcode.LOOKUP, 1, nameBody('slow'));
+    while (!seen.includes('first slow')) await new Promise((resolve) => setImmediate(resolve));
+    kernel.kill(kernel.devices[0] as (typeof kernel.devices)[number]);
+
+    const successor = new FuseSession({ ...options, deviceFd: 5 }, {
+      lookup: async (_context, _parent, name) => {
+        seen.push(`successor ${name}`);
+        return entryOf(3);
+      },
+    }, silentLogger(), kernel);
+    sessions.push(successor);
+    expect(await successor.adopt(protocol)).toEqual({ resent: true, failed: 0 });
+    expect(successor.negotiated).toEqual(protocol);
+    expect(kernel.resends).toBe(1);
+    // The request the dead process had read is answered by its successor, under its id marked as resent.
+    const answer = await kernel.reply(slow | UNIQUE_RESEND_BIT);
+    expect(answer.header.error).toBe(0);
+    expect(answer.body.readBigUInt64LE(0)).toBe(3n);
+    expect((await kernel.request(Opcode.LOOKUP, 1, nameBody('b'))).header.error).toBe(0);
+    expect(seen).toEqual(['first a', 'first slow', 'successor slow', 'successor b']);
+    // One INIT in all: the mount's.
+    expect(kernel.mounts).toHaveLength(1);
+  });
+
+  it('without resend (before Linux 6.9) fails with EIO what the dead process had read: in flight at its record, or read after', async () => {
+    const kernel = new FakeKernel();
+    kernel.initFlags2 = 0;
+    const seen: string[] = [];
+    let first: FuseSession | undefined;
+    const protocol = await firstProcess(kernel, seen, (session) => (first = session));
+    expect(protocol.kernelCanResend).toBe(false);
+    const before = kernel.enqueue(Opcode.LOOKUP, 1, nameBody('slow'));
+    while (seen.length < 1) await new Promise((resolve) => setImmediate(resolve));
+    // The dead process's last record: one request in flight.
+    const recorded = (first as FuseSession).requestsInFlight();
+    expect(recorded).toEqual({ inFlight: [before], highest: before });
+    // Read after that record: above its highest.
+    const after = kernel.enqueue(Opcode.LOOKUP, 1, nameBody('slow'));
+    while (seen.length < 2) await new Promise((resolve) => setImmediate(resolve));
+    kernel.kill(kernel.devices[0] as (typeof kernel.devices)[number]);
+
+    const successor = new FuseSession({ ...options, deviceFd: 5 }, { lookup: async () => entryOf(3) }, silentLogger(), kernel);
+    sessions.push(successor);
+    expect(await successor.adopt(protocol, recorded)).toEqual({ resent: false, failed: 2 });
+    expect(kernel.resends).toBe(0);
+    expect((await kernel.reply(before)).header.error).toBe(-errno.EIO);
+    expect((await kernel.reply(after)).header.error).toBe(-errno.EIO);
+    expect((await kernel.request(Opcode.LOOKUP, 1, nameBody('b'))).header.error).toBe(0);
   });
 });

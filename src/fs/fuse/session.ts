@@ -32,11 +32,13 @@ import {
   encodeDirentsPlus,
   encodeEntryOut,
   encodeInitOut,
+  encodeNotifyResend,
   encodeOpenOut,
   encodeOutHeader,
   encodeStatfsOut,
   encodeWriteOut,
   InitFlag,
+  InitFlag2,
   KERNEL_MINOR_VERSION,
   KERNEL_VERSION,
   MAX_PAGES,
@@ -49,6 +51,7 @@ import {
   type EntryReply,
   type InHeader,
   type InitRequest,
+  UNIQUE_RESEND_BIT,
 } from './protocol';
 
 const { errno } = osConstants;
@@ -98,6 +101,13 @@ export interface FuseSessionOptions {
   ownerGid?: number;
   /** How long each kind of request may keep its caller waiting (see deadlines.ts); none when absent. */
   deadlines?: OperationDeadlines;
+  /**
+   * An inherited /dev/fuse descriptor to serve instead of opening one (the mount holder's: it keeps the connection
+   * open across the deaths of the processes that serve it).
+   */
+  deviceFd?: number;
+  /** Hears the protocol INIT agreed, before the kernel has the answer (to keep it for a successor process). */
+  agreed?: (protocol: NegotiatedProtocol) => void;
 }
 
 /** What a handled request answers: a body (or none), and how to undo what the answer gives the kernel if it never gets it. */
@@ -118,7 +128,27 @@ export interface NegotiatedProtocol {
   minor: number;
   flags: number;
   maxReadahead: number;
+  /** The kernel can send again the requests a dead serving process had read (FUSE_HAS_RESEND, Linux 6.9). */
+  kernelCanResend: boolean;
 }
+
+/** What a serving process knows of its unanswered requests (see FuseSession.requestsInFlight). */
+export interface RequestsInFlight {
+  inFlight: bigint[];
+  highest: bigint;
+}
+
+/** How a takeover went: whether the kernel sends again what the dead process had read, else how many of those got EIO. */
+export interface TakeoverOutcome {
+  resent: boolean;
+  failed: number;
+}
+
+/** The kernel steps request ids by 2 (an odd id names an INTERRUPT). */
+const UNIQUE_STEP = 2n;
+
+/** How long a successor without FUSE_NOTIFY_RESEND waits for a request to learn the kernel's next id. */
+const NEXT_REQUEST_WAIT_MS = 10_000;
 
 /** Serves one FUSE mount: mount(), then requests flow to `operations` until unmount() or an external umount. */
 export class FuseSession {
@@ -130,6 +160,10 @@ export class FuseSession {
   private protocol: NegotiatedProtocol | undefined;
   /** Requests read and not yet answered, by id: what an INTERRUPT names. */
   private readonly inFlight = new Map<bigint, InFlightRequest>();
+  /** The highest request id read so far (INTERRUPTs aside). */
+  private highestUnique = 0n;
+  /** Hears the id of the next request read (INTERRUPTs aside), once: how a successor learns where the dead process stopped. */
+  private onNextRequest: ((unique: bigint) => void) | undefined;
   private resolveInitialized!: (protocol: NegotiatedProtocol) => void;
   private resolveClosed!: () => void;
   /** Resolves once the kernel's FUSE_INIT has been answered: the mount serves requests. */
@@ -153,6 +187,11 @@ export class FuseSession {
     return this.protocol;
   }
 
+  /** The requests read and not answered yet, and the highest id read: what a successor answers EIO without FUSE_NOTIFY_RESEND. */
+  requestsInFlight(): RequestsInFlight {
+    return { inFlight: [...this.inFlight.keys()], highest: this.highestUnique };
+  }
+
   /**
    * Mounts and starts serving; resolves once the kernel's FUSE_INIT is answered (the mount is live).
    * Steps: 1. open /dev/fuse; 2. mount(8) with the device as fd; 3. start the readers; 4. wait for INIT.
@@ -160,7 +199,7 @@ export class FuseSession {
    */
   async mount(): Promise<NegotiatedProtocol> {
     if (this.device) throw new Error('FuseSession.mount() called twice');
-    const device = await this.system.openDevice();
+    const device = this.options.deviceFd !== undefined ? this.system.adoptDevice(this.options.deviceFd) : await this.system.openDevice();
     this.device = device;
     const { options } = this;
     const mountOptions = [
@@ -191,6 +230,67 @@ export class FuseSession {
       throw new Error(`the kernel closed the FUSE connection on ${options.mountpoint} before FUSE_INIT completed`);
     }
     return outcome;
+  }
+
+  /**
+   * Takes over a live connection whose serving process died (the descriptor inherited through options.deviceFd, the
+   * protocol its INIT agreed): serves it from now on without mounting or INIT, and asks the kernel to send again the
+   * requests the dead process had read but not answered (FUSE_NOTIFY_RESEND), when it can; on an older kernel their
+   * callers keep waiting until unmount (the README says so). Resolves once requests flow.
+   */
+  async adopt(protocol: NegotiatedProtocol, orphans?: RequestsInFlight): Promise<TakeoverOutcome> {
+    if (this.device) throw new Error('FuseSession.adopt() on a session already serving');
+    if (this.options.deviceFd === undefined) throw new Error('FuseSession.adopt() needs the inherited descriptor (options.deviceFd)');
+    const device = this.system.adoptDevice(this.options.deviceFd);
+    this.device = device;
+    this.mounted = true;
+    this.protocol = protocol;
+    this.connection = await this.system.connectionOf(this.options.mountpoint);
+    // Armed before the readers start, so the first request read is the one heard.
+    const next = !protocol.kernelCanResend && orphans ? this.nextRequestUnique() : undefined;
+    for (let i = 0; i < Math.max(1, this.options.deviceReaders); i++) void this.readLoop(device);
+    this.resolveInitialized(protocol);
+    if (protocol.kernelCanResend) {
+      try {
+        device.write([encodeNotifyResend()]);
+        return { resent: true, failed: 0 };
+      } catch (error) {
+        this.logger.error({ err: error, mountpoint: this.options.mountpoint }, 'the kernel refused FUSE_NOTIFY_RESEND: requests the dead process had read stay unanswered');
+        return { resent: false, failed: 0 };
+      }
+    }
+    if (!next || !orphans) return { resent: false, failed: 0 };
+    // No resend (before Linux 6.9): the dead process's callers get EIO instead of waiting until unmount. They are the
+    // requests it had in flight at its last record, and any it read after: ids above that record's highest and below
+    // the first this process reads (ids grow in queue order). A statfs makes sure one comes.
+    this.system.provoke(this.options.mountpoint);
+    const first = await next;
+    if (first === undefined) {
+      this.logger.error({ mountpoint: this.options.mountpoint }, 'no request came after the takeover: the callers of what the dead process had read keep waiting');
+      return { resent: false, failed: 0 };
+    }
+    let failed = 0;
+    const fail = (unique: bigint) => {
+      if (this.writeQuietly([encodeOutHeader(unique, -errno.EIO, 0)])) failed++;
+    };
+    for (const unique of orphans.inFlight) if (unique < first) fail(unique);
+    for (let unique = orphans.highest + UNIQUE_STEP; unique < first; unique += UNIQUE_STEP) fail(unique);
+    return { resent: false, failed };
+  }
+
+  /** The id of the next request read (INTERRUPTs aside), or undefined when none comes within NEXT_REQUEST_WAIT_MS. */
+  private nextRequestUnique(): Promise<bigint | undefined> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.onNextRequest = undefined;
+        resolve(undefined);
+      }, NEXT_REQUEST_WAIT_MS);
+      this.onNextRequest = (unique) => {
+        clearTimeout(timer);
+        this.onNextRequest = undefined;
+        resolve(unique);
+      };
+    });
   }
 
   /**
@@ -298,6 +398,9 @@ export class FuseSession {
     const operation = opcodeName(header.opcode);
     const deadline = this.options.deadlines && this.protocol ? deadlineOf(header.opcode, this.options.deadlines) : undefined;
     const { unique, nodeId } = header;
+    const plainUnique = unique & ~UNIQUE_RESEND_BIT;
+    if (plainUnique > this.highestUnique) this.highestUnique = plainUnique;
+    this.onNextRequest?.(plainUnique);
     let answered = false;
     const answer = (): boolean => {
       if (answered) return false;
@@ -534,8 +637,9 @@ export class FuseSession {
       maxPages: MAX_PAGES,
       flags2: 0,
     });
-    const protocol: NegotiatedProtocol = { major: KERNEL_VERSION, minor, flags, maxReadahead };
+    const protocol: NegotiatedProtocol = { major: KERNEL_VERSION, minor, flags, maxReadahead, kernelCanResend: (init.flags2 & InitFlag2.HAS_RESEND) !== 0 };
     this.protocol = protocol;
+    options.agreed?.(protocol);
     return {
       body: reply,
       sent: () => {
@@ -555,6 +659,16 @@ export class FuseSession {
   /** Sends an error reply: `errnoValue` is a positive errno, sent negated as the protocol wants. */
   private replyError(unique: bigint, errnoValue: number): void {
     this.write(unique, [encodeOutHeader(unique, -Math.abs(errnoValue), 0)]);
+  }
+
+  /** Writes to the device; false when the kernel refused it (no such request, unmounted). */
+  private writeQuietly(chunks: Buffer[]): boolean {
+    try {
+      this.device?.write(chunks);
+      return this.device !== undefined;
+    } catch {
+      return false;
+    }
   }
 
   private write(unique: bigint, chunks: Buffer[]): void {
