@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import versions from '../e2e/tools/versions.json';
 import { Cleanup } from './cleanup';
-import { commandLine, install, progress, sizeFlag, wholeFlag } from './command';
+import { commandLine, install, progress, runMain, sizeFlag, wholeFlag } from './command';
 import { checkCacheOptions, DEFAULT_CACHE_OPTIONS, CACHE_ROW_GROUPS, withServerCaps, type CacheBenchOptions } from './cluster/options';
 import { runCacheBench } from './cluster/harness';
 import { renderCacheReport } from './cluster/report';
@@ -98,10 +98,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    progress(`bench: ${messageOf(error)}`);
-    process.exit(1);
-  },
-);
+runMain(main);

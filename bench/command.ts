@@ -40,3 +40,14 @@ export function commandLine(base: string): string {
 export function install(script: string): number {
   return spawnSync('bash', [path.join(ROOT, script)], { stdio: ['ignore', 2, 2] }).status ?? 1;
 }
+
+/** Runs a bench entry point: exits with the code `main` resolves to, or 1 with its error on stderr. */
+export function runMain(main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      progress(`bench: ${messageOf(error)}`);
+      process.exit(1);
+    },
+  );
+}

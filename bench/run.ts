@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import versions from '../e2e/tools/versions.json';
 import { Cleanup } from './cleanup';
-import { commandLine, install, progress, sizeFlag, wholeFlag } from './command';
+import { commandLine, install, progress, runMain, sizeFlag, wholeFlag } from './command';
 import { messageOf } from './exec';
 import { runBench, type SideFailures } from './harness';
 import { checkOptions, DEFAULT_OPTIONS, parseList, SIDE_NAMES, WORKLOAD_IDS, type BenchOptions } from './options';
@@ -97,10 +97,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    progress(`bench: ${messageOf(error)}`);
-    process.exit(1);
-  },
-);
+runMain(main);

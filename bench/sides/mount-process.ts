@@ -61,7 +61,7 @@ const isMounted = (mountpoint: string, fsType?: string) => {
 };
 
 /** Starts the process and resolves once mountinfo lists the mountpoint with the expected type; on failure nothing is left behind. */
-export async function startMount(spec: MountSpec): Promise<{ root: string; detach(): Promise<void> }> {
+export async function startMount(spec: MountSpec): Promise<{ root: string; pid: number; detach(): Promise<void> }> {
   fs.mkdirSync(spec.mountpoint, { recursive: true });
   const mountpoint = fs.realpathSync(spec.mountpoint);
   const log = fs.openSync(spec.logFile, 'a');
@@ -104,5 +104,5 @@ export async function startMount(spec: MountSpec): Promise<{ root: string; detac
     await detach().catch((cleanupError: unknown) => process.stderr.write(`bench: ${messageOf(cleanupError)}\n`));
     throw error;
   }
-  return { root: mountpoint, detach };
+  return { root: mountpoint, pid: child.pid as number, detach };
 }

@@ -19,6 +19,8 @@ export interface MountAttachment {
   kind: 'mount';
   /** The mountpoint: the volume's root. */
   root: string;
+  /** The mount process (granary's: the holder of the FUSE connection). */
+  pid?: number;
   /** Unmounts and stops the mount process, falling back to a lazy unmount and SIGKILL. */
   detach(): Promise<void>;
 }

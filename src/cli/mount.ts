@@ -1,7 +1,9 @@
 // `granary mount SOURCE MOUNTPOINT`: parse flags, build the MountConfig, run the mount process.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultStateDir, LOG_LEVELS, parseMountConfig, readyFdFromEnv, READY_FD_ENV } from '../config/mount';
+import * as fs from 'node:fs';
 import { serveMount } from '../roles/mount';
+import { holdMount, TAKEOVER_SINCE_ENV } from '../roles/mount-holder';
 import { createLogger, type Logger } from '../log/logger';
 import { parseMode, type ModeOption } from '../config/permission-mode';
 import { parseByteSize } from '../config/size';
@@ -22,6 +24,8 @@ interface MountFlags extends CacheClientFlags {
   dirMode?: number;
   stateDir?: string;
   metadataDeadline?: number;
+  fuseFd?: number;
+  takeover?: boolean;
   readDeadline?: number;
   writeDeadline?: number;
 }
@@ -38,6 +42,27 @@ function parseOctal(option: ModeOption): (value: string) => number {
     if ('problem' in parsed) throw new InvalidArgumentError(parsed.problem);
     return parsed.mode;
   };
+}
+
+/** The real path of `mountpoint` when it can be resolved (what mountinfo will show), else the path as given. */
+function realMountpoint(mountpoint: string): string {
+  try {
+    return fs.realpathSync(mountpoint);
+  } catch {
+    return mountpoint;
+  }
+}
+
+/** Exits at once when stdin (the mount holder's pipe) closes: the holder is gone. */
+function exitWithParent(logger: Logger): void {
+  process.stdin.on('error', () => undefined);
+  process.stdin.on('close', () => {
+    logger.error('the mount holder is gone: this serving process ends with it');
+    // Not process.exit(): at exit libuv joins its threadpool, whose threads block in read() on /dev/fuse for as long as
+    // the connection lives, and this process holds it open, so exit() would wait forever. A SIGKILL ends every thread.
+    void flush(logger).then(() => process.kill(process.pid, 'SIGKILL'));
+  });
+  process.stdin.resume();
 }
 
 /** Adds `granary mount` to the program. */
@@ -61,7 +86,10 @@ export function register(program: Command): void {
     .option('--metadata-deadline <ms>', 'longest a lookup, stat, listing, open, create, mkdir or unlink may wait before it fails with EIO (default 30000)', wholeNumber)
     .option('--read-deadline <ms>', 'longest a read may wait, retries included, before it fails with EIO (default 60000)', wholeNumber)
     .option('--write-deadline <ms>', 'longest a write, close, fsync, truncate or rename may go without the store acknowledging anything before it fails with EIO (default 60000)', wholeNumber)
-    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'));
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    // Between the mount holder and the serving processes it starts (see roles/mount-holder.ts), not for people.
+    .addOption(new Option('--fuse-fd <fd>', 'serve this inherited /dev/fuse descriptor (the mount holder passes it)').argParser(wholeNumber).hideHelp())
+    .addOption(new Option('--takeover', "take over the inherited descriptor's live session, whose serving process died").hideHelp());
   addCacheClientOptions(command).action(async (source: string, mountpoint: string, flags: MountFlags) => {
     const config = parseMountConfig({
       source,
@@ -89,9 +117,36 @@ export function register(program: Command): void {
     // libuv reads UV_THREADPOOL_SIZE once, when it starts the pool, and each outstanding /dev/fuse
     // read holds one pool thread for as long as the kernel has no request.
     process.env.UV_THREADPOOL_SIZE = String(Math.max(config.fuse.threadpoolSize, Number(process.env.UV_THREADPOOL_SIZE) || 0));
+    if (flags.fuseFd === undefined && config.stateDir !== undefined) {
+      // This process is the mount holder: it keeps the FUSE connection and runs the processes that serve it.
+      const logger = createLogger({ level: config.logLevel, name: 'granary-mount-holder' });
+      let code: number;
+      try {
+        code = await holdMount({
+          command: process.execPath,
+          args: [...process.execArgv, ...process.argv.slice(1)],
+          mountpoint: realMountpoint(config.mountpoint),
+          ...(config.readyFd !== undefined && { readyFd: config.readyFd }),
+          logger,
+        });
+      } catch (error) {
+        logger.error({ err: error, mountpoint: config.mountpoint }, 'mount failed');
+        await flush(logger);
+        throw error;
+      }
+      await flush(logger);
+      process.exit(code);
+    }
     const logger = createLogger({ level: config.logLevel, name: 'granary-mount' });
+    // Served for a holder: when it dies (kill -9 of `granary mount`), this process ends too, as a killed mount always did.
+    if (flags.fuseFd !== undefined) exitWithParent(logger);
+    const since = Number(process.env[TAKEOVER_SINCE_ENV]);
     try {
-      await serveMount(config, { logger });
+      await serveMount(config, {
+        logger,
+        ...(flags.fuseFd !== undefined && { fuseFd: flags.fuseFd }),
+        ...(flags.takeover && { takeover: { since: Number.isFinite(since) ? since : Date.now() } }),
+      });
     } catch (error) {
       logger.error({ err: error, mountpoint: config.mountpoint }, 'mount failed');
       await flush(logger);

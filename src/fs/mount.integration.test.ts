@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createBucket, s3Client, testS3 } from '../../e2e/support/s3-server';
 import { until } from '../../e2e/support/until';
+import { servingProcess } from '../../e2e/support/mount-holder';
 import { findMount as findMountIn, readMountInfo } from '../system/mountinfo';
 
 const findMount = (mountpoint: string) => findMountIn(readMountInfo(), mountpoint);
@@ -392,8 +393,13 @@ describe('granary mount lifecycle', () => {
 
   it('leaves a dead mount (ENOTCONN) when killed with SIGKILL, which umount cleans up', async () => {
     const mount = await startMount(source, mnt);
+    // `granary mount` is the holder of the FUSE connection; its serving process ends when the holder dies.
+    const serving = servingProcess(mount.child.pid as number) as number;
+    expect(serving).toBeGreaterThan(0);
     mount.child.kill('SIGKILL');
     expect((await mount.exited).signal).toBe('SIGKILL');
+    for (let i = 0; i < 500 && fs.existsSync(`/proc/${serving}`); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(fs.existsSync(`/proc/${serving}`)).toBe(false);
     expect(findMount(mnt)?.fsType).toBe('fuse.granary');
     expect(() => fs.statSync(mnt)).toThrow(expect.objectContaining({ code: 'ENOTCONN' }));
     expect(() => fs.readdirSync(mnt)).toThrow(expect.objectContaining({ code: 'ENOTCONN' }));

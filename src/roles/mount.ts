@@ -24,6 +24,10 @@ export interface MountDependencies {
   mounts?: () => MountEntry[];
   /** Connects to the cluster cache when the config names one (default: cache/mount-cache openMountCache). */
   openCache?: typeof openMountCache;
+  /** The /dev/fuse descriptor inherited from the mount holder (see FilesystemMountOptions.fuseFd). */
+  fuseFd?: number;
+  /** Take over the session of `fuseFd`, whose serving process died at `since` (see FilesystemMountOptions.takeover). */
+  takeover?: { since: number };
 }
 
 /** The fsname shown in mountinfo: the S3 URL as given, or the local folder's absolute path. */
@@ -40,7 +44,9 @@ function fsnameOf(source: string, opened: OpenedSource): string {
  */
 export async function mountVolume(config: MountConfig, dependencies: MountDependencies): Promise<MountedVolume> {
   const { logger } = dependencies;
-  const mountpoint = checkMountpoint(config.mountpoint, dependencies.mounts);
+  // A session taken over is already mounted there, and nobody serves it until this process does: the mountpoint is
+  // the holder's resolved path, and touching it now would wait for this very process.
+  const mountpoint = dependencies.takeover ? config.mountpoint : checkMountpoint(config.mountpoint, dependencies.mounts);
   const opened = (dependencies.openSource ?? defaultOpenSource)(config.source, dependencies.env ?? process.env);
   const { store, prefix } = opened;
   let cache: MountCache | undefined;
@@ -63,6 +69,8 @@ export async function mountVolume(config: MountConfig, dependencies: MountDepend
       ...(mountCache && { blockFetcher: (origin) => mountCache.fetcher(origin) }),
       logger,
       ...(dependencies.fuseSystem && { fuseSystem: dependencies.fuseSystem }),
+      ...(dependencies.fuseFd !== undefined && { fuseFd: dependencies.fuseFd }),
+      ...(dependencies.takeover && { takeover: dependencies.takeover }),
     });
     let released = false;
     // After the filesystem has released the mount (its last writes drained): the cache and the store go last.
