@@ -18,6 +18,7 @@ import { S3Store } from '../src/objectstore/s3';
 import { Cleanup } from './cleanup';
 import { commandLine, install, progress, runMain, sizeFlag, wholeFlag } from './command';
 import { run } from './exec';
+import { HEALTHY_AFTER_MS } from '../src/roles/mount-holder';
 import { GRANARY_CLI, mountGranary } from './sides/granary';
 import { gitRevision, machineSummary, removeScratch } from './system';
 import type { StallReaderInput, StallReaderResult } from './takeover/stall-reader';
@@ -61,7 +62,8 @@ async function main(): Promise<number> {
     .option('--kills <n>', 'SIGKILLs of the serving process', wholeFlag, 20)
     .option('--readers <n>', 'threads reading the file pass after pass', wholeFlag, 4)
     .option('--size <size>', 'size of the file the readers read', sizeFlag, 256 * MIB)
-    .option('--interval <ms>', 'time between a takeover and the next kill', wholeFlag, 1000)
+    // Past the holder's HEALTHY_AFTER_MS: each kill is then an isolated death, never a crash loop it would give up on.
+    .option('--interval <ms>', 'time between a takeover and the next kill', wholeFlag, HEALTHY_AFTER_MS + 1000)
     .option('--granary-cli <file>', 'the granary CLI to mount with (default: this checkout\'s dist/src/cli/index.js)')
     .parse(process.argv)
     .opts<{ kills: number; readers: number; size: number; interval: number; granaryCli?: string }>();

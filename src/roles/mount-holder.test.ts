@@ -44,7 +44,7 @@ describe('holdMount', () => {
   const runs = (): Array<{ args: string[]; since: string | null; ready: string | null }> =>
     fs.readFileSync(runLog, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as { args: string[]; since: string | null; ready: string | null });
 
-  function hold(plan: string, readyFd?: number): Promise<number> {
+  function hold(plan: string, readyFd?: number, healthyAfterMs?: number): Promise<number> {
     process.env.RUN_LOG = runLog;
     process.env.PLAN = plan;
     return holdMount({
@@ -57,6 +57,7 @@ describe('holdMount', () => {
       signals,
       detach: (mountpoint) => void detached.push(mountpoint),
       ...(readyFd !== undefined && { readyFd }),
+      ...(healthyAfterMs !== undefined && { healthyAfterMs }),
     });
   }
 
@@ -95,7 +96,13 @@ describe('holdMount', () => {
     expect(runs()).toHaveLength(1);
   });
 
-  it('gives the mount up (detached) when the serving process dies more than 5 times in a minute', async () => {
+  it('survives any number of deaths of serving processes that had run a while (here: 50 ms counts as a while)', async () => {
+    expect(await hold('live-crash,live-crash,live-crash,live-crash,live-crash,live-crash,live-crash,exit 0', undefined, 10)).toBe(0);
+    expect(runs()).toHaveLength(8);
+    expect(detached).toEqual([]);
+  });
+
+  it('gives the mount up (detached) when the serving process dies more than 5 times in a row right after its start', async () => {
     expect(await hold('live-crash,crash,crash,crash,crash,crash,exit 0')).toBe(1);
     expect(runs()).toHaveLength(6);
     expect(detached).toEqual(['/mnt/x']);

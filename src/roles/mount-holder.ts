@@ -21,12 +21,18 @@ const SERVER_READY_FD = 4;
 /** Environment variable telling a serving process when its predecessor died (ms since the epoch), for its log. */
 export const TAKEOVER_SINCE_ENV = 'GRANARY_TAKEOVER_SINCE';
 
-/** Crashes within CRASH_WINDOW_MS past which the holder stops restarting (a server that cannot start at all). */
-const MAX_CRASHES = 5;
-const CRASH_WINDOW_MS = 60_000;
+/**
+ * Deaths in a row, each within healthyAfterMs of its process's start, past which the holder stops restarting: a server
+ * that cannot start, or a request that kills every server it is sent to again. A server that ran longer starts the
+ * count again (as a crash-looping container's back-off does), so isolated deaths, however many, are always survived.
+ */
+const MAX_QUICK_DEATHS = 5;
 
-/** How long to wait before starting the next serving process after the n-th crash in the window (ms). */
-const restartDelayMs = (crashes: number): number => (crashes <= 1 ? 0 : Math.min(5000, 250 * 2 ** (crashes - 2)));
+/** A serving process that ran this long before it died was healthy (ms); the default of MountHolderOptions.healthyAfterMs. */
+export const HEALTHY_AFTER_MS = 5000;
+
+/** How long to wait before starting the next serving process after the n-th quick death in a row (ms). */
+const restartDelayMs = (quickDeaths: number): number => (quickDeaths <= 1 ? 0 : Math.min(5000, 250 * 2 ** (quickDeaths - 2)));
 
 /** What the holder runs and how. */
 export interface MountHolderOptions {
@@ -46,6 +52,8 @@ export interface MountHolderOptions {
   signals?: NodeJS.EventEmitter;
   /** Detaches the mount when nobody will serve it any more (default: umount -l). */
   detach?: (mountpoint: string) => void;
+  /** A serving process that ran this long before dying was healthy (default HEALTHY_AFTER_MS). */
+  healthyAfterMs?: number;
 }
 
 /**
@@ -77,7 +85,8 @@ export async function holdMount(options: MountHolderOptions): Promise<number> {
   const onInt = () => forward('SIGINT');
   signals.on('SIGTERM', onTerm);
   signals.on('SIGINT', onInt);
-  const crashes: number[] = [];
+  const healthyAfterMs = options.healthyAfterMs ?? HEALTHY_AFTER_MS;
+  let quickDeaths = 0;
   let takeoverSince: number | undefined;
   // Whether the first serving process's mount went live: before, a death is a failed start (another mount already at
   // the mountpoint, bad credentials...), never a session to take over, whatever stands at the mountpoint.
@@ -93,6 +102,7 @@ export async function holdMount(options: MountHolderOptions): Promise<number> {
         });
       }
       const pid = child.pid;
+      const startedAt = Date.now();
       logger.info({ pid, takeover: !first }, first ? 'serving process started' : 'serving process started: taking the session over');
       const { code, signal } = await exited(child);
       const diedAt = Date.now();
@@ -106,17 +116,16 @@ export async function holdMount(options: MountHolderOptions): Promise<number> {
         // it was unmounted: nothing to take over.
         return code ?? 1;
       }
-      crashes.push(diedAt);
-      while (crashes.length > 0 && diedAt - (crashes[0] as number) > CRASH_WINDOW_MS) crashes.shift();
-      if (crashes.length > MAX_CRASHES) {
-        logger.error({ pid, code, signal, crashes: crashes.length, windowMs: CRASH_WINDOW_MS, mountpoint: options.mountpoint },
+      quickDeaths = diedAt - startedAt < healthyAfterMs ? quickDeaths + 1 : 0;
+      if (quickDeaths > MAX_QUICK_DEATHS) {
+        logger.error({ pid, code, signal, deathsInARow: quickDeaths, healthyAfterMs, mountpoint: options.mountpoint },
           'the serving process keeps dying: giving up the mount (detached; open files get ENOTCONN); see the log lines above for why it died');
         detach(options.mountpoint);
         return 1;
       }
       logger.warn({ pid, code, signal, mountpoint: options.mountpoint }, 'serving process died: starting a new one on the same FUSE connection');
       takeoverSince = diedAt;
-      const delay = restartDelayMs(crashes.length);
+      const delay = restartDelayMs(quickDeaths);
       if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
       if (stopping) {
         // Asked to stop while no process served the mount: nobody else will unmount it.
