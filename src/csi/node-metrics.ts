@@ -1,7 +1,7 @@
 // GET /metrics of the CSI node plugin (`granary csi --metrics-listen`): its own metrics and those of every mount
 // process it started, one scrape for the whole node. The mounts run inside the node plugin's pod and come and go
-// with volumes, so they open no port: each serves its registry on a unix socket in its volume's root-only state
-// folder (metrics/socket-server.ts), and this server reads them at scrape time and adds a volume_id label to
+// with volumes, so they open no port: each serves its registry on a unix socket (root's, mode 0600) in its volume's
+// state folder (metrics/socket-server.ts), and this server reads them at scrape time and adds a volume_id label to
 // each mount's series. A mount that does not answer in time is left out of that scrape (and counted), never
 // holds the others up. Like the health port, this one serves counters only: no data, no request body read,
 // bounded headers, time and connections.

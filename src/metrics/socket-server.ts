@@ -1,6 +1,6 @@
 // A registry served as Prometheus text on a unix socket (GET /metrics), for a process whose metrics another
-// process on the same host collects: a mount's, read by the CSI node plugin that started it. A socket in a
-// root-only folder is reachable by that folder's owner alone, so a mount opens no port and needs none.
+// process on the same host collects: a mount's, read by the CSI node plugin that started it. Connecting to a
+// unix socket takes write permission on it, so one of mode 0600 admits its owner alone: a mount opens no port.
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';

@@ -219,8 +219,8 @@ export class MountProcesses implements MountSupervisor {
   }
 
   /**
-   * The unix socket a volume's mount process serves its metrics on, `<stateDir>/<volume-hash>/metrics.sock`: in the
-   * volume's state folder, which only root can enter, so nothing else on the node reaches it.
+   * The unix socket a volume's mount process serves its metrics on, `<stateDir>/<volume-hash>/metrics.sock`, in the
+   * volume's state folder; the mount makes it root's, mode 0600, so nothing else on the node can connect to it.
    */
   metricsSocketPath(volumeId: string): string {
     return path.join(this.volumeStateDir(volumeId), METRICS_SOCKET_NAME);
