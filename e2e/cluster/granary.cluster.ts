@@ -270,6 +270,8 @@ describe('granary installed as the README says, with its examples, on a one-node
     expect(sha256(await objectBytes(`${prefix}steps/step-3.ckpt`))).toBe(printed);
     expect((await objectBytes(`${prefix}final/model.sha256`)).toString()).toBe(`${printed}  model.bin\n`);
     model = { sha256: printed!, bytes: bin.length };
+    // The checkpoints reached the store through the relay: it is in the path the scale-out's count relies on.
+    expect(relay.upstreamBytes).toBeGreaterThan(4 * model.bytes);
 
     const events = (await kubectl(['get', 'events', '-n', 'default', '--field-selector', 'involvedObject.kind=PersistentVolumeClaim,involvedObject.name=llm-checkpoints'])).stdout;
     expect(events).toMatch(/ProvisioningSucceeded\s+.*Successfully provisioned volume/);
