@@ -39,6 +39,8 @@ const DRIVER = 'csi.granary.dev';
 const DELETE_CLASS = 'granary-scratch';
 /** The scale-out may read at most this much of the model from the object store (headers and listings included). */
 const SCALE_OUT_READ_LIMIT = 1.05;
+/** The Kubernetes default terminationGracePeriodSeconds, which the examples keep. */
+const TERMINATION_GRACE_S = 30;
 /** The inference Deployment's replicas after the scale-out. */
 const REPLICAS = 3;
 
@@ -395,7 +397,11 @@ describe('granary installed as the README says, with its examples, on a one-node
   });
 
   step('deleting the examples and helm uninstall unstage every volume; the teardown leaves nothing on the machine', 'uninstall', async () => {
+    // The replicas stop on SIGTERM: one that ignored it would take the whole grace period (30 s) and a SIGKILL.
+    const deleting = Date.now();
     await kubectl(['delete', '-f', '-', '--wait=true'], await example('inference-deployment.yaml'));
+    timings.inferenceDeleted = seconds(deleting);
+    expect(timings.inferenceDeleted).toBeLessThan(TERMINATION_GRACE_S);
     await kubectl(['delete', '-f', '-', '--wait=true'], await example('warmup-job.yaml'));
     await waitFor('every granary FUSE mount under the kubelet dir to be unmounted (NodeUnpublish, NodeUnstage)',
       async () => (await mountsOfType(node.dirs.kubelet, 'fuse.granary')).length === 0, READY_TIMEOUT_MS);
