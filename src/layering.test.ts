@@ -12,7 +12,7 @@ import ts from 'typescript';
 const LAYERS: Record<string, readonly string[]> = {
   cli: ['roles', 'csi', 'cache', 'config', 'blocks', 'objectstore', 'util', 'log', 'version'],
   roles: ['fs', 'cache', 'config', 'blocks', 'objectstore', 'util', 'log', 'metrics', 'system', 'version'],
-  csi: ['config', 'objectstore', 'util', 'log', 'system', 'version'],
+  csi: ['config', 'objectstore', 'util', 'log', 'metrics', 'system', 'version'],
   fs: ['config', 'blocks', 'objectstore', 'util', 'log', 'system'],
   cache: ['config', 'blocks', 'objectstore', 'net', 'util', 'log', 'metrics', 'version'],
   config: ['blocks', 'objectstore'],

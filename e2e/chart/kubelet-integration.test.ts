@@ -124,7 +124,9 @@ describe('livenessProbe: false', () => {
     const objects = parseObjects(render([], [`kubeletIntegration=${mode}`, 'node.livenessProbe=false', 'controller.livenessProbe=false']));
     for (const pod of [nodePod(objects), controllerPod(objects)]) {
       const granary = container(pod, 'granary');
-      expect({ probe: granary.livenessProbe, ports: granary.ports, healthListen: flag(granary, 'health-listen') }).toEqual({ probe: undefined, ports: undefined, healthListen: undefined });
+      // The node plugin keeps its metrics port (metrics.node), not the health one.
+      const ports = granary.ports?.map((port) => port.name);
+      expect({ probe: granary.livenessProbe, healthPort: ports?.includes('healthz') ?? false, healthListen: flag(granary, 'health-listen') }).toEqual({ probe: undefined, healthPort: false, healthListen: undefined });
       expect(pod.containers.map((c) => c.name)).not.toContain('liveness-probe');
     }
     const registers = mode === 'builtin' ? container(nodePod(objects), 'granary').args?.includes('--register-with-kubelet') : nodePod(objects).containers.some((c) => c.name === 'node-driver-registrar');
@@ -147,5 +149,28 @@ describe('livenessProbe: false', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('metrics of the node plugin (metrics.node) and scrape annotations', () => {
+  type Annotated = KubeObject & { spec: { template: { metadata: { annotations?: Record<string, string> } } } };
+  const annotations = (objects: KubeObject[], kind: string, suffix: string): Record<string, string> | undefined =>
+    (objects.find((object) => object.kind === kind && object.metadata.name.endsWith(suffix)) as Annotated).spec.template.metadata.annotations;
+
+  it('serves /metrics on the port the node plugin pod names and annotates, as do the cache pods on theirs', () => {
+    const objects = parseObjects(render([]));
+    const granary = container(nodePod(objects), 'granary');
+    const port = granary.ports?.find((candidate) => candidate.name === 'metrics')?.containerPort;
+    expect(flag(granary, 'metrics-listen')).toBe(`0.0.0.0:${port}`);
+    expect(parseCsiConfig({ mode: 'node', nodeId: 'n', metricsListen: flag(granary, 'metrics-listen') }).metricsListen).toBe(`0.0.0.0:${port}`);
+    expect(annotations(objects, 'DaemonSet', '-node')).toEqual({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port), 'prometheus.io/path': '/metrics' });
+    expect(annotations(objects, 'DaemonSet', '-cache')).toEqual({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '7070', 'prometheus.io/path': '/metrics' });
+  });
+
+  it('serves and annotates nothing when turned off', () => {
+    const objects = parseObjects(render([], ['metrics.node.enabled=false', 'metrics.scrapeAnnotations=false']));
+    const granary = container(nodePod(objects), 'granary');
+    expect({ flag: flag(granary, 'metrics-listen'), ports: granary.ports?.map((candidate) => candidate.name) }).toEqual({ flag: undefined, ports: ['healthz'] });
+    expect([annotations(objects, 'DaemonSet', '-node'), annotations(objects, 'DaemonSet', '-cache')]).toEqual([undefined, undefined]);
   });
 });

@@ -5,7 +5,9 @@
 #     security or point release) only warns; a different upstream version fails, since the node's
 #     behaviour was checked on the pinned one. "*" pins nothing (build tools only).
 #   - the Kubernetes binaries and csi-provisioner (versions.json), built from the Go module proxy by
-#     e2e/tools/install.sh into ~/.cache/granary/tools, a second run builds nothing.
+#     e2e/tools/install.sh into ~/.cache/granary/tools, a second run builds nothing;
+#   - the test tools of npm test (e2e/tools/versions.json), the same way: the cluster test runs the
+#     S3 server (versitygw) and installs the chart with the pinned helm.
 # Needs root (apt-get, and the node itself runs as root).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -56,4 +58,5 @@ for entry in "${PACKAGES[@]}"; do
 done
 [ "$status" = 0 ] || exit 1
 
+bash "$HERE/../tools/install.sh"
 bash "$HERE/../tools/install.sh" "$HERE/versions.json"

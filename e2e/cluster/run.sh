@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # npm run test:cluster: the one-node Kubernetes cluster test. Installs its tools (cached: Debian
-# packages, the Kubernetes binaries and csi-provisioner built once), builds the project, boots the
-# node, runs e2e/cluster/*.cluster.ts and tears the node down. Needs root, /dev/fuse, a few GiB of
-# disk; leaves nothing behind: the trap removes an interrupted run's processes, mounts, bridge,
-# iptables rules and cgroups too.
+# packages, the Kubernetes binaries, csi-provisioner and npm test's tools built once), builds the
+# project, boots the node, runs e2e/cluster/*.cluster.ts and tears the node down. Needs root,
+# /dev/fuse, a few GiB of disk; leaves nothing behind: the trap removes an interrupted run's
+# processes, mounts, bridge, iptables rules and cgroups too.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 

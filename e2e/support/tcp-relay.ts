@@ -4,7 +4,7 @@ import * as net from 'node:net';
 
 /** A running relay. */
 export interface CountingRelay {
-  /** http://127.0.0.1:PORT, to use as AWS_ENDPOINT_URL. */
+  /** http://HOST:PORT (the listen address), to use as AWS_ENDPOINT_URL. */
   readonly endpoint: string;
   /** Bytes sent by the server to clients (responses: the bytes read from the store, headers included). */
   readonly downstreamBytes: number;
@@ -13,8 +13,15 @@ export interface CountingRelay {
   close(): Promise<void>;
 }
 
-/** Starts a relay on 127.0.0.1 (a free port) to `target` (host:port). */
-export async function startCountingRelay(target: { host: string; port: number }): Promise<CountingRelay> {
+/** Where a relay listens: default 127.0.0.1 on a free port. */
+export interface RelayListen {
+  readonly host?: string;
+  readonly port?: number;
+}
+
+/** Starts a relay to `target` (host:port), listening on `listen` (default 127.0.0.1, a free port). */
+export async function startCountingRelay(target: { host: string; port: number }, listen: RelayListen = {}): Promise<CountingRelay> {
+  const host = listen.host ?? '127.0.0.1';
   let downstream = 0;
   let upstream = 0;
   const sockets = new Set<net.Socket>();
@@ -34,10 +41,10 @@ export async function startCountingRelay(target: { host: string; port: number })
     client.on('error', close).on('close', close);
     origin.on('error', close).on('close', close);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(listen.port ?? 0, host, resolve));
   const { port } = server.address() as net.AddressInfo;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `http://${host}:${port}`,
     get downstreamBytes() {
       return downstream;
     },

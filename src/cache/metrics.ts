@@ -1,7 +1,7 @@
 // The cache server's metrics (prom-client): counters and gauges the dashboard and alerts are built on.
 // The tiers and the store keep plain counters; the server updates these from them and from each request.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { Tier } from './tiers/tier';
+import { SERVED_FROM, type Tier } from './tiers/tier';
 
 /** The plain counters CacheMetrics.sync() reads. */
 export interface MetricsSnapshot {
@@ -75,8 +75,14 @@ export class CacheMetrics {
   }
 
   private grow<L extends string>(counter: Counter<L>, name: string, total: number, labels?: Partial<Record<L, string>>): void {
-    const delta = total - (this.seen.get(name) ?? 0);
-    if (delta <= 0) return;
+    const previous = this.seen.get(name);
+    const delta = total - (previous ?? 0);
+    if (delta <= 0) {
+      // A labelled series exists from the first sync, at 0: a panel over a tier that never evicted shows 0, not "no data".
+      if (previous === undefined && labels) counter.inc(labels, 0);
+      this.seen.set(name, previous ?? 0);
+      return;
+    }
     this.seen.set(name, total);
     if (labels) counter.inc(labels, delta);
     else counter.inc(delta);
@@ -107,5 +113,7 @@ export class CacheMetrics {
     this.refusedConnections = new Counter({ name: 'granary_cache_refused_connections_total', help: 'Connections closed at accept, by the cap they were over (address, total).', labelNames: ['cap'], registers });
     this.openConnections = new Gauge({ name: 'granary_cache_open_connections', help: 'Client connections open now.', registers });
     this.originClients = new Gauge({ name: 'granary_cache_origin_clients', help: 'Object store clients (one per bucket) open now.', registers });
+    // Every source from the start, at zero: the dashboard's share served from the cache divides by the origin's rate.
+    for (const from of SERVED_FROM) this.servedBytes.inc({ from }, 0);
   }
 }

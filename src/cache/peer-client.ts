@@ -8,7 +8,7 @@ import type { BlockRef } from './block';
 import { authorization, blockQuery, HEADERS, PATHS, type ErrorBody, type LoadResult, type ServerInfo } from './protocol';
 import { isConnectionError, type ConnectionErrorCode } from '../net/errors';
 import { RawHttpPool } from '../net/raw-http';
-import type { ServedFrom } from './tiers/tier';
+import { SERVED_FROM, type ServedFrom } from './tiers/tier';
 
 /** Why a peer request failed. Every code means "read from the object store instead" to a mount. */
 export type PeerErrorCode =
@@ -69,7 +69,7 @@ const AGENT_IDLE_TIMEOUT_MS = 60_000;
 /** Errors of a reused keep-alive socket that the server closed as the request went out: worth one more try on a new one. */
 const STALE_SOCKET_ERRORS = new Set(['ECONNRESET', 'EPIPE']);
 
-const SERVED_FROM = new Set<string>(['ram', 'disk', 'origin']);
+const SERVED_FROM_NAMES = new Set<string>(SERVED_FROM);
 
 /**
  * What a failed raw exchange with an owner means to a reader. No connection or no answer in time is TimedOut
@@ -110,7 +110,7 @@ export class PeerClient {
     const { response, done } = await this.request(peer, 'GET', `${PATHS.block}?${blockQuery(ref, range)}`, options.signal);
     try {
       const servedFrom = String(response.headers[HEADERS.servedFrom] ?? '');
-      if (!SERVED_FROM.has(servedFrom)) throw new PeerError('Unavailable', `${peer} answered a block without a valid ${HEADERS.servedFrom} header`);
+      if (!SERVED_FROM_NAMES.has(servedFrom)) throw new PeerError('Unavailable', `${peer} answered a block without a valid ${HEADERS.servedFrom} header`);
       const declared = Number(response.headers['content-length']);
       if (declared !== length) throw new PeerError('Unavailable', `${peer} answered ${declared} bytes for a ${length}-byte range`);
       const data = await readInto(response, options.into ?? Buffer.allocUnsafe(length), peer);
@@ -145,7 +145,7 @@ export class PeerClient {
       });
       if (response.status < 200 || response.status >= 300) throw errorFrom(name, response.status, response.body);
       const servedFrom = response.headers.get(HEADERS.servedFrom) ?? '';
-      if (!SERVED_FROM.has(servedFrom)) throw new PeerError('Unavailable', `${name} answered a block without a valid ${HEADERS.servedFrom} header`);
+      if (!SERVED_FROM_NAMES.has(servedFrom)) throw new PeerError('Unavailable', `${name} answered a block without a valid ${HEADERS.servedFrom} header`);
       return { data: response.body, servedFrom: servedFrom as ServedFrom };
     } finally {
       clearTimeout(timer);

@@ -13,6 +13,7 @@ export interface CacheClientFlags {
   cacheKubernetesNamespace?: string;
   cacheTokenFile?: string;
   cacheBlockSize?: number;
+  cacheMetricsSocket?: string;
 }
 
 /** Wraps a parser's Error into the InvalidArgumentError commander reports with the flag's name. */
@@ -39,14 +40,15 @@ export function parseCachePeers(value: string): string[] {
   return peers;
 }
 
-/** Adds --cache-peers, --cache-kubernetes-service, --cache-kubernetes-namespace, --cache-token-file, --cache-block-size. */
+/** Adds --cache-peers, --cache-kubernetes-service, --cache-kubernetes-namespace, --cache-token-file, --cache-block-size, --cache-metrics-socket. */
 export function addCacheClientOptions(command: Command): Command {
   return command
     .option('--cache-peers <urls>', 'cache servers, comma-separated base URLs (http://host:7070,...)', flagParser(parseCachePeers))
     .option('--cache-kubernetes-service <name>', "the cache's headless Service: discover the cache servers from its EndpointSlices")
     .option('--cache-kubernetes-namespace <namespace>', "the Service's namespace (default: POD_NAMESPACE, else the pod's own)")
     .option('--cache-token-file <file>', 'file holding the cluster token (required with a cache)')
-    .option('--cache-block-size <size>', 'block size of the cache servers (default 4MiB)', flagParser(parseByteSize));
+    .option('--cache-block-size <size>', 'block size of the cache servers (default 4MiB)', flagParser(parseByteSize))
+    .option('--cache-metrics-socket <path>', "granary mount: serve the mount's cluster-cache counters (GET /metrics) on a unix socket there, for the CSI node plugin to collect (default: none)");
 }
 
 /** The cache section of a config built from the flags. */
@@ -57,5 +59,6 @@ export function cacheClientInput(flags: CacheClientFlags): z.input<typeof cacheC
     ...(flags.cacheKubernetesNamespace !== undefined && { kubernetesNamespace: flags.cacheKubernetesNamespace }),
     ...(flags.cacheTokenFile !== undefined && { tokenFile: flags.cacheTokenFile }),
     ...(flags.cacheBlockSize !== undefined && { blockSize: flags.cacheBlockSize }),
+    ...(flags.cacheMetricsSocket !== undefined && { metricsSocket: flags.cacheMetricsSocket }),
   };
 }

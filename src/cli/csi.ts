@@ -21,6 +21,7 @@ interface CsiFlags extends CacheClientFlags {
   kubeletRegistrationPath?: string;
   healthListen?: string;
   healthProbeTimeout?: string;
+  metricsListen?: string;
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
@@ -46,6 +47,7 @@ export function register(program: Command): void {
     .option('--registration-dir <dir>', 'the directory the kubelet watches for registration sockets; must exist (default <kubelet-dir>/plugins_registry)')
     .option('--kubelet-registration-path <path>', "the CSI socket's path on the host, as the kubelet reaches it (default <kubelet-dir>/plugins/csi.granary.dev/csi.sock)")
     .option('--health-listen <host:port>', 'serve GET /healthz there: 200 when the driver answers Probe, else 500 with the reason (default: off)')
+    .option('--metrics-listen <host:port>', "serve GET /metrics there: the driver's metrics and, on a node, every mount's (label volume_id) (default: off)")
     .option('--health-probe-timeout <ms>', 'how long /healthz waits for the answer to Probe (default 3000)')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'));
   // The node service hands these to every `granary mount` it starts (a StorageClass may turn the cache off).
@@ -63,6 +65,7 @@ export function register(program: Command): void {
       kubeletRegistrationPath: flags.kubeletRegistrationPath,
       healthListen: flags.healthListen,
       healthProbeTimeoutMs: integer('--health-probe-timeout', flags.healthProbeTimeout),
+      metricsListen: flags.metricsListen,
       logLevel: flags.logLevel,
       cache: cacheClientInput(flags),
     });

@@ -130,10 +130,11 @@ const summary: WarmupSummary = {
 };
 
 describe('warm-up output', () => {
-  it('summarises files, bytes, sources, failures, duration and rate', () => {
-    const lines = summaryLines(summary, 's3://models/llama/7b');
+  it('summarises the cache servers, files, bytes, sources, failures, duration and rate', () => {
+    const lines = summaryLines(summary, 's3://models/llama/7b', ['http://10.0.0.5:7070', 'http://10.0.0.6:7070']);
     expect(lines).toEqual([
       'warm-up of s3://models/llama/7b',
+      '  cache servers  2 (http://10.0.0.5:7070, http://10.0.0.6:7070)',
       '  files          12 (1 skipped: no ETag, cannot be cached)',
       '  bytes          3 GiB',
       '  blocks         767',

@@ -64,10 +64,14 @@ export function progressLine(progress: WarmupProgress): string {
   );
 }
 
-/** The summary table printed at the end, then the first failures. */
-export function summaryLines(summary: WarmupSummary, source: string): string[] {
+/**
+ * The summary table printed at the end, then the first failures. `cacheServers` are the ring's members the warm-up
+ * loaded into (the blocks' owners), so an operator sees which cache pods it reached.
+ */
+export function summaryLines(summary: WarmupSummary, source: string, cacheServers: readonly string[]): string[] {
   const warm = summary.bytesFrom.ram + summary.bytesFrom.disk;
   const rows: Array<[string, string]> = [
+    ['cache servers', `${cacheServers.length}${cacheServers.length > 0 ? ` (${cacheServers.join(', ')})` : ''}`],
     ['files', `${summary.objectsDone}${summary.objectsSkipped > 0 ? ` (${summary.objectsSkipped} skipped: no ETag, cannot be cached)` : ''}`],
     ['bytes', formatByteSize(summary.bytesDone)],
     ['blocks', String(summary.blocksDone)],
@@ -195,7 +199,7 @@ async function runWarmup(config: WarmupConfig): Promise<void> {
     display.stop();
     display = undefined;
     if (config.json) process.stdout.write(`${JSON.stringify({ source: config.source, ...summary })}\n`);
-    else process.stdout.write(`${summaryLines(summary, config.source).join('\n')}\n`);
+    else process.stdout.write(`${summaryLines(summary, config.source, membership.picker().members.map((member) => member.url)).join('\n')}\n`);
     if (summary.failedBlocks > 0) {
       throw new Error(`${summary.failedBlocks} blocks could not be warmed (see the failures above); readers will fetch them from the object store`);
     }

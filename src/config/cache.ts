@@ -1,5 +1,6 @@
 // The configuration of `granary cache serve` (the cache DaemonSet's process) and the cache settings a mount
 // or a warm-up takes to reach the cluster cache; validated before anything starts, every default documented.
+import * as path from 'node:path';
 import { z } from 'zod';
 import { blockSizeSchema } from '../blocks/block-size';
 import { DEFAULT_ORIGIN_FETCH_POLICY, originFetchPolicySchema } from '../blocks/origin-fetch-policy';
@@ -138,6 +139,11 @@ export function cacheClientSchemaWith(timeouts: CacheClientTimeouts) {
       headersTimeoutMs: z.number().int().min(1).default(timeouts.headersTimeoutMs),
       /** How long one request to an owner may take, body included, before giving up on it (ms). */
       requestTimeoutMs: z.number().int().min(1).default(timeouts.requestTimeoutMs),
+      /**
+       * A mount's: serve its cluster-cache counters (Prometheus text, GET /metrics) on a unix socket at this path, for
+       * the CSI node plugin to collect (it gives each mount one in the volume's state folder). Default none.
+       */
+      metricsSocket: z.string().refine((value) => path.isAbsolute(value), '--cache-metrics-socket must be an absolute path').optional(),
     })
     .refine((config) => !(config.peers.length > 0 && config.kubernetesService), {
       message: 'give --cache-peers or --cache-kubernetes-service, not both',

@@ -39,8 +39,15 @@ describe('CSI configuration', () => {
     ['a health address without a port', { mode: 'controller', healthListen: '0.0.0.0' }, /healthListen: write HOST:PORT, e.g. 0.0.0.0:9808/],
     ['a health port above 65535', { mode: 'controller', healthListen: '0.0.0.0:70000' }, /healthListen: the port must be at most 65535/],
     ['a probe timeout below 100 ms', { mode: 'controller', healthProbeTimeoutMs: 10 }, /healthProbeTimeoutMs/],
+    ['a metrics address without a port', { mode: 'node', nodeId: 'n', metricsListen: '0.0.0.0' }, /metricsListen: write HOST:PORT, e.g. 0.0.0.0:9809/],
+    ['a metrics socket of its own (each mount gets one)', { mode: 'node', nodeId: 'n', cache: { metricsSocket: '/run/m.sock' } }, /--cache-metrics-socket is a mount's/],
   ] as const)('refuses %s', (_, input, message) => {
     expect(() => parseCsiConfig(input)).toThrow(message);
+  });
+
+  it('serves metrics only when asked', () => {
+    expect(parseCsiConfig({ mode: 'node', nodeId: 'n' }).metricsListen).toBeUndefined();
+    expect(parseCsiConfig({ mode: 'node', nodeId: 'n', metricsListen: '0.0.0.0:9809' }).metricsListen).toBe('0.0.0.0:9809');
   });
 
   it('takes the cluster cache of the node', () => {

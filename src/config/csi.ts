@@ -86,6 +86,11 @@ export const csiConfigSchema = z
     kubeletRegistrationPath: absolutePath('--kubelet-registration-path').optional(),
     /** Serve GET /healthz (the driver answers Probe: 200, else 500 with the reason) on HOST:PORT. Default none. */
     healthListen: listenAddressSchema('0.0.0.0:9808').optional(),
+    /**
+     * Serve GET /metrics on HOST:PORT: the process's metrics and, in node and all modes, those of every mount process
+     * it started (read from each mount's unix socket, labelled volume_id). Default none.
+     */
+    metricsListen: listenAddressSchema('0.0.0.0:9809').optional(),
     /** How long /healthz waits for the answer to Probe (ms). Default 3 s. */
     healthProbeTimeoutMs: z.number().int().min(100).max(60_000).default(HEALTH_DEFAULTS.probeTimeoutMs),
     /** Per-volume mount logs of the node service. Default /var/lib/granary/mounts. */
@@ -113,6 +118,10 @@ export const csiConfigSchema = z
   .refine((config) => !config.registerWithKubelet || config.endpoint.startsWith('unix://'), {
     message: 'the kubelet calls CSI drivers only over a unix socket: give --endpoint unix:///PATH with --register-with-kubelet',
     path: ['endpoint'],
+  })
+  .refine((config) => config.cache.metricsSocket === undefined, {
+    message: '--cache-metrics-socket is a mount\'s: the node plugin gives each mount its own; serve the node\'s metrics with --metrics-listen',
+    path: ['cache', 'metricsSocket'],
   })
   .refine((config) => config.registerWithKubelet || (config.registrationDir === undefined && config.kubeletRegistrationPath === undefined), {
     message: '--registration-dir and --kubelet-registration-path take effect only with --register-with-kubelet: add it, or leave them out',

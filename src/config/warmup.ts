@@ -44,6 +44,7 @@ export const warmupConfigSchema = z
      */
     cache: cacheClientSchemaWith({ headersTimeoutMs: LOAD_TIMEOUT_MS, requestTimeoutMs: LOAD_TIMEOUT_MS })
       .refine((cache) => cacheEnabled(cache), { message: 'say where the cache servers are: --cache-peers http://HOST:PORT,... or --cache-kubernetes-service NAME', path: ['peers'] })
+      .refine((cache) => cache.metricsSocket === undefined, { message: '--cache-metrics-socket is a mount\'s: a warm-up prints its summary instead', path: ['metricsSocket'] })
       // With a cache named, the cache client options already ask for the token; without one, say it too (every problem at once).
       .refine((cache) => cacheEnabled(cache) || cache.tokenFile !== undefined, {
         message: '--cache-token-file is required: the cache servers answer only requests that carry the cluster token',

@@ -4,9 +4,9 @@
 // it. Whoever reaches the port gets nothing but that answer: no body is read, every connection serves one
 // request, and the time to send headers, their size and the connections open at once are bounded.
 import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger';
+import { type EndpointLimits, HttpEndpoint } from './http-endpoint';
 import { SingleFlight } from '../util/single-flight';
 import type { ProbeResponse__Output } from './generated/csi/v1/ProbeResponse';
 import { csiPackage } from './proto';
@@ -15,16 +15,7 @@ import { csiPackage } from './proto';
 export const HEALTH_PATH = '/healthz';
 
 /** Bounds every client of the health port meets (a kubelet probe needs a fraction of each). */
-const HEALTH_LIMITS = {
-  /** Time to send the request line and headers. */
-  headersTimeoutMs: 5000,
-  /** Time for the whole request: at least headersTimeoutMs. */
-  requestTimeoutMs: 10_000,
-  /** Bytes of request line and headers. */
-  maxHeaderBytes: 8 * 1024,
-  /** Connections open at once; the excess is closed at accept. */
-  maxConnections: 32,
-} as const;
+const HEALTH_LIMITS: EndpointLimits = { headersTimeoutMs: 5000, requestTimeoutMs: 10_000, maxHeaderBytes: 8 * 1024, maxConnections: 32 };
 
 /** The outcome of one check. */
 export type HealthResult = { healthy: true } | { healthy: false; reason: string };
@@ -39,44 +30,13 @@ export interface HealthServerOptions {
 }
 
 /** The health endpoint: listen(), then close() at shutdown. */
-export class HealthServer {
-  private readonly server: http.Server;
+export class HealthServer extends HttpEndpoint {
   private readonly checks = new SingleFlight<HealthResult>();
   /** The last check's outcome, so that only a change is logged (the kubelet probes every few seconds). */
   private lastHealthy: boolean | undefined;
 
   constructor(private readonly options: HealthServerOptions) {
-    this.server = http.createServer(
-      {
-        headersTimeout: HEALTH_LIMITS.headersTimeoutMs,
-        requestTimeout: HEALTH_LIMITS.requestTimeoutMs,
-        maxHeaderSize: HEALTH_LIMITS.maxHeaderBytes,
-        connectionsCheckingInterval: 1000,
-      },
-      (request, response) => this.handle(request, response),
-    );
-    this.server.maxConnections = HEALTH_LIMITS.maxConnections;
-  }
-
-  /** Starts listening on host:port (port 0 picks one); resolves with the bound address. */
-  listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        const address = this.server.address() as AddressInfo;
-        this.options.logger.info({ listen: `${address.address}:${address.port}`, path: HEALTH_PATH }, 'health endpoint listening');
-        resolve(address);
-      });
-    });
-  }
-
-  /** Stops listening and closes open connections. */
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeAllConnections();
-    });
+    super(HEALTH_LIMITS, { logger: options.logger, path: HEALTH_PATH, message: 'health endpoint listening' });
   }
 
   /** Calls Probe on the driver's endpoint; concurrent checks share one call. */
@@ -84,7 +44,7 @@ export class HealthServer {
     return this.checks.run('probe', () => this.probe());
   }
 
-  private handle(request: http.IncomingMessage, response: http.ServerResponse): void {
+  protected handle(request: http.IncomingMessage, response: http.ServerResponse): void {
     // One request per connection: no idle connections to bound, and a request body is never read.
     response.setHeader('Connection', 'close');
     const pathname = (request.url ?? '').split('?')[0];

@@ -230,7 +230,7 @@ export function createNodeService(deps: NodeDeps): NodeService {
       });
     },
 
-    NodePublishVolume: async (request) => {
+    NodePublishVolume: async (request, { log }) => {
       const location = parseVolumeId(request.volume_id);
       const volumeId = request.volume_id;
       checkWholeBucket(location, volumeId, request.volume_context);
@@ -293,6 +293,7 @@ export function createNodeService(deps: NodeDeps): NodeService {
           if (created) await removeDirectory(targetPath).catch(() => undefined);
           throw error;
         }
+        log.info({ stagingTargetPath, targetPath, readOnly }, `volume published into the pod ${readOnly ? 'read-only' : 'read-write'}`);
         return {};
       });
     },

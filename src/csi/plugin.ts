@@ -7,6 +7,7 @@ import type { Logger } from '../log/logger';
 import { createControllerService } from './controller';
 import { Driver, parseEndpoint, type DriverServices } from './driver';
 import { HealthServer } from './health';
+import { NodeMetricsServer } from './node-metrics';
 import { createIdentityService } from './identity';
 import { InFlight } from './inflight';
 import { LinuxMounter } from './mount/linux';
@@ -16,13 +17,18 @@ import { createNodeService } from './node';
 import { KubeletRegistration } from './registration';
 import { s3StoreFactory } from './s3-store-factory';
 
+/** The services of a `granary csi` process, and the node's mount processes (node and all modes) whose metrics it serves. */
+export interface CsiServices extends DriverServices {
+  mountProcesses?: MountProcesses;
+}
+
 /** Everything a `granary csi` process serves, built from its config (the composition root of the CSI driver). */
-export function buildCsiServices(config: CsiConfig, logger: Logger): DriverServices {
+export function buildCsiServices(config: CsiConfig, logger: Logger): CsiServices {
   // One lock set for both services: in `all` mode a DeleteVolume must not run under a NodeStage of the same volume.
   const inflight = new InFlight();
   const serveController = config.mode !== 'node';
   const serveNode = config.mode !== 'controller';
-  const services: DriverServices = {
+  const services: CsiServices = {
     identity: createIdentityService({
       controller: serveController,
       // A node plugin without /dev/fuse cannot stage anything: say so through Probe.
@@ -35,6 +41,7 @@ export function buildCsiServices(config: CsiConfig, logger: Logger): DriverServi
   if (serveNode) {
     const mounter = new LinuxMounter();
     const mountProcesses = new MountProcesses({ mounter, stateDir: config.stateDir, readyTimeoutMs: config.mountReadyTimeoutMs });
+    services.mountProcesses = mountProcesses;
     services.node = createNodeService({
       nodeId: config.nodeId ?? '',
       kubeletDir: config.kubeletDir,
@@ -53,15 +60,18 @@ export function buildCsiServices(config: CsiConfig, logger: Logger): DriverServi
 export interface RunningCsiPlugin {
   /** Where the health endpoint listens (its port when --health-listen asked for port 0), when it was asked for. */
   health?: AddressInfo;
+  /** Where the metrics endpoint listens, when --metrics-listen asked for it. */
+  metrics?: AddressInfo;
   stop(): Promise<void>;
 }
 
 /**
  * Starts a `granary csi` process's servers in order: (1) the CSI endpoint; (2) the health endpoint, when
- * --health-listen is given; (3) the kubelet registration socket, when --register-with-kubelet is on, last because
- * the kubelet calls the CSI endpoint as soon as it sees it. When a step fails, the ones before it are stopped.
+ * --health-listen is given; (3) the metrics endpoint, when --metrics-listen is given; (4) the kubelet registration
+ * socket, when --register-with-kubelet is on, last because the kubelet calls the CSI endpoint as soon as it sees it.
+ * When a step fails, the ones before it are stopped.
  */
-export async function startCsiPlugin(config: CsiConfig, services: DriverServices, logger: Logger): Promise<RunningCsiPlugin> {
+export async function startCsiPlugin(config: CsiConfig, services: CsiServices, logger: Logger): Promise<RunningCsiPlugin> {
   const driver = new Driver(services, logger);
   const stops: Array<() => Promise<void>> = [];
   const stop = async (): Promise<void> => {
@@ -76,6 +86,16 @@ export async function startCsiPlugin(config: CsiConfig, services: DriverServices
       const { host, port } = splitHostPort(config.healthListen);
       running.health = await health.listen(host, port);
       stops.push(() => health.close());
+    }
+    if (config.metricsListen) {
+      const { mountProcesses } = services;
+      const metrics = new NodeMetricsServer({
+        mounts: () => mountProcesses?.list() ?? [],
+        logger,
+      });
+      const { host, port } = splitHostPort(config.metricsListen);
+      running.metrics = await metrics.listen(host, port);
+      stops.push(() => metrics.close());
     }
     if (config.registerWithKubelet) {
       const registration = new KubeletRegistration({

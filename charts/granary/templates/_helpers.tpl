@@ -99,11 +99,14 @@ seccompProfile:
 {{/* The port of GET /healthz in the controller and node plugin pods (granary csi --health-listen, or the livenessprobe sidecar). */}}
 {{- define "granary.healthPort" -}}9808{{- end }}
 
-{{/* The health port and liveness probe of a granary CSI container: the kubelet's GET /healthz, answered from a CSI Probe. */}}
+{{/* The health port of a granary CSI container, an item of its ports. */}}
+{{- define "granary.csiHealthzPort" -}}
+- name: healthz
+  containerPort: {{ include "granary.healthPort" . }}
+{{- end }}
+
+{{/* The liveness probe of a granary CSI container: the kubelet's GET /healthz on its healthz port, answered from a CSI Probe. */}}
 {{- define "granary.csiLivenessProbe" -}}
-ports:
-  - name: healthz
-    containerPort: {{ include "granary.healthPort" . }}
 livenessProbe:
   httpGet:
     path: /healthz

@@ -1,7 +1,10 @@
 // What every cache tier offers (RAM, disk): blocks by id, bounded by bytes, evicted least recently used.
 
+/** Where a block's bytes can come from, as reported to readers and metrics. */
+export const SERVED_FROM = ['ram', 'disk', 'origin'] as const;
+
 /** Where a block's bytes came from, as reported to readers and metrics. */
-export type ServedFrom = 'ram' | 'disk' | 'origin';
+export type ServedFrom = (typeof SERVED_FROM)[number];
 
 /** Counters of one tier, plain numbers that become metrics. */
 export interface TierStats {

@@ -76,14 +76,26 @@ describe('MountProcesses with a stand-in mount script', () => {
     expect(logText).not.toContain('UNRELATED_SECRET');
   });
 
-  it('appends the flags after the source, the path, --read-only and --state-dir, and notes them in the log', async () => {
+  it('appends the flags after the source, the path, --read-only and --state-dir, then the metrics socket of a mount with the cache, and notes them in the log', async () => {
     mounter.add({ source: 's3://bucket-one/team/data/', target: staging(), fsType: 'fuse.granary' });
     const flags = ['--cache-peers', 'http://10.0.0.5:7070', '--uid', '1234'];
-    const record = await supervisor('ready').start(request(staging(), { readOnly: true, flags }), log);
+    const processes = supervisor('ready');
+    const record = await processes.start(request(staging(), { readOnly: true, flags }), log);
     const cmdline = fs.readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0');
     const volumeState = path.join(dir, 'state', volumeHash('bucket-one/team/data'));
-    expect(cmdline.slice(1)).toEqual([standIn, 'mount', 's3://bucket-one/team/data/', staging(), '--read-only', '--state-dir', volumeState, ...flags, '']);
+    const metricsSocket = path.join(volumeState, 'metrics.sock');
+    expect(cmdline.slice(1)).toEqual([standIn, 'mount', 's3://bucket-one/team/data/', staging(), '--read-only', '--state-dir', volumeState, ...flags,
+      '--cache-metrics-socket', metricsSocket, '']);
     expect(fs.readFileSync(record.logPath, 'utf8')).toContain('"flags":["--cache-peers","http://10.0.0.5:7070","--uid","1234"]');
+    expect(record.metricsSocket).toBe(metricsSocket);
+    expect(processes.list()).toEqual([record]);
+  });
+
+  it('gives a mount without the cache no metrics socket (it has no counters to serve)', async () => {
+    mounter.add({ source: 's3://bucket-one/team/data/', target: staging(), fsType: 'fuse.granary' });
+    const record = await supervisor('ready').start(request(staging(), { readOnly: false, flags: ['--uid', '1234'] }), log);
+    expect(fs.readFileSync(`/proc/${record.pid}/cmdline`, 'utf8')).not.toContain('--cache-metrics-socket');
+    expect(record.metricsSocket).toBeUndefined();
   });
 
   it('fails with the log tail and the log path when the process exits before ready, and unmounts', async () => {

@@ -68,6 +68,8 @@ export interface MountRecord {
   pid: number;
   /** The per-volume log file the process writes to. */
   logPath: string;
+  /** The unix socket the process serves its metrics on (a mount that reads through the cluster cache), else undefined. */
+  metricsSocket?: string;
 }
 
 /** Starts, watches and stops the one `granary mount` process of each staged volume on this node. */
@@ -104,6 +106,14 @@ export interface MountProcessOptions {
   baseEnvironment?: NodeJS.ProcessEnv;
   /** child_process.spawn, exposed for testing. */
   spawn?: typeof spawnProcess;
+}
+
+/** The file name of a mount's metrics socket in its volume's state folder. */
+export const METRICS_SOCKET_NAME = 'metrics.sock';
+
+/** Whether `granary mount` flags name a cluster cache (mount-arguments.ts cacheFlags). */
+function readsThroughCache(flags: readonly string[]): boolean {
+  return flags.includes('--cache-peers') || flags.includes('--cache-kubernetes-service');
 }
 
 /** A short stable name for a volume's files (volume IDs hold slashes and can be 128 bytes). */
@@ -203,6 +213,19 @@ export class MountProcesses implements MountSupervisor {
     return this.running.get(volumeId)?.record;
   }
 
+  /** Every running mount process. */
+  list(): MountRecord[] {
+    return [...this.running.values()].map((running) => running.record);
+  }
+
+  /**
+   * The unix socket a volume's mount process serves its metrics on, `<stateDir>/<volume-hash>/metrics.sock`, in the
+   * volume's state folder; the mount makes it root's, mode 0600, so nothing else on the node can connect to it.
+   */
+  metricsSocketPath(volumeId: string): string {
+    return path.join(this.volumeStateDir(volumeId), METRICS_SOCKET_NAME);
+  }
+
   /**
    * Starts the mount process of a volume:
    * 1. open the volume's log (rotated when too big) and note the start in it;
@@ -224,13 +247,15 @@ export class MountProcesses implements MountSupervisor {
     // 1. The log: the child writes straight into it, so it keeps logging even if this plugin restarts.
     const logPath = this.logPath(volumeId);
     fs.mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
+    // The mount's counters are those of its cluster cache client: a mount without the cache has none to serve.
+    const metricsSocket = readsThroughCache(flags) ? this.metricsSocketPath(volumeId) : undefined;
     this.rotateLog(logPath);
     const logFd = fs.openSync(logPath, 'a', 0o600);
     let child: ChildProcess;
     try {
       fs.writeSync(logFd, `${JSON.stringify({ time: new Date().toISOString(), msg: 'node plugin: starting granary mount', volumeId, stagingTargetPath, readOnly, flags })}\n`);
       // 2. Spawn: argv holds only the source, the path and flags; settings travel in the environment.
-      const args = [this.cliScript, 'mount', mountSource(request.location), stagingTargetPath, ...(readOnly ? ['--read-only'] : []), '--state-dir', this.volumeStateDir(volumeId), ...flags];
+      const args = [this.cliScript, 'mount', mountSource(request.location), stagingTargetPath, ...(readOnly ? ['--read-only'] : []), '--state-dir', this.volumeStateDir(volumeId), ...flags, ...(metricsSocket ? ['--cache-metrics-socket', metricsSocket] : [])];
       child = this.spawn(this.nodeExecutable, args, {
         env: mountEnvironment(this.baseEnvironment, request.settings),
         stdio: ['ignore', logFd, logFd, 'pipe'],
@@ -240,7 +265,7 @@ export class MountProcesses implements MountSupervisor {
     }
 
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const record: MountRecord = { volumeId, stagingTargetPath, readOnly, pid: child.pid ?? -1, logPath };
+    const record: MountRecord = { volumeId, stagingTargetPath, readOnly, pid: child.pid ?? -1, logPath, ...(metricsSocket && { metricsSocket }) };
     log.info({ pid: record.pid, stagingTargetPath, readOnly, logPath }, 'started granary mount');
 
     // 3. Readiness.
@@ -267,6 +292,7 @@ export class MountProcesses implements MountSupervisor {
 
     const running: Running = { record, child, exited };
     this.running.set(volumeId, running);
+    log.info({ pid: record.pid, stagingTargetPath, readOnly, logPath }, 'granary mount is live: volume staged');
     // A process that dies later leaves a dead FUSE mount; NodeStage and NodeUnstage see it as corrupt and clean it up.
     void exited.then(() => {
       if (this.running.get(volumeId) === running) this.running.delete(volumeId);
