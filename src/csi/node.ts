@@ -19,7 +19,7 @@ import { InFlight } from './inflight';
 import { KubeletPaths } from './kubelet-paths';
 import { findMount, isReadOnlyMount, type Mounter, type MountEntry } from './mount/mounter';
 import { mountArguments } from './mount/mount-arguments';
-import { mountSource, type MountSupervisor } from './mount/mount-process';
+import { mountSource, type MountSupervisor } from './mount/supervisor';
 import { checkWholeBucket } from './parameters';
 import type { Rpc } from './rpc';
 import { settingsFromSecrets } from './secrets';
@@ -339,7 +339,7 @@ export function createNodeService(deps: NodeDeps): NodeService {
           usage: [],
           volume_condition: {
             abnormal: true,
-            message: `the granary mount process serving ${request.volume_id} is gone (ENOTCONN); restart the pod to restage the volume${record ? `; see the mount log at ${record.logPath}` : ''}`,
+            message: `the granary mount process serving ${request.volume_id} is gone (ENOTCONN); restart the pod to restage the volume${record ? `; see ${record.logHint}` : ''}`,
           },
         };
       }

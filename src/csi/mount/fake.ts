@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { BIND_MOUNT_FLAGS, findMount, type Mounter, type MountEntry, type MountState } from './mounter';
-import { mountSource, type MountRecord, type MountRequest, type MountSupervisor } from './mount-process';
+import { mountSource, type MountRecord, type MountRequest, type MountSupervisor } from './supervisor';
 
 /** One call the fake recorded, for tests that assert what was done. */
 export interface FakeMounterCall {
@@ -114,7 +114,6 @@ export class FakeMountProcesses implements MountSupervisor {
   private readonly running = new Map<string, MountRecord>();
   private failure: Error | undefined;
   private gate: Promise<void> | undefined;
-  private nextPid = 1000;
 
   constructor(private readonly mounter: FakeMounter) {}
 
@@ -128,7 +127,7 @@ export class FakeMountProcesses implements MountSupervisor {
       throw failure;
     }
     this.mounter.add({ source: mountSource(request.location), target: request.stagingTargetPath, fsType: 'fuse.granary', readOnly: request.readOnly });
-    const record: MountRecord = { volumeId: request.volumeId, stagingTargetPath: path.resolve(request.stagingTargetPath), readOnly: request.readOnly, pid: this.nextPid++, logPath: `/fake/${request.volumeId}.log` };
+    const record: MountRecord = { volumeId: request.volumeId, stagingTargetPath: path.resolve(request.stagingTargetPath), readOnly: request.readOnly, logHint: `the mount log at /fake/${request.volumeId}.log` };
     this.running.set(request.volumeId, record);
     return record;
   }
@@ -143,6 +142,9 @@ export class FakeMountProcesses implements MountSupervisor {
   describe(volumeId: string): MountRecord | undefined {
     return this.running.get(volumeId);
   }
+
+  /** Nothing to adopt in memory. */
+  async adopt(): Promise<void> {}
 
   /** Makes the next start() throw `error` (after the gate, if any). */
   failNext(error: Error): void {
