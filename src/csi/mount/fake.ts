@@ -10,6 +10,25 @@ export interface FakeMounterCall {
   readOnly?: boolean;
 }
 
+/** Errors a fake throws from the next call of a method, once each (shared by the fakes of this folder). */
+export class NextFailures<Method extends string> {
+  private readonly failures = new Map<Method, Error>();
+
+  /** Makes the next call of `method` throw `error`. */
+  set(method: Method, error: Error): void {
+    this.failures.set(method, error);
+  }
+
+  /** Throws the error set for `method`, once. */
+  throwIfSet(method: Method): void {
+    const error = this.failures.get(method);
+    if (error) {
+      this.failures.delete(method);
+      throw error;
+    }
+  }
+}
+
 /**
  * An in-memory mount table for unit tests. It never touches the system: `markCorrupt` simulates a
  * FUSE process that died, and `failNext` makes the next call of a method throw.
@@ -20,20 +39,20 @@ export class FakeMounter implements Mounter {
   /** Every change made, in order. */
   readonly calls: FakeMounterCall[] = [];
   private readonly corrupt = new Set<string>();
-  private readonly failures = new Map<string, Error>();
+  private readonly failures = new NextFailures<'mount' | 'bindMount' | 'unmount'>();
   private nextId = 100;
   private nextDevice = 1;
 
   /** Adds a mount as if mount(8) had made it. */
   async mount(source: string, target: string, fstype: string, options: string[]): Promise<void> {
-    this.maybeFail('mount');
+    this.failures.throwIfSet('mount');
     this.calls.push({ method: 'mount', target: path.resolve(target), source });
     this.add({ source, target, fsType: fstype, device: `0:${this.nextDevice++}`, readOnly: options.includes('ro') });
   }
 
   /** Adds a bind mount sharing the source's device (the source must be mounted). */
   async bindMount(source: string, target: string, readOnly: boolean): Promise<void> {
-    this.maybeFail('bindMount');
+    this.failures.throwIfSet('bindMount');
     this.calls.push({ method: 'bindMount', target: path.resolve(target), source: path.resolve(source), readOnly });
     const from = findMount(this.mounts, source);
     if (!from) throw new Error(`fake bind: ${source} is not a mount point`);
@@ -42,7 +61,7 @@ export class FakeMounter implements Mounter {
 
   /** Removes every mount at `target` (live or corrupt). */
   async unmount(target: string): Promise<void> {
-    this.maybeFail('unmount');
+    this.failures.throwIfSet('unmount');
     const resolved = path.resolve(target);
     this.calls.push({ method: 'unmount', target: resolved });
     for (let i = this.mounts.length - 1; i >= 0; i--) {
@@ -90,14 +109,6 @@ export class FakeMounter implements Mounter {
   /** Makes the next call of `method` throw `error`. */
   failNext(method: 'mount' | 'bindMount' | 'unmount', error: Error): void {
     this.failures.set(method, error);
-  }
-
-  private maybeFail(method: string): void {
-    const error = this.failures.get(method);
-    if (error) {
-      this.failures.delete(method);
-      throw error;
-    }
   }
 }
 
