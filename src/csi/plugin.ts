@@ -11,7 +11,10 @@ import { createIdentityService } from './identity';
 import { InFlight } from './inflight';
 import { LinuxMounter } from './mount/linux';
 import { cacheFlags } from './mount/mount-arguments';
+import { MountPods } from './mount/mount-pods';
 import { MountProcesses } from './mount/mount-process';
+import type { MountSupervisor } from './mount/supervisor';
+import { kubernetesPodApi } from './mount/pod-api';
 import { createNodeService } from './node';
 import { KubeletRegistration } from './registration';
 import { s3StoreFactory } from './s3-store-factory';
@@ -34,7 +37,8 @@ export function buildCsiServices(config: CsiConfig, logger: Logger): DriverServi
   }
   if (serveNode) {
     const mounter = new LinuxMounter();
-    const mountProcesses = new MountProcesses({ mounter, stateDir: config.stateDir, readyTimeoutMs: config.mountReadyTimeoutMs });
+    const mountProcesses = buildMountSupervisor(config, mounter);
+    services.beforeServing = () => mountProcesses.adopt(logger);
     services.node = createNodeService({
       nodeId: config.nodeId ?? '',
       kubeletDir: config.kubeletDir,
@@ -47,6 +51,24 @@ export function buildCsiServices(config: CsiConfig, logger: Logger): DriverServi
   }
   logger.debug({ mode: config.mode, cache: serveNode && cacheEnabled(config.cache) }, 'CSI services built');
   return services;
+}
+
+/** The node service's mount supervisor: child processes, or mount Pods on this node through the API server. */
+function buildMountSupervisor(config: CsiConfig, mounter: LinuxMounter): MountSupervisor {
+  const common = { mounter, stateDir: config.stateDir, readyTimeoutMs: config.mountReadyTimeoutMs };
+  if (config.mounter === 'process') return new MountProcesses(common);
+  return new MountPods({
+    ...common,
+    api: kubernetesPodApi(config.mountPodNamespace ?? ''),
+    podDir: config.mountPodDir,
+    template: {
+      image: config.mountPodImage ?? '',
+      nodeName: config.nodeId ?? '',
+      serviceAccountName: config.mountPodServiceAccount,
+      priorityClassName: config.mountPodPriorityClass,
+      terminationGracePeriodSeconds: config.mountPodGracePeriodSeconds,
+    },
+  });
 }
 
 /** A running `granary csi`: stop() undoes what start did, in reverse. */
@@ -69,6 +91,7 @@ export async function startCsiPlugin(config: CsiConfig, services: DriverServices
   };
   const running: RunningCsiPlugin = { stop };
   try {
+    await services.beforeServing?.();
     const driverAddress = await driver.start(config.endpoint);
     stops.push(() => driver.stop());
     if (config.healthListen) {

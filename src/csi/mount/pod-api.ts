@@ -1,6 +1,6 @@
 // The few Kubernetes API calls mount Pods need, in one small interface so that MountPods can be tested
 // with a fake (fake-pod-api.ts) and the real calls stay in one place.
-import { ApiException, CoreV1Api, KubeConfig, type V1Pod, type V1Secret } from '@kubernetes/client-node';
+import type { CoreV1Api, KubeConfig, V1Pod, V1Secret } from '@kubernetes/client-node';
 
 /** Pods and Secrets of one namespace, as MountPods manages them; "not found" is an answer, not an error. */
 export interface PodApi {
@@ -25,29 +25,37 @@ export interface PodApi {
 /** HTTP status of a missing object. */
 const NOT_FOUND = 404;
 
-/** Undefined for a 404 from the API server, the error otherwise. */
+/** Undefined for a 404 from the API server (client-node's ApiException carries the HTTP status as `code`), the error otherwise. */
 function unlessNotFound(error: unknown): undefined {
-  if (error instanceof ApiException && error.code === NOT_FOUND) return undefined;
+  if ((error as { code?: unknown } | undefined)?.code === NOT_FOUND) return undefined;
   throw error;
 }
 
-/** The PodApi of `namespace` through @kubernetes/client-node (in a pod: its service account, by KubeConfig.loadFromDefault). */
+/**
+ * The PodApi of `namespace` through @kubernetes/client-node (in a pod: its service account, by KubeConfig.loadFromDefault).
+ * The client is loaded on first use: it is an ES module, and the node plugin in process mode never needs it.
+ */
 export function kubernetesPodApi(namespace: string, kubeConfig?: KubeConfig): PodApi {
-  const config = kubeConfig ?? new KubeConfig();
-  if (!kubeConfig) config.loadFromDefault();
-  const core = config.makeApiClient(CoreV1Api);
+  let client: Promise<CoreV1Api> | undefined;
+  const connect = async (): Promise<CoreV1Api> => {
+    const { CoreV1Api: Api, KubeConfig: Config } = await import('@kubernetes/client-node');
+    const config = kubeConfig ?? new Config();
+    if (!kubeConfig) config.loadFromDefault();
+    return config.makeApiClient(Api);
+  };
+  const api = () => (client ??= connect());
   return {
     namespace,
-    createPod: (body) => core.createNamespacedPod({ namespace, body }),
-    readPod: (name) => core.readNamespacedPod({ name, namespace }).catch(unlessNotFound),
+    createPod: async (body) => (await api()).createNamespacedPod({ namespace, body }),
+    readPod: async (name) => (await api()).readNamespacedPod({ name, namespace }).catch(unlessNotFound),
     listPods: async (labelSelector, nodeName) =>
-      (await core.listNamespacedPod({ namespace, labelSelector, fieldSelector: `spec.nodeName=${nodeName}` })).items,
-    deletePod: (name, gracePeriodSeconds) =>
-      core.deleteNamespacedPod({ name, namespace, gracePeriodSeconds }).then(() => true, (error: unknown) => unlessNotFound(error) ?? false),
-    podLog: (name, tailLines) => core.readNamespacedPodLog({ name, namespace, tailLines }).catch((error: unknown) => unlessNotFound(error) ?? ''),
+      (await (await api()).listNamespacedPod({ namespace, labelSelector, fieldSelector: `spec.nodeName=${nodeName}` })).items,
+    deletePod: async (name, gracePeriodSeconds) =>
+      (await api()).deleteNamespacedPod({ name, namespace, gracePeriodSeconds }).then(() => true, (error: unknown) => unlessNotFound(error) ?? false),
+    podLog: async (name, tailLines) => (await api()).readNamespacedPodLog({ name, namespace, tailLines }).catch((error: unknown) => unlessNotFound(error) ?? ''),
     createSecret: async (body) => {
-      await core.createNamespacedSecret({ namespace, body });
+      await (await api()).createNamespacedSecret({ namespace, body });
     },
-    deleteSecret: (name) => core.deleteNamespacedSecret({ name, namespace }).then(() => true, (error: unknown) => unlessNotFound(error) ?? false),
+    deleteSecret: async (name) => (await api()).deleteNamespacedSecret({ name, namespace }).then(() => true, (error: unknown) => unlessNotFound(error) ?? false),
   };
 }
