@@ -155,6 +155,9 @@ export function buildMountPod(template: MountPodTemplate, request: MountRequest,
       ...(template.priorityClassName ? { priorityClassName: template.priorityClassName } : {}),
       ...(template.serviceAccountName ? { serviceAccountName: template.serviceAccountName } : {}),
       terminationGracePeriodSeconds: template.terminationGracePeriodSeconds,
+      // An API token only for a mount that finds the cache servers through the API server; no Service variables in its environment.
+      automountServiceAccountToken: request.flags.includes('--cache-kubernetes-service'),
+      enableServiceLinks: false,
       // Wherever the node plugin runs (tainted GPU nodes, a node being drained), its mounts must run too.
       tolerations: [{ operator: 'Exists' }],
       containers: [

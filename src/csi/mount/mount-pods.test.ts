@@ -92,6 +92,8 @@ describe('MountPods', () => {
         priorityClassName: 'system-node-critical',
         serviceAccountName: 'granary-mount',
         tolerations: [{ operator: 'Exists' }],
+        automountServiceAccountToken: false,
+        enableServiceLinks: false,
       });
       const container = pod?.spec?.containers[0];
       expect(container).toMatchObject({ image: 'registry.example/granary:1.2.3', securityContext: { privileged: true } });
@@ -145,6 +147,8 @@ describe('MountPods', () => {
       expect(pod?.spec?.volumes).toContainEqual({ name: 'cache-token', secret: { secretName: pod?.metadata?.name, items: [{ key: 'cache-token', path: 'token' }], defaultMode: 0o400 } });
       expect(pod?.spec?.containers[0]?.volumeMounts).toContainEqual({ name: 'cache-token', mountPath: '/etc/granary/token', readOnly: true });
       expect(pod?.spec?.containers[0]?.args).toEqual(expect.arrayContaining(flags));
+      // It watches the cache's EndpointSlices, so it gets its service account's token.
+      expect(pod?.spec?.automountServiceAccountToken).toBe(true);
     });
 
     it('mounts read-only and binds read-only when asked', async () => {
