@@ -207,13 +207,13 @@ describe('chart layout and consistency with the code', () => {
     expect(keys.filter((key) => !known.includes(key))).toEqual([]);
   });
 
-  it('replaces node plugin pods (and so their mounts) only when deleted, unless asked to roll', () => {
+  it('rolls node plugin pods one node at a time (their mount Pods outlive them), or replaces them only when deleted if asked', () => {
     const nodePlugin = (objects: KubeObject[]) => ofKind(objects, 'DaemonSet').find((daemonSet) => daemonSet.metadata.name.endsWith('-node'));
     for (const { name, objects } of renders) {
-      expect({ name, strategy: (nodePlugin(objects)?.spec as { updateStrategy?: unknown })?.updateStrategy }).toEqual({ name, strategy: { type: 'OnDelete' } });
+      expect({ name, strategy: (nodePlugin(objects)?.spec as { updateStrategy?: unknown })?.updateStrategy }).toEqual({ name, strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } } });
     }
-    const rolling = parseObjects(helmTemplate([], ['node.updateStrategy=RollingUpdate']).stdout);
-    expect((nodePlugin(rolling)?.spec as { updateStrategy?: unknown })?.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
+    const onDelete = parseObjects(helmTemplate([], ['node.updateStrategy=OnDelete']).stdout);
+    expect((nodePlugin(onDelete)?.spec as { updateStrategy?: unknown })?.updateStrategy).toEqual({ type: 'OnDelete' });
   });
 
   it('gives the cache server its connection caps, and --buckets only when cache.buckets names some', () => {

@@ -1,6 +1,6 @@
 // `granary csi`: parse flags, build the CsiConfig, serve the CSI driver until SIGTERM.
 import { Command, Option } from 'commander';
-import { CSI_MODES, parseCsiConfig, type CsiMode } from '../config/csi';
+import { CSI_MODES, MOUNTERS, parseCsiConfig, type CsiMode, type MounterKind } from '../config/csi';
 import { LOG_LEVELS } from '../config/mount';
 import { buildCsiServices, startCsiPlugin } from '../csi/plugin';
 import { createLogger } from '../log/logger';
@@ -16,6 +16,13 @@ interface CsiFlags extends CacheClientFlags {
   stateDir?: string;
   mountReadyTimeout?: string;
   maxVolumesPerNode?: string;
+  mounter?: MounterKind;
+  mountPodImage?: string;
+  mountPodNamespace?: string;
+  mountPodServiceAccount?: string;
+  mountPodPriorityClass?: string;
+  mountPodGracePeriod?: string;
+  mountPodDir?: string;
   registerWithKubelet?: boolean;
   registrationDir?: string;
   kubeletRegistrationPath?: string;
@@ -43,6 +50,13 @@ export function register(program: Command): void {
     .option('--state-dir <dir>', 'where the node service keeps per-volume mount logs (default /var/lib/granary/mounts)')
     .option('--mount-ready-timeout <ms>', 'how long NodeStageVolume waits for a mount to be live (default 30000)')
     .option('--max-volumes-per-node <n>', 'volumes this node accepts, 0 = no limit (default 0)')
+    .addOption(new Option('--mounter <kind>', "who runs each volume's granary mount: process (a child of this process, ends with it) or pod (a mount Pod per volume on this node, outlives it; default process)").choices(MOUNTERS))
+    .option('--mount-pod-image <image>', "the mount Pods' image: this plugin's own (required with --mounter pod)")
+    .option('--mount-pod-namespace <namespace>', 'where mount Pods and their Secrets are made (default $POD_NAMESPACE)')
+    .option('--mount-pod-service-account <name>', "the mount Pods' service account (default: the namespace's default)")
+    .option('--mount-pod-priority-class <name>', "the mount Pods' priority class, '' for none (default system-node-critical)")
+    .option('--mount-pod-grace-period <seconds>', 'how long a deleted mount Pod has to flush and unmount (default 30)')
+    .option('--mount-pod-dir <dir>', "host directory of the mount Pods' mount points, a shared mount (default <kubelet-dir>/plugins/csi.granary.dev/mounts)")
     .option('--register-with-kubelet', "register with the kubelet by serving its plugin-registration API (instead of the node-driver-registrar sidecar); node and all modes")
     .option('--registration-dir <dir>', 'the directory the kubelet watches for registration sockets; must exist (default <kubelet-dir>/plugins_registry)')
     .option('--kubelet-registration-path <path>', "the CSI socket's path on the host, as the kubelet reaches it (default <kubelet-dir>/plugins/csi.granary.dev/csi.sock)")
@@ -60,6 +74,13 @@ export function register(program: Command): void {
       stateDir: flags.stateDir,
       mountReadyTimeoutMs: integer('--mount-ready-timeout', flags.mountReadyTimeout),
       maxVolumesPerNode: integer('--max-volumes-per-node', flags.maxVolumesPerNode),
+      mounter: flags.mounter,
+      mountPodImage: flags.mountPodImage,
+      mountPodNamespace: flags.mountPodNamespace ?? process.env.POD_NAMESPACE,
+      mountPodServiceAccount: flags.mountPodServiceAccount,
+      mountPodPriorityClass: flags.mountPodPriorityClass,
+      mountPodGracePeriodSeconds: integer('--mount-pod-grace-period', flags.mountPodGracePeriod),
+      mountPodDir: flags.mountPodDir,
       registerWithKubelet: flags.registerWithKubelet,
       registrationDir: flags.registrationDir,
       kubeletRegistrationPath: flags.kubeletRegistrationPath,
@@ -75,7 +96,7 @@ export function register(program: Command): void {
     const plugin = await startCsiPlugin(config, buildCsiServices(config, logger), logger);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
-        logger.info({ signal }, 'stopping the CSI driver; staged volumes keep their mount processes');
+        logger.info({ signal }, `stopping the CSI driver; staged volumes keep their mount ${config.mounter === 'pod' ? 'Pods' : 'processes'}`);
         void plugin.stop().then(resolve);
       };
       process.once('SIGTERM', () => stop('SIGTERM'));

@@ -73,4 +73,19 @@ describe('CSI configuration', () => {
   it('requires the node ID in node mode', () => {
     expect(() => parseCsiConfig({ mode: 'all' })).toThrow(/--node-id is required in node and all modes/);
   });
+
+  it('runs mounts as child processes unless asked for mount Pods, which need an image and a namespace', () => {
+    expect(parseCsiConfig({ mode: 'node', nodeId: 'node-a' })).toMatchObject({
+      mounter: 'process',
+      mountPodPriorityClass: 'system-node-critical',
+      mountPodGracePeriodSeconds: 30,
+      mountPodDir: '/var/lib/kubelet/plugins/csi.granary.dev/mounts',
+    });
+    expect(parseCsiConfig({ mode: 'node', nodeId: 'node-a', mounter: 'pod', mountPodImage: 'granary:1', mountPodNamespace: 'granary', kubeletDir: '/k/' })).toMatchObject({
+      mounter: 'pod',
+      mountPodDir: '/k/plugins/csi.granary.dev/mounts',
+    });
+    expect(() => parseCsiConfig({ mode: 'node', nodeId: 'node-a', mounter: 'pod', mountPodNamespace: 'granary' })).toThrow(/--mounter pod needs --mount-pod-image/);
+    expect(() => parseCsiConfig({ mode: 'node', nodeId: 'node-a', mounter: 'pod', mountPodImage: 'granary:1' })).toThrow(/--mount-pod-namespace \(or \$POD_NAMESPACE\)/);
+  });
 });

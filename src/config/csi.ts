@@ -58,6 +58,25 @@ export const MOUNT_PROCESS_CONFIG_DEFAULTS = {
   readyTimeoutMs: 30_000,
 } as const;
 
+/** Who runs each staged volume's `granary mount`: a child process of the node plugin, or a mount Pod per volume on its node. */
+export const MOUNTERS = ['process', 'pod'] as const;
+
+/** A mounter kind. */
+export type MounterKind = (typeof MOUNTERS)[number];
+
+/** Defaults of the mount Pods (--mounter pod). */
+export const MOUNT_POD_CONFIG_DEFAULTS = {
+  /** The kubelet never evicts critical Pods, and a mount Pod serves running workloads. */
+  priorityClassName: 'system-node-critical',
+  /** How long a deleted mount Pod has to flush and unmount (the Kubernetes default). */
+  gracePeriodSeconds: 30,
+} as const;
+
+/** The default of --mount-pod-dir: <kubelet-dir>/plugins/csi.granary.dev/mounts, inside the kubelet's directory, which is a shared mount wherever CSI node plugins work. */
+export function defaultMountPodDir(kubeletDir: string): string {
+  return path.join(kubeletDir, KUBELET_PLUGIN_DIRS.plugins, DRIVER_NAME, 'mounts');
+}
+
 /** Options of `granary csi`, with every default documented. */
 export const csiConfigSchema = z
   .object({
@@ -97,6 +116,23 @@ export const csiConfigSchema = z
     stateDir: z.string().min(1).default(MOUNT_PROCESS_CONFIG_DEFAULTS.stateDir),
     /** How long NodeStageVolume waits for a mount to become live (ms). Default 30 s. */
     mountReadyTimeoutMs: z.number().int().min(1000).default(MOUNT_PROCESS_CONFIG_DEFAULTS.readyTimeoutMs),
+    /**
+     * Who runs each volume's `granary mount`: `process`, a child of this process (ends with it), or `pod`, a
+     * mount Pod per volume on this node made through the API server (outlives it; adopted at start). Default process.
+     */
+    mounter: z.enum(MOUNTERS).default('process'),
+    /** The mount Pods' image: the node plugin's own. Required with --mounter pod. */
+    mountPodImage: z.string().trim().min(1).optional(),
+    /** The namespace mount Pods and their Secrets live in: granary's own. Required with --mounter pod (the CLI's default is $POD_NAMESPACE). */
+    mountPodNamespace: z.string().trim().min(1).optional(),
+    /** The mount Pods' service account (reads the cache's EndpointSlices). Default the namespace's default service account. */
+    mountPodServiceAccount: z.string().trim().min(1).optional(),
+    /** The mount Pods' priority class; '' for none. Default system-node-critical. */
+    mountPodPriorityClass: z.string().trim().default(MOUNT_POD_CONFIG_DEFAULTS.priorityClassName),
+    /** How long a deleted mount Pod has to flush and unmount, in seconds. Default 30. */
+    mountPodGracePeriodSeconds: z.number().int().min(0).max(3600).default(MOUNT_POD_CONFIG_DEFAULTS.gracePeriodSeconds),
+    /** Host directory of the mount Pods' mount points; it must be a shared mount the node plugin sees. Default <kubeletDir>/plugins/csi.granary.dev/mounts. */
+    mountPodDir: absolutePath('--mount-pod-dir').optional(),
     /** Volumes the node service accepts on this node; 0 = no limit. Default 0. */
     maxVolumesPerNode: z.number().int().min(0).default(0),
     /** Log level of the JSON log on stderr. Default info. */
@@ -127,8 +163,13 @@ export const csiConfigSchema = z
     message: '--registration-dir and --kubelet-registration-path take effect only with --register-with-kubelet: add it, or leave them out',
     path: ['registerWithKubelet'],
   })
+  .refine((config) => config.mounter !== 'pod' || (config.mountPodImage !== undefined && config.mountPodNamespace !== undefined), {
+    message: '--mounter pod needs --mount-pod-image (the node plugin\'s own image) and --mount-pod-namespace (or $POD_NAMESPACE)',
+    path: ['mounter'],
+  })
   .transform((config) => ({
     ...config,
+    mountPodDir: path.resolve(config.mountPodDir ?? defaultMountPodDir(config.kubeletDir)),
     registrationDir: path.resolve(config.registrationDir ?? defaultRegistrationDir(config.kubeletDir)),
     kubeletRegistrationPath: path.resolve(config.kubeletRegistrationPath ?? defaultKubeletRegistrationPath(config.kubeletDir)),
   }));

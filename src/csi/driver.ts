@@ -12,6 +12,8 @@ export interface DriverServices {
   identity: IdentityService;
   controller?: Partial<ControllerService>;
   node?: Partial<NodeService>;
+  /** Work to finish before the CSI endpoint answers anyone: the node service adopting the mounts an earlier plugin left. */
+  beforeServing?: () => Promise<void>;
 }
 
 /** Turns a service object into gRPC handlers, each wrapped for logging and error mapping. */

@@ -19,7 +19,7 @@ import { InFlight } from './inflight';
 import { KubeletPaths } from './kubelet-paths';
 import { findMount, isReadOnlyMount, type Mounter, type MountEntry } from './mount/mounter';
 import { mountArguments } from './mount/mount-arguments';
-import { mountSource, type MountSupervisor } from './mount/mount-process';
+import { mountSource, type MountSupervisor } from './mount/supervisor';
 import { checkWholeBucket } from './parameters';
 import type { Rpc } from './rpc';
 import { settingsFromSecrets } from './secrets';
@@ -32,13 +32,14 @@ export const GRANARY_FS_TYPE = 'fuse.granary';
 /** Longest node ID the CSI spec allows (NodeGetInfoResponse.node_id: "SHALL NOT exceed 256 bytes"). */
 export const MAX_NODE_ID_BYTES = 256;
 
-/** What the node service needs: who it is, how to mount, and who runs the mount processes. */
+/** What the node service needs: who it is, how to mount, and who runs the volumes' granary mounts. */
 export interface NodeDeps {
   /** This node's ID as the CO will send it back (the Kubernetes node name). */
   nodeId: string;
   /** kubelet's root directory: every staging and target path must be below it (config default /var/lib/kubelet). */
   kubeletDir: string;
   mounter: Mounter;
+  /** Runs each staged volume's granary mount: child processes (MountProcesses) or mount Pods (MountPods). */
   mountProcesses: MountSupervisor;
   /** The per-volume lock set; shared with the controller when both run in one process. */
   inflight?: InFlight;
@@ -130,7 +131,7 @@ async function ensureDirectory(target: string): Promise<boolean> {
   return created !== undefined;
 }
 
-/** Builds the Node service over a mounter and a mount-process supervisor. */
+/** Builds the Node service over a mounter and a mount supervisor. */
 export function createNodeService(deps: NodeDeps): NodeService {
   const { mounter, mountProcesses } = deps;
   const paths = new KubeletPaths(deps.kubeletDir);
@@ -182,7 +183,7 @@ export function createNodeService(deps: NodeDeps): NodeService {
         }
         if (running) await mountProcesses.stop(volumeId, log);
         if (state === 'corrupt') {
-          log.warn({ stagingTargetPath }, 'staging path is a dead mount (its mount process exited); unmounting it and staging again');
+          log.warn({ stagingTargetPath }, 'staging path is a dead mount (its granary mount exited); unmounting it and staging again');
           await mounter.unmount(stagingTargetPath);
         }
 
@@ -255,7 +256,7 @@ export function createNodeService(deps: NodeDeps): NodeService {
           throw new CsiError('FAILED_PRECONDITION', `volume ${volumeId} is not staged at ${stagingTargetPath}; NodeStageVolume must succeed before NodePublishVolume`);
         }
         if (stagedState === 'corrupt') {
-          throw new CsiError('FAILED_PRECONDITION', `the staged mount of volume ${volumeId} at ${stagingTargetPath} is dead (its granary mount process exited; see its mount log); unstage and stage the volume again`);
+          throw new CsiError('FAILED_PRECONDITION', `the staged mount of volume ${volumeId} at ${stagingTargetPath} is dead (its granary mount exited; see its log); unstage and stage the volume again`);
         }
         const mounts = await mounter.listMounts();
         const staged = findMount(mounts, stagingTargetPath);
@@ -340,7 +341,7 @@ export function createNodeService(deps: NodeDeps): NodeService {
           usage: [],
           volume_condition: {
             abnormal: true,
-            message: `the granary mount process serving ${request.volume_id} is gone (ENOTCONN); restart the pod to restage the volume${record ? `; see the mount log at ${record.logPath}` : ''}`,
+            message: `the granary mount serving ${request.volume_id} is gone (ENOTCONN); restart the pod to restage the volume${record ? `; see ${record.logHint}` : ''}`,
           },
         };
       }

@@ -62,4 +62,16 @@ describe('startCsiPlugin: the CSI endpoint, the health endpoint, then the kubele
     await expect(startCsiPlugin(config, services, silentLogger())).rejects.toThrow(/registration directory .*missing does not exist: give --registration-dir/);
     await expect(probe(endpointPath)).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
   });
+
+  it('finishes beforeServing (the adoption of mount Pods) before the CSI endpoint exists, and serves nothing when it fails', async () => {
+    const endpointPath = path.join(dir, 'csi.sock');
+    const config = parseCsiConfig({ mode: 'node', nodeId: 'n', endpoint: `unix://${endpointPath}` });
+    const seen: boolean[] = [];
+    const plugin = await startCsiPlugin(config, { ...services, beforeServing: async () => void seen.push(fs.existsSync(endpointPath)) }, silentLogger());
+    await plugin.stop();
+    expect(seen).toEqual([false]);
+    const failing = { ...services, beforeServing: async () => Promise.reject(new Error('cannot list the mount Pods')) };
+    await expect(startCsiPlugin(config, failing, silentLogger())).rejects.toThrow('cannot list the mount Pods');
+    expect(fs.existsSync(endpointPath)).toBe(false);
+  });
 });

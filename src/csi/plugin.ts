@@ -12,14 +12,17 @@ import { createIdentityService } from './identity';
 import { InFlight } from './inflight';
 import { LinuxMounter } from './mount/linux';
 import { cacheFlags } from './mount/mount-arguments';
+import { MountPods } from './mount/mount-pods';
 import { MountProcesses } from './mount/mount-process';
+import type { MountSupervisor } from './mount/supervisor';
+import { kubernetesPodApi } from './mount/pod-api';
 import { createNodeService } from './node';
 import { KubeletRegistration } from './registration';
 import { s3StoreFactory } from './s3-store-factory';
 
-/** The services of a `granary csi` process, and the node's mount processes (node and all modes) whose metrics it serves. */
+/** The services of a `granary csi` process, and the node's mounts (node and all modes) whose metrics it serves. */
 export interface CsiServices extends DriverServices {
-  mountProcesses?: MountProcesses;
+  mountProcesses?: MountSupervisor;
 }
 
 /** Everything a `granary csi` process serves, built from its config (the composition root of the CSI driver). */
@@ -40,8 +43,9 @@ export function buildCsiServices(config: CsiConfig, logger: Logger): CsiServices
   }
   if (serveNode) {
     const mounter = new LinuxMounter();
-    const mountProcesses = new MountProcesses({ mounter, stateDir: config.stateDir, readyTimeoutMs: config.mountReadyTimeoutMs });
+    const mountProcesses = buildMountSupervisor(config, mounter);
     services.mountProcesses = mountProcesses;
+    services.beforeServing = () => mountProcesses.adopt(logger);
     services.node = createNodeService({
       nodeId: config.nodeId ?? '',
       kubeletDir: config.kubeletDir,
@@ -54,6 +58,24 @@ export function buildCsiServices(config: CsiConfig, logger: Logger): CsiServices
   }
   logger.debug({ mode: config.mode, cache: serveNode && cacheEnabled(config.cache) }, 'CSI services built');
   return services;
+}
+
+/** The node service's mount supervisor: child processes, or mount Pods on this node through the API server. */
+function buildMountSupervisor(config: CsiConfig, mounter: LinuxMounter): MountSupervisor {
+  const common = { mounter, stateDir: config.stateDir, readyTimeoutMs: config.mountReadyTimeoutMs };
+  if (config.mounter === 'process') return new MountProcesses(common);
+  return new MountPods({
+    ...common,
+    api: kubernetesPodApi(config.mountPodNamespace ?? ''),
+    podDir: config.mountPodDir,
+    template: {
+      image: config.mountPodImage ?? '',
+      nodeName: config.nodeId ?? '',
+      serviceAccountName: config.mountPodServiceAccount,
+      priorityClassName: config.mountPodPriorityClass,
+      terminationGracePeriodSeconds: config.mountPodGracePeriodSeconds,
+    },
+  });
 }
 
 /** A running `granary csi`: stop() undoes what start did, in reverse. */
@@ -79,6 +101,7 @@ export async function startCsiPlugin(config: CsiConfig, services: CsiServices, l
   };
   const running: RunningCsiPlugin = { stop };
   try {
+    await services.beforeServing?.();
     const driverAddress = await driver.start(config.endpoint);
     stops.push(() => driver.stop());
     if (config.healthListen) {

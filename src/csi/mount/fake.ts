@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { BIND_MOUNT_FLAGS, findMount, type Mounter, type MountEntry, type MountState } from './mounter';
-import { mountSource, type MountRecord, type MountRequest, type MountSupervisor } from './mount-process';
+import { mountSource, type MountRecord, type MountRequest, type MountSupervisor } from './supervisor';
 
 /** One call the fake recorded, for tests that assert what was done. */
 export interface FakeMounterCall {
@@ -8,6 +8,25 @@ export interface FakeMounterCall {
   target: string;
   source?: string;
   readOnly?: boolean;
+}
+
+/** Errors a fake throws from the next call of a method, once each (shared by the fakes of this folder). */
+export class NextFailures<Method extends string> {
+  private readonly failures = new Map<Method, Error>();
+
+  /** Makes the next call of `method` throw `error`. */
+  set(method: Method, error: Error): void {
+    this.failures.set(method, error);
+  }
+
+  /** Throws the error set for `method`, once. */
+  throwIfSet(method: Method): void {
+    const error = this.failures.get(method);
+    if (error) {
+      this.failures.delete(method);
+      throw error;
+    }
+  }
 }
 
 /**
@@ -20,20 +39,20 @@ export class FakeMounter implements Mounter {
   /** Every change made, in order. */
   readonly calls: FakeMounterCall[] = [];
   private readonly corrupt = new Set<string>();
-  private readonly failures = new Map<string, Error>();
+  private readonly failures = new NextFailures<'mount' | 'bindMount' | 'unmount'>();
   private nextId = 100;
   private nextDevice = 1;
 
   /** Adds a mount as if mount(8) had made it. */
   async mount(source: string, target: string, fstype: string, options: string[]): Promise<void> {
-    this.maybeFail('mount');
+    this.failures.throwIfSet('mount');
     this.calls.push({ method: 'mount', target: path.resolve(target), source });
     this.add({ source, target, fsType: fstype, device: `0:${this.nextDevice++}`, readOnly: options.includes('ro') });
   }
 
   /** Adds a bind mount sharing the source's device (the source must be mounted). */
   async bindMount(source: string, target: string, readOnly: boolean): Promise<void> {
-    this.maybeFail('bindMount');
+    this.failures.throwIfSet('bindMount');
     this.calls.push({ method: 'bindMount', target: path.resolve(target), source: path.resolve(source), readOnly });
     const from = findMount(this.mounts, source);
     if (!from) throw new Error(`fake bind: ${source} is not a mount point`);
@@ -42,7 +61,7 @@ export class FakeMounter implements Mounter {
 
   /** Removes every mount at `target` (live or corrupt). */
   async unmount(target: string): Promise<void> {
-    this.maybeFail('unmount');
+    this.failures.throwIfSet('unmount');
     const resolved = path.resolve(target);
     this.calls.push({ method: 'unmount', target: resolved });
     for (let i = this.mounts.length - 1; i >= 0; i--) {
@@ -91,14 +110,6 @@ export class FakeMounter implements Mounter {
   failNext(method: 'mount' | 'bindMount' | 'unmount', error: Error): void {
     this.failures.set(method, error);
   }
-
-  private maybeFail(method: string): void {
-    const error = this.failures.get(method);
-    if (error) {
-      this.failures.delete(method);
-      throw error;
-    }
-  }
 }
 
 /**
@@ -114,7 +125,6 @@ export class FakeMountProcesses implements MountSupervisor {
   private readonly running = new Map<string, MountRecord>();
   private failure: Error | undefined;
   private gate: Promise<void> | undefined;
-  private nextPid = 1000;
 
   constructor(private readonly mounter: FakeMounter) {}
 
@@ -128,7 +138,7 @@ export class FakeMountProcesses implements MountSupervisor {
       throw failure;
     }
     this.mounter.add({ source: mountSource(request.location), target: request.stagingTargetPath, fsType: 'fuse.granary', readOnly: request.readOnly });
-    const record: MountRecord = { volumeId: request.volumeId, stagingTargetPath: path.resolve(request.stagingTargetPath), readOnly: request.readOnly, pid: this.nextPid++, logPath: `/fake/${request.volumeId}.log` };
+    const record: MountRecord = { volumeId: request.volumeId, stagingTargetPath: path.resolve(request.stagingTargetPath), readOnly: request.readOnly, logHint: `the mount log at /fake/${request.volumeId}.log` };
     this.running.set(request.volumeId, record);
     return record;
   }
@@ -143,6 +153,13 @@ export class FakeMountProcesses implements MountSupervisor {
   describe(volumeId: string): MountRecord | undefined {
     return this.running.get(volumeId);
   }
+
+  list(): MountRecord[] {
+    return [...this.running.values()];
+  }
+
+  /** Nothing to adopt in memory. */
+  async adopt(): Promise<void> {}
 
   /** Makes the next start() throw `error` (after the gate, if any). */
   failNext(error: Error): void {

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { silentLogger } from '../../log/logger';
 import { CsiError } from '../errors';
 import { FakeMounter } from './fake';
-import { mountEnvironment, MountProcesses, mountSource, readLogTail, volumeHash, type MountRequest } from './mount-process';
+import { mountEnvironment, MountProcesses, readLogTail } from './mount-process';
+import { mountSource, volumeHash, type MountRequest } from './supervisor';
 
 const standIn = path.join(__dirname, 'testdata', 'stand-in-mount.js');
 const log = silentLogger();

@@ -1,5 +1,4 @@
 import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -7,8 +6,8 @@ import { MOUNT_PROCESS_CONFIG_DEFAULTS } from '../../config/csi';
 import type { Logger } from '../../log/logger';
 import { CsiError } from '../errors';
 import { settingsToEnvironment, type StoreSettings } from '../secrets';
-import type { VolumeLocation } from '../volume-id';
 import type { Mounter } from './mounter';
+import { metricsSocketPath, mountSource, readsThroughCache, volumeHash, type MountRecord, type MountRequest, type MountSupervisor } from './supervisor';
 
 /** Defaults of MountProcessOptions, each the value used when the option is left out. */
 export const MOUNT_PROCESS_DEFAULTS = {
@@ -48,38 +47,13 @@ const INHERITED_VARIABLES = [
 /** AWS variables that pick a credential source: dropped when the volume's secrets carry credentials, so sources never mix. */
 const AWS_CREDENTIAL_VARIABLES = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_ROLE_ARN', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_AUTHORIZATION_TOKEN'];
 
-/** What one staged volume's mount process is asked to serve. */
-export interface MountRequest {
-  volumeId: string;
-  location: VolumeLocation;
-  stagingTargetPath: string;
-  readOnly: boolean;
-  /** Endpoint, region and credentials: they reach the child through its environment only. */
-  settings: StoreSettings;
-  /** Flags appended to `granary mount SOURCE STAGING [--read-only]` (cache, mount options; see mount-arguments.ts): never secrets, argv is world-readable. */
-  flags: readonly string[];
-}
-
 /** A running mount process as the supervisor knows it. */
-export interface MountRecord {
-  volumeId: string;
-  stagingTargetPath: string;
-  readOnly: boolean;
+export interface MountProcessRecord extends MountRecord {
   pid: number;
   /** The per-volume log file the process writes to. */
   logPath: string;
   /** The unix socket the process serves its metrics on (a mount that reads through the cluster cache), else undefined. */
   metricsSocket?: string;
-}
-
-/** Starts, watches and stops the one `granary mount` process of each staged volume on this node. */
-export interface MountSupervisor {
-  /** Starts the volume's mount process and resolves once the staging path is a live mount; on failure nothing is left running or mounted. */
-  start(request: MountRequest, log: Logger): Promise<MountRecord>;
-  /** Stops the volume's mount process (SIGTERM, then SIGKILL after the grace period); resolves false when none was running. */
-  stop(volumeId: string, log: Logger): Promise<boolean>;
-  /** The volume's running mount process, if this supervisor started one that is still alive. */
-  describe(volumeId: string): MountRecord | undefined;
 }
 
 /** How MountProcesses starts children; every field has a documented default. */
@@ -106,24 +80,6 @@ export interface MountProcessOptions {
   baseEnvironment?: NodeJS.ProcessEnv;
   /** child_process.spawn, exposed for testing. */
   spawn?: typeof spawnProcess;
-}
-
-/** The file name of a mount's metrics socket in its volume's state folder. */
-export const METRICS_SOCKET_NAME = 'metrics.sock';
-
-/** Whether `granary mount` flags name a cluster cache (mount-arguments.ts cacheFlags). */
-function readsThroughCache(flags: readonly string[]): boolean {
-  return flags.includes('--cache-peers') || flags.includes('--cache-kubernetes-service');
-}
-
-/** A short stable name for a volume's files (volume IDs hold slashes and can be 128 bytes). */
-export function volumeHash(volumeId: string): string {
-  return createHash('sha256').update(volumeId).digest('hex').slice(0, 16);
-}
-
-/** The source argument of `granary mount` for a volume location. */
-export function mountSource(location: VolumeLocation): string {
-  return `s3://${location.bucket}/${location.prefix}`;
 }
 
 /** The environment of a mount process: plumbing from the plugin, the volume's store settings, and the readiness fd. */
@@ -159,7 +115,7 @@ export function readLogTail(file: string, lines: number, maxChars = Number.POSIT
 }
 
 interface Running {
-  record: MountRecord;
+  record: MountProcessRecord;
   child: ChildProcess;
   exited: Promise<void>;
 }
@@ -209,21 +165,23 @@ export class MountProcesses implements MountSupervisor {
   }
 
   /** The volume's running mount process, if any. */
-  describe(volumeId: string): MountRecord | undefined {
+  describe(volumeId: string): MountProcessRecord | undefined {
     return this.running.get(volumeId)?.record;
   }
 
   /** Every running mount process. */
-  list(): MountRecord[] {
+  list(): MountProcessRecord[] {
     return [...this.running.values()].map((running) => running.record);
   }
 
-  /**
-   * The unix socket a volume's mount process serves its metrics on, `<stateDir>/<volume-hash>/metrics.sock`, in the
-   * volume's state folder; the mount makes it root's, mode 0600, so nothing else on the node can connect to it.
-   */
+  /** The unix socket a volume's mount process serves its metrics on (see supervisor.ts metricsSocketPath). */
   metricsSocketPath(volumeId: string): string {
-    return path.join(this.volumeStateDir(volumeId), METRICS_SOCKET_NAME);
+    return metricsSocketPath(this.stateDir, volumeId);
+  }
+
+  /** Nothing to adopt: mount processes are children of the node plugin's container and end with it. */
+  async adopt(): Promise<void> {
+    // A restarted plugin finds their mounts dead; NodeStage and NodeUnstage clean those up as corrupt.
   }
 
   /**
@@ -234,7 +192,7 @@ export class MountProcesses implements MountSupervisor {
    * 4. confirm the staging path is a live mount.
    * If 3 or 4 fails: stop the child, unmount the staging path, and throw with the log's last lines.
    */
-  async start(request: MountRequest, log: Logger): Promise<MountRecord> {
+  async start(request: MountRequest, log: Logger): Promise<MountProcessRecord> {
     const { volumeId, stagingTargetPath, readOnly, flags } = request;
     const existing = this.running.get(volumeId);
     if (existing) {
@@ -265,7 +223,7 @@ export class MountProcesses implements MountSupervisor {
     }
 
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const record: MountRecord = { volumeId, stagingTargetPath, readOnly, pid: child.pid ?? -1, logPath, ...(metricsSocket && { metricsSocket }) };
+    const record: MountProcessRecord = { volumeId, stagingTargetPath, readOnly, pid: child.pid ?? -1, logPath, logHint: `the mount log at ${logPath}`, ...(metricsSocket && { metricsSocket }) };
     log.info({ pid: record.pid, stagingTargetPath, readOnly, logPath }, 'started granary mount');
 
     // 3. Readiness.
