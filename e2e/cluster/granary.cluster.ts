@@ -327,11 +327,15 @@ describe('granary installed as the README says, with its examples, on a one-node
     expect(readFromStore).toBeLessThanOrEqual(SCALE_OUT_READ_LIMIT * model.bytes);
     timings.scaleOutReadMiB = Math.round(readFromStore / 1024 / 102.4) / 10;
 
-    // One FUSE mount of the model on the node, read-only, bound read-only into each replica.
+    // One FUSE mount of the model on the node, read-only, made by its mount Pod (the chart's default mounter), bound onto
+    // the staging path, and from there read-only into each replica.
     const source = 's3://granary-volumes/default/llm-checkpoints/final';
     const mounts = (await mountsOfType(node.dirs.kubelet, 'fuse.granary')).filter((mount) => mount.source.replace(/\/$/, '') === source);
-    expect(mounts).toHaveLength(1 + REPLICAS);
+    expect(mounts).toHaveLength(2 + REPLICAS);
     expect(mounts.every((mount) => mount.options.includes('ro'))).toBe(true);
+    expect(mounts.filter((mount) => mount.mountPoint.startsWith(`${node.dirs.kubelet}/plugins/csi.granary.dev/mounts/`))).toHaveLength(1);
+    const mountPods = await json<{ items: { metadata: { annotations?: Record<string, string> }; status: { phase: string } }[] }>(['get', 'pods', '-n', NAMESPACE, '-l', 'app.kubernetes.io/component=mount']);
+    expect(mountPods.items.filter((pod) => pod.metadata.annotations?.['csi.granary.dev/volume-id'] === 'granary-volumes/default/llm-checkpoints/final').map((pod) => pod.status.phase)).toEqual(['Running']);
     const nodeLog = await logs(['-n', NAMESPACE, `daemonset/${RELEASE}-node`, '-c', 'granary']);
     expect(nodeLog).toMatch(/"volumeId":"granary-volumes\/default\/llm-checkpoints\/final".*"msg":"granary mount is live: volume staged"/);
     expect(nodeLog).toMatch(/"volumeId":"granary-volumes\/default\/llm-checkpoints\/final".*"msg":"volume published into the pod read-only"/);

@@ -62,11 +62,21 @@ export interface MountPodPaths {
   stateDir: string;
 }
 
-/** The host paths of a volume's mount Pod: `<podDir>/<hash>/mnt` and `<stateDir>/<hash>`. */
-export function mountPodPaths(podDir: string, stateDir: string, volumeId: string): MountPodPaths {
+/** The part of a kubelet path from which the kubelet recognises its plugins' mounts (kubelet's HasMountRefs). */
+const KUBELET_PLUGINS_SEGMENT = '/plugins/kubernetes.io/';
+
+/**
+ * The host paths of a volume's mount Pod: `<podDir>/<hash>/<mount point>` and `<stateDir>/<hash>`. The mount point ends
+ * with the staging path's part from `/plugins/kubernetes.io/` on (`mnt` for another staging path): before NodeUnstage
+ * the kubelet refuses to unmount a staging path that other mounts of the same filesystem refer to, unless their paths
+ * contain that part (its HasMountRefs, which ignores a mounter's own mounts that way); the Pod's mount is one of those.
+ */
+export function mountPodPaths(podDir: string, stateDir: string, volumeId: string, stagingTargetPath = ''): MountPodPaths {
   const hash = volumeHash(volumeId);
   const volumeDir = path.join(podDir, hash);
-  return { volumeDir, mountPoint: path.join(volumeDir, 'mnt'), stateDir: path.join(stateDir, hash) };
+  const segment = stagingTargetPath.indexOf(KUBELET_PLUGINS_SEGMENT);
+  const mountPoint = segment < 0 ? path.join(volumeDir, 'mnt') : path.join(volumeDir, stagingTargetPath.slice(segment));
+  return { volumeDir, mountPoint, stateDir: path.join(stateDir, hash) };
 }
 
 /** A label value naming the node: its name when it is a valid label value (63 characters at most), else a hash of it. */
@@ -110,6 +120,9 @@ export function mountPodEnvironment(processEnvironment: Record<string, string>):
   return Object.fromEntries(Object.entries(processEnvironment).filter(([name]) => !POD_OWN_VARIABLES.has(name)));
 }
 
+/** Where the kernel keeps each backing device's settings, read_ahead_kb among them. */
+const SYS_BDI = '/sys/devices/virtual/bdi';
+
 /**
  * The mount Pod of a volume: `granary mount SOURCE <mountPoint> [--read-only] --state-dir <stateDir> FLAGS`
  * in the node plugin's image, privileged (FUSE), on this node, never restarted (a new FUSE connection could
@@ -126,12 +139,15 @@ export function buildMountPod(template: MountPodTemplate, request: MountRequest,
     { name: 'dev-fuse', hostPath: { path: '/dev/fuse', type: 'CharDevice' } },
     { name: 'mount-dir', hostPath: { path: paths.volumeDir, type: 'DirectoryOrCreate' } },
     { name: 'state-dir', hostPath: { path: paths.stateDir, type: 'DirectoryOrCreate' } },
+    // The FUSE mount raises its read_ahead_kb there (/sys/class/bdi/* link to it); a container's own /sys is read-only.
+    { name: 'sys-bdi', hostPath: { path: SYS_BDI, type: 'Directory' } },
   ];
   const volumeMounts: V1VolumeMount[] = [
     { name: 'dev-fuse', mountPath: '/dev/fuse' },
     // The FUSE mount made here must reach the host, where the node plugin binds the staging path to it.
     { name: 'mount-dir', mountPath: paths.volumeDir, mountPropagation: 'Bidirectional' },
     { name: 'state-dir', mountPath: paths.stateDir },
+    { name: 'sys-bdi', mountPath: SYS_BDI },
   ];
   if (tokenFile !== undefined) {
     volumes.push({ name: 'cache-token', secret: { secretName: name, items: [{ key: CACHE_TOKEN_KEY, path: path.basename(tokenFile) }], defaultMode: 0o400 } });

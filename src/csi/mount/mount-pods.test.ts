@@ -14,7 +14,10 @@ const POD_DIR = '/var/lib/kubelet/plugins/csi.granary.dev/mounts';
 const STATE_DIR = '/var/lib/granary/mounts';
 const VOLUME = 'bucket-one/team/data';
 const STAGING = '/var/lib/kubelet/plugins/kubernetes.io/csi/csi.granary.dev/abc/globalmount';
-const paths = mountPodPaths(POD_DIR, STATE_DIR, VOLUME);
+const paths = mountPodPaths(POD_DIR, STATE_DIR, VOLUME, STAGING);
+
+/** The staging path the kubelet gives a volume (its hash stands in for the kubelet's). */
+const stagingOf = (volumeId: string): string => `/var/lib/kubelet/plugins/kubernetes.io/csi/csi.granary.dev/${volumeHash(volumeId)}/globalmount`;
 
 function request(overrides: Partial<MountRequest> = {}): MountRequest {
   return {
@@ -266,11 +269,17 @@ describe('MountPods', () => {
     });
   });
 
+  it('mounts under a path the kubelet counts as its own, so it unstages the staging path that binds it', () => {
+    // The kubelet refuses to unmount a staging path other mounts of it refer to unless their paths contain its part from /plugins/kubernetes.io/.
+    expect(paths.mountPoint).toBe(`${POD_DIR}/${volumeHash(VOLUME)}/plugins/kubernetes.io/csi/csi.granary.dev/abc/globalmount`);
+    expect(mountPodPaths(POD_DIR, STATE_DIR, VOLUME, '/elsewhere/staging').mountPoint).toBe(`${POD_DIR}/${volumeHash(VOLUME)}/mnt`);
+  });
+
   describe('adopt', () => {
     /** A mount Pod an earlier node plugin made, with its mount and (when `bound`) the staging bind. */
     function leftover(name: string, volumeId: string, phase: string, options: { live?: boolean; bound?: boolean; node?: string; staging?: string } = {}): V1Pod {
-      const own = mountPodPaths(POD_DIR, STATE_DIR, volumeId);
-      const staging = options.staging ?? `/var/lib/kubelet/plugins/kubernetes.io/csi/csi.granary.dev/${volumeHash(volumeId)}/globalmount`;
+      const staging = options.staging ?? stagingOf(volumeId);
+      const own = mountPodPaths(POD_DIR, STATE_DIR, volumeId, staging);
       const pod: V1Pod = {
         metadata: {
           name,
@@ -313,7 +322,7 @@ describe('MountPods', () => {
       await pods.adopt(capturingLogger(lines));
       expect(api.pods.size).toBe(0);
       expect(api.secrets.size).toBe(0);
-      for (const volume of ['failed', 'dead', 'unbound']) expect(await mounter.isMountPoint(mountPodPaths(POD_DIR, STATE_DIR, `bucket-one/${volume}`).mountPoint)).toBe('not-mounted');
+      for (const volume of ['failed', 'dead', 'unbound']) expect(await mounter.isMountPoint(mountPodPaths(POD_DIR, STATE_DIR, `bucket-one/${volume}`, stagingOf(`bucket-one/${volume}`)).mountPoint)).toBe('not-mounted');
       expect(pods.describe('bucket-one/unbound')).toBeUndefined();
       const reasons = lines.filter((line) => line.msg !== undefined && String(line.msg).startsWith('deleting a stale mount Pod')).map((line) => line.reason);
       expect(reasons).toEqual([

@@ -153,7 +153,7 @@ export class MountPods implements MountSupervisor {
     if (existing) {
       throw new CsiError('FAILED_PRECONDITION', `volume ${volumeId} already has a mount Pod (${existing.podName}) for ${existing.record.stagingTargetPath}; unstage it first`);
     }
-    const paths = mountPodPaths(this.podDir, this.stateDir, volumeId);
+    const paths = mountPodPaths(this.podDir, this.stateDir, volumeId, stagingTargetPath);
 
     // 1. The Pod mounts on an existing directory; whatever an earlier Pod left there is in the way.
     await this.makeDirectory(paths.mountPoint);
@@ -207,6 +207,7 @@ export class MountPods implements MountSupervisor {
     const metricsSocket = readsThroughCache(request.flags) ? path.join(paths.stateDir, METRICS_SOCKET_NAME) : undefined;
     const record: MountRecord = { volumeId, stagingTargetPath, readOnly, logHint, ...(metricsSocket && { metricsSocket }) };
     this.running.set(volumeId, { record, podName, paths });
+    log.info({ pod: podName, stagingTargetPath, readOnly, mountPoint: paths.mountPoint }, 'granary mount is live: volume staged');
     return record;
   }
 
@@ -249,7 +250,7 @@ export class MountPods implements MountSupervisor {
       const annotations = pod.metadata?.annotations ?? {};
       const volumeId = annotations[MOUNT_POD_ANNOTATIONS.volumeId] ?? '';
       const stagingTargetPath = annotations[MOUNT_POD_ANNOTATIONS.stagingTargetPath] ?? '';
-      const paths = mountPodPaths(this.podDir, this.stateDir, volumeId);
+      const paths = mountPodPaths(this.podDir, this.stateDir, volumeId, stagingTargetPath);
       const reason = await this.staleReason(pod, volumeId, stagingTargetPath, paths, mounts);
       if (reason === undefined) {
         // Its flags are not kept: a metrics socket in its state folder says it serves one.
