@@ -372,6 +372,67 @@ describe('granary installed as the README says, with its examples, on a one-node
     process.stdout.write(`dashboard queries:\n${answers.map((answer) => `  ${answer.panel}: ${answer.values.join(', ')}`).join('\n')}\n`);
   });
 
+  step('the replicas read the model on without one error while the node plugin is deleted, the chart upgraded to a new image tag and the mount\'s serving process killed', 'survival', async () => {
+    if (!model) throw new Error('the training step did not export a model');
+    const expected = `${model.sha256}  /model/model.bin`;
+    type Pod = { metadata: { name: string; uid: string }; spec: { containers: { image: string }[] }; status: { phase: string; containerStatuses?: { restartCount: number }[] } };
+    const podsOf = async (namespace: string, selector: string) => (await json<{ items: Pod[] }>(['get', 'pods', '-n', namespace, '-l', selector])).items;
+    const replicas = (await podsOf('default', 'app=llm-server')).map((pod) => pod.metadata.name);
+    expect(replicas).toHaveLength(REPLICAS);
+    const mountPodsBefore = (await podsOf(NAMESPACE, 'app.kubernetes.io/component=mount')).map((pod) => pod.metadata.uid).sort();
+    expect(mountPodsBefore.length).toBeGreaterThan(0);
+    // Each replica reads the whole model again and again, one line per read (its sha256, or READ-FAILED with the error).
+    for (const pod of replicas) {
+      await kubectl(['exec', '-n', 'default', pod, '--', 'sh', '-c',
+        'rm -f /tmp/reads.log /tmp/stop; (while [ ! -e /tmp/stop ]; do sha256sum /model/model.bin || echo READ-FAILED; done) > /tmp/reads.log 2>&1 &']);
+    }
+    // The node's page cache would answer the reads without granary: it is dropped all along, so they reach the mount.
+    const dropper = setInterval(() => void fs.writeFile('/proc/sys/vm/drop_caches', '1').catch(() => undefined), 300);
+    try {
+      // 1. The node plugin pod is deleted: its DaemonSet makes another, which adopts the mount Pods.
+      const [nodePlugin] = await podsOf(NAMESPACE, 'app.kubernetes.io/component=node');
+      await kubectl(['delete', 'pod', '-n', NAMESPACE, nodePlugin!.metadata.name, '--wait=true']);
+      await kubectl(['rollout', 'status', `daemonset/${RELEASE}-node`, '-n', NAMESPACE, `--timeout=${KUBECTL_WAIT}`]);
+      await waitFor('the new node plugin to adopt the mount Pods', async () =>
+        (await logs(['-n', NAMESPACE, `daemonset/${RELEASE}-node`, '-c', 'granary'])).includes('adopted a mount Pod'), READY_TIMEOUT_MS);
+
+      // 2. helm upgrade to a new image tag (the same image, retagged): the node plugin rolls, the mount Pods stay.
+      const [repository] = splitImage(node.images.granary);
+      await run('ctr', ['--address', node.dirs.containerdSocket, '-n', 'k8s.io', 'images', 'tag', '--force', node.images.granary, `${repository}:upgraded`]);
+      const upgrade = await helmRun(['upgrade', RELEASE, path.join(ROOT, 'charts', 'granary'), '--namespace', NAMESPACE, '--reuse-values', '--set', 'image.tag=upgraded', '--wait', '--timeout', KUBECTL_WAIT]);
+      expect(upgrade.stdout).toContain('STATUS: deployed');
+      await kubectl(['rollout', 'status', `daemonset/${RELEASE}-node`, '-n', NAMESPACE, `--timeout=${KUBECTL_WAIT}`]);
+      const [upgraded] = await podsOf(NAMESPACE, 'app.kubernetes.io/component=node');
+      expect(upgraded?.spec.containers.map((container) => container.image)).toContain(`${repository}:upgraded`);
+      await waitFor('the upgraded node plugin to adopt the mount Pods', async () =>
+        (await logs(['-n', NAMESPACE, `daemonset/${RELEASE}-node`, '-c', 'granary'])).includes('adopted a mount Pod'), READY_TIMEOUT_MS);
+
+      // 3. kill -9 of the process serving the model's FUSE mount, inside its mount Pod: its holder starts another.
+      const serving = (await run('pgrep', ['-f', 'mount s3://granary-volumes/default/llm-checkpoints/final/ .*--fuse-fd 3'])).stdout.trim().split(/\s+/).filter(Boolean);
+      expect(serving).toHaveLength(1);
+      process.kill(Number(serving[0]), 'SIGKILL');
+      const mountPod = (await podsOf(NAMESPACE, 'app.kubernetes.io/component=mount')).find((pod) => pod.metadata.uid && pod.status.phase === 'Running' &&
+        mountPodsBefore.includes(pod.metadata.uid));
+      await waitFor('the mount Pod to log its takeover', async () => (await logs(['-n', NAMESPACE, mountPod!.metadata.name])).includes('took over the FUSE session'), READY_TIMEOUT_MS);
+      // A few more whole reads through the new serving process.
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+    } finally {
+      clearInterval(dropper);
+      for (const pod of replicas) await kubectl(['exec', '-n', 'default', pod, '--', 'touch', '/tmp/stop']).catch(() => undefined);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    for (const pod of replicas) {
+      const lines = (await kubectl(['exec', '-n', 'default', pod, '--', 'cat', '/tmp/reads.log'])).stdout.trim().split('\n');
+      expect(lines.length).toBeGreaterThan(5);
+      expect(lines.filter((line) => line !== expected)).toEqual([]);
+      timings[`reads-${pod}`] = lines.length;
+    }
+    // The same mount Pods all along, never restarted.
+    const mountPodsAfter = await podsOf(NAMESPACE, 'app.kubernetes.io/component=mount');
+    expect(mountPodsAfter.map((pod) => pod.metadata.uid).sort()).toEqual(mountPodsBefore);
+    expect(mountPodsAfter.every((pod) => pod.status.phase === 'Running' && (pod.status.containerStatuses ?? []).every((status) => status.restartCount === 0))).toBe(true);
+  });
+
   step('deleting a PVC of a reclaim: delete class removes its prefix; the retain class keeps the training prefix', 'reclaim', async () => {
     const claim = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'scratch', namespace: 'default' },
       spec: { storageClassName: DELETE_CLASS, accessModes: ['ReadWriteMany'], resources: { requests: { storage: '1Gi' } } } };
