@@ -252,6 +252,24 @@ describe('granary installed as the README says, with its examples, on a one-node
     expect(classes.items.map((storageClass) => storageClass.metadata.name).sort()).toEqual([...readmeClasses.map((c) => c.name), DELETE_CLASS].sort());
   });
 
+  step('the node plugin\'s service account may create only the Pods and Secrets it labels, in its own namespace, and read no Secret (its Role and the admission policy)', 'rbac', async () => {
+    const as = ['--as', `system:serviceaccount:${NAMESPACE}:${RELEASE}-node`, '--as-group', 'system:serviceaccounts', '--as-group', `system:serviceaccounts:${NAMESPACE}`];
+    const labels = { 'app.kubernetes.io/name': 'granary', 'app.kubernetes.io/component': 'mount', 'app.kubernetes.io/managed-by': 'granary-node' };
+    const pod = (namespace: string, podLabels: Record<string, string>) => JSON.stringify({ apiVersion: 'v1', kind: 'Pod',
+      metadata: { name: 'probe', namespace, labels: podLabels }, spec: { nodeName: node.config.nodeName, containers: [{ name: 'probe', image: node.images.busybox }] } });
+    const secret = (secretLabels: Record<string, string>) => JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'probe', namespace: NAMESPACE, labels: secretLabels } });
+    // Server-side dry runs: authorization and admission decide, nothing is created.
+    const attempt = (manifest: string) => kubectl([...as, 'create', '--dry-run=server', '-f', '-'], manifest).then(() => 'allowed', (error: Error) => error.message);
+    const denied = /ValidatingAdmissionPolicy '[^']*node-mounts' with binding '[^']*' denied request/;
+    expect(await attempt(pod(NAMESPACE, labels))).toBe('allowed');
+    expect(await attempt(secret(labels))).toBe('allowed');
+    expect(await attempt(pod(NAMESPACE, {}))).toMatch(denied);
+    expect(await attempt(secret({}))).toMatch(denied);
+    expect(await attempt(pod('default', labels))).toMatch(/forbidden: User "system:serviceaccount:granary:granary-node" cannot create resource "pods" .* in the namespace "default"/);
+    const read = await kubectl([...as, 'get', 'secret', 'granary-s3', '-n', NAMESPACE]).then(() => 'read', (error: Error) => error.message);
+    expect(read).toMatch(/forbidden: .* cannot get resource "secrets"/);
+  });
+
   step('the training Job writes checkpoints through a granary-rw PVC (tmp, fsync, rename): plain objects in the bucket', 'training', async () => {
     await kubectl(['apply', '-f', '-'], await example('training-job.yaml'));
     const output = await jobLogs('default', 'train-llm');
