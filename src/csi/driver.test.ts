@@ -62,9 +62,23 @@ describe('Driver over a real gRPC server on a unix socket', () => {
     const error = await new Promise<grpc.ServiceError>((resolve) => controller.ListVolumes({}, (e) => resolve(e as grpc.ServiceError)));
     expect(error.code).toBe(grpc.status.UNIMPLEMENTED);
   });
+
+  it('refuses a socket another process serves (a second granary csi), and the first goes on serving', async () => {
+    const second = new Driver({ identity: createIdentityService({ controller: false }) }, silentLogger());
+    await expect(second.start(endpoint)).rejects.toThrow(`--endpoint ${endpoint}: another process is serving on ${path.join(dir, 'csi.sock')} (a second granary csi?); stop it, or give this one another socket`);
+    await second.stop(0);
+    const info = await new Promise((resolve, reject) => identity.GetPluginInfo({}, (e, r) => (e ? reject(e) : resolve(r))));
+    expect(info).toMatchObject({ name: DRIVER_NAME });
+  });
 });
 
 describe('parseEndpoint', () => {
+  it('says which directory is missing instead of bind\'s EACCES', async () => {
+    const lost = new Driver({ identity: createIdentityService({ controller: false }) }, silentLogger());
+    await expect(lost.start('unix:///missing/dir/csi.sock')).rejects.toThrow('--endpoint unix:///missing/dir/csi.sock: the directory /missing/dir does not exist (create it, or mount the CSI socket volume there)');
+    await lost.stop(0);
+  });
+
   it('accepts unix and tcp endpoints', () => {
     expect(parseEndpoint('unix:///csi/csi.sock')).toEqual({ address: 'unix:///csi/csi.sock', socketPath: '/csi/csi.sock' });
     expect(parseEndpoint('tcp://127.0.0.1:10000')).toEqual({ address: '127.0.0.1:10000' });

@@ -1,4 +1,6 @@
 import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger';
 import { csiPackage } from './proto';
@@ -51,12 +53,22 @@ export class Driver {
     if (services.node) this.server.addService(csi.Node.service, handlers(services.node, logger));
   }
 
-  /** Listens on the endpoint (a stale socket file is removed first); resolves to the bound address. */
+  /**
+   * Listens on the endpoint; resolves to the bound address. A unix socket's directory must exist; a socket file left by
+   * a previous run (the kubelet restarts plugins) is replaced, but one another process still serves is refused.
+   */
   async start(endpoint: string): Promise<string> {
     const { address, socketPath } = parseEndpoint(endpoint);
     if (socketPath) {
-      // A socket left by a previous run (kubelet restarts plugins) would make bind fail.
-      fs.rmSync(socketPath, { force: true });
+      const dir = path.dirname(socketPath);
+      // bind() would say only EACCES or ENOENT.
+      if (!fs.existsSync(dir)) throw new Error(`--endpoint ${endpoint}: the directory ${dir} does not exist (create it, or mount the CSI socket volume there)`);
+      if (fs.existsSync(socketPath)) {
+        if (await socketAnswers(socketPath)) {
+          throw new Error(`--endpoint ${endpoint}: another process is serving on ${socketPath} (a second granary csi?); stop it, or give this one another socket`);
+        }
+        fs.rmSync(socketPath, { force: true });
+      }
     }
     const port = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
@@ -71,6 +83,24 @@ export class Driver {
   async stop(graceMs = 5000): Promise<void> {
     await shutDown(this.server, graceMs);
   }
+}
+
+/** How long a connection to an existing socket file may take before the file counts as stale (ms). */
+const SOCKET_PROBE_MS = 1000;
+
+/** Whether a process accepts connections on the unix socket at `socketPath` now (a stale file refuses them). */
+function socketAnswers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(socketPath);
+    const done = (answers: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answers);
+    };
+    const timer = setTimeout(() => done(false), SOCKET_PROBE_MS);
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
 }
 
 /** Stops a gRPC server from accepting calls, waits up to `graceMs` for calls under way, then cuts the rest. */
