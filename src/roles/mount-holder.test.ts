@@ -19,7 +19,8 @@ fs.appendFileSync(runLog, JSON.stringify({ args: process.argv.slice(1), since: p
 const step = (plan.split(',')[runs] ?? 'exit 0').split(' ');
 if (step[0] === 'exit') process.exit(Number(step[1]));
 if (step[0] === 'crash') process.kill(process.pid, 'SIGKILL');
-if (step[0] === 'ready' || step[0] === 'live-crash') fs.writeSync(Number(process.env.GRANARY_READY_FD), 'ready\\n');
+// (Only the first process gets a ready fd: a successor is live by taking over.)
+if ((step[0] === 'ready' || step[0] === 'live-crash') && process.env.GRANARY_READY_FD) fs.writeSync(Number(process.env.GRANARY_READY_FD), 'ready\\n');
 if (step[0] === 'live-crash') setTimeout(() => process.kill(process.pid, 'SIGKILL'), 50);
 process.on('SIGTERM', () => process.exit(0));
 setInterval(() => undefined, 1000);
@@ -64,6 +65,20 @@ describe('holdMount', () => {
   afterAll(() => {
     delete process.env.RUN_LOG;
     delete process.env.PLAN;
+  });
+
+  it.each([
+    ['EACCES', 'granary mount must run as root (FUSE mounts need CAP_SYS_ADMIN)'],
+    ['ENOENT', '/dev/fuse does not exist: load the fuse module (modprobe fuse)'],
+  ])('says what to do when /dev/fuse cannot be opened (%s), starting nothing', async (code, message) => {
+    const held = holdMount({
+      command: process.execPath, args: ['-e', SERVER], mountpoint: '/mnt/x', logger: silentLogger(), signals,
+      openDevice: () => {
+        throw Object.assign(new Error(`${code}: open '/dev/fuse'`), { code });
+      },
+    });
+    await expect(held).rejects.toThrow(message);
+    expect(fs.existsSync(runLog)).toBe(false);
   });
 
   it('runs one serving process on the device (fd 3) and ends with it when it ends on its own', async () => {
