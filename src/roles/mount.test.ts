@@ -50,6 +50,21 @@ describe('serveMount', () => {
     fs.rmSync(readyFile);
   });
 
+  it('warns that a mountpoint that is not empty has its entries hidden while mounted', async () => {
+    fs.writeFileSync(path.join(dir, 'hidden.txt'), 'under the mount');
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _encoding, done) => void (lines.push(chunk.toString()), done()) }));
+    const signals = new EventEmitter();
+    let onReady: () => void = () => undefined;
+    const live = new Promise<void>((resolve) => (onReady = resolve));
+    const served = serveMount(config(), { ...dependencies(signals), logger, onReady });
+    await live;
+    signals.emit('SIGTERM');
+    await served;
+    const warnings = lines.map((line) => JSON.parse(line) as { level: number; msg: string }).filter((line) => line.msg.startsWith('the mountpoint is not empty'));
+    expect(warnings).toEqual([expect.objectContaining({ level: 40, mountpoint: fs.realpathSync(dir), hidden: 1, first: ['hidden.txt'] })]);
+  });
+
   it('returns when someone else unmounts', async () => {
     const signals = new EventEmitter();
     let onReady: () => void = () => undefined;

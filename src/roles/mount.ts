@@ -30,6 +30,19 @@ export interface MountDependencies {
   takeover?: { since: number };
 }
 
+/** Logs a warning when `mountpoint` holds entries: the mount hides them (they are back after unmount). */
+function warnIfNotEmpty(mountpoint: string, logger: Logger): void {
+  let hidden: string[];
+  try {
+    hidden = fs.readdirSync(mountpoint);
+  } catch {
+    return;
+  }
+  if (hidden.length === 0) return;
+  logger.warn({ mountpoint, hidden: hidden.length, first: hidden.slice(0, 3) },
+    `the mountpoint is not empty: its ${hidden.length} entries are hidden while granary is mounted over them (they are back after unmount); mount on an empty directory`);
+}
+
 /** The fsname shown in mountinfo: the S3 URL as given, or the local folder's absolute path. */
 function fsnameOf(source: string, opened: OpenedSource): string {
   if (/^s3:\/\//i.test(source)) return source;
@@ -47,6 +60,7 @@ export async function mountVolume(config: MountConfig, dependencies: MountDepend
   // A session taken over is already mounted there, and nobody serves it until this process does: the mountpoint is
   // the holder's resolved path, and touching it now would wait for this very process.
   const mountpoint = dependencies.takeover ? config.mountpoint : checkMountpoint(config.mountpoint, dependencies.mounts);
+  if (!dependencies.takeover) warnIfNotEmpty(mountpoint, logger);
   const opened = (dependencies.openSource ?? defaultOpenSource)(config.source, dependencies.env ?? process.env);
   const { store, prefix } = opened;
   let cache: MountCache | undefined;
