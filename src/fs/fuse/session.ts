@@ -398,9 +398,12 @@ export class FuseSession {
     const operation = opcodeName(header.opcode);
     const deadline = this.options.deadlines && this.protocol ? deadlineOf(header.opcode, this.options.deadlines) : undefined;
     const { unique, nodeId } = header;
-    const plainUnique = unique & ~UNIQUE_RESEND_BIT;
-    if (plainUnique > this.highestUnique) this.highestUnique = plainUnique;
-    this.onNextRequest?.(plainUnique);
+    // Only a kernel that cannot resend needs the ids kept (see requestsInFlight): elsewhere no bigint work per request.
+    if (this.protocol?.kernelCanResend === false) {
+      const plainUnique = unique & ~UNIQUE_RESEND_BIT;
+      if (plainUnique > this.highestUnique) this.highestUnique = plainUnique;
+      this.onNextRequest?.(plainUnique);
+    }
     let answered = false;
     const answer = (): boolean => {
       if (answered) return false;
