@@ -4,6 +4,7 @@
 // It prints one JSON summary line (AttackSummary) when done. Run it under `prlimit --nofile=N:N` so that it
 // has descriptors for every connection whatever the caller's limit.
 import * as net from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 /** What to attack and how. */
 export interface AttackOptions {
@@ -36,11 +37,19 @@ export interface AttackSummary {
   oldestOpenAtEndMs: number;
   /** Status lines the server sent, by line. */
   answers: Record<string, number>;
+  /**
+   * The attacker's own worst event-loop delay (ms): how late it may have seen a close. Its lifetimes are
+   * measured on its own clock, so on a loaded machine a connection the server closed in time can look older
+   * by up to this much.
+   */
+  maxLoopDelayMs: number;
 }
 
 /** Runs the attack for options.seconds and resolves with what it saw. */
 export async function attack(options: AttackOptions, onFirstRound?: () => void): Promise<AttackSummary> {
-  const summary: AttackSummary = { dialled: 0, connected: 0, timedOut: 0, longestTimedOutMs: 0, closedSilently: 0, peakOpen: 0, openAtEnd: 0, oldestOpenAtEndMs: 0, answers: {} };
+  const summary: AttackSummary = { dialled: 0, connected: 0, timedOut: 0, longestTimedOutMs: 0, closedSilently: 0, peakOpen: 0, openAtEnd: 0, oldestOpenAtEndMs: 0, answers: {}, maxLoopDelayMs: 0 };
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  loopDelay.enable();
   const open = new Map<net.Socket, number>();
   let stopping = false;
   const jitter = (ms: number) => ms * (0.5 + Math.random());
@@ -97,6 +106,8 @@ export async function attack(options: AttackOptions, onFirstRound?: () => void):
   summary.openAtEnd = open.size;
   summary.oldestOpenAtEndMs = Math.max(0, ...[...open.values()].map((openedAt) => now - openedAt));
   for (const socket of open.keys()) socket.destroy();
+  loopDelay.disable();
+  summary.maxLoopDelayMs = Math.round(loopDelay.max / 1e6);
   return summary;
 }
 

@@ -62,6 +62,14 @@ const MAX_JSON_BODY = 64 * 1024;
 /** The longest a header timeout may be overdue: Node checks the connections for it on an interval, this one at most. */
 const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1000;
 
+/**
+ * Connections the kernel may queue for accept() (clamped to net.core.somaxconn, 4096 by default since Linux 5.4).
+ * Node's default, 511, overflows when many clients dial at once (a node's mounts after a restart, or a flood):
+ * the kernel then drops the handshake's last ACK and the client, which believes itself connected, waits out
+ * SYN-ACK retransmits (1, 2, 4, 8 s...) before the server ever sees it.
+ */
+const LISTEN_BACKLOG = 4096;
+
 /** A refused connection is logged at most this often (a flood would otherwise flood the log). */
 const REFUSAL_LOG_INTERVAL_MS = 60_000;
 
@@ -115,7 +123,7 @@ export class CacheServer {
   listen(host: string, port: number): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(port, host, () => {
+      this.server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
         this.server.off('error', reject);
         resolve(this.server.address() as AddressInfo);
       });
