@@ -4,6 +4,8 @@ import { defaultStateDir, LOG_LEVELS, parseMountConfig, readyFdFromEnv, READY_FD
 import * as fs from 'node:fs';
 import { serveMount } from '../roles/mount';
 import { holdMount, TAKEOVER_SINCE_ENV } from '../roles/mount-holder';
+import { startInBackground } from '../roles/mount-background';
+import * as path from 'node:path';
 import { createLogger, type Logger } from '../log/logger';
 import { parseMode, type ModeOption } from '../config/permission-mode';
 import { parseByteSize } from '../config/size';
@@ -26,6 +28,7 @@ interface MountFlags extends CacheClientFlags {
   metadataDeadline?: number;
   fuseFd?: number;
   takeover?: boolean;
+  background: boolean;
   readDeadline?: number;
   writeDeadline?: number;
 }
@@ -71,12 +74,13 @@ export function register(program: Command): void {
     .command('mount')
     .description(
       'Mount SOURCE (s3://BUCKET/PREFIX, endpoint and credentials from AWS_* environment variables, or a local folder) ' +
-        `at MOUNTPOINT and serve it until SIGTERM/SIGINT. Logs JSON on stderr. When ${READY_FD_ENV} names an inherited fd, ` +
+        `at MOUNTPOINT and serve it until SIGTERM/SIGINT or umount (with --background, detached). Logs on stderr. When ${READY_FD_ENV} names an inherited fd, ` +
         'writes "ready\\n" to it once the mount is live.',
     )
     .argument('<source>', 's3://BUCKET/PREFIX or a local folder')
     .argument('<mountpoint>', 'an existing directory')
     .option('--read-only', 'mount read-only (ro)', false)
+    .option('--background', 'return once the mount is live, leaving it running detached with its log in the state directory (mount.log); stop it with umount MOUNTPOINT', false)
     .option('--uid <uid>', 'owner uid shown for every file (default 0)', parseInteger)
     .option('--gid <gid>', 'group gid shown for every file (default 0)', parseInteger)
     .option('--file-mode <mode>', 'permission bits of files, octal, no setuid/setgid/sticky (default 0666)', parseOctal('file-mode'))
@@ -113,6 +117,19 @@ export function register(program: Command): void {
         ...(flags.ramCacheBytes !== undefined && { cacheBytes: flags.ramCacheBytes }),
       },
     });
+    if (flags.background) {
+      if (config.stateDir === undefined) throw new Error('--background needs a state directory for the log (--state-dir)');
+      // The same command line in the foreground, detached; this process only waits for it to be live.
+      const started = await startInBackground({
+        command: process.execPath,
+        args: [...process.execArgv, ...process.argv.slice(1).filter((arg) => arg !== '--background')],
+        env: process.env,
+        readyFdEnv: READY_FD_ENV,
+        logFile: path.join(config.stateDir, 'mount.log'),
+      });
+      process.stderr.write(`granary: mounted ${source} at ${mountpoint} (pid ${started.pid}, log ${started.logFile}); unmount with: umount ${mountpoint}\n`);
+      return;
+    }
     // Before anything queues work on libuv's threadpool (the logger's async writes are the first):
     // libuv reads UV_THREADPOOL_SIZE once, when it starts the pool, and each outstanding /dev/fuse
     // read holds one pool thread for as long as the kernel has no request.
