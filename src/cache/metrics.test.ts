@@ -17,6 +17,10 @@ describe('CacheMetrics', () => {
       expect(text).toContain(`granary_cache_misses_total{tier="${name}"} 0`);
       expect(text).toContain(`granary_cache_hits_total{tier="${name}"} 2`);
     }
+    for (const cap of ['address', 'total']) expect(text).toContain(`granary_cache_refused_connections_total{cap="${cap}"} 0`);
+    for (const path of ['/v1/block', '/v1/load', '/v1/info', '/v1/warmup', '/metrics', '/healthz', '/readyz']) {
+      expect(text).toContain(`granary_cache_http_requests_total{path="${path}",code="200"} 0`);
+    }
   });
 
   it('grows a counter by what its source counted since the last sync', async () => {

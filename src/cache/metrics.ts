@@ -1,7 +1,14 @@
 // The cache server's metrics (prom-client): counters and gauges the dashboard and alerts are built on.
 // The tiers and the store keep plain counters; the server updates these from them and from each request.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { PATHS } from './protocol';
 import { SERVED_FROM, type Tier } from './tiers/tier';
+
+/** The connection caps a refusal is counted under: per source address, or the total. */
+export const REFUSAL_CAPS = ['address', 'total'] as const;
+
+/** One of REFUSAL_CAPS. */
+export type RefusalCap = (typeof REFUSAL_CAPS)[number];
 
 /** The plain counters CacheMetrics.sync() reads. */
 export interface MetricsSnapshot {
@@ -115,5 +122,8 @@ export class CacheMetrics {
     this.originClients = new Gauge({ name: 'granary_cache_origin_clients', help: 'Object store clients (one per bucket) open now.', registers });
     // Every source from the start, at zero: the dashboard's share served from the cache divides by the origin's rate.
     for (const from of SERVED_FROM) this.servedBytes.inc({ from }, 0);
+    // Likewise every cap and every path's successes: a rate or a ratio over them is 0, not "no data", before the first event.
+    for (const cap of REFUSAL_CAPS) this.refusedConnections.inc({ cap }, 0);
+    for (const path of Object.values(PATHS)) this.requests.inc({ path, code: '200' }, 0);
   }
 }

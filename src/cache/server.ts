@@ -11,7 +11,7 @@ import { isObjectStoreError } from '../objectstore/errors';
 import { blockRange } from './block';
 import type { BlockStore } from './block-store';
 import { ConnectionGate } from './connection-gate';
-import type { CacheMetrics } from './metrics';
+import type { CacheMetrics, RefusalCap } from './metrics';
 import { BadBlockQuery, BlockPastEnd, HEADERS, PATHS, parseBlockQuery, tokenMatches, type ErrorBody, type ServerInfo } from './protocol';
 
 /** Runs a warm-up for POST /v1/warmup: calls `progress` with lines to stream, resolves with the summary line. */
@@ -333,7 +333,7 @@ export class CacheServer {
   }
 
   /** Counts a connection refused at accept and logs it, at most once a minute. */
-  private refused(cap: 'address' | 'total', address: string | undefined, limit: number): void {
+  private refused(cap: RefusalCap, address: string | undefined, limit: number): void {
     this.options.metrics.refusedConnections.inc({ cap });
     const now = Date.now();
     if (now - this.lastRefusalLog < REFUSAL_LOG_INTERVAL_MS) return;

@@ -92,6 +92,7 @@ describe('the node plugin\'s /metrics over its mounts\' unix sockets', () => {
       expect(body).not.toContain('volume_id="hung",from');
       expect(body).toContain('granary_node_mount_scrape_failures_total{volume_id="hung"} 1');
       expect(body).toContain('granary_node_mount_scrape_failures_total{volume_id="gone"} 1');
+      expect(body).toContain('granary_node_mount_scrape_failures_total{volume_id="alive"} 0');
     } finally {
       hanging.closeAllConnections();
       await new Promise((resolve) => hanging.close(resolve));

@@ -71,6 +71,8 @@ export class NodeMetricsServer extends HttpEndpoint {
   async metrics(): Promise<string> {
     const mounts = this.options.mounts().flatMap((mount) => (mount.metricsSocket ? [{ ...mount, metricsSocket: mount.metricsSocket }] : []));
     const answers = await Promise.all(mounts.map(async (mount) => {
+      // Each mount's series exists from its first scrape, at 0: an alert on its rate sees a healthy mount, not no data.
+      this.scrapeFailures.inc({ volume_id: mount.volumeId }, 0);
       try {
         return { mount, text: await readMountMetrics(mount.metricsSocket, this.options.mountScrapeTimeoutMs ?? MOUNT_SCRAPE_TIMEOUT_MS) };
       } catch (error) {
