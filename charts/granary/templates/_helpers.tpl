@@ -28,6 +28,23 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/*
+The Kubernetes version the render is for, or "" when helm was told none; fails the render for a version
+older than 1.26, the oldest the chart supports. `helm template` without --kube-version claims v1.20.0,
+older than any the chart supports, so that exact version means "not told" and the render is for a
+current cluster, as one applied with kubectl would be. helm install and upgrade read the cluster's
+version, and --kube-version (as Argo CD passes) is taken as given.
+*/}}
+{{- define "granary.kubeVersion" -}}
+{{- $version := .Capabilities.KubeVersion.Version -}}
+{{- if ne $version "v1.20.0" -}}
+{{- if not (semverCompare ">=1.26.0-0" $version) -}}
+{{- fail (printf "granary needs Kubernetes 1.26 or later, and the cluster runs %s: upgrade it first (or give helm template the --kube-version of the cluster the render is for)" $version) -}}
+{{- end -}}
+{{- $version -}}
+{{- end -}}
+{{- end }}
+
 {{/* The granary image reference. */}}
 {{- define "granary.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
