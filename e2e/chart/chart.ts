@@ -13,7 +13,7 @@ export const CHART_DIR = path.join(ROOT, 'charts', 'granary');
 /** Release and namespace every render uses (the same as manifests/granary.yaml). */
 export const RELEASE = { name: 'granary', namespace: 'granary' } as const;
 
-/** The Kubernetes version renders and lint assume (helm's own default is older than the chart's kubeVersion). */
+/** The Kubernetes version renders and lint assume, named rather than left to helm's default (v1.20.0, read by the chart as "a current cluster"). */
 export const KUBE_VERSION = '1.34.0';
 
 /** One rendered Kubernetes object, as loosely typed as YAML gives it. */
