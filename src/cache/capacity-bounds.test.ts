@@ -1,4 +1,4 @@
-import { diskClampWarning, fitDiskCapacity, judgeRamBytes, RAM_WARN_SHARE } from './capacity-bounds';
+import { diskClampWarning, fitDiskCapacity, judgeRamBytes, RAM_HEADROOM_BYTES } from './capacity-bounds';
 
 const GiB = 1024 ** 3;
 const machine24 = { bytes: 24 * GiB, source: 'MemTotal (/proc/meminfo)' };
@@ -12,11 +12,11 @@ describe('judgeRamBytes', () => {
     expect(message.split('\n')).toHaveLength(1);
   });
 
-  it('warns above the warning share of the memory, and says nothing below it or when the memory is unknown', () => {
-    const justAbove = Math.ceil(machine24.bytes * RAM_WARN_SHARE) + 1;
-    expect(judgeRamBytes(justAbove, machine24)).toEqual({ warn: expect.stringMatching(/--ram-bytes .*more than 80% .*24 GiB/) });
+  it('warns when less than the headroom is left for the rest of the process, and says nothing otherwise or when the memory is unknown', () => {
+    const tight = machine24.bytes - RAM_HEADROOM_BYTES + 1;
+    expect(judgeRamBytes(tight, machine24)).toEqual({ warn: expect.stringMatching(/^--ram-bytes .* leaves less than 1 GiB .*MemTotal \(\/proc\/meminfo\) is 24 GiB.* at most 23 GiB/) });
     expect(judgeRamBytes(machine24.bytes, machine24)).toHaveProperty('warn');
-    expect(judgeRamBytes(Math.floor(machine24.bytes * RAM_WARN_SHARE), machine24)).toEqual({});
+    expect(judgeRamBytes(machine24.bytes - RAM_HEADROOM_BYTES, machine24)).toEqual({});
     expect(judgeRamBytes(100 * GiB, undefined)).toEqual({});
   });
 });

@@ -10,28 +10,31 @@ export interface MemoryLimit {
 }
 
 /**
- * Share of the process's memory above which --ram-bytes draws a warning. Why 80%: the RAM tier's blocks are not
- * all the process holds (the JS heap, blocks in flight to readers and from the object store, socket buffers), and
- * a container that reaches its limit is OOM-killed, losing the whole tier at once.
+ * Memory the process needs besides the RAM tier: the JS heap, blocks in flight to readers and from the object
+ * store, socket buffers. Less than this left under the limit draws a warning, since a container that reaches its
+ * limit is OOM-killed and loses the whole tier at once. 1 GiB, the chart's cache.memoryOverhead default (the
+ * chart sets the pod's limit to ram + memoryOverhead, so a default install is not warned).
  */
-export const RAM_WARN_SHARE = 0.8;
+export const RAM_HEADROOM_BYTES = 1024 ** 3;
 
 /** The verdict on --ram-bytes: refuse it (the process would be OOM-killed before the tier filled), warn, or fine. */
 export type RamVerdict = { refuse: string } | { warn: string } | Record<string, never>;
 
 /**
  * Judges --ram-bytes against the memory the process can have: refused above it (the tier could never fill: the
- * kernel kills the process first), a warning above RAM_WARN_SHARE of it, fine otherwise or when `memory` is unknown.
+ * kernel kills the process first), a warning when less than RAM_HEADROOM_BYTES is left for the rest of the process,
+ * fine otherwise or when `memory` is unknown.
  */
 export function judgeRamBytes(ramBytes: number, memory: MemoryLimit | undefined): RamVerdict {
   if (memory === undefined) return {};
   const asked = `--ram-bytes ${formatByteSize(ramBytes)}`;
   const has = `${memory.source} is ${formatByteSize(memory.bytes)}`;
+  const fits = formatByteSize(Math.max(0, memory.bytes - RAM_HEADROOM_BYTES));
   if (ramBytes > memory.bytes) {
-    return { refuse: `${asked} is more memory than this process can have: ${has}; lower --ram-bytes (to at most ${formatByteSize(Math.floor(memory.bytes * RAM_WARN_SHARE))} to leave room for the rest of the process) or raise the container's memory limit` };
+    return { refuse: `${asked} is more memory than this process can have: ${has}; lower --ram-bytes (to at most ${fits}, leaving ${formatByteSize(RAM_HEADROOM_BYTES)} for the rest of the process) or raise the container's memory limit` };
   }
-  if (ramBytes > memory.bytes * RAM_WARN_SHARE) {
-    return { warn: `${asked} is more than ${Math.round(RAM_WARN_SHARE * 100)}% of the memory this process can have (${has}): the rest of the process may not fit and be OOM-killed; lower --ram-bytes or raise the memory limit` };
+  if (memory.bytes - ramBytes < RAM_HEADROOM_BYTES) {
+    return { warn: `${asked} leaves less than ${formatByteSize(RAM_HEADROOM_BYTES)} of the memory this process can have for the rest of it (${has}): it may be OOM-killed under load; lower --ram-bytes to at most ${fits} or raise the memory limit` };
   }
   return {};
 }
