@@ -1,16 +1,17 @@
 import type { ByteRange } from '../blocks/block-math';
 import type { BlockRequest, BlockFetcher } from '../blocks/block-fetcher';
-import { silentLogger } from '../log/logger';
+import { capturingLogger, silentLogger, type Logger } from '../log/logger';
 import { ObjectStoreError } from '../objectstore/errors';
 import type { BlockRef } from './block';
 import { ClusterFetcher, type OwnerDirectory } from './cluster-fetcher';
 import { PeerError, type FetchedBlock } from './peer-client';
 import { NoPeers, Ring } from './ring';
+import { TokenRefusals } from './token-refusals';
 
 const BLOCK = 1024 * 1024;
 const OWNER = 'http://127.0.0.11:7070';
 
-function setup(options: { fetchBlock?: (peer: string, ref: BlockRef, range: ByteRange) => Promise<FetchedBlock>; ring?: Ring | typeof NoPeers; originFailure?: Error } = {}) {
+function setup(options: { fetchBlock?: (peer: string, ref: BlockRef, range: ByteRange) => Promise<FetchedBlock>; ring?: Ring | typeof NoPeers; originFailure?: Error; logger?: Logger; refusals?: TokenRefusals } = {}) {
   const reported: string[] = [];
   const slow: string[] = [];
   const directory: OwnerDirectory = {
@@ -34,7 +35,7 @@ function setup(options: { fetchBlock?: (peer: string, ref: BlockRef, range: Byte
       return Buffer.alloc(request.end - request.start, 1);
     },
   };
-  const source = new ClusterFetcher({ directory, client, origin, endpoint: 'http://s3:9000', bucket: 'models', blockSize: BLOCK, logger: silentLogger() });
+  const source = new ClusterFetcher({ directory, client, origin, endpoint: 'http://s3:9000', bucket: 'models', blockSize: BLOCK, logger: options.logger ?? silentLogger(), ...(options.refusals && { refusals: options.refusals }) });
   return { source, asked, originRequests, reported, slow };
 }
 
@@ -72,6 +73,23 @@ describe('ClusterFetcher', () => {
     expect(await source.fetch(request())).toEqual(Buffer.alloc(BLOCK, 1));
     expect(originRequests).toHaveLength(1);
     expect(reported).toEqual([]);
+  });
+
+  it('warns once per owner that refuses the token, naming the 401 and the owner, and counts every refusal', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = capturingLogger(lines, 'info');
+    const refusals = new TokenRefusals(logger);
+    const other = 'http://127.0.0.12:7070';
+    const { source, originRequests } = setup({ fetchBlock: () => Promise.reject(new PeerError('Unauthorized', 'answered 401', 401)), logger, refusals });
+    const spread = setup({ fetchBlock: () => Promise.reject(new PeerError('Unauthorized', 'answered 401', 401)), ring: new Ring([{ url: other, weight: 1 }]), logger, refusals });
+    for (let block = 0; block < 3; block++) expect(await source.fetch(request({ start: block * BLOCK, end: block * BLOCK + 10 }))).toEqual(Buffer.alloc(10, 1));
+    await spread.source.fetch(request());
+    expect(originRequests).toHaveLength(3);
+    expect(refusals.total).toBe(4);
+    expect(lines.map((line) => ({ level: line.level, msg: line.msg }))).toEqual([
+      { level: 40, msg: expect.stringContaining(`the cache server ${OWNER} refused the cache token (401): check --cache-token-file / the cluster token Secret`) },
+      { level: 40, msg: expect.stringContaining(`the cache server ${other} refused the cache token (401)`) },
+    ]);
   });
 
   it('asks the owner once and the object store once: when both fail, the read fails with the object store\'s error', async () => {

@@ -8,6 +8,7 @@ import { blockId, blockRange, type BlockRef } from './block';
 import { PeerError, type PeerClient } from './peer-client';
 import type { Membership } from './membership/membership';
 import type { ServedFrom } from './tiers/tier';
+import type { TokenRefusals } from './token-refusals';
 
 /** The part of a Membership the fetcher needs: the current ring, and where to report a failing or slow owner. */
 export type OwnerDirectory = Pick<Membership, 'picker' | 'reportFailure' | 'reportSlow'>;
@@ -34,6 +35,8 @@ export interface ClusterFetcherOptions {
   bucket: string;
   blockSize: number;
   logger: Logger;
+  /** Where a 401 is counted and warned (once per server); without it a 401 is logged like any failure. */
+  refusals?: Pick<TokenRefusals, 'note'>;
 }
 
 /** Reads block ranges from their owners in the cluster cache, falling back to the object store. */
@@ -82,6 +85,8 @@ export class ClusterFetcher implements BlockFetcher {
     // the object store. A probe (which fills nothing) tells a hung server from a busy one.
     if (code === 'Unavailable') this.options.directory.reportFailure(owner);
     else if (code === 'TimedOut') this.options.directory.reportSlow(owner);
+    // A refused token is warned once per server where it is counted, not again here once a minute.
+    if (this.options.refusals?.note(owner, error)) return;
     // A configuration error (token, endpoint) repeats on every read: log it loudly, but once a minute.
     const now = Date.now();
     if (now - this.lastFailureLog < 60_000) return;

@@ -6,11 +6,14 @@ import { openMembership } from './discovery';
 import type { Membership } from './membership/membership';
 import { PeerClient } from './peer-client';
 import { readTokenFile } from './token';
+import { TokenRefusals } from './token-refusals';
 
 /** The peer client and the membership of one client of the cache; close() ends both. */
 export interface CacheConnection {
   client: PeerClient;
   membership: Membership;
+  /** The requests the servers refused for the token (warned once per server); readers report theirs here too. */
+  refusals: TokenRefusals;
   close(): void;
 }
 
@@ -34,9 +37,17 @@ export async function connectToCache(config: CacheClientConfig, logger: Logger, 
     requestTimeoutMs: config.requestTimeoutMs,
     ...(options.maxSocketsPerPeer !== undefined && { maxSocketsPerPeer: options.maxSocketsPerPeer }),
   });
+  const refusals = new TokenRefusals(logger);
+  // A server that refuses the token never passes its probe, so it never joins the ring: the probe is where a
+  // wrong token shows first.
+  const probe = (url: string, signal: AbortSignal) =>
+    client.info(url, signal).catch((error: unknown) => {
+      refusals.note(url, error);
+      throw error;
+    });
   let membership: Membership | undefined;
   try {
-    membership = await openMembership(config, (url, signal) => client.info(url, signal), logger);
+    membership = await openMembership(config, probe, logger);
     if (!membership) throw new Error('no cache servers named: pass --cache-peers or --cache-kubernetes-service');
     await membership.ready();
   } catch (error) {
@@ -48,6 +59,7 @@ export async function connectToCache(config: CacheClientConfig, logger: Logger, 
   return {
     client,
     membership: opened,
+    refusals,
     close() {
       opened.close();
       client.close();

@@ -6,8 +6,10 @@ describe('registerMountCacheMetrics', () => {
   it('reports zeros before the fetcher exists, then the fetcher\'s counters at each scrape', async () => {
     const registry = new Registry();
     const fetcher: { stats?: ClusterFetcherStats } = {};
-    registerMountCacheMetrics(registry, () => fetcher.stats);
+    let refusals = 0;
+    registerMountCacheMetrics(registry, () => fetcher.stats, () => refusals);
     const before = await registry.metrics();
+    expect(before).toContain('granary_mount_cache_token_refusals_total 0');
     for (const from of ['ram', 'disk', 'origin']) expect(before).toContain(`granary_mount_cache_bytes_total{from="${from}"} 0`);
     expect(before).toContain('granary_mount_cache_fetches_total 0');
 
@@ -22,5 +24,7 @@ describe('registerMountCacheMetrics', () => {
     expect(after).toContain('granary_mount_cache_fetches_total 5');
     expect(after).toContain('granary_mount_cache_failures_total 1');
     expect(after).toContain('granary_mount_cache_bypassed_total 3');
+    refusals = 7;
+    expect(await registry.metrics()).toContain('granary_mount_cache_token_refusals_total 7');
   });
 });

@@ -4,8 +4,11 @@ import { Counter, type Registry } from 'prom-client';
 import type { ClusterFetcherStats } from './cluster-fetcher';
 import { SERVED_FROM } from './tiers/tier';
 
-/** Registers the mount's cluster-cache counters in `registry`; `stats` gives the fetcher's counters (undefined before the fetcher exists). */
-export function registerMountCacheMetrics(registry: Registry, stats: () => ClusterFetcherStats | undefined): void {
+/**
+ * Registers the mount's cluster-cache counters in `registry`; `stats` gives the fetcher's counters (undefined before
+ * the fetcher exists), `tokenRefusals` the requests cache servers refused for the token (from the first probe on).
+ */
+export function registerMountCacheMetrics(registry: Registry, stats: () => ClusterFetcherStats | undefined, tokenRefusals: () => number): void {
   // Each counter follows the fetcher's total: at a scrape it grows by what the fetcher counted since the last one.
   const seen = new Map<string, number>();
   const follow = (counter: Counter<string>, name: string, total: number, labels: Record<string, string> = {}): void => {
@@ -15,6 +18,7 @@ export function registerMountCacheMetrics(registry: Registry, stats: () => Clust
     counter.inc(labels, delta);
   };
   const sync = (): void => {
+    follow(refused, 'refused', tokenRefusals());
     const current = stats();
     if (!current) return;
     follow(fetches, 'fetches', current.peerFetches);
@@ -34,6 +38,12 @@ export function registerMountCacheMetrics(registry: Registry, stats: () => Clust
   });
   const failures = new Counter({ name: 'granary_mount_cache_failures_total', help: 'Requests to a block\'s owner that failed; each range was read from the object store instead.', registers, collect: sync });
   const bypassed = new Counter({ name: 'granary_mount_cache_bypassed_total', help: 'Block ranges read from the object store directly: no owner was known, or the object has no ETag.', registers, collect: sync });
+  const refused = new Counter({
+    name: 'granary_mount_cache_token_refusals_total',
+    help: 'Requests (probes and block reads) that a cache server refused with 401: the mount\'s cluster token is wrong; it reads from the object store instead.',
+    registers,
+    collect: sync,
+  });
   // Every source from the start, at zero: a rate over a source never seen is 0, not "no data".
   for (const from of SERVED_FROM) bytes.inc({ from }, 0);
 }

@@ -31,14 +31,14 @@ export interface MountCache {
  * have owners.
  */
 export async function openMountCache(config: CacheClientConfig, store: CachedStore, logger: Logger): Promise<MountCache> {
-  const { client, membership, close } = await connectToCache(config, logger);
+  const { client, membership, refusals, close } = await connectToCache(config, logger);
   const members = membership.picker().members.length;
   logger.info({ members, blockSize: config.blockSize }, members > 0 ? 'reading through the cluster cache' : 'no cache server is ready yet: reading from the object store until one is');
   let fetcher: ClusterFetcher | undefined;
-  const metrics = config.metricsSocket === undefined ? undefined : await serveCounters(config.metricsSocket, () => fetcher?.stats, logger);
+  const metrics = config.metricsSocket === undefined ? undefined : await serveCounters(config.metricsSocket, () => fetcher?.stats, () => refusals.total, logger);
   return {
     fetcher(origin) {
-      fetcher = new ClusterFetcher({ directory: membership, client, origin, endpoint: endpointIdentity(store.endpoint), bucket: store.bucket, blockSize: config.blockSize, logger });
+      fetcher = new ClusterFetcher({ directory: membership, client, origin, endpoint: endpointIdentity(store.endpoint), bucket: store.bucket, blockSize: config.blockSize, logger, refusals });
       return fetcher;
     },
     stats: () => fetcher?.stats,
@@ -50,9 +50,9 @@ export async function openMountCache(config: CacheClientConfig, store: CachedSto
 }
 
 /** Serves the fetcher's counters on the metrics socket; a socket that cannot be served is logged, and the mount goes on without it. */
-async function serveCounters(socketPath: string, stats: () => ClusterFetcherStats | undefined, logger: Logger): Promise<MetricsSocket | undefined> {
+async function serveCounters(socketPath: string, stats: () => ClusterFetcherStats | undefined, tokenRefusals: () => number, logger: Logger): Promise<MetricsSocket | undefined> {
   const registry = new Registry();
-  registerMountCacheMetrics(registry, stats);
+  registerMountCacheMetrics(registry, stats, tokenRefusals);
   try {
     const served = await serveMetricsSocket(registry, socketPath);
     logger.info({ socket: socketPath }, 'the mount\'s cluster-cache counters are served on a unix socket (GET /metrics)');

@@ -2,6 +2,8 @@
 // shutdown. Steps: 1. read the token; 2. open the tiers (the disk index is rebuilt); 3. listen; 4. start
 // the membership (for warm-up and the ring gauge); 5. ready. On SIGTERM: not ready, finish requests,
 // flush disk writes, stop.
+import { promises as dns } from 'node:dns';
+import * as os from 'node:os';
 import type { CacheServerConfig } from '../config/cache';
 import { splitHostPort } from '../config/listen-address';
 import type { BlockFetcher } from '../blocks/block-fetcher';
@@ -13,6 +15,7 @@ import { endpointFromEnv, S3Store } from '../objectstore/s3';
 import { parseS3Url } from '../objectstore/source';
 import { version } from '../version';
 import { BlockStore } from '../cache/block-store';
+import { diskClampWarning, judgeRamBytes, type MemoryLimit } from '../cache/capacity-bounds';
 import { fitToFileLimit, openFileLimit } from '../cache/connection-gate';
 import { openMembership } from '../cache/discovery';
 import type { Membership } from '../cache/membership/membership';
@@ -22,17 +25,44 @@ import { endpointIdentity } from '../cache/protocol';
 import { OriginPool } from '../cache/origin-pool';
 import { NoPeers } from '../cache/ring';
 import { CacheServer } from '../cache/server';
-import { DiskTier } from '../cache/tiers/disk';
+import { peersListSelf, selfMissingWarning, type SelfAddress } from '../cache/membership/self';
+import { DiskTier, type FreeSpace } from '../cache/tiers/disk';
+import { diskDirProblem } from '../cache/tiers/disk-dir';
 import { RamTier } from '../cache/tiers/ram';
 import type { Tier } from '../cache/tiers/tier';
 import { readTokenFile } from '../cache/token';
 import { warmPrefix } from '../cache/warmup';
+import { readMemoryLimit } from '../system/memory-limit';
+
+/** The facts of the machine the server checks its flags against, injectable for tests. */
+export interface MachineFacts {
+  /** The memory the process can have (default: cgroup limit, else MemTotal). */
+  memoryLimit(): MemoryLimit | undefined;
+  /** The free space of the file system holding a directory (default statfs). */
+  statfs?: (dir: string) => Promise<FreeSpace>;
+  /** The machine's names and addresses for telling whether --peers lists this server (default os and dns). */
+  self: Omit<SelfAddress, 'listenHost' | 'port'>;
+}
+
+/** The machine this process runs on. */
+function thisMachine(): MachineFacts {
+  return {
+    memoryLimit: () => readMemoryLimit(),
+    self: {
+      interfaceAddresses: Object.values(os.networkInterfaces()).flatMap((entries) => (entries ?? []).map((entry) => entry.address)),
+      hostname: os.hostname(),
+      resolve: async (name) => (await dns.lookup(name, { all: true })).map((entry) => entry.address),
+    },
+  };
+}
 
 /** The outside world the cache server touches, injectable for tests. */
 export interface CacheServeDependencies {
   logger: Logger;
   /** Environment with the object store's endpoint and credentials (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** The machine the flags are checked against (default this one). */
+  machine?: MachineFacts;
 }
 
 /** A running cache server. */
@@ -46,10 +76,23 @@ export interface RunningCache {
 export async function startCache(config: CacheServerConfig, dependencies: CacheServeDependencies): Promise<RunningCache> {
   const { logger } = dependencies;
   const env = dependencies.env ?? process.env;
+  const machine = dependencies.machine ?? thisMachine();
+  const ramVerdict = judgeRamBytes(config.ramBytes, machine.memoryLimit());
+  if ('refuse' in ramVerdict) throw new Error(ramVerdict.refuse);
+  if ('warn' in ramVerdict) logger.warn({ ramBytes: config.ramBytes }, ramVerdict.warn);
+  if (config.diskDir !== undefined) {
+    const problem = await diskDirProblem(config.diskDir);
+    if (problem !== undefined) throw new Error(`--disk-dir ${config.diskDir} cannot hold the disk tier: ${problem}; give a writable directory (or no --disk-dir for RAM only)`);
+  }
   const token = await readTokenFile(config.tokenFile);
   const endpoint = endpointIdentity(endpointFromEnv(env));
   const ram = new RamTier(config.ramBytes);
-  const disk = config.diskDir !== undefined ? await DiskTier.open({ dir: config.diskDir, capacityBytes: config.diskBytes ?? 0, freeSpaceFloorBytes: config.diskFreeFloorBytes, logger }) : undefined;
+  const disk =
+    config.diskDir !== undefined
+      ? await DiskTier.open({ dir: config.diskDir, capacityBytes: config.diskBytes ?? 0, freeSpaceFloorBytes: config.diskFreeFloorBytes, logger, ...(machine.statfs && { statfs: machine.statfs }) })
+      : undefined;
+  const diskFit = disk?.capacityFit;
+  if (config.diskDir !== undefined && diskFit?.fit.clamped) logger.warn({ diskDir: config.diskDir, ...diskFit.facts, capacityBytes: diskFit.fit.capacityBytes }, diskClampWarning(config.diskDir, diskFit.facts, diskFit.fit));
   const tiers: Tier[] = disk ? [ram, disk] : [ram];
 
   // One store and one origin fetcher per bucket asked for, opened on first use, at most config.originClients
@@ -85,7 +128,9 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
   const client = new PeerClient({ token });
   // Opened once this server listens, so that its first probe of itself finds it.
   let membership: Membership | undefined = undefined;
-  const info = () => ({ capacityBytes: config.ramBytes + (config.diskBytes ?? 0), ramBytes: config.ramBytes, diskBytes: config.diskBytes ?? 0, endpoint, version });
+  // The ring weight follows what the tiers can really hold: a disk tier lowered to fit its file system announces that.
+  const diskBytes = disk?.capacityBytes ?? 0;
+  const info = () => ({ capacityBytes: config.ramBytes + diskBytes, ramBytes: config.ramBytes, diskBytes, endpoint, version });
 
   const fileLimit = openFileLimit();
   const maxConnections = fitToFileLimit(config.maxConnections, fileLimit);
@@ -147,6 +192,10 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
   const address = await server.listen(host, port);
   server.markReady();
   membership = await openMembership(config.discovery, (url, signal) => client.info(url, signal), logger);
+  const { peers } = config.discovery;
+  if (peers.length > 0 && !(await peersListSelf(peers, { ...machine.self, listenHost: host, port: address.port }))) {
+    logger.warn({ listen: config.listen, peers }, selfMissingWarning(config.listen, peers));
+  }
   const bound = `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
   logger.info({ listen: bound, endpoint: endpoint || 'aws', ramBytes: config.ramBytes, disk: disk ? { dir: config.diskDir, capacityBytes: disk.capacityBytes, blocks: disk.blockCount, usedBytes: disk.usedBytes } : 'none', blockSize: config.blockSize, buckets: config.buckets.length > 0 ? config.buckets : 'any', originClients: config.originClients, limits, openFileLimit: fileLimit }, 'cache server ready');
 

@@ -112,6 +112,7 @@ describe('DiskTier', () => {
   it('writes a block once when it is put several times at once', async () => {
     let statfsCalls = 0;
     const tier = await open({ statfs: async () => (statfsCalls++, { availableBytes: 1e15 }) });
+    statfsCalls = 0; // the one at open fits the cap to the file system
     const id = idOf('same');
     await Promise.all(Array.from({ length: 5 }, () => tier.put(id, dataOf(2000, 3))));
     expect(statfsCalls).toBe(1);
@@ -263,6 +264,27 @@ describe('DiskTier', () => {
     expect(tier.stats.rejections).toBe(1);
     expect(tier.has(id)).toBe(false);
     expect((await fsp.readdir(path.dirname(fileOf(id)))).filter((name) => name.startsWith(TEMP_PREFIX))).toEqual([]);
+  });
+
+  it('lowers its cap at open to what the file system can hold: free space plus its own blocks, less the floor', async () => {
+    const first = await open({ capacityBytes: 1 << 20 });
+    for (const key of ['a', 'b']) await first.put(idOf(key), dataOf(4000, 1));
+    const heldBytes = 2 * (4000 + BLOCK_HEADER_BYTES);
+    const lines: Record<string, unknown>[] = [];
+    const tier = await open({ capacityBytes: 2 ** 40, freeSpaceFloorBytes: 1000, statfs: async () => ({ availableBytes: 50_000 }), logger: capturingLogger(lines) });
+    expect(tier.capacityBytes).toBe(50_000 + heldBytes - 1000);
+    expect(tier.capacityFit).toEqual({ facts: { requestedBytes: 2 ** 40, availableBytes: 50_000, heldBytes, floorBytes: 1000 }, fit: { capacityBytes: tier.capacityBytes, holdableBytes: tier.capacityBytes, clamped: true } });
+    expect(tier.blockCount).toBe(2);
+    expect(lines.find((line) => line.msg === 'disk tier opened')).toMatchObject({ capacityBytes: tier.capacityBytes, requestedCapacityBytes: 2 ** 40 });
+    const roomy = await open({ capacityBytes: 1 << 20, statfs: plentyOfSpace });
+    expect(roomy.capacityBytes).toBe(1 << 20);
+    expect(roomy.capacityFit?.fit.clamped).toBe(false);
+  });
+
+  it('keeps the cap asked for when statfs fails at open', async () => {
+    const tier = await open({ capacityBytes: 12345, statfs: async () => Promise.reject(new Error('EIO')) });
+    expect(tier.capacityBytes).toBe(12345);
+    expect(tier.capacityFit).toBeUndefined();
   });
 
   it('turns a failing statfs into a rejection', async () => {

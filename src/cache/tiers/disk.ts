@@ -21,6 +21,7 @@ import type { Logger } from '../../log/logger';
 import { isBlockId } from '../block';
 import { ByteLru, type Sized } from '../../util/byte-lru';
 import { forEachLimited } from '../../util/for-each-limited';
+import { fitDiskCapacity, type DiskFacts, type DiskFit } from '../capacity-bounds';
 import { SingleFlight } from '../../util/single-flight';
 import { BLOCK_FORMAT_VERSION, BLOCK_HEADER_BYTES, decodeBlockFile, encodeBlockHeader } from './block-file';
 import type { Tier, TierStats } from './tier';
@@ -47,7 +48,7 @@ export interface FreeSpace {
 export interface DiskTierOptions {
   /** The tier's directory (created if missing); the tier owns its `blocks` folder. */
   dir: string;
-  /** The cap: data bytes held never exceed it. */
+  /** The cap asked for (--disk-bytes); lowered at open to what the file system can hold (see capacityBytes). */
   capacityBytes: number;
   /** Free bytes the file system keeps after every write: the tier evicts, or refuses a block, to keep them. */
   freeSpaceFloorBytes: number;
@@ -96,7 +97,8 @@ interface FoundBlock {
 export class DiskTier implements Tier {
   readonly name = 'disk';
   readonly stats: TierStats = { hits: 0, misses: 0, evictions: 0, corruptions: 0, rejections: 0 };
-  readonly capacityBytes: number;
+  private cap: number;
+  private fitFacts: { facts: DiskFacts; fit: DiskFit } | undefined;
   // Committed blocks: their files are in place. The tier enforces the cap itself (the LRU's own cap is
   // unbounded) because the cap must also cover the reservations of writes in flight.
   private readonly index = new ByteLru<Sized>(Number.MAX_SAFE_INTEGER);
@@ -111,7 +113,7 @@ export class DiskTier implements Tier {
   private readonly statfs: (dir: string) => Promise<FreeSpace>;
 
   private constructor(private readonly options: DiskTierOptions) {
-    this.capacityBytes = options.capacityBytes;
+    this.cap = options.capacityBytes;
     this.blocksDir = path.join(options.dir, BLOCKS_DIR);
     this.statfs = options.statfs ?? statfsFreeSpace;
   }
@@ -123,6 +125,19 @@ export class DiskTier implements Tier {
     const tier = new DiskTier(options);
     await tier.rebuild();
     return tier;
+  }
+
+  /**
+   * The cap: data bytes held never exceed it. The capacity asked for, or what the file system could hold at open
+   * (free space plus the blocks already there, less the floor) when that is less; the ring weight follows it.
+   */
+  get capacityBytes(): number {
+    return this.cap;
+  }
+
+  /** How the cap was fitted to the file system at open: the facts read and the outcome; undefined when statfs failed then. */
+  get capacityFit(): { facts: DiskFacts; fit: DiskFit } | undefined {
+    return this.fitFacts;
   }
 
   /** Data bytes of the blocks held, plus those reserved by writes in flight. */
@@ -354,6 +369,24 @@ export class DiskTier implements Tier {
   }
 
   /**
+   * Lowers the cap to what the file system can hold for the tier: its free space plus `heldBytes` (the block files
+   * already there), less the floor. A statfs that fails keeps the cap asked for: writes then check it again.
+   */
+  private async fitToFileSystem(heldBytes: number): Promise<void> {
+    let availableBytes: number;
+    try {
+      ({ availableBytes } = await this.statfs(this.options.dir));
+    } catch (error) {
+      this.options.logger.warn({ err: error, dir: this.options.dir }, 'cannot read the free space of the disk tier\'s file system: keeping the --disk-bytes cap as given');
+      return;
+    }
+    const facts: DiskFacts = { requestedBytes: this.options.capacityBytes, availableBytes, heldBytes, floorBytes: this.options.freeSpaceFloorBytes };
+    const fit = fitDiskCapacity(facts);
+    this.fitFacts = { facts, fit };
+    this.cap = fit.capacityBytes;
+  }
+
+  /**
    * Rebuilds the index from the files in blocks/: sizes from stat (the header and checksum are checked on
    * get), recency from mtime, oldest first. Removes temp files left by a crash, anything that is not a block
    * file, and every block file when the format file names another format (or is missing); then evicts the
@@ -412,6 +445,7 @@ export class DiskTier implements Tier {
     found.sort((a, b) => a.mtimeMs - b.mtimeMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     let total = found.reduce((sum, block) => sum + block.length, 0);
     const bytesFound = total;
+    await this.fitToFileSystem(bytesFound + found.length * BLOCK_HEADER_BYTES);
     let kept = 0;
     while (kept < found.length && total > this.capacityBytes) total -= (found[kept++] as FoundBlock).length;
     const overCap = found.slice(0, kept);
@@ -423,6 +457,7 @@ export class DiskTier implements Tier {
       {
         dir: this.options.dir, blocks: found.length, bytes: bytesFound, evictedOverCap: overCap.length,
         removedTempFiles: removed.temp, removedOtherFiles: removed.junk, capacityBytes: this.capacityBytes,
+        ...(this.fitFacts?.fit.clamped && { requestedCapacityBytes: this.options.capacityBytes }),
         formatVersion: BLOCK_FORMAT_VERSION,
         ...(format !== BLOCK_FORMAT_VERSION && { foundFormatVersion: format ?? null, removedOldFormatFiles: removed.oldFormat }),
       },
