@@ -116,6 +116,15 @@ describe('warm-up: a prefix loaded into its owners before the readers come', () 
     expect(down.stdout).toMatch(/http:\/\/127\.0\.0\.1:9 {2}DOWN/);
   });
 
+  it('says a port that answers S3 XML is not a granary cache server, in one line, with exit code 1', async () => {
+    const s3 = new URL(server.endpoint).origin;
+    const result = await run(process.execPath, [builtCli(), 'cache', 'status', '--peers', `${peers[0]},${s3}`, '--token-file', tokenFile], { timeoutMs: 30_000, env: env() });
+    expect(result.code).toBe(1);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines).toEqual([expect.stringMatching(new RegExp(`^${peers[0]}  up  `)), expect.stringMatching(new RegExp(`^${s3}  DOWN  not a granary cache server \\(answered \\d{3}[^)]*\\)$`))]);
+    expect(result.stdout).not.toContain('<');
+  });
+
   it('fails with a clear message when the token is wrong or no cache server answers', async () => {
     const wrongToken = path.join(base, 'wrong-token');
     fs.writeFileSync(wrongToken, 'not-the-cluster-token-000000');
