@@ -129,8 +129,51 @@ describe('warm-up: a prefix loaded into its owners before the readers come', () 
     const wrongToken = path.join(base, 'wrong-token');
     fs.writeFileSync(wrongToken, 'not-the-cluster-token-000000');
     const result = await run(process.execPath, [builtCli(), 'warmup', `s3://${bucket}/models/m1`, '--cache-peers', peers.join(','), '--cache-token-file', wrongToken], { timeoutMs: 60_000, env: env() });
-    expect(result.code).not.toBe(0);
+    expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/no cache server is ready/);
+    for (const peer of peers) expect(result.stderr).toContain(`${peer} not ready: 401: the cache token was refused — check --cache-token-file`);
     expect(result.stderr).not.toContain('not-the-cluster-token');
+  });
+
+  it('refuses to warm a smaller ring when a listed cache server is not ready, naming it and why, unless --allow-partial', async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const s3 = new URL(server.endpoint).origin;
+    const listed = [...peers, closed, s3];
+    const warm = (...flags: string[]) =>
+      run(process.execPath, [builtCli(), 'warmup', `s3://${bucket}/models/m2`, '--cache-peers', listed.join(','), '--cache-token-file', tokenFile, '--json', ...flags], { timeoutMs: 120_000, env: env() });
+    const origin = await originBytes();
+
+    const refused = await warm();
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ cacheServers: { listed: listed.length, ready: peers }, error: expect.stringContaining('--allow-partial') });
+    expect(refused.stderr).toContain(`cache servers: 2 of 4 ready (${peers.join(', ')})`);
+    expect(refused.stderr).toContain(`${closed} not ready: connection refused`);
+    expect(refused.stderr).toMatch(new RegExp(`${s3} not ready: not a granary cache server \\(answered \\d{3}`));
+    expect(refused.stderr).toContain('--allow-partial');
+    expect(await originBytes()).toBe(origin);
+
+    const partial = await warm('--allow-partial');
+    expect(partial.code).toBe(0);
+    expect(partial.stderr).toContain(`cache servers: 2 of 4 ready (${peers.join(', ')})`);
+    const summary = JSON.parse(partial.stdout) as Summary & { cacheServers: unknown };
+    expect(summary.cacheServers).toEqual({
+      listed: listed.length,
+      ready: peers,
+      notReady: [
+        { url: closed, problem: 'ConnectionRefused', reason: 'connection refused' },
+        { url: s3, problem: 'NotGranary', reason: expect.stringMatching(/^not a granary cache server \(answered \d{3}/) },
+      ],
+    });
+    expect(summary).toMatchObject({ objectsDone: 1, failedBlocks: 0 });
+
+    const table = await run(process.execPath, [builtCli(), 'warmup', `s3://${bucket}/models/m2`, '--cache-peers', listed.join(','), '--cache-token-file', tokenFile, '--allow-partial'], { timeoutMs: 120_000, env: env() });
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain(`  cache servers  2 of 4 ready (${peers.join(', ')}); ${closed} not ready: connection refused; ${s3} not ready: not a granary cache server`);
+  });
+
+  it('fails, naming the source, when the prefix matches no object (a typo)', async () => {
+    const result = await warmup(`s3://${bucket}/models/m1-typo`);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`s3://${bucket}/models/m1-typo matched no objects: check the prefix`);
   });
 });
