@@ -72,8 +72,11 @@ describe('warm-up: a prefix loaded into its owners before the readers come', () 
     const summary = JSON.parse(first.stdout) as Summary;
     expect(summary).toMatchObject({ objectsDone: SHARDS.length, bytesDone: total, failedBlocks: 0, bytesFrom: { origin: total, ram: 0, disk: 0 } });
     expect(await originBytes()).toBe(total);
-    // Both owners took a share.
-    for (const cache of caches) expect(await cache.metric('granary_cache_blocks', 'tier="disk"')).toBeGreaterThan(0);
+    // Both owners took a share, on disk: a warm-up leaves RAM to the blocks readers use (README, Warm-up).
+    for (const cache of caches) {
+      expect(await cache.metric('granary_cache_blocks', 'tier="disk"')).toBeGreaterThan(0);
+      expect(await cache.metric('granary_cache_blocks', 'tier="ram"')).toBe(0);
+    }
 
     const again = JSON.parse((await warmup(`s3://${bucket}/models/m1`)).stdout) as Summary;
     expect(again.bytesFrom.origin).toBe(0);
@@ -116,12 +119,64 @@ describe('warm-up: a prefix loaded into its owners before the readers come', () 
     expect(down.stdout).toMatch(/http:\/\/127\.0\.0\.1:9 {2}DOWN/);
   });
 
+  it('says a port that answers S3 XML is not a granary cache server, in one line, with exit code 1', async () => {
+    const s3 = new URL(server.endpoint).origin;
+    const result = await run(process.execPath, [builtCli(), 'cache', 'status', '--peers', `${peers[0]},${s3}`, '--token-file', tokenFile], { timeoutMs: 30_000, env: env() });
+    expect(result.code).toBe(1);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines).toEqual([expect.stringMatching(new RegExp(`^${peers[0]}  up  `)), expect.stringMatching(new RegExp(`^${s3}  DOWN  not a granary cache server \\(answered \\d{3}[^)]*\\)$`))]);
+    expect(result.stdout).not.toContain('<');
+  });
+
   it('fails with a clear message when the token is wrong or no cache server answers', async () => {
     const wrongToken = path.join(base, 'wrong-token');
     fs.writeFileSync(wrongToken, 'not-the-cluster-token-000000');
     const result = await run(process.execPath, [builtCli(), 'warmup', `s3://${bucket}/models/m1`, '--cache-peers', peers.join(','), '--cache-token-file', wrongToken], { timeoutMs: 60_000, env: env() });
-    expect(result.code).not.toBe(0);
+    expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/no cache server is ready/);
+    for (const peer of peers) expect(result.stderr).toContain(`${peer} not ready: 401: the cache token was refused — check --cache-token-file`);
     expect(result.stderr).not.toContain('not-the-cluster-token');
+  });
+
+  it('refuses to warm a smaller ring when a listed cache server is not ready, naming it and why, unless --allow-partial', async () => {
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const s3 = new URL(server.endpoint).origin;
+    const listed = [...peers, closed, s3];
+    const warm = (...flags: string[]) =>
+      run(process.execPath, [builtCli(), 'warmup', `s3://${bucket}/models/m2`, '--cache-peers', listed.join(','), '--cache-token-file', tokenFile, '--json', ...flags], { timeoutMs: 120_000, env: env() });
+    const origin = await originBytes();
+
+    const refused = await warm();
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ cacheServers: { listed: listed.length, ready: peers }, error: expect.stringContaining('--allow-partial') });
+    expect(refused.stderr).toContain(`cache servers: 2 of 4 ready (${peers.join(', ')})`);
+    expect(refused.stderr).toContain(`${closed} not ready: connection refused`);
+    expect(refused.stderr).toMatch(new RegExp(`${s3} not ready: not a granary cache server \\(answered \\d{3}`));
+    expect(refused.stderr).toContain('--allow-partial');
+    expect(await originBytes()).toBe(origin);
+
+    const partial = await warm('--allow-partial');
+    expect(partial.code).toBe(0);
+    expect(partial.stderr).toContain(`cache servers: 2 of 4 ready (${peers.join(', ')})`);
+    const summary = JSON.parse(partial.stdout) as Summary & { cacheServers: unknown };
+    expect(summary.cacheServers).toEqual({
+      listed: listed.length,
+      ready: peers,
+      notReady: [
+        { url: closed, problem: 'ConnectionRefused', reason: 'connection refused' },
+        { url: s3, problem: 'NotGranary', reason: expect.stringMatching(/^not a granary cache server \(answered \d{3}/) },
+      ],
+    });
+    expect(summary).toMatchObject({ objectsDone: 1, failedBlocks: 0 });
+
+    const table = await run(process.execPath, [builtCli(), 'warmup', `s3://${bucket}/models/m2`, '--cache-peers', listed.join(','), '--cache-token-file', tokenFile, '--allow-partial'], { timeoutMs: 120_000, env: env() });
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain(`  cache servers  2 of 4 ready (${peers.join(', ')}); ${closed} not ready: connection refused; ${s3} not ready: not a granary cache server`);
+  });
+
+  it('fails, naming the source, when the prefix matches no object (a typo)', async () => {
+    const result = await warmup(`s3://${bucket}/models/m1-typo`);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`s3://${bucket}/models/m1-typo matched no objects: check the prefix`);
   });
 });

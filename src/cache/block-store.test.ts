@@ -73,6 +73,22 @@ describe('BlockStore', () => {
     expect(origin.requests).toHaveLength(2);
   });
 
+  it('loads (warm-up) into RAM on a server without a disk tier, where the least recently used blocks make room', async () => {
+    const origin = countingOrigin();
+    const ram = new RamTier(BLOCK * 2);
+    const store = new BlockStore({ ram, origin: () => origin.fetcher, logger: silentLogger() });
+    expect(await store.load(ref(0))).toEqual({ servedFrom: 'origin', bytes: BLOCK });
+    expect(ram.has(blockId(ref(0)))).toBe(true);
+    expect(await store.load(ref(0))).toEqual({ servedFrom: 'ram', bytes: BLOCK });
+    expect(origin.requests).toHaveLength(1);
+    // A warm-up larger than RAM keeps only its last RAM-full: the first blocks it loaded are pushed out.
+    await store.load(ref(1));
+    await store.load(ref(2));
+    expect([0, 1, 2].map((index) => ram.has(blockId(ref(index))))).toEqual([false, true, true]);
+    expect(await store.load(ref(0))).toEqual({ servedFrom: 'origin', bytes: BLOCK });
+    expect(origin.requests).toHaveLength(4);
+  });
+
   it('shares a failed fill with its waiters and tries again on the next read', async () => {
     let fail = true;
     const store = new BlockStore({

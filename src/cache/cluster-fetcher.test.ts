@@ -68,6 +68,13 @@ describe('ClusterFetcher', () => {
     expect(source.stats.peerFailures).toBe(1);
   });
 
+  it('reads from the object store when the owner is not a granary cache server, and reports it so the ring drops it', async () => {
+    const { source, originRequests, reported } = setup({ fetchBlock: () => Promise.reject(new PeerError('NotGranary', 'answered 400 application/xml', 400)) });
+    expect(await source.fetch(request())).toEqual(Buffer.alloc(BLOCK, 1));
+    expect(originRequests).toHaveLength(1);
+    expect(reported).toEqual([OWNER]);
+  });
+
   it('reads from the object store on a wrong token, without dropping the owner (a configuration error, not a dead peer)', async () => {
     const { source, originRequests, reported } = setup({ fetchBlock: () => Promise.reject(new PeerError('Unauthorized', 'no', 401)) });
     expect(await source.fetch(request())).toEqual(Buffer.alloc(BLOCK, 1));

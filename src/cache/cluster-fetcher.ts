@@ -83,7 +83,8 @@ export class ClusterFetcher implements BlockFetcher {
     // Why a timeout does not drop the owner: a slow answer is most often a fill from a slow object store, and
     // every mount that dropped a live owner would send its blocks to other servers, which fill them again from
     // the object store. A probe (which fills nothing) tells a hung server from a busy one.
-    if (code === 'Unavailable') this.options.directory.reportFailure(owner);
+    // Something other than a cache server on that port is as useless as a dead one, and the probes keep it out.
+    if (code === 'Unavailable' || code === 'NotGranary') this.options.directory.reportFailure(owner);
     else if (code === 'TimedOut') this.options.directory.reportSlow(owner);
     // A refused token is warned once per server where it is counted, not again here once a minute.
     if (this.options.refusals?.note(owner, error)) return;
@@ -91,7 +92,7 @@ export class ClusterFetcher implements BlockFetcher {
     const now = Date.now();
     if (now - this.lastFailureLog < 60_000) return;
     this.lastFailureLog = now;
-    const level = code === 'Unauthorized' || code === 'Rejected' ? 'error' : 'warn';
+    const level = code === 'Unauthorized' || code === 'Rejected' || code === 'NotGranary' ? 'error' : 'warn';
     this.options.logger[level]({ owner, code, err: error }, 'a cache server failed a read; reading from the object store instead (logged at most once a minute)');
   }
 }

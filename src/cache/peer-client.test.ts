@@ -59,6 +59,20 @@ describe('PeerClient', () => {
     await peer.close();
   });
 
+  it('calls a 4xx without granary\'s JSON error body NotGranary, naming its type but not echoing its body', async () => {
+    const peer = await serve((_request, response) => {
+      const text = '<?xml version="1.0"?><Error><Code>AccessDenied</Code></Error>';
+      response.writeHead(403, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(text) });
+      response.end(text);
+    });
+    for (const call of [() => client.fetchBlock(peer.url, REF, { start: 0, end: 10 }), () => client.load(peer.url, REF), () => client.info(peer.url)]) {
+      const error = await call().catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'NotGranary', status: 403, contentType: 'application/xml' });
+      expect((error as Error).message).not.toContain('<');
+    }
+    await peer.close();
+  });
+
   it('still maps the status of an error whose body it does not read (chunked), and keeps working after it', async () => {
     let calls = 0;
     const peer = await serve((_request, response) => {

@@ -24,18 +24,39 @@ export type PeerErrorCode =
   /** 4xx other than 401: the server would not take this request (wrong endpoint, block size, bad input). */
   | 'Rejected'
   /** 404 / 412: the object is gone or changed; the object store will say the same. */
-  | 'ObjectChanged';
+  | 'ObjectChanged'
+  /**
+   * The server answered, but not as a granary cache server does: a 4xx or 2xx whose body is not granary's JSON
+   * (an S3 server's XML, a web page). The URL names the wrong port or host.
+   */
+  | 'NotGranary';
 
-/** A failed peer request, with a stable code and the HTTP status when there was one. */
+/** What a PeerError may carry besides its code, message and status. */
+export interface PeerErrorDetails {
+  cause?: unknown;
+  /** How the exchange broke when no usable answer came (refused, timed out, reset), as src/net/errors.ts names it. */
+  connection?: ConnectionErrorCode;
+  /** The Content-Type of an answer that was not granary's (NotGranary). */
+  contentType?: string;
+}
+
+/** A failed peer request, with a stable code, the HTTP status when there was one, and how the connection broke. */
 export class PeerError extends Error {
+  /** How the exchange broke when no usable answer came; undefined when the server answered (or it was aborted). */
+  readonly connection: ConnectionErrorCode | undefined;
+  /** The Content-Type of an answer that was not granary's, when it named one. */
+  readonly contentType: string | undefined;
+
   constructor(
     readonly code: PeerErrorCode,
     message: string,
     readonly status?: number,
-    options?: { cause?: unknown },
+    details: PeerErrorDetails = {},
   ) {
-    super(message, options);
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'PeerError';
+    this.connection = details.connection;
+    this.contentType = details.contentType;
   }
 }
 
@@ -139,11 +160,11 @@ export class PeerClient {
     try {
       const response = await this.connections.get(peer, `${PATHS.block}?${blockQuery(ref, range)}`, { authorization: authorization(this.options.token) }, into, this.options.headersTimeoutMs, cancel).catch((error: unknown) => {
         if (error instanceof PeerError) throw error;
-        if (isConnectionError(error, 'HeadersTimeout')) throw new PeerError('TimedOut', `${name} did not answer GET ${PATHS.block} within ${this.options.headersTimeoutMs} ms`, undefined, { cause: error });
+        if (isConnectionError(error, 'HeadersTimeout')) throw new PeerError('TimedOut', `${name} did not answer GET ${PATHS.block} within ${this.options.headersTimeoutMs} ms`, undefined, { cause: error, connection: error.code });
         const code = isConnectionError(error) ? PEER_ERROR_OF[error.code] : 'Unavailable';
-        throw new PeerError(code, `GET ${PATHS.block} from ${name} failed: ${(error as Error).message}`, undefined, { cause: error });
+        throw new PeerError(code, `GET ${PATHS.block} from ${name} failed: ${(error as Error).message}`, undefined, { cause: error, ...(isConnectionError(error) && { connection: error.code }) });
       });
-      if (response.status < 200 || response.status >= 300) throw errorFrom(name, response.status, response.body);
+      if (response.status < 200 || response.status >= 300) throw errorFrom(name, response.status, response.body, response.headers.get('content-type'));
       const servedFrom = response.headers.get(HEADERS.servedFrom) ?? '';
       if (!SERVED_FROM_NAMES.has(servedFrom)) throw new PeerError('Unavailable', `${name} answered a block without a valid ${HEADERS.servedFrom} header`);
       return { data: response.body, servedFrom: servedFrom as ServedFrom };
@@ -158,9 +179,14 @@ export class PeerClient {
     return this.json<LoadResult>(peer, 'POST', `${PATHS.load}?${blockQuery(ref)}`, signal);
   }
 
-  /** The server's capacity, endpoint and version; rejects when it is down or not ready. */
+  /** The server's capacity, endpoint and version; rejects when it is down or not ready, NotGranary when the answer is not a ServerInfo. */
   async info(peer: string, signal?: AbortSignal): Promise<ServerInfo> {
-    return this.json<ServerInfo>(peer, 'GET', PATHS.info, signal);
+    const info = await this.json<Partial<Record<keyof ServerInfo, unknown>> | null>(peer, 'GET', PATHS.info, signal);
+    const numbers = [info?.capacityBytes, info?.ramBytes, info?.diskBytes];
+    if (!numbers.every((value) => typeof value === 'number') || typeof info?.endpoint !== 'string' || typeof info.version !== 'string') {
+      throw new PeerError('NotGranary', `${peer} answered ${PATHS.info} with JSON that is not a granary cache server's info`, 200, { contentType: 'application/json' });
+    }
+    return info as ServerInfo;
   }
 
   /** Closes idle sockets. */
@@ -177,7 +203,8 @@ export class PeerClient {
       return JSON.parse(body.toString('utf8')) as T;
     } catch (error) {
       if (error instanceof PeerError) throw error;
-      throw new PeerError('Unavailable', `${peer} answered ${path} with a body that is not JSON`, response.statusCode, { cause: error });
+      const contentType = response.headers['content-type'];
+      throw new PeerError('NotGranary', `${peer} answered ${path} with a body that is not JSON${contentType ? ` (${contentType})` : ''}`, response.statusCode, { cause: error, ...(contentType && { contentType }) });
     } finally {
       done();
     }
@@ -212,7 +239,7 @@ export class PeerClient {
           reject(error);
         }
       };
-      const headersTimer = setTimeout(() => fail(new PeerError('TimedOut', `${peer} did not answer ${method} ${url.pathname} within ${this.options.headersTimeoutMs} ms`)), this.options.headersTimeoutMs);
+      const headersTimer = setTimeout(() => fail(new PeerError('TimedOut', `${peer} did not answer ${method} ${url.pathname} within ${this.options.headersTimeoutMs} ms`, undefined, { connection: 'HeadersTimeout' })), this.options.headersTimeoutMs);
       const requestTimer = setTimeout(() => fail(new PeerError('TimedOut', `${method} ${url.pathname} from ${peer} took more than ${this.options.requestTimeoutMs} ms`)), this.options.requestTimeoutMs);
       const onAbort = () => fail(new PeerError('Unavailable', `${method} ${url.pathname} from ${peer} was aborted`, undefined, { cause: signal?.reason }));
       const cleanup = () => {
@@ -233,7 +260,7 @@ export class PeerClient {
           resolve(this.request(peer, method, path, signal, false));
           return;
         }
-        reject(error instanceof PeerError ? error : new PeerError('Unavailable', `${method} ${url.pathname} from ${peer} failed: ${error.message}`, undefined, { cause: error }));
+        reject(error instanceof PeerError ? error : new PeerError('Unavailable', `${method} ${url.pathname} from ${peer} failed: ${error.message}`, undefined, { cause: error, connection: connectionCodeOf(error) }));
       });
       request.on('response', (response) => {
         clearTimeout(headersTimer);
@@ -245,7 +272,7 @@ export class PeerClient {
           return;
         }
         void readAll(response, 64 * 1024, peer)
-          .then((body) => errorFrom(peer, status, body))
+          .then((body) => errorFrom(peer, status, body, response.headers['content-type']))
           .catch((error: unknown) => (error instanceof PeerError ? error : new PeerError('Unavailable', `${peer} answered ${status}`, status)))
           .then((error) => {
             settled = true;
@@ -266,15 +293,38 @@ function parsePeer(peer: string): URL {
   }
 }
 
-function errorFrom(peer: string, status: number, body: Buffer): PeerError {
-  let message = body.toString('utf8').slice(0, 500);
+/** The message of granary's JSON error body, or undefined when `body` is not one. */
+function granaryErrorMessage(body: Buffer): string | undefined {
   try {
-    message = (JSON.parse(message) as ErrorBody).error.message;
+    const message = (JSON.parse(body.toString('utf8')) as Partial<ErrorBody> | null)?.error?.message;
+    return typeof message === 'string' ? message : undefined;
   } catch {
-    // not our JSON error body: keep the raw text
+    return undefined;
+  }
+}
+
+/**
+ * The PeerError of a non-2xx answer. A cache server answers every error with its JSON error body, so a 4xx
+ * without one comes from something else on that port (an S3 server's XML 400, a proxy's 404 page): NotGranary,
+ * its body left out. A 5xx without one stays Unavailable with the start of its text: a proxy in front of a cache
+ * server answers so while the server is away.
+ */
+function errorFrom(peer: string, status: number, body: Buffer, contentType: string | undefined): PeerError {
+  const message = granaryErrorMessage(body);
+  if (message === undefined && status < 500) {
+    const type = contentType ? ` ${contentType}` : '';
+    return new PeerError('NotGranary', `${peer} answered ${status}${type} without granary's JSON error body: it is not a granary cache server`, status, { ...(contentType && { contentType }) });
   }
   const code: PeerErrorCode = status === 401 ? 'Unauthorized' : status === 404 || status === 412 ? 'ObjectChanged' : status >= 500 ? 'Unavailable' : 'Rejected';
-  return new PeerError(code, `${peer} answered ${status}: ${message}`, status);
+  return new PeerError(code, `${peer} answered ${status}: ${message ?? body.toString('utf8').slice(0, 500)}`, status);
+}
+
+/** How a node:http request's error broke the exchange: refused, an answer that is not HTTP, reset after connecting, or no connection at all. */
+function connectionCodeOf(error: NodeJS.ErrnoException): ConnectionErrorCode {
+  if (error.code === 'ECONNREFUSED') return 'ConnectionRefused';
+  // node:http's parser codes: what answered does not speak HTTP/1.x.
+  if (error.code?.startsWith('HPE_')) return 'BadHead';
+  return STALE_SOCKET_ERRORS.has(error.code ?? '') ? 'ConnectionReset' : 'ConnectFailed';
 }
 
 /** Copies the response body into `data`, which it must fill exactly. */

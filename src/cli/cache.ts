@@ -6,6 +6,7 @@ import { LOG_LEVELS } from '../config/log-levels';
 import { formatByteSize, parseByteSize } from '../config/size';
 import { parsePeerList } from '../cache/membership/static';
 import { PeerClient } from '../cache/peer-client';
+import { peerProblem } from '../cache/peer-problem';
 import { startCache } from '../roles/cache-server';
 import { readTokenFile } from '../cache/token';
 import { createLogger } from '../log/logger';
@@ -114,7 +115,7 @@ export function register(program: Command): void {
           process.stdout.write(`${peer}  up  ram ${formatByteSize(info.ramBytes)}  disk ${formatByteSize(info.diskBytes)}  endpoint ${info.endpoint || 'aws'}  version ${info.version}\n`);
         } catch (error) {
           failed++;
-          process.stdout.write(`${peer}  DOWN  ${(error as Error).message}\n`);
+          process.stdout.write(`${peer}  DOWN  ${peerProblem(error, '--token-file').reason}\n`);
         }
       }
       client.close();

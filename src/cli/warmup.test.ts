@@ -4,7 +4,10 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import type { WarmupSummary } from '../cache/warmup';
 import { LOAD_TIMEOUT_MS, type WarmupConfig } from '../config/warmup';
-import { formatDuration, parseWarmupFlags, progressLine, register, summaryLines, type WarmupFlags } from './warmup';
+import { PeerError } from '../cache/peer-client';
+import { ProbeTimeout } from '../cache/membership/membership';
+import { cacheServersReport, type CacheServersReport } from './cache-servers';
+import { cacheServersRefusal, formatDuration, nothingMatched, parseWarmupFlags, progressLine, register, summaryLines, type WarmupFlags } from './warmup';
 
 const TOKEN = ['--cache-token-file', '/etc/granary/token'];
 
@@ -34,6 +37,7 @@ describe('parseWarmupFlags', () => {
         headersTimeoutMs: LOAD_TIMEOUT_MS,
         requestTimeoutMs: LOAD_TIMEOUT_MS,
       },
+      allowPartial: false,
       concurrency: 16,
       json: false,
       logLevel: 'warn',
@@ -49,6 +53,7 @@ describe('parseWarmupFlags', () => {
       '--concurrency', '64',
       '--cache-block-size', '8MiB',
       '--json',
+      '--allow-partial',
       '--log-level', 'debug',
     ]);
     expect(config).toMatchObject({
@@ -56,6 +61,7 @@ describe('parseWarmupFlags', () => {
       prefix: '',
       cache: { peers: [], kubernetesService: 'granary-cache', kubernetesNamespace: 'granary', blockSize: 8 * 1024 * 1024 },
       concurrency: 64,
+      allowPartial: true,
       json: true,
       logLevel: 'debug',
     });
@@ -129,12 +135,62 @@ const summary: WarmupSummary = {
   failures: [{ key: 'llama/7b/shard-3', index: 17, owner: 'http://10.0.0.6:7070', message: 'cache server answered 503' }],
 };
 
+const A = 'http://10.0.0.5:7070';
+const B = 'http://10.0.0.6:7070';
+const C = 'http://10.0.0.7:7070';
+const refused = new PeerError('Unavailable', `GET /v1/info from ${C} failed: connect ECONNREFUSED`, undefined, { connection: 'ConnectionRefused' });
+const wrongToken = new PeerError('Unauthorized', `${A} answered 401: a valid cluster token is required`, 401);
+/** Two of three listed servers ready, the third refusing connections. */
+const twoOfThree: CacheServersReport = cacheServersReport([{ url: A, ready: true }, { url: B, ready: true }, { url: C, ready: false, failure: refused }], '--cache-token-file');
+
+describe('which listed cache servers a warm-up goes on with', () => {
+  it('goes on when every listed server is ready', () => {
+    expect(cacheServersRefusal(cacheServersReport([{ url: A, ready: true }, { url: B, ready: true }], '--cache-token-file'), false)).toBeUndefined();
+  });
+
+  it('refuses a smaller ring, naming the missing server and why, unless --allow-partial', () => {
+    expect(twoOfThree).toEqual({ listed: 3, ready: [A, B], notReady: [{ url: C, problem: 'ConnectionRefused', reason: 'connection refused' }] });
+    expect(cacheServersRefusal(twoOfThree, false)).toMatch(
+      new RegExp(`^1 of 3 cache servers are not ready \\(${C} not ready: connection refused\\): .*pass --allow-partial to warm the ready ones anyway$`),
+    );
+    expect(cacheServersRefusal(twoOfThree, true)).toBeUndefined();
+  });
+
+  it('refuses when none is ready, even with --allow-partial, naming each reason', () => {
+    const none = cacheServersReport([{ url: A, ready: false, failure: wrongToken }, { url: B, ready: false, failure: new ProbeTimeout(2000) }], '--cache-token-file');
+    for (const allowPartial of [false, true]) {
+      expect(cacheServersRefusal(none, allowPartial)).toBe(
+        `no cache server is ready (0 of 2): ${A} not ready: 401: the cache token was refused — check --cache-token-file; ${B} not ready: timeout: no answer within 2000 ms`,
+      );
+    }
+  });
+
+  it('refuses when discovery lists none', () => {
+    expect(cacheServersRefusal(cacheServersReport([], '--cache-token-file'), true)).toMatch(/^no cache server is listed: the cache's Kubernetes Service has no ready endpoint/);
+  });
+});
+
+describe('a source that matched nothing', () => {
+  const nothing = { ...summary, objectsListed: 0, objectsSkipped: 0, objectsDone: 0, bytesListed: 0, bytesDone: 0, blocksDone: 0 };
+
+  it('is an error naming the source and the key prefix', () => {
+    expect(nothingMatched(nothing, 's3://models/llama/7B', 'llama/7B/')).toBe(
+      's3://models/llama/7B matched no objects: check the prefix (keys are case-sensitive; nothing with bytes was found under the key prefix "llama/7B/")',
+    );
+  });
+
+  it('is no error when something was listed, even if only skipped', () => {
+    expect(nothingMatched(summary, 's3://models/llama/7b', 'llama/7b/')).toBeUndefined();
+    expect(nothingMatched({ ...nothing, objectsSkipped: 1 }, 's3://models/llama/7b', 'llama/7b/')).toBeUndefined();
+  });
+});
+
 describe('warm-up output', () => {
   it('summarises the cache servers, files, bytes, sources, failures, duration and rate', () => {
-    const lines = summaryLines(summary, 's3://models/llama/7b', ['http://10.0.0.5:7070', 'http://10.0.0.6:7070']);
+    const lines = summaryLines(summary, 's3://models/llama/7b', twoOfThree);
     expect(lines).toEqual([
       'warm-up of s3://models/llama/7b',
-      '  cache servers  2 (http://10.0.0.5:7070, http://10.0.0.6:7070)',
+      `  cache servers  2 of 3 ready (${A}, ${B}); ${C} not ready: connection refused`,
       '  files          12 (1 skipped: no ETag, cannot be cached)',
       '  bytes          3 GiB',
       '  blocks         767',

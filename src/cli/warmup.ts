@@ -1,5 +1,6 @@
 // `granary warmup s3://BUCKET/PREFIX`: parse flags (the shared --cache-* flags and the warm-up's own), build the
-// WarmupConfig, reach the cache ring, call warmPrefix, show progress on stderr and the summary on stdout.
+// WarmupConfig, reach the cache ring and say which listed servers are ready, call warmPrefix, show progress on
+// stderr and the summary on stdout.
 import { SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
 import { connectToCache, type CacheConnection } from '../cache/connection';
@@ -12,6 +13,7 @@ import { createLogger, type Logger } from '../log/logger';
 import { endpointFromEnv } from '../objectstore/s3';
 import { openSource } from '../objectstore/source';
 import { addCacheClientOptions, cacheClientInput, flagParser, wholeNumber, type CacheClientFlags } from './cache-flags';
+import { cacheServersReport, describeCacheServers, describeUnready, type CacheServersReport } from './cache-servers';
 
 /** How often the progress line is printed when stderr is not a terminal (ms). */
 export const PLAIN_PROGRESS_INTERVAL_MS = 5000;
@@ -21,6 +23,7 @@ const FAILURES_SHOWN = 10;
 
 /** The flags of `granary warmup` as commander parses them. */
 export interface WarmupFlags extends CacheClientFlags {
+  allowPartial?: boolean;
   concurrency?: number;
   json?: boolean;
   logLevel?: (typeof LOG_LEVELS)[number];
@@ -34,6 +37,7 @@ export function parseWarmupFlags(source: string, flags: WarmupFlags): WarmupConf
   return parseWarmupConfig({
     source,
     cache: cacheClientInput(flags),
+    ...(flags.allowPartial !== undefined && { allowPartial: flags.allowPartial }),
     ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
     ...(flags.json !== undefined && { json: flags.json }),
     ...(flags.logLevel !== undefined && { logLevel: flags.logLevel }),
@@ -65,13 +69,38 @@ export function progressLine(progress: WarmupProgress): string {
 }
 
 /**
- * The summary table printed at the end, then the first failures. `cacheServers` are the ring's members the warm-up
- * loaded into (the blocks' owners), so an operator sees which cache pods it reached.
+ * Why the warm-up must not start with these cache servers, or undefined when it may: none listed (discovery found
+ * none), none ready, or some not ready without --allow-partial. Each message names every server missing and why.
  */
-export function summaryLines(summary: WarmupSummary, source: string, cacheServers: readonly string[]): string[] {
+export function cacheServersRefusal(report: CacheServersReport, allowPartial: boolean): string | undefined {
+  if (report.listed === 0) {
+    return "no cache server is listed: the cache's Kubernetes Service has no ready endpoint, or its EndpointSlices could not be read (rerun with --log-level info to see why)";
+  }
+  if (report.ready.length === 0) return `no cache server is ready (0 of ${report.listed}): ${describeUnready(report)}`;
+  if (report.notReady.length === 0 || allowPartial) return undefined;
+  // Why not warm the ready ones: each block's owner is picked on the ring of ready servers, so the missing
+  // servers' share lands on the others and is no use once they are back, their blocks owned by them again, cold.
+  return (
+    `${report.notReady.length} of ${report.listed} cache servers are not ready (${describeUnready(report)}): a warm-up now would ` +
+    "load their share of the blocks into the other servers, where readers stop looking once they are back; fix them, or pass --allow-partial to warm the ready ones anyway"
+  );
+}
+
+/** The error of a warm-up whose source matched no object with bytes to warm (a mistyped prefix), or undefined. */
+export function nothingMatched(summary: WarmupSummary, source: string, prefix: string): string | undefined {
+  if (summary.objectsListed > 0 || summary.objectsSkipped > 0) return undefined;
+  const under = prefix === '' ? 'in the bucket' : `under the key prefix "${prefix}"`;
+  return `${source} matched no objects: check the prefix (keys are case-sensitive; nothing with bytes was found ${under})`;
+}
+
+/**
+ * The summary table printed at the end, then the first failures. `cacheServers` says which listed servers the
+ * warm-up reached (the blocks' owners) and why any other was left out.
+ */
+export function summaryLines(summary: WarmupSummary, source: string, cacheServers: CacheServersReport): string[] {
   const warm = summary.bytesFrom.ram + summary.bytesFrom.disk;
   const rows: Array<[string, string]> = [
-    ['cache servers', `${cacheServers.length}${cacheServers.length > 0 ? ` (${cacheServers.join(', ')})` : ''}`],
+    ['cache servers', describeCacheServers(cacheServers)],
     ['files', `${summary.objectsDone}${summary.objectsSkipped > 0 ? ` (${summary.objectsSkipped} skipped: no ETag, cannot be cached)` : ''}`],
     ['bytes', formatByteSize(summary.bytesDone)],
     ['blocks', String(summary.blocksDone)],
@@ -152,9 +181,11 @@ function flush(logger: Logger): Promise<void> {
 
 /**
  * Warms the prefix through the ring and prints the summary. Steps: 1. connect to the cache (read the token, build
- * the ring and wait for its first probes); 2. open the object store (AWS_* environment); 3. check that the owners
- * fill from the same endpoint as this process; 4. warm, showing progress; 5. print the summary; throw if any block
- * failed. Everything opened is closed, whatever happens; SIGINT/SIGTERM stop the warm-up.
+ * the ring and wait for its first probes); 2. say which listed servers are ready and why the others are not, and
+ * stop unless all are (or --allow-partial and some are); 3. open the object store (AWS_* environment); 4. check
+ * that the owners fill from the same endpoint as this process; 5. warm, showing progress; 6. print the summary;
+ * throw if the source matched nothing or any block failed. Everything opened is closed, whatever happens;
+ * SIGINT/SIGTERM stop the warm-up.
  */
 async function runWarmup(config: WarmupConfig): Promise<void> {
   const logger = createLogger({ level: config.logLevel, name: 'granary-warmup' });
@@ -168,6 +199,17 @@ async function runWarmup(config: WarmupConfig): Promise<void> {
   try {
     cache = await connectToCache(config.cache, logger, { maxSocketsPerPeer: config.concurrency });
     const { client, membership } = cache;
+    const servers = () => cacheServersReport(membership.readiness(), '--cache-token-file');
+    const atStart = servers();
+    const refusal = cacheServersRefusal(atStart, config.allowPartial);
+    if (atStart.ready.length > 0) process.stderr.write(`cache servers: ${describeCacheServers(atStart)}\n`);
+    if (refusal !== undefined) {
+      if (config.json) process.stdout.write(`${JSON.stringify({ source: config.source, cacheServers: atStart, error: refusal })}\n`);
+      throw new Error(refusal);
+    }
+    if (atStart.notReady.length > 0) {
+      process.stderr.write(`warning: --allow-partial: warming the ${atStart.ready.length} ready cache servers only; the blocks they load for the ${atStart.notReady.length} missing are read from the object store again once those are back\n`);
+    }
     const opened = openSource(config.source);
     store = opened.store;
     const endpoint = endpointIdentity(endpointFromEnv(process.env));
@@ -198,8 +240,11 @@ async function runWarmup(config: WarmupConfig): Promise<void> {
     });
     display.stop();
     display = undefined;
-    if (config.json) process.stdout.write(`${JSON.stringify({ source: config.source, ...summary })}\n`);
-    else process.stdout.write(`${summaryLines(summary, config.source, membership.picker().members.map((member) => member.url)).join('\n')}\n`);
+    const atEnd = servers();
+    if (config.json) process.stdout.write(`${JSON.stringify({ source: config.source, cacheServers: atEnd, ...summary })}\n`);
+    else process.stdout.write(`${summaryLines(summary, config.source, atEnd).join('\n')}\n`);
+    const empty = nothingMatched(summary, config.source, opened.prefix);
+    if (empty !== undefined) throw new Error(empty);
     if (summary.failedBlocks > 0) {
       throw new Error(`${summary.failedBlocks} blocks could not be warmed (see the failures above); readers will fetch them from the object store`);
     }
@@ -220,9 +265,12 @@ export function register(program: Command): void {
     .description(
       'Load every block of every object under s3://BUCKET/PREFIX into the cache server that owns it, before a scale-out. ' +
         'Endpoint and credentials from AWS_* environment variables (the same endpoint as the cache servers). ' +
-        'Progress on stderr, a summary on stdout; exits 1 if any block could not be warmed.',
+        'Says on stderr which listed cache servers are ready and why the others are not, then shows progress; a summary on stdout. ' +
+        'Exits 1 if a listed cache server is not ready (unless --allow-partial), if none is, if the source matched no object, ' +
+        'or if any block could not be warmed.',
     )
     .argument('<source>', 's3://BUCKET/PREFIX')
+    .option('--allow-partial', 'warm the ready cache servers even if some listed ones are not ready (warns instead of exiting 1)', false)
     .option('--concurrency <n>', `blocks loading at once (default ${DEFAULT_WARMUP_CONCURRENCY})`, flagParser(wholeNumber))
     .option('--json', 'print the summary as one JSON line on stdout instead of a table', false)
     .addOption(new Option('--log-level <level>', 'log level of the JSON log on stderr').choices(LOG_LEVELS).default('warn'));

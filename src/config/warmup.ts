@@ -57,6 +57,11 @@ export const warmupConfigSchema = z
       .min(1, { error: concurrencyProblem })
       .max(MAX_WARMUP_CONCURRENCY, { error: concurrencyProblem })
       .default(DEFAULT_WARMUP_CONCURRENCY),
+    /**
+     * Warm the ready cache servers even when others listed (or discovered) are not ready. Default false: a warm-up
+     * into a smaller ring puts the missing servers' share on the others, where it is no use once they are back.
+     */
+    allowPartial: z.boolean().default(false),
     /** Print the summary as one JSON line on stdout instead of a table. Default false. */
     json: z.boolean().default(false),
     /** Log level of the JSON log on stderr. Default warn (progress and the summary are the output). */

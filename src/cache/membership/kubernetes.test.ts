@@ -4,7 +4,7 @@ import { KubeConfig, type V1EndpointSlice } from '@kubernetes/client-node';
 import pino from 'pino';
 import type { PeerPicker } from '../ring';
 import { candidateUrls, kubernetesMembership, namespaceFromEnvironment, SERVICE_ACCOUNT_NAMESPACE_FILE, type KubernetesMembershipOptions } from './kubernetes';
-import type { Membership, Probe } from './membership';
+import { EndpointNotReady, type Membership, type Probe } from './membership';
 
 // @kubernetes/client-node 1.x is an ES module: Node (>= 20.19) require()s it, jest's module registry cannot,
 // so the tests hand jest the module as Node itself loads it.
@@ -191,6 +191,22 @@ describe('kubernetesMembership', () => {
     const list = api.requests.find((url) => url.searchParams.get('watch') === null);
     expect(list?.pathname).toBe(SLICES_PATH);
     expect(list?.searchParams.get('labelSelector')).toBe(`kubernetes.io/service-name=${SERVICE}`);
+  });
+
+  it('reports the probed candidates and, as not ready, the endpoints Kubernetes marks not ready', async () => {
+    api.slices.set('a', slice('a', [{ address: '10.0.0.1', ready: true }, { address: '10.0.0.2', ready: false }, { address: '10.0.0.3' }]));
+    capacities.set('http://10.0.0.1:8470', 8 * GiB);
+    const members = open();
+    await members.ready();
+    const readiness = members.readiness();
+    expect(readiness.map(({ url, ready }) => ({ url, ready }))).toEqual([
+      { url: 'http://10.0.0.1:8470', ready: true },
+      { url: 'http://10.0.0.3:8470', ready: false },
+      { url: 'http://10.0.0.2:8470', ready: false },
+    ]);
+    expect(readiness[1]?.failure).toEqual(new Error('connect ECONNREFUSED http://10.0.0.3:8470'));
+    expect(readiness[2]?.failure).toBeInstanceOf(EndpointNotReady);
+    expect((readiness[2]?.failure as Error).message).toMatch(new RegExp(`not ready in the Service ${SERVICE}`));
   });
 
   it('follows MODIFIED, ADDED and DELETED events: endpoints that stop being ready leave, new ready ones join', async () => {

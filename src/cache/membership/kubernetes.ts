@@ -6,7 +6,7 @@ import type { Logger } from '../../log/logger';
 import { backoffDelay } from '../../util/backoff';
 import { sleepUnlessAborted } from '../../util/sleep';
 import type { PeerPicker } from '../ring';
-import type { Membership, Probe } from './membership';
+import { EndpointNotReady, type Membership, type PeerReadiness, type Probe } from './membership';
 import { PeerProber, type PeerProberOptions } from './prober';
 
 /** Where the cache servers are: the endpoints of `service` in `namespace`. */
@@ -79,13 +79,22 @@ export function namespaceFromEnvironment(
  * with no port (and no target.port) contributes nothing.
  */
 export function candidateUrls(slices: Iterable<V1EndpointSlice>, target: Pick<KubernetesTarget, 'port' | 'scheme'>): string[] {
+  return endpointUrls(slices, target, true);
+}
+
+/** The URLs of the endpoints `slices` mark not ready (`conditions.ready` false), in candidateUrls' form. */
+export function notReadyUrls(slices: Iterable<V1EndpointSlice>, target: Pick<KubernetesTarget, 'port' | 'scheme'>): string[] {
+  return endpointUrls(slices, target, false);
+}
+
+function endpointUrls(slices: Iterable<V1EndpointSlice>, target: Pick<KubernetesTarget, 'port' | 'scheme'>, ready: boolean): string[] {
   const urls = new Set<string>();
   for (const slice of slices) {
     const ports = slice.ports ?? [];
     const port = ports.find((p) => p.name === 'http' && p.port !== undefined)?.port ?? ports.find((p) => p.port !== undefined)?.port ?? target.port;
     if (port === undefined) continue;
     for (const endpoint of slice.endpoints ?? []) {
-      if (endpoint.conditions?.ready === false) continue;
+      if ((endpoint.conditions?.ready !== false) !== ready) continue;
       for (const address of endpoint.addresses ?? []) {
         const host = address.includes(':') ? `[${address}]` : address;
         urls.add(`${target.scheme ?? 'http'}://${host}:${port}`);
@@ -156,6 +165,15 @@ class EndpointSliceMembership implements Membership {
   async ready(): Promise<void> {
     await this.firstList;
     await this.prober.ready();
+  }
+
+  /** The probed candidates, then the endpoints the Service lists but Kubernetes marks not ready (never probed). */
+  readiness(): PeerReadiness[] {
+    const probed = this.prober.readiness();
+    const known = new Set(probed.map((peer) => peer.url));
+    const failure = new EndpointNotReady(`Kubernetes marks it not ready in the Service ${this.target.service} (its pod is starting, stopping or failing its readiness probe)`);
+    const unready = notReadyUrls(this.slices.values(), this.target).filter((url) => !known.has(url));
+    return [...probed, ...unready.map((url) => ({ url, ready: false, failure }))];
   }
 
   reportFailure(url: string): void {

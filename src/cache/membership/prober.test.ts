@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { silentLogger } from '../../log/logger';
 import { NoPeers, type PeerPicker } from '../ring';
-import type { Probe } from './membership';
+import { ProbeTimeout, type Probe } from './membership';
 import { PeerProber, PROBER_DEFAULTS } from './prober';
 
 const GiB = 2 ** 30;
@@ -60,6 +60,47 @@ describe('PeerProber', () => {
     ]);
     expect([A, B]).toContain(prober.picker().pickPeer('some-block-0'));
     expect(changes).toHaveLength(1);
+  });
+
+  it('tells, for every candidate in the order given, whether it is in the ring and the error that keeps it out', async () => {
+    const D = 'http://10.0.0.4:8470';
+    servers.capacity.set(A, 'down').set(B, 4 * GiB).set(C, 'hang');
+    prober.setCandidates([A, B, C]);
+    const ready = prober.start().ready();
+    await jest.advanceTimersByTimeAsync(PROBER_DEFAULTS.probeTimeoutMs);
+    await ready;
+    prober.setCandidates([A, B, C, D]);
+    const [down, up, hung, unprobed] = prober.readiness();
+    expect([down?.url, up?.url, hung?.url, unprobed?.url]).toEqual([A, B, C, D]);
+    expect(down).toEqual({ url: A, ready: false, failure: new Error(`connect ECONNREFUSED ${A}`) });
+    expect(up).toEqual({ url: B, ready: true });
+    expect(hung?.ready).toBe(false);
+    expect(hung?.failure).toBeInstanceOf(ProbeTimeout);
+    expect(hung?.failure).toMatchObject({ timeoutMs: PROBER_DEFAULTS.probeTimeoutMs });
+    // D is probed at once (it is down): until then it has no failure to show.
+    expect(unprobed).toEqual({ url: D, ready: false });
+
+    servers.capacity.set(A, 2 * GiB);
+    prober.reportFailure(B);
+    // The next round, which waits for C's probe to time out before it applies anything.
+    await jest.advanceTimersByTimeAsync(PROBER_DEFAULTS.intervalMs + PROBER_DEFAULTS.probeTimeoutMs);
+    expect(prober.readiness().map(({ url, ready }) => ({ url, ready }))).toEqual([
+      { url: A, ready: true },
+      { url: B, ready: true },
+      { url: C, ready: false },
+      { url: D, ready: false },
+    ]);
+    expect(prober.readiness()[3]?.failure).toEqual(new Error(`connect ECONNREFUSED ${D}`));
+  });
+
+  it('shows a server a reader reported failed as not ready until a probe brings it back', async () => {
+    servers.capacity.set(A, 4 * GiB);
+    prober.setCandidates([A]);
+    await prober.start().ready();
+    prober.reportFailure(A);
+    expect(prober.readiness()).toEqual([{ url: A, ready: false, failure: new Error('a reader reported it failed') }]);
+    await jest.advanceTimersByTimeAsync(PROBER_DEFAULTS.retryAfterFailureMs);
+    expect(prober.readiness()).toEqual([{ url: A, ready: true }]);
   });
 
   it('is ready with NoPeers when no candidate answers', async () => {

@@ -2,7 +2,7 @@
 // of those that answered, each weighted by the capacity it reported.
 import type { Logger } from '../../log/logger';
 import { NoPeers, Ring, weightOf, type PeerPicker, type RingMember } from '../ring';
-import type { Membership, Probe } from './membership';
+import { ProbeTimeout, type Membership, type PeerReadiness, type Probe } from './membership';
 
 /** Timing of a PeerProber (see PROBER_DEFAULTS). */
 export interface PeerProberOptions {
@@ -26,12 +26,14 @@ interface Candidate {
   generation: number;
   /** The capacity its last probe reported; undefined while it is out of the ring. */
   capacityBytes: number | undefined;
+  /** Why its last probe failed (or a reader reported it); undefined while in the ring or not yet probed. */
+  failure: unknown;
   retry: NodeJS.Timeout | undefined;
   /** A probe asked by reportSlow is under way. */
   slowProbe: boolean;
 }
 
-type ProbeOutcome = { ok: true; capacityBytes: number } | { ok: false; reason: string };
+type ProbeOutcome = { ok: true; capacityBytes: number } | { ok: false; reason: string; error: unknown };
 
 /**
  * Probes every candidate URL every `intervalMs` and keeps a Ring of those whose last probe succeeded.
@@ -92,7 +94,7 @@ export class PeerProber implements Membership {
       }
     }
     const added = [...next].filter((url) => !this.candidates.has(url));
-    for (const url of added) this.candidates.set(url, { generation: 0, capacityBytes: undefined, retry: undefined, slowProbe: false });
+    for (const url of added) this.candidates.set(url, { generation: 0, capacityBytes: undefined, failure: undefined, retry: undefined, slowProbe: false });
     if (memberRemoved) this.rebuild();
     if (this.started && added.length > 0) void this.probeAll(added);
   }
@@ -105,11 +107,20 @@ export class PeerProber implements Membership {
     return this.firstRound;
   }
 
+  readiness(): PeerReadiness[] {
+    return [...this.candidates].map(([url, candidate]) => ({
+      url,
+      ready: candidate.capacityBytes !== undefined,
+      ...(candidate.capacityBytes === undefined && candidate.failure !== undefined && { failure: candidate.failure }),
+    }));
+  }
+
   reportFailure(url: string): void {
     const candidate = this.candidates.get(url);
     if (candidate === undefined || this.closed) return;
     candidate.generation += 1;
     if (candidate.capacityBytes !== undefined) {
+      candidate.failure = new Error('a reader reported it failed');
       candidate.capacityBytes = undefined;
       this.logger.info({ peer: url }, 'cache server left the ring: a reader reported it failed');
       this.rebuild();
@@ -176,6 +187,7 @@ export class PeerProber implements Membership {
   private apply(url: string, candidate: Candidate, outcome: ProbeOutcome): boolean {
     const before = candidate.capacityBytes;
     if (!outcome.ok) {
+      candidate.failure = outcome.error;
       if (before === undefined) {
         this.logger.debug({ peer: url, reason: outcome.reason }, 'cache server not ready');
         return false;
@@ -185,6 +197,7 @@ export class PeerProber implements Membership {
       return true;
     }
     candidate.capacityBytes = outcome.capacityBytes;
+    candidate.failure = undefined;
     const weight = weightOf(outcome.capacityBytes);
     if (before === undefined) {
       this.logger.info({ peer: url, capacityBytes: outcome.capacityBytes, weight }, 'cache server joined the ring');
@@ -202,17 +215,20 @@ export class PeerProber implements Membership {
     // The timeout also races the probe itself, so a probe that ignores its signal cannot stall a round.
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        const error = new Error(`no answer within ${this.options.probeTimeoutMs} ms`);
+        const error = new ProbeTimeout(this.options.probeTimeoutMs);
         controller.abort(error);
         reject(error);
       }, this.options.probeTimeoutMs);
     });
     try {
       const { capacityBytes } = await Promise.race([this.probe(url, controller.signal), timeout]);
-      if (!(Number.isFinite(capacityBytes) && capacityBytes >= 0)) return { ok: false, reason: `it reported an invalid capacity (${capacityBytes})` };
+      if (!(Number.isFinite(capacityBytes) && capacityBytes >= 0)) {
+        const error = new Error(`it reported an invalid capacity (${capacityBytes})`);
+        return { ok: false, reason: error.message, error };
+      }
       return { ok: true, capacityBytes };
     } catch (error) {
-      return { ok: false, reason: reasonOf(error) };
+      return { ok: false, reason: reasonOf(error), error };
     } finally {
       clearTimeout(timer);
       this.probesInFlight.delete(controller);
