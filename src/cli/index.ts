@@ -5,6 +5,7 @@ import { register as registerCache } from './cache';
 import { register as registerCsi } from './csi';
 import { register as registerMount } from './mount';
 import { register as registerWarmup } from './warmup';
+import { applyLogFlags, type LogFlags } from './log-flags';
 
 // Subcommands, one file each: `register(program)` adds the command and its flags; the action
 // builds a validated config (src/config/) and calls into the role's module.
@@ -16,7 +17,9 @@ export function buildProgram(): Command {
     .description('S3-backed Kubernetes volumes with a cluster cache pooled from GPU nodes')
     .version(version, '-V, --version')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    // Before any action builds its logger: the format it writes in, the level that decides how errors are shown.
+    .hook('preAction', (_program, action) => applyLogFlags(action.opts<LogFlags>()));
   for (const register of subcommands) register(program);
   return program;
 }

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../log/logger';
 import { parseMode, type ModeOption } from '../config/permission-mode';
 import { parseByteSize } from '../config/size';
 import { addCacheClientOptions, cacheClientInput, flagParser, wholeNumber, type CacheClientFlags } from './cache-flags';
+import { logFormatOption } from './log-flags';
 
 function flush(logger: Logger): Promise<void> {
   return new Promise((resolve) => logger.flush(() => resolve()));
@@ -71,7 +72,7 @@ export function register(program: Command): void {
     .command('mount')
     .description(
       'Mount SOURCE (s3://BUCKET/PREFIX, endpoint and credentials from AWS_* environment variables, or a local folder) ' +
-        `at MOUNTPOINT and serve it until SIGTERM/SIGINT. Logs JSON on stderr. When ${READY_FD_ENV} names an inherited fd, ` +
+        `at MOUNTPOINT and serve it until SIGTERM/SIGINT. Logs on stderr (--log-format). When ${READY_FD_ENV} names an inherited fd, ` +
         'writes "ready\\n" to it once the mount is live.',
     )
     .argument('<source>', 's3://BUCKET/PREFIX or a local folder')
@@ -87,6 +88,7 @@ export function register(program: Command): void {
     .option('--read-deadline <ms>', 'longest a read may wait, retries included, before it fails with EIO (default 60000)', wholeNumber)
     .option('--write-deadline <ms>', 'longest a write, close, fsync, truncate or rename may go without the store acknowledging anything before it fails with EIO (default 60000)', wholeNumber)
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .addOption(logFormatOption())
     // Between the mount holder and the serving processes it starts (see roles/mount-holder.ts), not for people.
     .addOption(new Option('--fuse-fd <fd>', 'serve this inherited /dev/fuse descriptor (the mount holder passes it)').argParser(wholeNumber).hideHelp())
     .addOption(new Option('--takeover', "take over the inherited descriptor's live session, whose serving process died").hideHelp());
