@@ -5,7 +5,9 @@ import { register as registerCache } from './cache';
 import { register as registerCsi } from './csi';
 import { register as registerMount } from './mount';
 import { register as registerWarmup } from './warmup';
-import { applyLogFlags, type LogFlags } from './log-flags';
+import { failureReport } from './failure';
+import { applyLogFlags, debugLogging, type LogFlags } from './log-flags';
+import { flushLogs } from '../log/logger';
 
 // Subcommands, one file each: `register(program)` adds the command and its flags; the action
 // builds a validated config (src/config/) and calls into the role's module.
@@ -29,7 +31,9 @@ async function main(argv: string[]): Promise<void> {
     await buildProgram().parseAsync(argv);
   } catch (error) {
     if (error instanceof CommanderError) process.exit(error.exitCode);
-    process.stderr.write(`granary: ${error instanceof Error ? error.message : String(error)}\n`);
+    // The log lines written before the failure come before its report, not after it at exit.
+    await flushLogs();
+    process.stderr.write(failureReport(error, { debug: debugLogging() }));
     process.exit(1);
   }
 }

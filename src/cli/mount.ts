@@ -131,12 +131,9 @@ export function register(program: Command): void {
           ...(config.readyFd !== undefined && { readyFd: config.readyFd }),
           logger,
         });
-      } catch (error) {
-        logger.error({ err: error, mountpoint: config.mountpoint }, 'mount failed');
+      } finally {
         await flush(logger);
-        throw error;
       }
-      await flush(logger);
       process.exit(code);
     }
     const logger = createLogger({ level: config.logLevel, name: 'granary-mount' });
@@ -149,12 +146,10 @@ export function register(program: Command): void {
         ...(flags.fuseFd !== undefined && { fuseFd: flags.fuseFd }),
         ...(flags.takeover && { takeover: { since: Number.isFinite(since) ? since : Date.now() } }),
       });
-    } catch (error) {
-      logger.error({ err: error, mountpoint: config.mountpoint }, 'mount failed');
+    } finally {
+      // The program then prints the error, once (src/cli/failure.ts), and exits non-zero.
       await flush(logger);
-      throw error; // the program prints the message and exits non-zero
     }
-    await flush(logger);
     // Threadpool threads may still sit in read(/dev/fuse) after a lazy unmount; do not wait for them.
     process.exit(0);
   });
