@@ -11,7 +11,7 @@ function linesOf(format: LogFormat, level: string, log: (logger: ReturnType<type
 describe('createLogger', () => {
   it('writes text lines: time, level name, logger name, message, then key=value fields', () => {
     const [line] = linesOf('text', 'info', (logger) => logger.warn({ volumeId: 'vol-1', attempts: 3, reason: 'two words' }, 'store slow'));
-    expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARN  granary-test: store slow volumeId=vol-1 attempts=3 reason="two words"$/);
+    expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z WARN {2}granary-test: store slow volumeId=vol-1 attempts=3 reason="two words"$/);
   });
 
   it('redacts secrets in text lines as in JSON lines', () => {
