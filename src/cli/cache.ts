@@ -11,6 +11,7 @@ import { startCache } from '../roles/cache-server';
 import { readTokenFile } from '../cache/token';
 import { createLogger } from '../log/logger';
 import { flagParser, wholeNumber } from './cache-flags';
+import { logFormatOption } from './log-flags';
 
 /** The flags of `granary cache serve` as commander parses them. */
 interface ServeFlags {
@@ -63,6 +64,7 @@ export function register(program: Command): void {
     .option('--max-connections <n>', `open connections in all; the excess is closed at accept (default ${CACHE_SERVER_LIMITS.maxConnections}, lowered to fit the open file limit)`, wholeNumber)
     .option('--max-connections-per-address <n>', `open connections from one source address; the excess is closed at accept (default ${CACHE_SERVER_LIMITS.maxConnectionsPerAddress})`, wholeNumber)
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .addOption(logFormatOption())
     .action(async (flags: ServeFlags) => {
       const config = parseCacheServerConfig({
         listen: flags.listen,

@@ -7,6 +7,7 @@ import { createLogger } from '../log/logger';
 import { cacheEnabled } from '../config/cache';
 import { readTokenFile } from '../cache/token';
 import { addCacheClientOptions, cacheClientInput, type CacheClientFlags } from './cache-flags';
+import { logFormatOption } from './log-flags';
 
 interface CsiFlags extends CacheClientFlags {
   mode: CsiMode;
@@ -42,7 +43,7 @@ function integer(flag: string, value: string | undefined): number | undefined {
 export function register(program: Command): void {
   const command = program
     .command('csi')
-    .description('Serve the CSI driver (csi.granary.dev) on a unix socket until SIGTERM/SIGINT. Logs JSON on stderr.')
+    .description('Serve the CSI driver (csi.granary.dev) on a unix socket until SIGTERM/SIGINT. Logs on stderr (--log-format).')
     .addOption(new Option('--mode <mode>', 'services to serve').choices(CSI_MODES).makeOptionMandatory())
     .option('--endpoint <endpoint>', 'unix:///path/to/csi.sock or tcp://host:port', 'unix:///csi/csi.sock')
     .option('--node-id <name>', "this node's name (required in node and all modes)")
@@ -63,7 +64,8 @@ export function register(program: Command): void {
     .option('--health-listen <host:port>', 'serve GET /healthz there: 200 when the driver answers Probe, else 500 with the reason (default: off)')
     .option('--metrics-listen <host:port>', "serve GET /metrics there: the driver's metrics and, on a node, every mount's (label volume_id) (default: off)")
     .option('--health-probe-timeout <ms>', 'how long /healthz waits for the answer to Probe (default 3000)')
-    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'));
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .addOption(logFormatOption());
   // The node service hands these to every `granary mount` it starts (a StorageClass may turn the cache off).
   addCacheClientOptions(command).action(async (flags: CsiFlags) => {
     const config = parseCsiConfig({

@@ -10,6 +10,7 @@ import { createLogger, type Logger } from '../log/logger';
 import { parseMode, type ModeOption } from '../config/permission-mode';
 import { parseByteSize } from '../config/size';
 import { addCacheClientOptions, cacheClientInput, flagParser, wholeNumber, type CacheClientFlags } from './cache-flags';
+import { logFormatOption } from './log-flags';
 
 function flush(logger: Logger): Promise<void> {
   return new Promise((resolve) => logger.flush(() => resolve()));
@@ -74,7 +75,7 @@ export function register(program: Command): void {
     .command('mount')
     .description(
       'Mount SOURCE (s3://BUCKET/PREFIX, endpoint and credentials from AWS_* environment variables, or a local folder) ' +
-        `at MOUNTPOINT and serve it until SIGTERM/SIGINT or umount (with --background, detached). Logs on stderr. When ${READY_FD_ENV} names an inherited fd, ` +
+        `at MOUNTPOINT and serve it until SIGTERM/SIGINT or umount (with --background, detached). Logs on stderr (--log-format). When ${READY_FD_ENV} names an inherited fd, ` +
         'writes "ready\\n" to it once the mount is live.',
     )
     .argument('<source>', 's3://BUCKET/PREFIX or a local folder')
@@ -91,6 +92,7 @@ export function register(program: Command): void {
     .option('--read-deadline <ms>', 'longest a read may wait, retries included, before it fails with EIO (default 60000)', wholeNumber)
     .option('--write-deadline <ms>', 'longest a write, close, fsync, truncate or rename may go without the store acknowledging anything before it fails with EIO (default 60000)', wholeNumber)
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .addOption(logFormatOption())
     // Between the mount holder and the serving processes it starts (see roles/mount-holder.ts), not for people.
     .addOption(new Option('--fuse-fd <fd>', 'serve this inherited /dev/fuse descriptor (the mount holder passes it)').argParser(wholeNumber).hideHelp())
     .addOption(new Option('--takeover', "take over the inherited descriptor's live session, whose serving process died").hideHelp());
@@ -146,12 +148,9 @@ export function register(program: Command): void {
           ...(config.readyFd !== undefined && { readyFd: config.readyFd }),
           logger,
         });
-      } catch (error) {
-        logger.error({ err: error, mountpoint: config.mountpoint }, 'mount failed');
+      } finally {
         await flush(logger);
-        throw error;
       }
-      await flush(logger);
       process.exit(code);
     }
     const logger = createLogger({ level: config.logLevel, name: 'granary-mount' });
@@ -164,12 +163,10 @@ export function register(program: Command): void {
         ...(flags.fuseFd !== undefined && { fuseFd: flags.fuseFd }),
         ...(flags.takeover && { takeover: { since: Number.isFinite(since) ? since : Date.now() } }),
       });
-    } catch (error) {
-      logger.error({ err: error, mountpoint: config.mountpoint }, 'mount failed');
+    } finally {
+      // The program then prints the error, once (src/cli/failure.ts), and exits non-zero.
       await flush(logger);
-      throw error; // the program prints the message and exits non-zero
     }
-    await flush(logger);
     // Threadpool threads may still sit in read(/dev/fuse) after a lazy unmount; do not wait for them.
     process.exit(0);
   });

@@ -14,6 +14,7 @@ import { endpointFromEnv } from '../objectstore/s3';
 import { openSource } from '../objectstore/source';
 import { addCacheClientOptions, cacheClientInput, flagParser, wholeNumber, type CacheClientFlags } from './cache-flags';
 import { cacheServersReport, describeCacheServers, describeUnready, type CacheServersReport } from './cache-servers';
+import { logFormatOption } from './log-flags';
 
 /** How often the progress line is printed when stderr is not a terminal (ms). */
 export const PLAIN_PROGRESS_INTERVAL_MS = 5000;
@@ -273,7 +274,8 @@ export function register(program: Command): void {
     .option('--allow-partial', 'warm the ready cache servers even if some listed ones are not ready (warns instead of exiting 1)', false)
     .option('--concurrency <n>', `blocks loading at once (default ${DEFAULT_WARMUP_CONCURRENCY})`, flagParser(wholeNumber))
     .option('--json', 'print the summary as one JSON line on stdout instead of a table', false)
-    .addOption(new Option('--log-level <level>', 'log level of the JSON log on stderr').choices(LOG_LEVELS).default('warn'));
+    .addOption(new Option('--log-level <level>', 'log level on stderr').choices(LOG_LEVELS).default('warn'))
+    .addOption(logFormatOption());
   addCacheClientOptions(command).action(async (source: string, flags: WarmupFlags) => {
     await runWarmup(parseWarmupFlags(source, flags));
   });

@@ -10,6 +10,7 @@ import {
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS, loadConfig } from '@smithy/core/config';
 import { ObjectStoreError, isObjectStoreError } from './errors';
+import { checkRegionEnv, DEFAULT_REGION, endpointFromEnv } from './s3-env';
 import { toObjectStoreError } from './s3-errors';
 import { LeanGet, parseContentRange, rangeRead, readBodyInto } from './s3-get';
 import {
@@ -20,6 +21,9 @@ import {
 import { checkInto, checkKey, checkPartNumber, checkRange, pageSize } from './validate';
 import { forEachLimited } from '../util/for-each-limited';
 
+// Read from here by the cache server, the warm-up and tests too.
+export { DEFAULT_REGION, endpointFromEnv };
+
 /** Default for S3StoreOptions.maxAttempts: the first try plus 4 retries. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
@@ -28,9 +32,6 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
 /** Default for S3StoreOptions.maxSockets. */
 export const DEFAULT_MAX_SOCKETS = 64;
-
-/** The region used when neither the options, the environment nor the AWS profile names one. */
-export const DEFAULT_REGION = 'us-east-1';
 
 /** The longest a TCP connection may take to open, whatever requestTimeoutMs says. */
 export const CONNECT_TIMEOUT_MS = 10_000;
@@ -86,12 +87,6 @@ export interface S3StoreOptions {
   rawReads?: boolean;
 }
 
-/** The endpoint the SDK would use from the environment, honouring AWS_IGNORE_CONFIGURED_ENDPOINT_URLS. */
-export function endpointFromEnv(env: NodeJS.ProcessEnv): string | undefined {
-  if (env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS === 'true') return undefined;
-  return env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
-}
-
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '');
 
 /** Cuts a stream into buffers of exactly `size` bytes (the last one shorter). */
@@ -144,6 +139,7 @@ export class S3Store implements ObjectStore {
     this.secrets = credentials ? [credentials.accessKeyId, credentials.secretAccessKey, credentials.sessionToken ?? ''] : [];
     const timeout = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     const maxSockets = options.maxSockets ?? DEFAULT_MAX_SOCKETS;
+    if (!options.region) checkRegionEnv(env);
     const region = options.region || env.AWS_REGION || env.AWS_DEFAULT_REGION;
     const forcePathStyle = options.forcePathStyle ?? this.endpoint !== undefined;
     const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;

@@ -103,7 +103,9 @@ export async function holdMount(options: MountHolderOptions): Promise<number> {
       }
       const pid = child.pid;
       const startedAt = Date.now();
-      logger.info({ pid, takeover: !first }, first ? 'serving process started' : 'serving process started: taking the session over');
+      // The first start is routine (debug); a takeover is news.
+      if (first) logger.debug({ pid }, 'serving process started');
+      else logger.info({ pid, takeover: true }, 'serving process started: taking the session over');
       const { code, signal } = await exited(child);
       const diedAt = Date.now();
       if (stopping || (code === 0 && !signal)) {
