@@ -47,7 +47,7 @@ export function addCacheClientOptions(command: Command): Command {
     .option('--cache-kubernetes-service <name>', "the cache's headless Service: discover the cache servers from its EndpointSlices")
     .option('--cache-kubernetes-namespace <namespace>', "the Service's namespace (default: POD_NAMESPACE, else the pod's own)")
     .option('--cache-token-file <file>', 'file holding the cluster token (required with a cache)')
-    .option('--cache-block-size <size>', 'block size of the cache servers (default 4MiB)', flagParser(parseByteSize))
+    .option('--cache-block-size <size>', 'block size of the cache servers (default: 4MiB)', flagParser(parseByteSize))
     .option('--cache-metrics-socket <path>', "granary mount: serve the mount's cluster-cache counters (GET /metrics) on a unix socket there, for the CSI node plugin to collect (default: none)");
 }
 

@@ -6,6 +6,7 @@ import { register as registerCsi } from './csi';
 import { register as registerMount } from './mount';
 import { register as registerWarmup } from './warmup';
 import { failureReport } from './failure';
+import { HELP_LAYOUT } from './help-layout';
 import { applyLogFlags, debugLogging, type LogFlags } from './log-flags';
 import { flushLogs } from '../log/logger';
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     .version(version, '-V, --version')
     .showHelpAfterError()
     .exitOverride()
+    .configureHelp(HELP_LAYOUT)
     // Before any action builds its logger: the format it writes in, the level that decides how errors are shown.
     .hook('preAction', (_program, action) => applyLogFlags(action.opts<LogFlags>()));
   for (const register of subcommands) register(program);

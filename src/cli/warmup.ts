@@ -272,7 +272,7 @@ export function register(program: Command): void {
     )
     .argument('<source>', 's3://BUCKET/PREFIX')
     .option('--allow-partial', 'warm the ready cache servers even if some listed ones are not ready (warns instead of exiting 1)', false)
-    .option('--concurrency <n>', `blocks loading at once (default ${DEFAULT_WARMUP_CONCURRENCY})`, flagParser(wholeNumber))
+    .option('--concurrency <n>', `blocks loading at once (default: ${DEFAULT_WARMUP_CONCURRENCY})`, flagParser(wholeNumber))
     .option('--json', 'print the summary as one JSON line on stdout instead of a table', false)
     .addOption(new Option('--log-level <level>', 'log level on stderr').choices(LOG_LEVELS).default('warn'))
     .addOption(logFormatOption());
