@@ -89,6 +89,14 @@ describe('granary on an expected error', () => {
     expect(lines(run.stderr)).toEqual([expect.stringMatching(/^granary: AWS_REGION is set but empty: set it to the bucket's region/)]);
   });
 
+  it('names an empty AWS_REGION at the start of cache serve, not at its first fill', async () => {
+    const tokenFile = path.join(dir, 'token');
+    fs.writeFileSync(tokenFile, 'a-cluster-token-of-enough-length-0123456789');
+    const run = await granary(['cache', 'serve', '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--ram-bytes', '64Mi'], { AWS_ENDPOINT_URL: await refusingEndpoint(), AWS_REGION: '', AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' });
+    expect(run.code).toBe(1);
+    expect(lines(run.stderr)).toEqual([expect.stringMatching(/^granary: AWS_REGION is set but empty/)]);
+  });
+
   it('adds the stack at --log-level debug', async () => {
     const run = await granary(['mount', dir, path.join(dir, 'absent'), '--state-dir', stateDir, '--log-level', 'debug']);
     expect(run.code).toBe(1);

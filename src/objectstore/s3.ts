@@ -22,7 +22,7 @@ import { checkInto, checkKey, checkPartNumber, checkRange, pageSize } from './va
 import { forEachLimited } from '../util/for-each-limited';
 
 // Read from here by the cache server, the warm-up and tests too.
-export { DEFAULT_REGION, endpointFromEnv };
+export { checkRegionEnv, DEFAULT_REGION, endpointFromEnv };
 
 /** Default for S3StoreOptions.maxAttempts: the first try plus 4 retries. */
 export const DEFAULT_MAX_ATTEMPTS = 5;

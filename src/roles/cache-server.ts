@@ -11,7 +11,7 @@ import { OriginFetcher } from '../blocks/origin-fetcher';
 import type { Logger } from '../log/logger';
 import { createRegistry } from '../metrics/registry';
 import { isObjectStoreError } from '../objectstore/errors';
-import { endpointFromEnv, S3Store } from '../objectstore/s3';
+import { checkRegionEnv, endpointFromEnv, S3Store } from '../objectstore/s3';
 import { parseS3Url } from '../objectstore/source';
 import { version } from '../version';
 import { BlockStore } from '../cache/block-store';
@@ -86,6 +86,8 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
   }
   const token = await readTokenFile(config.tokenFile);
   const endpoint = endpointIdentity(endpointFromEnv(env));
+  // The stores are made on first use; a wrong AWS_REGION is said at start, not at the first fill.
+  checkRegionEnv(env);
   const ram = new RamTier(config.ramBytes);
   const disk =
     config.diskDir !== undefined
