@@ -88,26 +88,6 @@ export class DirectoryCache {
     return this.track(path, list).promise;
   }
 
-  /**
-   * Like refresh, but content with a complete listing whose LIST started at most `maxAgeMs` ago, or with
-   * one being taken now (a prefetch, a lookup's): readdir's way of using the listings a walk prefetched.
-   */
-  async refreshWithin(path: string, maxAgeMs: number, list: () => Promise<DirectoryListing>): Promise<DirectoryListing> {
-    const cached = this.get(path);
-    if (cached?.complete && this.clock() - (cached.takenAtMs ?? -Infinity) <= maxAgeMs) return cached;
-    const running = this.shared.get(path);
-    if (running) {
-      const listing = await running.promise;
-      if (listing.complete) return listing;
-    }
-    return this.refresh(path, list);
-  }
-
-  /** Whether `path` has a listing kept or being taken (a prefetch of it would add nothing). */
-  has(path: string): boolean {
-    return this.get(path) !== undefined || this.shared.has(path) || this.pending.has(path);
-  }
-
   /** Records that `path` is now `stat` in its parent's listing. */
   setChild(path: string, stat: PathStat): void {
     this.change(path, (children, name) => children.set(name, stat));
