@@ -11,12 +11,14 @@ import type { Cleanup } from './cleanup';
 import { messageOf } from './exec';
 import { buildFixture, uploadFixture, VOLUME_PREFIX, type Fixture } from './fixture';
 import type { BenchOptions, SideName } from './options';
+import { watchUsage, type MountUsage } from './mount-usage';
 import { killAllMounts } from './sides/mount-process';
 import type { Side, Volume } from './sides/side';
 import { filesystemOf, originPreparer, removeScratch } from './system';
 import type { Outcome, RowResult } from './table';
 import { formatNumber } from './table';
 import { formatSize } from './units';
+import { USAGE_ROWS, usageOutcome, usageRowResult } from './usage-rows';
 import { WORKLOADS } from './workloads';
 import type { RunContext, Workload } from './workloads/workload';
 
@@ -68,19 +70,25 @@ async function startOrigin(options: BenchOptions, cleanup: Cleanup, progress: Pr
   return { server, bucket };
 }
 
-/** One cold, measured run of one side: attach, measure, detach, then the workload's untimed clean-up. */
-async function measureOnce(workload: Workload, side: Side, volume: Volume, scratch: string, context: RunContext, cleanup: Cleanup): Promise<{ outcome: Outcome; note?: string }> {
+/**
+ * One cold, measured run of one side: attach, measure, detach, then the workload's untimed clean-up. A mount's
+ * process tree is watched from just before to just after the measured part (its start and stop are not counted).
+ */
+async function measureOnce(workload: Workload, side: Side, volume: Volume, scratch: string, context: RunContext, cleanup: Cleanup): Promise<{ outcome: Outcome; note?: string; usage?: MountUsage }> {
   const deadline = rejectAfter(context.options.timeoutMs + 60_000, `${workload.id} on ${side.name}`);
   try {
     const attachment = await Promise.race([side.attach(volume, scratch), deadline.promise]);
     const detach = cleanup.add(`${side.name} (${scratch})`, () => attachment.detach());
+    const watch = attachment.kind === 'mount' && attachment.pid !== undefined ? watchUsage(attachment.pid) : undefined;
     try {
       const measured = attachment.kind === 'mount'
         ? workload.onMount(attachment.root, context)
         : workload.onStore(attachment.store, { ...context, keyPrefix: attachment.keyPrefix });
       const measurement = await Promise.race([measured, deadline.promise]);
-      return { outcome: { ok: true, value: measurement.value }, ...(measurement.note && { note: measurement.note }) };
+      const usage = watch?.stop();
+      return { outcome: { ok: true, value: measurement.value }, ...(measurement.note && { note: measurement.note }), ...(usage && { usage }) };
     } finally {
+      watch?.stop();
       await detach();
     }
   } catch (error) {
@@ -113,11 +121,13 @@ export async function runBench(options: BenchOptions, sides: readonly Side[], un
   const bucketDir = path.join(server.dataDir, bucket);
   const prepareOrigin = originPreparer(bucketDir, notes);
   const rows: RowResult[] = [];
+  const usageRows = USAGE_ROWS.filter((usageRow) => options.only.includes(usageRow.workload)).map((usageRow) => ({ usageRow, result: usageRowResult(usageRow) }));
   const raw: RawRun[] = [];
   for (const id of options.only) {
     const workload = WORKLOADS[id];
     const row: RowResult = { title: workload.title(options), unit: workload.unit, parallelism: workload.parallelism(options), runs: {} };
     rows.push(row);
+    const ownUsageRows = usageRows.filter(({ usageRow }) => usageRow.workload === id);
     // Runs interleave the sides (run 1 of each, then run 2 of each...), so that a drift of the machine hits all of them.
     for (let run = 1; run <= options.runs; run += 1) {
       for (const side of sides) {
@@ -125,6 +135,7 @@ export async function runBench(options: BenchOptions, sides: readonly Side[], un
         const reason = unavailable[side.name];
         if (reason) {
           outcomes.push({ ok: false, error: reason });
+          for (const { result } of ownUsageRows) (result.runs[side.name] ??= []).push({ ok: false, error: reason });
           continue;
         }
         // A side that failed once is not run again: its cell is an error whatever the other runs say.
@@ -134,8 +145,10 @@ export async function runBench(options: BenchOptions, sides: readonly Side[], un
         const scratch = fs.mkdtempSync(path.join(scratchRoot, `${id}-${side.name}-${run}-`));
         const context: RunContext = { options, fixture, side: side.name, run, verifier, keyPrefix: `${VOLUME_PREFIX}/` };
         started = performance.now();
-        const { outcome, note } = await measureOnce(workload, side, volume, scratch, context, cleanup);
+        const { outcome, note, usage } = await measureOnce(workload, side, volume, scratch, context, cleanup);
         outcomes.push(outcome);
+        // The direct side has no mount process: its mount-cost cells stay empty.
+        if (side.kind === 'mount') for (const { usageRow, result } of ownUsageRows) (result.runs[side.name] ??= []).push(usageOutcome(usageRow, outcome, usage, options));
         raw.push({ workload: id, side: side.name, run, outcome, ...(note && { note }) });
         const shown = outcome.ok ? `${formatNumber(outcome.value)} ${workload.unit}` : `error: ${outcome.error}`;
         progress(`bench: ${id} ${side.name} run ${run}/${options.runs}: ${shown}${note ? ` (${note})` : ''} [${((performance.now() - started) / 1000).toFixed(1)} s]`);
@@ -144,5 +157,5 @@ export async function runBench(options: BenchOptions, sides: readonly Side[], un
     }
   }
   notes.push(`origin: versitygw (posix backend) on 127.0.0.1 over loopback, data dir ${server.dataDir} (${filesystemOf(server.dataDir)})`);
-  return { rows, raw, notes };
+  return { rows: [...rows, ...usageRows.map(({ result }) => result)], raw, notes };
 }

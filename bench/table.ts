@@ -1,7 +1,15 @@
 // The pure part of the report: medians, spreads, ratios and the markdown table.
 
-/** What a workload's number counts: throughput (higher is better) or elapsed seconds (lower is better). */
-export type Unit = 'MiB/s' | 'files/s' | 's';
+/**
+ * What a row's number counts: throughput (higher is better), or elapsed seconds, a mount's CPU seconds per GiB
+ * moved and a mount's peak resident MiB (lower is better).
+ */
+export type Unit = 'MiB/s' | 'files/s' | 's' | 'CPU s/GiB' | 'MiB';
+
+/** True for the units where less is better (time, CPU, memory). */
+export function lowerIsBetter(unit: Unit): boolean {
+  return unit === 's' || unit === 'CPU s/GiB' || unit === 'MiB';
+}
 
 /** One measured run of one side: a number in the row's unit, or why it failed. */
 export type Outcome = { ok: true; value: number } | { ok: false; error: string };
@@ -38,10 +46,10 @@ export function summarize(outcomes: readonly Outcome[] | undefined): CellSummary
   return { ok: true, median: median(values), min: Math.min(...values), max: Math.max(...values), runs: values.length };
 }
 
-/** How many times faster `side` is than `other` (>1 = side faster), whatever the unit; undefined when either is missing or zero. */
+/** How many times better `side` is than `other` (>1 = side faster, or cheaper), whatever the unit; undefined when either is missing or zero. */
 export function speedup(side: number | undefined, other: number | undefined, unit: Unit): number | undefined {
   if (side === undefined || other === undefined || side <= 0 || other <= 0) return undefined;
-  return unit === 's' ? other / side : side / other;
+  return lowerIsBetter(unit) ? other / side : side / other;
 }
 
 /** A number with three significant digits at most, and no more than two decimals (`1234`, `56.7`, `0.12`). */

@@ -40,6 +40,8 @@ export type Attachment = MountAttachment | StoreAttachment;
 /** One column of the table. */
 export interface Side {
   readonly name: SideName;
+  /** What attach() gives: a mount (whose process tree the mount-cost rows measure) or an object store client. */
+  readonly kind: Attachment['kind'];
   /** How this side is set up (flags, defaults), for the table footer. */
   readonly settings: string;
   /** The version of the software on this side, for the table footer. */
