@@ -41,6 +41,8 @@ export interface BenchOptions {
   timeoutMs: number;
   /** Seed of the random data and the random offsets. */
   seed: number;
+  /** Put bench/expect-proxy.ts in front of the server for the sides that send `Expect: 100-Continue` (off: to see the wait it removes). */
+  expectFix: boolean;
 }
 
 /** Defaults: the issue's sizes. */
@@ -58,6 +60,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   rangeBytes: 8 * MIB,
   timeoutMs: 900_000,
   seed: 42,
+  expectFix: true,
 };
 
 /** Parses a comma-separated list of allowed names; throws naming the allowed ones. */

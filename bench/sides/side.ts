@@ -42,6 +42,11 @@ export interface Side {
   readonly name: SideName;
   /** What attach() gives: a mount (whose process tree the mount-cost rows measure) or an object store client. */
   readonly kind: Attachment['kind'];
+  /**
+   * True for a client that sends `Expect: 100-Continue` (aws-sdk-go v1), which the pinned versitygw does not answer:
+   * the harness gives this side the endpoint of bench/expect-proxy.ts instead of the server's.
+   */
+  readonly sendsMixedCaseExpect?: boolean;
   /** How this side is set up (flags, defaults), for the table footer. */
   readonly settings: string;
   /** The version of the software on this side, for the table footer. */
