@@ -147,10 +147,10 @@ export async function runBench(options: BenchOptions, sides: readonly Side[], un
     for (let run = 1; run <= options.runs; run += 1) {
       for (const side of sides) {
         const outcomes = (row.runs[side.name] ??= []);
-        const reason = unavailable[side.name];
+        const reason = unavailable[side.name] ?? (workload.uploads ? side.notObjects : undefined);
         if (reason) {
-          outcomes.push({ ok: false, error: reason });
-          for (const { result } of ownUsageRows) (result.runs[side.name] ??= []).push({ ok: false, error: reason });
+          outcomes.push({ ok: false, error: reason, notRun: true });
+          for (const { result } of ownUsageRows) (result.runs[side.name] ??= []).push({ ok: false, error: reason, notRun: true });
           continue;
         }
         // A side that failed once is not run again: its cell is an error whatever the other runs say.

@@ -7,8 +7,11 @@ export const WORKLOAD_IDS = ['seq-read', 'seq-write', 'small-files', 'ls-lR', 'r
 /** One workload (`--only` takes a comma-separated list of these). */
 export type WorkloadId = (typeof WORKLOAD_IDS)[number];
 
-/** The sides, one table column each: granary's mount, rclone's mount, and the SDK straight at the bucket. */
-export const SIDE_NAMES = ['granary', 'rclone', 'direct'] as const;
+/**
+ * The sides, one table column each: granary's mount, the peers' mounts (rclone and s3fs from Debian; JuiceFS,
+ * geesefs and Mountpoint for S3 when on PATH), and the SDK straight at the bucket.
+ */
+export const SIDE_NAMES = ['granary', 'rclone', 's3fs', 'juicefs', 'geesefs', 'mount-s3', 'direct'] as const;
 
 /** One side (`--sides` takes a comma-separated list of these). */
 export type SideName = (typeof SIDE_NAMES)[number];

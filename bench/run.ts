@@ -9,11 +9,15 @@ import { Cleanup } from './cleanup';
 import { commandLine, install, progress, runMain, sizeFlag, wholeFlag } from './command';
 import { messageOf } from './exec';
 import { runBench, type SideFailures } from './harness';
-import { checkOptions, DEFAULT_OPTIONS, parseList, SIDE_NAMES, WORKLOAD_IDS, type BenchOptions } from './options';
+import { checkOptions, DEFAULT_OPTIONS, parseList, SIDE_NAMES, WORKLOAD_IDS, type BenchOptions, type SideName } from './options';
 import { renderReport } from './report';
 import { directSide } from './sides/direct';
 import { GRANARY_CLI, granarySide } from './sides/granary';
+import { geesefsSide } from './sides/geesefs';
+import { juicefsSide } from './sides/juicefs';
+import { mountS3Side } from './sides/mount-s3';
 import { rcloneSide } from './sides/rclone';
+import { s3fsSide } from './sides/s3fs';
 import type { Side } from './sides/side';
 import { gitRevision, machineSummary } from './system';
 import { formatSize } from './units';
@@ -60,11 +64,20 @@ async function main(): Promise<number> {
 
   if (install('e2e/tools/install.sh') !== 0) throw new Error("the S3 server could not be installed: fix what e2e/tools/install.sh said above and run 'npm run tools'");
   const unavailable: SideFailures = {};
-  if (options.sides.includes('rclone') && install('bench/install.sh') !== 0) unavailable.rclone = "rclone is not installed: run 'bash bench/install.sh'";
+  const packaged = options.sides.filter((side) => side === 'rclone' || side === 's3fs');
+  if (packaged.length > 0 && install('bench/install.sh') !== 0) for (const side of packaged) unavailable[side] = `${side} is not installed: run 'bash bench/install.sh'`;
 
   const granaryCli = flags.granaryCli ? path.resolve(flags.granaryCli) : GRANARY_CLI;
   const revision = await gitRevision(path.resolve(path.dirname(granaryCli), '..', '..', '..'));
-  const all: Record<string, Side> = { granary: granarySide(revision, granaryCli), rclone: rcloneSide(), direct: directSide(options.parallel, options.rangeBytes) };
+  const all: Record<SideName, Side> = {
+    granary: granarySide(revision, granaryCli),
+    rclone: rcloneSide(),
+    s3fs: s3fsSide(),
+    juicefs: juicefsSide(),
+    geesefs: geesefsSide(),
+    'mount-s3': mountS3Side(),
+    direct: directSide(options.parallel, options.rangeBytes),
+  };
   const sides = options.sides.map((name) => all[name]!);
   const versionList: Record<string, string> = { node: process.version, versitygw: versions.versitygw.version };
   for (const side of sides) {

@@ -1,4 +1,4 @@
-import { cellText, formatCell, formatNumber, formatRatio, median, renderSpread, renderTable, speedup, summarize, type RowResult } from './table';
+import { cellText, formatCell, formatNumber, formatRatio, formatSpread, median, renderSpread, renderTable, speedup, summarize, type RowResult } from './table';
 
 describe('median', () => {
   it('takes the middle value of an odd count and the mean of the middle two of an even count', () => {
@@ -15,6 +15,13 @@ describe('median', () => {
 describe('summarize', () => {
   it('gives median, min and max of successful runs', () => {
     expect(summarize([{ ok: true, value: 10 }, { ok: true, value: 30 }, { ok: true, value: 20 }])).toEqual({ ok: true, median: 20, min: 10, max: 30, runs: 3 });
+  });
+
+  it('shows the reason alone for a side that could not run, and no spread', () => {
+    const summary = summarize([{ ok: false, error: 'not installed (juicefs is not on PATH)', notRun: true }]);
+    expect(formatCell(summary)).toBe('not installed (juicefs is not on PATH)');
+    expect(formatSpread(summary)).toBe('–');
+    expect(formatSpread(summarize([{ ok: false, error: 'EIO' }]))).toBe('error');
   });
 
   it('fails the whole cell when one run failed', () => {

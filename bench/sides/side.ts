@@ -47,6 +47,8 @@ export interface Side {
    * the harness gives this side the endpoint of bench/expect-proxy.ts instead of the server's.
    */
   readonly sendsMixedCaseExpect?: boolean;
+  /** Set when the side does not store files as objects (JuiceFS): why the rows that check the bucket cannot run on it. */
+  readonly notObjects?: string;
   /** How this side is set up (flags, defaults), for the table footer. */
   readonly settings: string;
   /** The version of the software on this side, for the table footer. */
