@@ -116,7 +116,7 @@ export async function runBench(options: BenchOptions, sides: readonly Side[], un
   // Only the sides that need it go through the proxy, and only in the rows that upload: copying every byte through
   // the bench process costs CPU this 2-core machine does not have to spare (it cut rclone's sequential read by ~15%).
   const uploadRows = options.only.filter((id) => WORKLOADS[id].uploads);
-  const fixed = options.expectFix && uploadRows.length > 0 ? sides.filter((side) => side.sendsMixedCaseExpect).map((side) => side.name) : [];
+  const fixed = options.expectFix && uploadRows.length > 0 ? sides.filter((side) => side.sendsMixedCaseExpect && !unavailable[side.name]).map((side) => side.name) : [];
   let proxiedVolume = volume;
   if (fixed.length > 0) {
     const proxy = await startExpectProxy(server.endpoint);

@@ -16,7 +16,7 @@ export interface ReportContext {
 /** The markdown report: table, command, machine, versions, sides, method, spread and notes. */
 export function renderReport(result: BenchResult, options: BenchOptions, context: ReportContext): string {
   const sides = Object.keys(context.settings);
-  const others = ['direct', 'rclone'].filter((side) => sides.includes(side));
+  const others = ['direct', 'rclone', 's3fs'].filter((side) => sides.includes(side));
   const runNotes = result.raw.filter((run) => run.note).map((run) => `${run.workload} ${run.side} run ${run.run}: ${run.note}`);
   return [
     renderTable(result.rows, sides, 'granary', others),
