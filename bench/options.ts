@@ -7,8 +7,11 @@ export const WORKLOAD_IDS = ['seq-read', 'seq-write', 'small-files', 'ls-lR', 'r
 /** One workload (`--only` takes a comma-separated list of these). */
 export type WorkloadId = (typeof WORKLOAD_IDS)[number];
 
-/** The sides, one table column each: granary's mount, rclone's mount, and the SDK straight at the bucket. */
-export const SIDE_NAMES = ['granary', 'rclone', 'direct'] as const;
+/**
+ * The sides, one table column each: granary's mount, the peers' mounts (rclone and s3fs from Debian; JuiceFS,
+ * geesefs and Mountpoint for S3 when on PATH), and the SDK straight at the bucket.
+ */
+export const SIDE_NAMES = ['granary', 'rclone', 's3fs', 'juicefs', 'geesefs', 'mount-s3', 'direct'] as const;
 
 /** One side (`--sides` takes a comma-separated list of these). */
 export type SideName = (typeof SIDE_NAMES)[number];
@@ -41,6 +44,8 @@ export interface BenchOptions {
   timeoutMs: number;
   /** Seed of the random data and the random offsets. */
   seed: number;
+  /** Put bench/expect-proxy.ts in front of the server for the sides that send `Expect: 100-Continue` (off: to see the wait it removes). */
+  expectFix: boolean;
 }
 
 /** Defaults: the issue's sizes. */
@@ -58,6 +63,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   rangeBytes: 8 * MIB,
   timeoutMs: 900_000,
   seed: 42,
+  expectFix: true,
 };
 
 /** Parses a comma-separated list of allowed names; throws naming the allowed ones. */

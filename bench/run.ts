@@ -9,11 +9,15 @@ import { Cleanup } from './cleanup';
 import { commandLine, install, progress, runMain, sizeFlag, wholeFlag } from './command';
 import { messageOf } from './exec';
 import { runBench, type SideFailures } from './harness';
-import { checkOptions, DEFAULT_OPTIONS, parseList, SIDE_NAMES, WORKLOAD_IDS, type BenchOptions } from './options';
+import { checkOptions, DEFAULT_OPTIONS, parseList, SIDE_NAMES, WORKLOAD_IDS, type BenchOptions, type SideName } from './options';
 import { renderReport } from './report';
 import { directSide } from './sides/direct';
 import { GRANARY_CLI, granarySide } from './sides/granary';
+import { geesefsSide } from './sides/geesefs';
+import { juicefsSide } from './sides/juicefs';
+import { mountS3Side } from './sides/mount-s3';
 import { rcloneSide } from './sides/rclone';
+import { s3fsSide } from './sides/s3fs';
 import type { Side } from './sides/side';
 import { gitRevision, machineSummary } from './system';
 import { formatSize } from './units';
@@ -32,13 +36,14 @@ function buildProgram(): Command {
     .option('--random-reads <n>', 'reads in the random-read row', wholeFlag, d.randomReads)
     .option('--timeout <seconds>', 'longest one measured run may take', wholeFlag, d.timeoutMs / 1000)
     .option('--granary-cli <file>', 'the granary CLI to run (default: this checkout\'s dist/src/cli/index.js), e.g. a build of a clean worktree')
+    .option('--no-expect-fix', 'let the sides that send `Expect: 100-Continue` reach versitygw directly (they then wait 1 s before every part body)')
     .option('--keep', 'keep the bucket (the server\'s data dir) at the end', false)
     .option('--json <file>', 'also write every run\'s numbers to this file');
 }
 
 async function main(): Promise<number> {
   const program = buildProgram().parse(process.argv);
-  const flags = program.opts<{ size: number; files: number; fileSize: number; parallel: number; runs: number; only: string; sides: string; randomReads: number; timeout: number; keep: boolean; json?: string; granaryCli?: string }>();
+  const flags = program.opts<{ size: number; files: number; fileSize: number; parallel: number; runs: number; only: string; sides: string; randomReads: number; timeout: number; keep: boolean; expectFix: boolean; json?: string; granaryCli?: string }>();
   const options: BenchOptions = {
     ...DEFAULT_OPTIONS,
     size: flags.size,
@@ -51,6 +56,7 @@ async function main(): Promise<number> {
     randomReads: flags.randomReads,
     timeoutMs: flags.timeout * 1000,
     keep: flags.keep,
+    expectFix: flags.expectFix,
     ...(flags.json && { json: path.resolve(flags.json) }),
   };
   checkOptions(options);
@@ -58,11 +64,20 @@ async function main(): Promise<number> {
 
   if (install('e2e/tools/install.sh') !== 0) throw new Error("the S3 server could not be installed: fix what e2e/tools/install.sh said above and run 'npm run tools'");
   const unavailable: SideFailures = {};
-  if (options.sides.includes('rclone') && install('bench/install.sh') !== 0) unavailable.rclone = "rclone is not installed: run 'bash bench/install.sh'";
+  const packaged = options.sides.filter((side) => side === 'rclone' || side === 's3fs');
+  if (packaged.length > 0 && install('bench/install.sh') !== 0) for (const side of packaged) unavailable[side] = `${side} is not installed: run 'bash bench/install.sh'`;
 
   const granaryCli = flags.granaryCli ? path.resolve(flags.granaryCli) : GRANARY_CLI;
   const revision = await gitRevision(path.resolve(path.dirname(granaryCli), '..', '..', '..'));
-  const all: Record<string, Side> = { granary: granarySide(revision, granaryCli), rclone: rcloneSide(), direct: directSide(options.parallel, options.rangeBytes) };
+  const all: Record<SideName, Side> = {
+    granary: granarySide(revision, granaryCli),
+    rclone: rcloneSide(),
+    s3fs: s3fsSide(),
+    juicefs: juicefsSide(),
+    geesefs: geesefsSide(),
+    'mount-s3': mountS3Side(),
+    direct: directSide(options.parallel, options.rangeBytes),
+  };
   const sides = options.sides.map((name) => all[name]!);
   const versionList: Record<string, string> = { node: process.version, versitygw: versions.versitygw.version };
   for (const side of sides) {

@@ -1,4 +1,4 @@
-import { cellText, formatCell, formatNumber, formatRatio, median, renderSpread, renderTable, speedup, summarize, type RowResult } from './table';
+import { cellText, formatCell, formatNumber, formatRatio, formatSpread, median, renderSpread, renderTable, speedup, summarize, type RowResult } from './table';
 
 describe('median', () => {
   it('takes the middle value of an odd count and the mean of the middle two of an even count', () => {
@@ -17,6 +17,13 @@ describe('summarize', () => {
     expect(summarize([{ ok: true, value: 10 }, { ok: true, value: 30 }, { ok: true, value: 20 }])).toEqual({ ok: true, median: 20, min: 10, max: 30, runs: 3 });
   });
 
+  it('shows the reason alone for a side that could not run, and no spread', () => {
+    const summary = summarize([{ ok: false, error: 'not installed (juicefs is not on PATH)', notRun: true }]);
+    expect(formatCell(summary)).toBe('not installed (juicefs is not on PATH)');
+    expect(formatSpread(summary)).toBe('–');
+    expect(formatSpread(summarize([{ ok: false, error: 'EIO' }]))).toBe('error');
+  });
+
   it('fails the whole cell when one run failed', () => {
     expect(summarize([{ ok: true, value: 10 }, { ok: false, error: 'sha256 mismatch' }])).toEqual({ ok: false, error: 'sha256 mismatch' });
   });
@@ -28,9 +35,11 @@ describe('summarize', () => {
 });
 
 describe('speedup', () => {
-  it('divides throughputs and inverts times, so >1 always means faster', () => {
+  it('divides throughputs and inverts times, CPU and memory, so >1 always means faster or cheaper', () => {
     expect(speedup(200, 100, 'MiB/s')).toBe(2);
     expect(speedup(1, 4, 's')).toBe(4);
+    expect(speedup(0.5, 2, 'CPU s/GiB')).toBe(4);
+    expect(speedup(100, 300, 'MiB')).toBe(3);
   });
 
   it('is undefined when a side is missing or zero', () => {
@@ -60,6 +69,10 @@ describe('formatting', () => {
 });
 
 describe('renderTable', () => {
+  const HEADER = [
+    '| workload | parallelism | granary | rclone | direct | granary/direct | granary/rclone |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+  ];
   const rows: RowResult[] = [
     { title: 'sequential read 1 GiB', unit: 'MiB/s', parallelism: '1 stream', runs: { granary: [{ ok: true, value: 100 }], rclone: [{ ok: true, value: 50 }], direct: [{ ok: true, value: 400 }] } },
     { title: 'ls -lR', unit: 's', parallelism: '1', runs: { granary: [{ ok: true, value: 2 }], rclone: [{ ok: false, error: 'boom' }], direct: [{ ok: true, value: 1 }] } },
@@ -67,11 +80,23 @@ describe('renderTable', () => {
 
   it('prints medians, errors and ratios in workload order', () => {
     expect(renderTable(rows, ['granary', 'rclone', 'direct'], 'granary', ['direct', 'rclone'])).toBe([
-      '| workload | parallelism | granary | rclone | direct | granary/direct | granary/rclone |',
-      '| --- | --- | --- | --- | --- | --- | --- |',
+      ...HEADER,
       '| sequential read 1 GiB (MiB/s) | 1 stream | 100 | 50.0 | 400 | 0.25× | 2.00× |',
       '| ls -lR (s) | 1 | 2.00 | error: boom | 1.00 | 0.50× | – |',
     ].join('\n'));
+  });
+
+  it('prints the mount-cost rows with – for the direct side and ratios that say how much cheaper granary is', () => {
+    const cost: RowResult[] = [
+      { title: 'mount CPU (user+system) per GiB moved, seq-read', unit: 'CPU s/GiB', parallelism: 'the mount\'s process tree', runs: { granary: [{ ok: true, value: 0.5 }, { ok: true, value: 0.7 }, { ok: true, value: 0.6 }], rclone: [{ ok: true, value: 1.8 }] } },
+      { title: 'mount peak RSS, seq-read', unit: 'MiB', parallelism: 'the mount\'s process tree', runs: { granary: [{ ok: true, value: 200 }], rclone: [{ ok: false, error: 'not installed' }] } },
+    ];
+    expect(renderTable(cost, ['granary', 'rclone', 'direct'], 'granary', ['direct', 'rclone'])).toBe([
+      ...HEADER,
+      '| mount CPU (user+system) per GiB moved, seq-read (CPU s/GiB) | the mount\'s process tree | 0.60 | 1.80 | – | – | 3.00× |',
+      '| mount peak RSS, seq-read (MiB) | the mount\'s process tree | 200 | error: not installed | – | – | – |',
+    ].join('\n'));
+    expect(renderSpread(cost.slice(0, 1), ['granary', 'direct'])).toContain('| 0.50–0.70 (3 runs) | – |');
   });
 
   it('prints the min–max spread of every cell', () => {

@@ -1,10 +1,21 @@
 // The pure part of the report: medians, spreads, ratios and the markdown table.
 
-/** What a workload's number counts: throughput (higher is better) or elapsed seconds (lower is better). */
-export type Unit = 'MiB/s' | 'files/s' | 's';
+/**
+ * What a row's number counts: throughput (higher is better), or elapsed seconds, a mount's CPU seconds per GiB
+ * moved and a mount's peak resident MiB (lower is better).
+ */
+export type Unit = 'MiB/s' | 'files/s' | 's' | 'CPU s/GiB' | 'MiB';
 
-/** One measured run of one side: a number in the row's unit, or why it failed. */
-export type Outcome = { ok: true; value: number } | { ok: false; error: string };
+/** True for the units where less is better (time, CPU, memory). */
+export function lowerIsBetter(unit: Unit): boolean {
+  return unit === 's' || unit === 'CPU s/GiB' || unit === 'MiB';
+}
+
+/**
+ * One measured run of one side: a number in the row's unit, or why it failed; `notRun` when the side could not
+ * run at all (not installed, not comparable), so that its cell shows the reason alone, not as an error.
+ */
+export type Outcome = { ok: true; value: number } | { ok: false; error: string; notRun?: true };
 
 /** All runs of one workload, per side (sides that were not run are absent). */
 export interface RowResult {
@@ -16,7 +27,7 @@ export interface RowResult {
 }
 
 /** The summary of one cell: median and spread of its runs, or the first failure. */
-export type CellSummary = { ok: true; median: number; min: number; max: number; runs: number } | { ok: false; error: string };
+export type CellSummary = { ok: true; median: number; min: number; max: number; runs: number } | { ok: false; error: string; notRun?: true };
 
 /** Longest failure reason a cell shows; the JSON output keeps the whole message. */
 export const MAX_ERROR_CHARS = 90;
@@ -32,16 +43,16 @@ export function median(values: readonly number[]): number {
 /** Summarises the runs of one cell; one failed run fails the cell, so a fast wrong answer never hides behind a median. */
 export function summarize(outcomes: readonly Outcome[] | undefined): CellSummary | undefined {
   if (!outcomes || outcomes.length === 0) return undefined;
-  const failed = outcomes.find((outcome): outcome is { ok: false; error: string } => !outcome.ok);
-  if (failed) return { ok: false, error: failed.error };
+  const failed = outcomes.find((outcome): outcome is Extract<Outcome, { ok: false }> => !outcome.ok);
+  if (failed) return { ok: false, error: failed.error, ...(failed.notRun && { notRun: true as const }) };
   const values = outcomes.map((outcome) => (outcome as { value: number }).value);
   return { ok: true, median: median(values), min: Math.min(...values), max: Math.max(...values), runs: values.length };
 }
 
-/** How many times faster `side` is than `other` (>1 = side faster), whatever the unit; undefined when either is missing or zero. */
+/** How many times better `side` is than `other` (>1 = side faster, or cheaper), whatever the unit; undefined when either is missing or zero. */
 export function speedup(side: number | undefined, other: number | undefined, unit: Unit): number | undefined {
   if (side === undefined || other === undefined || side <= 0 || other <= 0) return undefined;
-  return unit === 's' ? other / side : side / other;
+  return lowerIsBetter(unit) ? other / side : side / other;
 }
 
 /** A number with three significant digits at most, and no more than two decimals (`1234`, `56.7`, `0.12`). */
@@ -65,15 +76,16 @@ export function cellText(text: string, maxChars = MAX_ERROR_CHARS): string {
   return cut.replace(/\|/g, '\\|');
 }
 
-/** The median of a cell, `error: reason`, or `–` for a side that did not run. */
+/** The median of a cell, `error: reason`, the reason a side could not run (`not installed`), or `–` for a side without a figure. */
 export function formatCell(summary: CellSummary | undefined): string {
   if (!summary) return '–';
-  return summary.ok ? formatNumber(summary.median) : cellText(`error: ${summary.error}`);
+  if (summary.ok) return formatNumber(summary.median);
+  return cellText(summary.notRun ? summary.error : `error: ${summary.error}`);
 }
 
-/** The min–max spread of a cell, `error`, or `–`. */
+/** The min–max spread of a cell, `error`, or `–` (also for a side that could not run). */
 export function formatSpread(summary: CellSummary | undefined): string {
-  if (!summary) return '–';
+  if (!summary || (!summary.ok && summary.notRun)) return '–';
   if (!summary.ok) return 'error';
   return `${formatNumber(summary.min)}–${formatNumber(summary.max)} (${summary.runs} runs)`;
 }

@@ -8,6 +8,7 @@ export function directSide(parallel: number, rangeBytes: number): Side {
   const mib = rangeBytes / (1024 * 1024);
   return {
     name: 'direct',
+    kind: 'store',
     settings: `@aws-sdk/client-s3 through granary's S3Store in the bench process (keep-alive, 64 sockets): ranged GETs of ${mib} MiB and multipart parts of ${mib} MiB, ${parallel} in flight; small files and random reads ${parallel} GETs in flight; listing = paged ListObjectsV2 of the whole prefix`,
     version: async () => {
       const manifest = require.resolve('@aws-sdk/client-s3/package.json');

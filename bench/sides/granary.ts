@@ -12,6 +12,7 @@ export const GRANARY_CLI = path.join(__dirname, '..', '..', 'src', 'cli', 'index
 export function granarySide(revision: string, cli = GRANARY_CLI): Side {
   return {
     name: 'granary',
+    kind: 'mount',
     settings: '`granary mount s3://BUCKET/vol MNT` with every default (endpoint and credentials from AWS_* in its environment)',
     version: async () => `${granaryVersion} (${revision})`,
     attach: (volume: Volume, scratch: string): Promise<Attachment> => mountGranary(cli, volume, scratch),

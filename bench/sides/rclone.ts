@@ -20,6 +20,9 @@ export const RCLONE_FLAGS = [
 export function rcloneSide(): Side {
   return {
     name: 'rclone',
+    kind: 'mount',
+    // rclone 1.60 (Debian's) is built on aws-sdk-go v1.
+    sendsMixedCaseExpect: true,
     settings: `\`rclone mount ${REMOTE}:BUCKET/vol MNT ${RCLONE_FLAGS.join(' ')} --cache-dir TMP\`; all else default ` +
       '(--buffer-size 16Mi, --vfs-read-chunk-size 128Mi doubling without limit, --max-read-ahead 128Ki, --async-read, --dir-cache-time 5m, --attr-timeout 1s, --transfers 4, --s3-upload-cutoff 200Mi, --s3-chunk-size 5Mi, --s3-upload-concurrency 4); ' +
       `remote from the environment (RCLONE_CONFIG_${REMOTE.toUpperCase()}_TYPE=s3, _PROVIDER=Other, _ENDPOINT, _REGION, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY)`,

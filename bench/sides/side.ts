@@ -40,6 +40,15 @@ export type Attachment = MountAttachment | StoreAttachment;
 /** One column of the table. */
 export interface Side {
   readonly name: SideName;
+  /** What attach() gives: a mount (whose process tree the mount-cost rows measure) or an object store client. */
+  readonly kind: Attachment['kind'];
+  /**
+   * True for a client that sends `Expect: 100-Continue` (aws-sdk-go v1), which the pinned versitygw does not answer:
+   * the harness gives this side the endpoint of bench/expect-proxy.ts instead of the server's.
+   */
+  readonly sendsMixedCaseExpect?: boolean;
+  /** Set when the side does not store files as objects (JuiceFS): why the rows that check the bucket cannot run on it. */
+  readonly notObjects?: string;
   /** How this side is set up (flags, defaults), for the table footer. */
   readonly settings: string;
   /** The version of the software on this side, for the table footer. */

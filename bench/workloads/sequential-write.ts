@@ -36,6 +36,7 @@ async function checkWritten(context: RunContext): Promise<void> {
 export const sequentialWrite: Workload = {
   id: 'seq-write',
   unit: 'MiB/s',
+  uploads: true,
   title: (options) => `sequential write of a new ${formatSize(options.size)} file, until durable`,
   parallelism: (options) => `1 writer, ${formatSize(options.blockBytes)} writes; direct: ${options.parallel} × ${formatSize(options.rangeBytes)} parts`,
   async onMount(root, context) {

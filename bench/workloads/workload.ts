@@ -27,6 +27,8 @@ export interface Measurement {
 export interface Workload {
   readonly id: WorkloadId;
   readonly unit: Unit;
+  /** True for a workload that sends bodies to the server: only there do the sides that need the Expect proxy go through it. */
+  readonly uploads?: boolean;
   /** The row's name, with the sizes it ran with. */
   title(options: BenchOptions): string;
   /** How many streams or requests each side has in flight. */

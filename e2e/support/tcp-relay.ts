@@ -1,6 +1,7 @@
 // A TCP relay that counts the bytes flowing through it: put in front of the S3 server, it measures what
 // granary read from the object store from outside granary.
 import * as net from 'node:net';
+import type { Transform } from 'node:stream';
 
 /** A running relay. */
 export interface CountingRelay {
@@ -19,8 +20,11 @@ export interface RelayListen {
   readonly port?: number;
 }
 
-/** Starts a relay to `target` (host:port), listening on `listen` (default 127.0.0.1, a free port). */
-export async function startCountingRelay(target: { host: string; port: number }, listen: RelayListen = {}): Promise<CountingRelay> {
+/**
+ * Starts a relay to `target` (host:port), listening on `listen` (default 127.0.0.1, a free port); `requestFilter`
+ * makes a stream each client's bytes go through on their way to the target (counted before it).
+ */
+export async function startCountingRelay(target: { host: string; port: number }, listen: RelayListen = {}, requestFilter?: () => Transform): Promise<CountingRelay> {
   const host = listen.host ?? '127.0.0.1';
   let downstream = 0;
   let upstream = 0;
@@ -30,7 +34,11 @@ export async function startCountingRelay(target: { host: string; port: number },
     sockets.add(client).add(origin);
     client.on('data', (chunk: Buffer) => (upstream += chunk.length));
     origin.on('data', (chunk: Buffer) => (downstream += chunk.length));
-    client.pipe(origin);
+    if (requestFilter) {
+      // A filtered head is written on its own, often behind a body's tail: it must not wait for an ACK (Nagle).
+      origin.setNoDelay(true);
+      client.pipe(requestFilter()).pipe(origin);
+    } else client.pipe(origin);
     origin.pipe(client);
     const close = () => {
       client.destroy();
