@@ -21,6 +21,7 @@ describe('MountConfig', () => {
       listPageSize: 1000,
       lookupListPages: 2,
       negativeLookupMs: 0,
+      prefetchListings: 16,
       subtype: 'granary',
       fuse: { deviceReaders: 4, threadpoolSize: 20, maxBackground: 64, maxReadahead: 1024 * 1024, unmountTimeoutMs: 10_000 },
       deadlines: { metadataMs: 30_000, readMs: 60_000, writeMs: 60_000 },

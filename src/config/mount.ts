@@ -134,6 +134,13 @@ export const mountConfigSchema = z
      * with the SDK or another mount show at once, as before listings answered lookups.
      */
     negativeLookupMs: z.number().int().min(0).default(0),
+    /**
+     * Subdirectories whose listings a directory read fetches ahead (one LIST page each, 4 at a time, in name
+     * order), so that a walk (`ls -R`, `find`, a dataset loader's os.walk) finds the next directories listed.
+     * A directory read takes such a listing only if its LIST started at most attrTimeoutMs before (else it
+     * lists afresh), the bound attributes already have. Default 16; 0 turns it off.
+     */
+    prefetchListings: z.number().int().min(0).max(1000).default(16),
     /** Filesystem subtype: the mount shows as type `fuse.<subtype>`. Default "granary". */
     subtype: z.string().regex(/^[a-z0-9_-]+$/).default('granary'),
     fuse: fuseTuningSchema.default(fuseTuningSchema.parse({})),

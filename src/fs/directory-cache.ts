@@ -37,7 +37,9 @@ interface Pending {
  * Namespace trusts a listing's absences for less (negativeLookupMs), as new objects must show at once.
  */
 export class DirectoryCache {
-  private readonly listings = new Map<string, { listing: DirectoryListing; expiresAt: number }>();
+  private readonly listings = new Map<string, { listing: DirectoryListing; expiresAt: number; prefetched: boolean }>();
+  /** Prefetches running, which a directory read may join. */
+  private readonly prefetches = new Map<string, Pending>();
   private readonly pending = new Map<string, Set<Pending>>();
   /** Single-flight: the listing lookups of a directory currently share. */
   private readonly shared = new Map<string, Pending>();
@@ -88,6 +90,43 @@ export class DirectoryCache {
     return this.track(path, list).promise;
   }
 
+  /**
+   * Takes a listing of `path` ahead of its directory read, with `list`, unless one is kept or being taken:
+   * lookups share it as they share their own, and the directory read takes it once (takePrefetched).
+   */
+  prefetch(path: string, list: () => Promise<DirectoryListing>): Promise<DirectoryListing> | undefined {
+    if (this.has(path)) return undefined;
+    const pending = this.track(path, list, true);
+    this.shared.set(path, pending);
+    this.prefetches.set(path, pending);
+    return pending.promise.finally(() => {
+      if (this.shared.get(path) === pending) this.shared.delete(path);
+      if (this.prefetches.get(path) === pending) this.prefetches.delete(path);
+    });
+  }
+
+  /**
+   * The prefetched listing of `path`, for its directory read, once: only if it is complete, its LIST started
+   * at most `maxAgeMs` ago, and every change this mount made there since is known in it (no name turned to
+   * "ask the store"); joins a prefetch still running. Undefined: the read lists afresh, as without prefetch.
+   */
+  async takePrefetched(path: string, maxAgeMs: number): Promise<DirectoryListing | undefined> {
+    const running = this.prefetches.get(path);
+    if (running) await running.promise.catch(() => undefined);
+    const cached = this.listings.get(path);
+    if (!cached?.prefetched || cached.expiresAt <= this.clock()) return undefined;
+    cached.prefetched = false; // once: the next read of this directory lists afresh
+    const { listing } = cached;
+    if (!listing.complete || this.clock() - (listing.takenAtMs ?? -Infinity) > maxAgeMs) return undefined;
+    for (const stat of listing.children.values()) if (stat === undefined) return undefined;
+    return listing;
+  }
+
+  /** Whether `path` has a listing kept or being taken (a prefetch of it would add nothing). */
+  has(path: string): boolean {
+    return this.get(path) !== undefined || this.shared.has(path) || this.pending.has(path);
+  }
+
   /** Records that `path` is now `stat` in its parent's listing. */
   setChild(path: string, stat: PathStat): void {
     this.change(path, (children, name) => children.set(name, stat));
@@ -110,7 +149,7 @@ export class DirectoryCache {
     for (const [key, set] of this.pending) if (key === path || key.startsWith(below)) this.invalidatePending(key, set);
   }
 
-  private track(path: string, list: () => Promise<DirectoryListing>): Pending {
+  private track(path: string, list: () => Promise<DirectoryListing>, prefetched = false): Pending {
     const set = this.pending.get(path) ?? new Set<Pending>();
     this.pending.set(path, set);
     const pending = { stale: false } as Pending;
@@ -119,7 +158,7 @@ export class DirectoryCache {
     pending.promise = list()
       .then((listing) => {
         // The cache keeps its own copy: callers may read theirs after later changes updated the cached one.
-        if (!pending.stale) this.store(path, { children: new Map(listing.children), complete: listing.complete, takenAtMs });
+        if (!pending.stale) this.store(path, { children: new Map(listing.children), complete: listing.complete, takenAtMs }, prefetched);
         return { ...listing, takenAtMs };
       })
       .finally(() => {
@@ -129,10 +168,10 @@ export class DirectoryCache {
     return pending;
   }
 
-  private store(path: string, listing: DirectoryListing): void {
+  private store(path: string, listing: DirectoryListing, prefetched: boolean): void {
     if (this.ttlMs <= 0) return;
     this.drop(path); // re-insert: Map order is age order
-    this.listings.set(path, { listing, expiresAt: this.clock() + this.ttlMs });
+    this.listings.set(path, { listing, expiresAt: this.clock() + this.ttlMs, prefetched });
     this.entries += listing.children.size;
     for (const oldest of this.listings.keys()) {
       if (this.entries <= this.maxEntries || oldest === path) break;
@@ -164,5 +203,6 @@ export class DirectoryCache {
   private invalidatePending(path: string, set: Set<Pending>): void {
     for (const pending of set) pending.stale = true;
     this.shared.delete(path);
+    this.prefetches.delete(path);
   }
 }

@@ -74,6 +74,8 @@ export interface FilesystemOptions {
   lookupListPages?: number;
   /** How long a complete listing answers ENOENT for names it lacks without a request (default 0: always ask the store). */
   negativeLookupMs?: number;
+  /** Subdirectories whose listings a directory read fetches ahead (default 0: none; the mount's config says 16). */
+  prefetchListings?: number;
   logger: Logger;
   /** Refuse every change with EROFS (the mount is also `ro`; this holds even if the kernel let one through). */
   readOnly?: boolean;
@@ -153,6 +155,8 @@ export class Filesystem implements FuseOperations {
       listPageSize: options.listPageSize,
       lookupListPages: options.lookupListPages ?? DEFAULT_LOOKUP_LIST_PAGES,
       negativeLookupMs: options.negativeLookupMs ?? 0,
+      prefetchListings: options.prefetchListings ?? 0,
+      prefetchedListingMaxAgeMs: options.attrTimeoutMs,
       clock: this.clock,
       renameConcurrency: options.renameConcurrency ?? DEFAULT_RENAME_CONCURRENCY,
       attrs: this.attrs,

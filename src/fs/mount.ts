@@ -150,6 +150,7 @@ export async function mountFilesystem(config: MountConfig, options: FilesystemMo
     listPageSize: config.listPageSize,
     lookupListPages: config.lookupListPages,
     negativeLookupMs: config.negativeLookupMs,
+    prefetchListings: config.prefetchListings,
     readOnly: config.readOnly,
     ownership: { uid: config.uid, gid: config.gid, fileMode: config.fileMode, dirMode: config.dirMode },
     renameConcurrency: config.renameConcurrency,

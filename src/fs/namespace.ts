@@ -35,6 +35,10 @@ export interface NamespaceOptions {
    * the store; past it (or at 0) such a name gets a HEAD + LIST, so objects other clients put show at once.
    */
   negativeLookupMs: number;
+  /** Subdirectories whose listings a directory read fetches ahead, in name order (one LIST page each); 0: none. */
+  prefetchListings: number;
+  /** How old (from the start of its LIST) a complete listing a directory read takes instead of listing afresh may be. */
+  prefetchedListingMaxAgeMs: number;
   /** The clock the listings' ages are measured with. */
   clock: () => number;
   /** Objects copied (and then deleted) at once when a directory is renamed. */
@@ -56,11 +60,18 @@ export interface NamedStat {
   stat: PathStat;
 }
 
+/** Listings fetched ahead at once: a walk's next directories, without crowding out the reads. */
+export const PREFETCH_CONCURRENCY = 4;
+
 /** The longest name Linux accepts in a path component, in bytes. */
 export const MAX_NAME_BYTES = 255;
 
 /** Path-level operations over the store; the Filesystem maps node ids and errors around them. */
 export class Namespace {
+  /** Directories whose listing is to be fetched ahead, oldest first, and how many such LISTs run now. */
+  private readonly prefetchQueue = new Set<string>();
+  private prefetching = 0;
+
   constructor(private readonly options: NamespaceOptions) {}
 
   /** The object key of a path. */
@@ -147,8 +158,16 @@ export class Namespace {
    * prefix "a/" far apart (e.g. "a", "a.txt", "a/"), and the directory must win over the file.
    */
   async list(path: string): Promise<NamedStat[]> {
-    const { directories } = this.options;
-    const listing = directories.enabled ? await directories.refresh(path, () => this.listStored(path, Infinity)) : await this.listStored(path, Infinity);
+    const { directories, prefetchListings, prefetchedListingMaxAgeMs } = this.options;
+    const listStored = () => this.listStored(path, Infinity);
+    let listing: DirectoryListing;
+    if (!directories.enabled) listing = await listStored();
+    else if (prefetchListings <= 0) listing = await directories.refresh(path, listStored);
+    else {
+      this.prefetchQueue.delete(path); // this read lists it now: a prefetch queued for it would list it twice
+      listing = (await directories.takePrefetched(path, prefetchedListingMaxAgeMs)) ?? (await directories.refresh(path, listStored));
+      this.prefetchSubdirectories(path, listing);
+    }
     const found = new Map<string, PathStat>();
     for (const [name, stat] of listing.children) if (stat) found.set(name, stat);
     for (const [name, stat] of this.options.writing.childrenOf(path)) {
@@ -157,6 +176,44 @@ export class Namespace {
     // Names in order (pages hold their objects and prefixes apart); ls sorts anyway, this keeps it stable.
     const names = [...found.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     return names.map((name) => ({ name, stat: found.get(name) as PathStat }));
+  }
+
+  /**
+   * Queues the listings of the first prefetchListings subdirectories of `path` (name order, as a walk goes)
+   * that no listing covers yet: one LIST page each, PREFETCH_CONCURRENCY at a time, kept in the DirectoryCache
+   * where the walk's next directory read (and lookups) find them. A failure costs only the prefetch.
+   */
+  private prefetchSubdirectories(path: string, listing: DirectoryListing): void {
+    const { directories, prefetchListings } = this.options;
+    const names = [...listing.children].flatMap(([name, stat]) => (stat?.kind === 'directory' ? [name] : [])).sort();
+    for (const name of names.slice(0, prefetchListings)) {
+      const child = path === '' ? name : `${path}/${name}`;
+      if (!directories.has(child)) this.prefetchQueue.add(child);
+    }
+    // Bounded: a walk over wide directories keeps only the most recent ones waiting.
+    for (const oldest of this.prefetchQueue) {
+      if (this.prefetchQueue.size <= 4 * prefetchListings) break;
+      this.prefetchQueue.delete(oldest);
+    }
+    this.startPrefetches();
+  }
+
+  private startPrefetches(): void {
+    const { directories, logger } = this.options;
+    for (const child of this.prefetchQueue) {
+      if (this.prefetching >= PREFETCH_CONCURRENCY) return;
+      this.prefetchQueue.delete(child);
+      if (directories.has(child)) continue;
+      const prefetch = directories.prefetch(child, () => this.listStored(child, 1));
+      if (!prefetch) continue;
+      this.prefetching++;
+      prefetch
+        .catch((error: unknown) => logger.debug({ err: error, path: child }, 'prefetching a directory listing failed'))
+        .finally(() => {
+          this.prefetching--;
+          this.startPrefetches();
+        });
+    }
   }
 
   /**
