@@ -9,6 +9,9 @@ import { until } from './support/until';
 
 const ROOT = path.join(__dirname, '..');
 
+// npx, a mount and its unmount: seconds on a quiet machine, much longer on a loaded one (the block's own bound is 120 s).
+jest.setTimeout(180_000);
+
 /** The ```sh blocks of the README's "## Quick start" section, before its first subsection. */
 function quickStartBlocks(readme: string): string[] {
   const section = /^## Quick start\n([\s\S]*?)^#{2,3} /m.exec(readme)?.[1];

@@ -4,6 +4,9 @@
 import { toolPath } from '../support/tools';
 import { KUBE_VERSION, parseObjects, run, type KubeObject } from './chart';
 
+// Real processes (node, helm) start slowly on a loaded machine: no test here may fail on jest's 5 s default.
+jest.setTimeout(60_000);
+
 /** `helm template charts/granary ARGS`, run from the repository's root as a reader of the README would. */
 function helmTemplateAsTyped(...args: string[]): ReturnType<typeof run> {
   return run(toolPath('helm'), ['template', 'charts/granary', ...args]);

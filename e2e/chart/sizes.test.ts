@@ -8,6 +8,9 @@ import { parse } from 'yaml';
 import { BYTE_SIZE_PATTERN, parseByteSize } from '../../src/config/size';
 import { CHART_DIR, containers, helmTemplate, parseObjects, type Container } from './chart';
 
+// Real processes (node, helm) start slowly on a loaded machine: no test here may fail on jest's 5 s default.
+jest.setTimeout(60_000);
+
 /** Every value that holds a size, with the cache server flag it becomes (memoryOverhead only adds to the pod's memory). */
 const SIZE_VALUES: Record<string, string | undefined> = {
   'cache.ram': '--ram-bytes',

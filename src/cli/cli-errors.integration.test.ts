@@ -9,6 +9,9 @@ import { builtCli } from '../../e2e/support/built-cli';
 import { s3MountEnv } from '../../e2e/support/mount';
 import { freePort, testS3 } from '../../e2e/support/s3-server';
 
+// Real processes (node, helm) start slowly on a loaded machine: no test here may fail on jest's 5 s default.
+jest.setTimeout(60_000);
+
 interface Run {
   code: number | null;
   stderr: string;

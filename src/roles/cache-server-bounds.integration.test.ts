@@ -14,6 +14,9 @@ import { PeerClient } from '../cache/peer-client';
 import { weightOf } from '../cache/ring';
 import { startCache, type MachineFacts, type RunningCache } from './cache-server';
 
+// Real processes (node, helm) start slowly on a loaded machine: no test here may fail on jest's 5 s default.
+jest.setTimeout(60_000);
+
 const GiB = 1024 ** 3;
 const TOKEN = 'bounds-token-0123456789abcdef';
 

@@ -7,6 +7,9 @@ import * as path from 'node:path';
 import { builtCli } from '../../e2e/support/built-cli';
 import { failureLine } from './mount-background';
 
+// Real processes (node, helm) start slowly on a loaded machine: no test here may fail on jest's 5 s default.
+jest.setTimeout(60_000);
+
 describe('granary mount --background', () => {
   let dir: string;
   beforeAll(() => {
