@@ -2,7 +2,8 @@
 // peak of the tree's summed resident memory, polled from /proc.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { parseRssBytes, parseStat, treeOf, treeTicks, type ProcStat } from './proc';
+import { parseRssBytes } from '../e2e/support/process-usage';
+import { parseStat, treeOf, treeTicks, type ProcStat } from './proc';
 
 /** How often the tree's resident memory is polled. */
 export const RSS_POLL_MS = 100;

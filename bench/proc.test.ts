@@ -1,4 +1,5 @@
-import { cpuSecondsPerGib, parseRssBytes, parseStat, treeOf, treeTicks, type ProcStat } from './proc';
+import { parseRssBytes } from '../e2e/support/process-usage';
+import { cpuSecondsPerGib, parseStat, treeOf, treeTicks, type ProcStat } from './proc';
 import { GIB } from './units';
 
 // Real lines in /proc/<pid>/stat's shape: pid (comm) state ppid ... utime(14) stime(15) cutime(16) cstime(17) ...

@@ -1,6 +1,6 @@
 // The pure part of measuring a mount's cost: parsing /proc/<pid>/stat and /proc/<pid>/status text, finding a
 // process tree, and turning clock ticks and bytes into CPU seconds per GiB.
-import { GIB, KIB } from './units';
+import { GIB } from './units';
 
 /** What one /proc/<pid>/stat line says about CPU time, in clock ticks. */
 export interface ProcStat {
@@ -25,12 +25,6 @@ export function parseStat(text: string): ProcStat {
     throw new Error(`not a /proc/<pid>/stat line: "${text.slice(0, 80)}"`);
   }
   return { pid, ppid: field(4), ownTicks: field(14) + field(15), reapedTicks: field(16) + field(17) };
-}
-
-/** The resident set size in /proc/<pid>/status text (`VmRSS:   1234 kB`), in bytes; 0 for a process without one (a zombie, a kernel thread). */
-export function parseRssBytes(status: string): number {
-  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
-  return match ? Number(match[1]) * KIB : 0;
 }
 
 /** The pids of `root` and all its descendants among `stats` (root first); empty when root is not among them. */

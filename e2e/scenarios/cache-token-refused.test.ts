@@ -3,29 +3,15 @@
 // probes it makes) and counts the refusals in its metrics.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { readMountMetrics } from '../../src/csi/node-metrics';
 import { startCacheServer, type CacheServerProcess } from '../support/cache-server';
 import { mountGranary, s3MountEnv, stopAllMounts, withMountLog, type GranaryMount } from '../support/mount';
 import { createBucket, freePort, s3Client, testS3 } from '../support/s3-server';
 import { deleteBucket, makeTemp, MiB, removeTemp } from './helpers';
 
 jest.setTimeout(120_000);
-
-/** GET /metrics on a unix socket, as the CSI node plugin collects a mount's counters. */
-function metricsOn(socketPath: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ socketPath, path: '/metrics' }, (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => (text += chunk));
-        response.on('end', () => resolve(text));
-      })
-      .on('error', reject);
-  });
-}
 
 const valueOf = (text: string, name: string): number | undefined => {
   const line = text.split('\n').find((candidate) => candidate.startsWith(`${name} `));
@@ -79,7 +65,7 @@ describe('a mount whose cache token the cache server refuses', () => {
     expect(refusals).toHaveLength(1);
     expect(JSON.parse(refusals[0] ?? '{}')).toMatchObject({ level: 40, peer: cache.url, msg: expect.stringContaining(`the cache server ${cache.url} refused the cache token (401)`) });
     // The mount's first probe was refused before it read anything; the block reads went to the object store.
-    expect(valueOf(await metricsOn(metricsSocket), 'granary_mount_cache_token_refusals_total')).toBeGreaterThanOrEqual(1);
+    expect(valueOf(await readMountMetrics(metricsSocket, 10_000), 'granary_mount_cache_token_refusals_total')).toBeGreaterThanOrEqual(1);
     expect(await cache.metric('granary_cache_origin_bytes_total')).toBe(0);
   }));
 });

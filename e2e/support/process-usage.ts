@@ -7,12 +7,15 @@ export function openFileDescriptors(pid: number): number {
   return fs.readdirSync(`/proc/${pid}/fd`).length;
 }
 
+/** The resident set size in /proc/<pid>/status text (`VmRSS:   1234 kB`), in bytes; 0 for a process without one (a zombie, a kernel thread). */
+export function parseRssBytes(status: string): number {
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
 /** Resident set size of process `pid` in bytes (VmRSS of /proc/PID/status). */
 export function residentBytes(pid: number): number {
-  const line = fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((entry) => entry.startsWith('VmRSS:'));
-  const kib = /(\d+)\s*kB/.exec(line ?? '')?.[1];
-  if (kib === undefined) throw new Error(`/proc/${pid}/status has no VmRSS line`);
-  return Number(kib) * 1024;
+  return parseRssBytes(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
 }
 
 /** The peaks of a process's descriptors and memory, sampled every `intervalMs` until stop() (which takes one last sample). */

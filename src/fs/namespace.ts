@@ -164,7 +164,7 @@ export class Namespace {
     if (!directories.enabled) listing = await listStored();
     else if (prefetchListings <= 0) listing = await directories.refresh(path, listStored);
     else {
-      this.prefetchQueue.delete(path); // this read lists it now: a prefetch queued for it would list it twice
+      this.prefetchQueue.delete(path); // this read lists it now: its queued prefetch would be skipped anyway
       listing = (await directories.takePrefetched(path, prefetchedListingMaxAgeMs)) ?? (await directories.refresh(path, listStored));
       this.prefetchSubdirectories(path, listing);
     }
@@ -203,7 +203,6 @@ export class Namespace {
     for (const child of this.prefetchQueue) {
       if (this.prefetching >= PREFETCH_CONCURRENCY) return;
       this.prefetchQueue.delete(child);
-      if (directories.has(child)) continue;
       const prefetch = directories.prefetch(child, () => this.listStored(child, 1));
       if (!prefetch) continue;
       this.prefetching++;

@@ -11,6 +11,7 @@ import type {
   ByteRange, GetOptions, GetResult, ListOptions, ListPage, MultipartUpload, ObjectInfo, ObjectStore, PutOptions, RangeRead,
 } from './store';
 import { EMPTY_ETAG, checkInto, checkKey, checkPartNumber, checkPartSizes, clipRange, normalizeMetadata, rangeWithin } from './validate';
+import { errorCodeOf } from '../util/error-code';
 
 /** The hidden folder at the root that holds granary's own state (metadata, pending uploads); never listed, never a key. */
 export const STATE_DIR = '.granary';
@@ -38,9 +39,6 @@ interface ListEntry {
 }
 
 const isMarker = (key: string): boolean => key.endsWith('/');
-
-const errnoOf = (error: unknown): string | undefined =>
-  typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 
 /**
  * A cheap deterministic tag for a file's content, from size, mtime (ns) and inode. It is NOT an MD5: it changes
@@ -236,7 +234,7 @@ export class LocalDirStore implements ObjectStore {
       if (isMarker(key)) await fsp.rmdir(file);
       else await fsp.unlink(file);
     } catch (error) {
-      const code = errnoOf(error);
+      const code = errorCodeOf(error);
       if (code === 'ENOENT' || code === 'ENOTDIR') {
         await this.checkRootExists('delete', key);
       } else if (!(code === 'EISDIR' || (isMarker(key) && (code === 'ENOTEMPTY' || code === 'EEXIST')))) {
@@ -389,7 +387,7 @@ export class LocalDirStore implements ObjectStore {
       try {
         dirents = await fsp.readdir(dir, { withFileTypes: true });
       } catch (error) {
-        const code = errnoOf(error);
+        const code = errorCodeOf(error);
         if (dir !== this.root && (code === 'ENOENT' || code === 'ENOTDIR')) return;
         throw error;
       }
@@ -429,7 +427,7 @@ export class LocalDirStore implements ObjectStore {
   /** Maps a filesystem error to an ObjectStoreError whose message names the action ("get of \"a/b\""), the folder and the next step. */
   async failure(error: unknown, action: string): Promise<unknown> {
     if (isObjectStoreError(error) || (error instanceof Error && error.name === 'AbortError')) return error;
-    const code = errnoOf(error);
+    const code = errorCodeOf(error);
     const what = `${action} in ${this.location}`;
     const detail = error instanceof Error ? error.message : String(error);
     const cause = { cause: error };

@@ -3,9 +3,7 @@
 import { constants, type Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-
-const errnoOf = (error: unknown): string | undefined =>
-  typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+import { errorCodeOf } from '../../util/error-code';
 
 /** What kind of thing a non-directory is, in words. */
 function kindOf(stats: Stats): string {
@@ -18,7 +16,7 @@ function kindOf(stats: Stats): string {
 
 /** Why `error` (from mkdir or access) keeps the tier from writing `at`, in words. */
 function deniedBecause(error: unknown, at: string): string {
-  switch (errnoOf(error)) {
+  switch (errorCodeOf(error)) {
     case 'EACCES':
     case 'EPERM':
       return `${at} is not writable by this process (uid ${process.getuid?.() ?? '?'})`;
@@ -39,12 +37,12 @@ export async function diskDirProblem(dir: string): Promise<string | undefined> {
     (error: unknown) => ({ error }),
   );
   if ('error' in found) {
-    if (errnoOf(found.error) === 'ENOTDIR') return 'a parent of it is not a directory';
-    if (errnoOf(found.error) !== 'ENOENT') return deniedBecause(found.error, 'it');
+    if (errorCodeOf(found.error) === 'ENOTDIR') return 'a parent of it is not a directory';
+    if (errorCodeOf(found.error) !== 'ENOENT') return deniedBecause(found.error, 'it');
     try {
       await fsp.mkdir(dir, { recursive: true });
     } catch (error) {
-      if (errnoOf(error) === 'ENOTDIR' || errnoOf(error) === 'EEXIST') return 'it does not exist and cannot be created: a parent of it is not a directory';
+      if (errorCodeOf(error) === 'ENOTDIR' || errorCodeOf(error) === 'EEXIST') return 'it does not exist and cannot be created: a parent of it is not a directory';
       return `it does not exist and cannot be created: ${deniedBecause(error, path.dirname(dir))}`;
     }
   } else if (!found.stats.isDirectory()) {

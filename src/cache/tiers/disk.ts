@@ -25,6 +25,7 @@ import { fitDiskCapacity, type DiskFacts, type DiskFit } from '../capacity-bound
 import { SingleFlight } from '../../util/single-flight';
 import { BLOCK_FORMAT_VERSION, BLOCK_HEADER_BYTES, decodeBlockFile, encodeBlockHeader } from './block-file';
 import type { Tier, TierStats } from './tier';
+import { errorCodeOf } from '../../util/error-code';
 
 /** The folder under the tier's directory that holds the block folders. */
 export const BLOCKS_DIR = 'blocks';
@@ -62,9 +63,6 @@ export async function statfsFreeSpace(dir: string): Promise<FreeSpace> {
   const stats = await fsp.statfs(dir);
   return { availableBytes: stats.bavail * stats.bsize };
 }
-
-const errnoOf = (error: unknown): string | undefined =>
-  typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
 
 /** Whether two stats describe the same file version (same inode, size and mtime). */
 const sameFile = (a: Stats, b: Stats): boolean => a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs;
@@ -191,7 +189,7 @@ export class DiskTier implements Tier {
         await handle.close().catch(() => undefined);
       }
     } catch (error) {
-      if (errnoOf(error) === 'ENOENT') await this.forgetIfMissing(id);
+      if (errorCodeOf(error) === 'ENOENT') await this.forgetIfMissing(id);
       else this.options.logger.warn({ err: error, blockId: id, file }, 'reading a block from the disk tier failed; it will be fetched elsewhere');
       return undefined;
     }
@@ -353,7 +351,7 @@ export class DiskTier implements Tier {
     try {
       await fsp.unlink(file);
     } catch (error) {
-      if (errnoOf(error) !== 'ENOENT') this.options.logger.warn({ err: error, file }, 'removing a block file from the disk tier failed');
+      if (errorCodeOf(error) !== 'ENOENT') this.options.logger.warn({ err: error, file }, 'removing a block file from the disk tier failed');
     }
   }
 
