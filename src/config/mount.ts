@@ -32,8 +32,8 @@ function modeSchema(option: ModeOption) {
 /** Tuning of the FUSE session; every default is what a mount gets unless told otherwise. */
 export const fuseTuningSchema = z.object({
   /**
-   * Reads of /dev/fuse kept outstanding. Each blocks one libuv threadpool thread while idle, so few
-   * are needed: requests are dispatched asynchronously as soon as they are read. Default 4.
+   * Reads of /dev/fuse kept outstanding on the libuv threadpool, for a device without a reader thread of its own;
+   * the real /dev/fuse is read by one worker thread instead (src/fs/fuse/device-reader.ts says why). Default 4.
    */
   deviceReaders: z.number().int().min(1).max(64).default(4),
   /**

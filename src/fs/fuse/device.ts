@@ -5,6 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { findMount, readMountInfo } from '../../system/mountinfo';
+import { readDeviceOnWorker, type DeviceRequestListener } from './device-reader';
+import { REQUEST_BUFFER_SIZE } from './protocol';
 
 /** An open connection to the kernel's FUSE device. */
 export interface FuseDevice {
@@ -12,6 +14,11 @@ export interface FuseDevice {
   readonly fd: number;
   /** Reads one whole request into `buffer` (blocks a threadpool thread until one arrives); resolves to its length. */
   read(buffer: Buffer): Promise<number>;
+  /**
+   * Delivers requests to `listener` from a reader of its own (a worker thread) until the connection ends, instead
+   * of the session calling read() in a loop; absent on devices that only read().
+   */
+  readOnWorker?(listener: DeviceRequestListener): void;
   /** Writes one whole reply (the chunks form one message: a single writev). */
   write(chunks: Buffer[]): void;
   /** Closes the descriptor. */
@@ -77,6 +84,7 @@ export function fuseDeviceOf(fd: number): FuseDevice {
       new Promise((resolve, reject) => {
         fs.read(fd, buffer, 0, buffer.length, null, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead)));
       }),
+    readOnWorker: (listener) => readDeviceOnWorker(fd, REQUEST_BUFFER_SIZE, listener),
     // Synchronous on purpose: a reply never blocks (the kernel takes it or rejects it at once), and
     // writing on the main thread keeps the threadpool free for the readers.
     write: (chunks) => {

@@ -1,7 +1,7 @@
 // A FUSE session: one mount, served by reading requests from /dev/fuse and dispatching each to a
-// FuseOperations handler. Reads block a libuv threadpool thread each, so only a few are kept
-// outstanding (`deviceReaders`); every request is handled asynchronously as soon as it is read, so
-// many requests are in flight at once. Replies are written synchronously, one write per reply.
+// FuseOperations handler. The device is read by a worker thread (device-reader.ts), or, for a device without
+// one, by `deviceReaders` reads on the libuv threadpool; every request is handled asynchronously as soon as it
+// is read, so many requests are in flight at once. Replies are written synchronously, one write per reply.
 import { constants as osConstants } from 'node:os';
 import type { Logger } from '../../log/logger';
 import { linuxFuseSystem, type FuseDevice, type FuseSystem } from './device';
@@ -223,7 +223,7 @@ export class FuseSession {
     }
     this.mounted = true;
     // Reading before mount(2) ties the device to a connection would fail with EPERM, hence here.
-    for (let i = 0; i < Math.max(1, options.deviceReaders); i++) void this.readLoop(device);
+    this.startReading(device);
     const outcome = await Promise.race([this.initialized, this.closed.then(() => undefined)]);
     if (!outcome) {
       await this.unmount().catch(() => undefined);
@@ -248,7 +248,7 @@ export class FuseSession {
     this.connection = await this.system.connectionOf(this.options.mountpoint);
     // Armed before the readers start, so the first request read is the one heard.
     const next = !protocol.kernelCanResend && orphans ? this.nextRequestUnique() : undefined;
-    for (let i = 0; i < Math.max(1, this.options.deviceReaders); i++) void this.readLoop(device);
+    this.startReading(device);
     this.resolveInitialized(protocol);
     if (protocol.kernelCanResend) {
       try {
@@ -330,6 +330,23 @@ export class FuseSession {
     const closed = await Promise.race([this.closed.then(() => true), timedOut]);
     clearTimeout(timer);
     return closed;
+  }
+
+  /** Starts taking requests from the device: from its worker when it has one, else `deviceReaders` read loops. */
+  private startReading(device: FuseDevice): void {
+    if (!device.readOnWorker) {
+      for (let i = 0; i < Math.max(1, this.options.deviceReaders); i++) void this.readLoop(device);
+      return;
+    }
+    this.activeReaders++;
+    device.readOnWorker({
+      request: (request) => void this.dispatch(request),
+      end: (error) => {
+        if (error) this.logger.error({ err: error, mountpoint: this.options.mountpoint }, 'reading /dev/fuse failed; stopping the session');
+        this.activeReaders--;
+        if (this.activeReaders === 0) this.end(device);
+      },
+    });
   }
 
   private async readLoop(device: FuseDevice): Promise<void> {
