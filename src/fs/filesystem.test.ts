@@ -144,11 +144,18 @@ describe('Filesystem', () => {
 
   it('keeps the kernel page cache across opens only while the ETag is unchanged', async () => {
     const file = await lookupPath('hello.txt');
-    expect((await fs.open(context, file.nodeId, 0)).flags).toBe(0);
-    expect((await fs.open(context, file.nodeId, 0)).flags).toBe(OpenFlag.KEEP_CACHE);
+    expect(((await fs.open(context, file.nodeId, 0)).flags ?? 0) & OpenFlag.KEEP_CACHE).toBe(0);
+    expect(((await fs.open(context, file.nodeId, 0)).flags ?? 0) & OpenFlag.KEEP_CACHE).toBe(OpenFlag.KEEP_CACHE);
     await store.put(`${PREFIX}hello.txt`, Buffer.from('changed'));
     now += 1000;
-    expect((await fs.open(context, file.nodeId, 0)).flags).toBe(0);
+    expect(((await fs.open(context, file.nodeId, 0)).flags ?? 0) & OpenFlag.KEEP_CACHE).toBe(0);
+  });
+
+  it('spares the kernel a FLUSH at close of a read handle (NOFLUSH), never of a write handle', async () => {
+    const file = await lookupPath('hello.txt');
+    expect(((await fs.open(context, file.nodeId, fsConstants.O_RDONLY)).flags ?? 0) & OpenFlag.NOFLUSH).toBe(OpenFlag.NOFLUSH);
+    expect(((await fs.open(context, file.nodeId, fsConstants.O_WRONLY)).flags ?? 0) & OpenFlag.NOFLUSH).toBe(0);
+    expect(((await fs.open(context, file.nodeId, fsConstants.O_RDWR)).flags ?? 0) & OpenFlag.NOFLUSH).toBe(0);
   });
 
   it('fails a read with EIO when the object changed under the open handle', async () => {
