@@ -41,6 +41,8 @@ export interface BlockCacheStats {
   readaheadSkipped: number;
   /** Prefetched ranges evicted before anyone read them: a sign the cache is too small for the readers' windows. */
   readaheadWasted: number;
+  /** Ranges dropped because a sequential reader had passed them (release()). */
+  released: number;
 }
 
 /** What a range is cached under: the object version and the exact bytes. */
@@ -64,7 +66,7 @@ interface InFlight {
  */
 export class BlockCache {
   /** Counters since creation. */
-  readonly stats: BlockCacheStats = { hits: 0, joins: 0, demandFetches: 0, readaheadFetches: 0, readaheadFailures: 0, readaheadSkipped: 0, readaheadWasted: 0 };
+  readonly stats: BlockCacheStats = { hits: 0, joins: 0, demandFetches: 0, readaheadFetches: 0, readaheadFailures: 0, readaheadSkipped: 0, readaheadWasted: 0, released: 0 };
   private readonly lru: ByteLru<Buffer>;
   private readonly limiter: FetchLimiter;
   private readonly inFlight = new Map<string, InFlight>();
@@ -156,6 +158,23 @@ export class BlockCache {
       this.stats.readaheadFailures++;
       this.options.logger.debug({ key: request.key, start: request.start, end: request.end, err: error }, 'readahead fetch failed; a read of that range will fetch it again');
     });
+  }
+
+  /**
+   * Drops a cached range its reader is done with (a sequential stream has passed it), so that its buffer is reused
+   * for the stream's next block instead of a fresh one: a stream then holds its readahead window, not the whole
+   * cache. The kernel keeps the pages it read, so re-reads of the same file rarely come back here.
+   */
+  release(request: Omit<BlockRequest, 'signal' | 'objectSize'>): void {
+    const id = cacheIdOf(request);
+    const cached = this.lru.peek(id);
+    if (!cached) return;
+    this.markRead(id);
+    this.lru.delete(id);
+    this.stats.released++;
+    // Through the pool's quarantine, like an eviction: a reply holding a view into it may still be on its way.
+    this.evicted.push(cached);
+    this.recycleEvicted();
   }
 
   /** Resolves once no fetch is in flight or queued, including those started while it waited (tests, and unmount). */

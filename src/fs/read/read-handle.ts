@@ -5,7 +5,7 @@ import { isObjectStoreError } from '../../objectstore/errors';
 import { Errno, errnoOf } from '../errno';
 import { FuseError } from '../fuse/operations';
 import type { OpenFile } from '../open-file';
-import { alignSpan, blockCount, blockSpan, blocksOf, clipToObject, type ByteRange } from '../../blocks/block-math';
+import { alignSpan, blockCount, blockIndexOf, blockSpan, blocksOf, clipToObject, type ByteRange } from '../../blocks/block-math';
 import type { BlockCache } from './block-cache';
 import type { ReadPathConfig } from '../../config/read-path';
 import { Readahead } from './readahead';
@@ -61,6 +61,8 @@ export class ReadHandle implements OpenFile {
   private readonly readahead: Readahead;
   private readonly lastBlock: number;
   private released = false;
+  /** Blocks below this index were released by releasePassed. */
+  private releasedBelow = 0;
 
   constructor(private readonly options: ReadHandleOptions) {
     this.size = options.size;
@@ -86,6 +88,7 @@ export class ReadHandle implements OpenFile {
       const range = decision.sequential || cache.holds(blockRequest) ? block : randomRange(part, block, config.randomReadUnitBytes);
       pieces.push({ range: part, fetched: range, data: cache.read({ key, etag, objectSize: this.size, ...range }) });
     }
+    if (decision.sequential) this.releasePassed(wanted.start);
     // Prefetches are queued after this read's own fetches, and behind every demand fetch of the mount.
     for (let index = last + 1; index <= Math.min(last + decision.windowBlocks, this.lastBlock); index++) {
       cache.prefetch({ key, etag, objectSize: this.size, ...blockSpan(index, config.blockSizeBytes, this.size) });
@@ -121,6 +124,21 @@ export class ReadHandle implements OpenFile {
   async release(): Promise<void> {
     // Blocks stay in the mount's cache for other readers; prefetches already queued still complete.
     this.released = true;
+  }
+
+  /**
+   * Releases the blocks a sequential stream reading at `offset` has passed: its own (from the block it started in)
+   * that end more than the sequential slack before it (the kernel's readahead requests arrive that much out of order).
+   */
+  private releasePassed(offset: number): void {
+    const { cache, config, key, etag } = this.options;
+    const passed = blockIndexOf(Math.max(0, offset - config.sequentialSlackBytes), config.blockSizeBytes) - 1;
+    // Only blocks of this stream: from where it started (another reader may be using those before it).
+    const first = Math.max(this.releasedBelow, blockIndexOf(Math.max(0, this.readahead.start), config.blockSizeBytes));
+    for (let index = first; index <= passed; index++) {
+      cache.release({ key, etag, ...blockSpan(index, config.blockSizeBytes, this.size) });
+    }
+    this.releasedBelow = Math.max(this.releasedBelow, passed + 1);
   }
 
   /** The FuseError for a failed fetch; the block fetcher has logged the cause. */

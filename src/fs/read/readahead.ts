@@ -39,6 +39,11 @@ export class Readahead {
 
   constructor(private readonly options: ReadaheadOptions) {}
 
+  /** Where the current stream started (-1 before the first read). */
+  get start(): number {
+    return this.streamStart;
+  }
+
   /** Records a read of [offset, offset + size) and says how to serve it. */
   next(offset: number, size: number): ReadaheadDecision {
     const { options } = this;
