@@ -1,7 +1,7 @@
 // The cache's HTTP protocol, shared by the server, the peer client and warm-up: paths, headers, the
 // block query and its validation, the token check. Leaf module: imports only block.ts from cache/.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { bucketNameProblem } from '../objectstore/source';
+import { bucketNameProblem } from '../objectstore/s3-url';
 import { blockCount, type ByteRange } from '../blocks/block-math';
 import { MAX_BLOCK_SIZE, MIN_BLOCK_SIZE } from '../blocks/block-size';
 import { blockRange, type BlockRef } from './block';

@@ -5,9 +5,7 @@ import { CACHE_SERVER_LIMITS, parseCacheServerConfig } from '../config/cache';
 import { LOG_LEVELS } from '../config/log-levels';
 import { formatByteSize, parseByteSize } from '../config/size';
 import { parsePeerList } from '../cache/membership/static';
-import { PeerClient } from '../cache/peer-client';
 import { peerProblem } from '../cache/peer-problem';
-import { startCache } from '../roles/cache-server';
 import { readTokenFile } from '../cache/token';
 import { createLogger } from '../log/logger';
 import { flagParser, wholeNumber } from './cache-flags';
@@ -88,6 +86,7 @@ export function register(program: Command): void {
         },
       });
       const logger = createLogger({ level: config.logLevel, name: 'granary-cache' });
+      const { startCache } = await import('../roles/cache-server');
       const running = await startCache(config, { logger });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
@@ -109,6 +108,7 @@ export function register(program: Command): void {
     .requiredOption('--peers <urls>', 'cache servers, comma-separated base URLs', flagParser(parsePeerList))
     .requiredOption('--token-file <file>', 'file holding the cluster token')
     .action(async (flags: { peers: string[]; tokenFile: string }) => {
+      const { PeerClient } = await import('../cache/peer-client');
       const client = new PeerClient({ token: await readTokenFile(flags.tokenFile) });
       let failed = 0;
       for (const peer of flags.peers) {

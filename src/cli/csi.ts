@@ -2,7 +2,6 @@
 import { Command, Option } from 'commander';
 import { CSI_MODES, MOUNTERS, parseCsiConfig, type CsiMode, type MounterKind } from '../config/csi';
 import { LOG_LEVELS } from '../config/mount';
-import { buildCsiServices, startCsiPlugin } from '../csi/plugin';
 import { createLogger } from '../log/logger';
 import { cacheEnabled } from '../config/cache';
 import { readTokenFile } from '../cache/token';
@@ -95,6 +94,7 @@ export function register(program: Command): void {
     // Fail at start, not at the first NodeStageVolume, when the node's cache token cannot be read.
     if (config.mode !== 'controller' && config.cache.tokenFile && cacheEnabled(config.cache)) await readTokenFile(config.cache.tokenFile);
     const logger = createLogger({ level: config.logLevel, name: `granary-csi-${config.mode}` });
+    const { buildCsiServices, startCsiPlugin } = await import('../csi/plugin');
     const plugin = await startCsiPlugin(config, buildCsiServices(config, logger), logger);
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {

@@ -2,7 +2,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { defaultStateDir, LOG_LEVELS, parseMountConfig, readyFdFromEnv, READY_FD_ENV } from '../config/mount';
 import * as fs from 'node:fs';
-import { serveMount } from '../roles/mount';
 import { holdMount, TAKEOVER_SINCE_ENV } from '../roles/mount-holder';
 import { startInBackground } from '../roles/mount-background';
 import * as path from 'node:path';
@@ -158,6 +157,8 @@ export function register(program: Command): void {
     if (flags.fuseFd !== undefined) exitWithParent(logger);
     const since = Number(process.env[TAKEOVER_SINCE_ENV]);
     try {
+      // Loaded here, not at the top: the mount holder runs this same command and needs none of the filesystem (see index.ts).
+      const { serveMount } = await import('../roles/mount');
       await serveMount(config, {
         logger,
         ...(flags.fuseFd !== undefined && { fuseFd: flags.fuseFd }),

@@ -3,15 +3,13 @@
 // stderr and the summary on stdout.
 import { SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
-import { connectToCache, type CacheConnection } from '../cache/connection';
+import type { CacheConnection } from '../cache/connection';
 import { endpointIdentity } from '../cache/protocol';
-import { warmPrefix, type WarmupProgress, type WarmupSummary } from '../cache/warmup';
+import type { WarmupProgress, WarmupSummary } from '../cache/warmup';
 import { LOG_LEVELS } from '../config/log-levels';
 import { formatByteSize } from '../config/size';
 import { DEFAULT_WARMUP_CONCURRENCY, parseWarmupConfig, type WarmupConfig } from '../config/warmup';
 import { createLogger, type Logger } from '../log/logger';
-import { endpointFromEnv } from '../objectstore/s3';
-import { openSource } from '../objectstore/source';
 import { addCacheClientOptions, cacheClientInput, flagParser, wholeNumber, type CacheClientFlags } from './cache-flags';
 import { cacheServersReport, describeCacheServers, describeUnready, type CacheServersReport } from './cache-servers';
 import { logFormatOption } from './log-flags';
@@ -198,6 +196,10 @@ async function runWarmup(config: WarmupConfig): Promise<void> {
   let display: ProgressDisplay | undefined;
   let store: { close(): void } | undefined;
   try {
+    // Loaded here: every granary process registers this command, and only a warm-up needs the cache client and the S3 SDK.
+    const [{ connectToCache }, { warmPrefix }, { endpointFromEnv }, { openSource }] = await Promise.all([
+      import('../cache/connection'), import('../cache/warmup'), import('../objectstore/s3'), import('../objectstore/source'),
+    ]);
     cache = await connectToCache(config.cache, logger, { maxSocketsPerPeer: config.concurrency });
     const { client, membership } = cache;
     const servers = () => cacheServersReport(membership.readiness(), '--cache-token-file');

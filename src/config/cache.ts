@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { blockSizeSchema } from '../blocks/block-size';
 import { DEFAULT_ORIGIN_FETCH_POLICY, originFetchPolicySchema } from '../blocks/origin-fetch-policy';
-import { bucketNameProblem } from '../objectstore/source';
+import { bucketNameProblem } from '../objectstore/s3-url';
 import { listenAddressSchema } from './listen-address';
 import { LOG_LEVELS } from './log-levels';
 import { parseConfig } from './parse';

@@ -1,7 +1,7 @@
 // The configuration of one `granary warmup`: the prefix to warm, the cache client options every client role shares
 // (the --cache-* flags), and the warm-up's own; validated before anything is opened, every default documented.
 import { z } from 'zod';
-import { parseS3Url } from '../objectstore/source';
+import { parseS3Url } from '../objectstore/s3-url';
 import { cacheClientSchemaWith, cacheEnabled } from './cache';
 import { LOG_LEVELS } from './log-levels';
 import { parseConfig } from './parse';

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { isObjectStoreError } from './errors';
 import { LocalDirStore } from './local-dir';
 import { S3Store } from './s3';
-import { bucketNameProblem, openSource, parseS3Url } from './source';
+import { openSource } from './source';
+import { bucketNameProblem, parseS3Url } from './s3-url';
 
 describe('parseS3Url', () => {
   it.each([

@@ -12,7 +12,7 @@ import type { Logger } from '../log/logger';
 import { createRegistry } from '../metrics/registry';
 import { isObjectStoreError } from '../objectstore/errors';
 import { checkRegionEnv, endpointFromEnv, S3Store } from '../objectstore/s3';
-import { parseS3Url } from '../objectstore/source';
+import { parseS3Url } from '../objectstore/s3-url';
 import { version } from '../version';
 import { BlockStore } from '../cache/block-store';
 import { diskClampWarning, judgeRamBytes, type MemoryLimit } from '../cache/capacity-bounds';
