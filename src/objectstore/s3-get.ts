@@ -2,11 +2,12 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { SignatureV4 } from '@smithy/signature-v4';
 import type { ObjectStoreError } from './errors';
 import { isConnectionError, isTransientConnectionFailure } from '../net/errors';
 import { RawHttpPool } from '../net/raw-http';
-import type { ByteRange, GetOptions, GetResult, RangeRead } from './store';
+import { SigV4Signer, type SigningCredentials } from './sigv4';
+import type { ByteRange, GetOptions, GetResult, ListOptions, ListPage, RangeRead } from './store';
+import { listQuery, parseListPage } from './list-xml';
 import { backoffDelay } from '../util/backoff';
 import { sleep } from '../util/sleep';
 
@@ -17,7 +18,7 @@ import { sleep } from '../util/sleep';
  * (middleware stack, schema serde, endpoint rules, logging filters, retry plumbing) on top of the signing that is
  * the only part the request needs. Everything that must match the SDK is taken from the SDK's own client config:
  * the credential provider (static, env, profile, web identity, instance role, with its caching and refresh), the
- * region, the hash, the clock-skew offset, and the signer class itself.
+ * region and the clock-skew offset; the signature is src/objectstore/sigv4.ts's (the SDK's bytes, at a fraction of its cost).
  */
 
 /** The largest error body read to find its `<Code>`; S3 error documents are a few hundred bytes. */
@@ -77,8 +78,8 @@ export interface LeanGetOptions {
   connectTimeoutMs: number;
   /** getInto() of a plain-http endpoint over raw connections (src/net/raw-http.ts); false: through node:http, as for https. */
   rawReads: boolean;
-  /** Maps a failure to the store's error (message with key, bucket, next step, no credentials). */
-  toError(error: unknown, key: string): ObjectStoreError;
+  /** Maps a failure of `operation` ('get' or 'list') to the store's error (message with key, bucket, next step, no credentials). */
+  toError(error: unknown, key: string, operation: 'get' | 'list'): ObjectStoreError;
 }
 
 /** Where requests for a bucket go: the origin, the path before the key, the host header and the signing region. */
@@ -107,6 +108,13 @@ class AttemptError extends Error {
     this.transient = options.transient ?? true;
     this.$metadata = { ...(options.status !== undefined && { httpStatusCode: options.status }) };
   }
+}
+
+/** What a lean request asks for: an object (get) or a listing page (list, `key` its prefix), and the query it sends. */
+interface RequestOf {
+  key: string;
+  query: string;
+  operation: 'get' | 'list';
 }
 
 /** One try of a GET: the request path, its signed headers, and how many tries this one makes (the first is 1). */
@@ -200,6 +208,33 @@ async function readErrorBody(response: http.IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).subarray(0, MAX_ERROR_BODY_BYTES).toString('utf8');
 }
 
+/** The largest listing page read: 1,000 entries of the longest keys S3 allows stay well below it. */
+const MAX_LISTING_BYTES = 32 * 1024 * 1024;
+
+/** Reads a listing answer's whole body as text; an abort of `signal` destroys it. */
+async function readListing(response: http.IncomingMessage, signal: AbortSignal | undefined): Promise<string> {
+  const onAbort = () => response.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of response) {
+      chunks.push(chunk as Buffer);
+      bytes += (chunk as Buffer).length;
+      if (bytes > MAX_LISTING_BYTES) throw new AttemptError('BadBody', `a listing page larger than ${MAX_LISTING_BYTES} bytes`, { transient: false });
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } catch (error) {
+    response.destroy();
+    if (signal?.aborted) throw signal.reason ?? error;
+    if (error instanceof AttemptError) throw error;
+    // A body that breaks off is retried like a reset connection.
+    throw new AttemptError('NetworkError', (error as Error).message, { code: 'ECONNRESET', cause: error });
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
 /** The text of the first `<tag>` of an XML error document. */
 function xmlField(xml: string, tag: string): string | undefined {
   return new RegExp(`<${tag}>([^<]*)</${tag}>`).exec(xml)?.[1];
@@ -207,7 +242,7 @@ function xmlField(xml: string, tag: string): string | undefined {
 
 /** The GET of one store, signed with SigV4 from the SDK client's own credentials and sent without the SDK. */
 export class LeanGet {
-  private readonly signer: SignatureV4;
+  private signer: SigV4Signer | undefined;
   private readonly quota = new RetryQuota();
   private target: Promise<Target | undefined> | undefined;
   /** Raw keep-alive connections for getInto(). */
@@ -216,27 +251,38 @@ export class LeanGet {
   constructor(private readonly options: LeanGetOptions) {
     // The raw connections keep the node:http path's bounds: connecting, then each body, may stall at most so long.
     this.raw = new RawHttpPool(options.maxSockets, { connectTimeoutMs: options.connectTimeoutMs, bodyTimeoutMs: options.requestTimeoutMs });
-    const config = options.client.config;
-    this.signer = new SignatureV4({
-      credentials: config.credentials,
-      region: config.region,
-      service: 's3',
-      sha256: config.sha256,
-      // S3 signs the path as sent, encoded once; other services encode it a second time.
-      uriEscapePath: false,
-      applyChecksum: false,
-    });
   }
 
   /** Gets the object, or returns undefined when the client is set up in a way this path does not address (use the SDK then). */
   async get(key: string, options: GetOptions): Promise<GetResult | undefined> {
     const target = await (this.target ??= this.resolveTarget());
     if (!target) return undefined;
-    return this.withRetries(target, key, options, async (path, signed) => {
+    return this.withRetries(target, { key, query: '', operation: 'get' }, options, async (path, signed) => {
       const response = await this.send(target, path, signed, options.signal);
       const status = response.statusCode ?? 0;
       if (status === 200 || status === 206) return this.resultOf(response);
       throw await this.answerError(response);
+    });
+  }
+
+  /**
+   * One page of a ListObjectsV2 listing, parsed by src/objectstore/list-xml.ts instead of the SDK; undefined when the
+   * client is set up in a way this path does not address.
+   */
+  async list(options: ListOptions, signal: AbortSignal | undefined): Promise<ListPage | undefined> {
+    const target = await (this.target ??= this.resolveTarget());
+    if (!target) return undefined;
+    const query = listQuery(options);
+    return this.withRetries(target, { key: options.prefix, query, operation: 'list' }, { ...(signal && { signal }) }, async (path, signed) => {
+      const response = await this.send(target, `${path}?${query}`, signed, signal);
+      const status = response.statusCode ?? 0;
+      if (status !== 200) throw await this.answerError(response);
+      const xml = await readListing(response, signal);
+      try {
+        return parseListPage(xml);
+      } catch (error) {
+        throw new AttemptError('BadBody', `the listing of ${JSON.stringify(options.prefix)} could not be read: ${(error as Error).message}`, { transient: false });
+      }
     });
   }
 
@@ -250,7 +296,7 @@ export class LeanGet {
     const target = await (this.target ??= this.resolveTarget());
     if (!target) return undefined;
     const read = target.protocol === 'http:' && this.options.rawReads ? this.rawRead(target, into, options) : this.streamedRead(target, into, options);
-    return this.withRetries(target, key, options, async (path, signed, attempts) => ({ ...(await read(path, signed, attempts)), attempts }));
+    return this.withRetries(target, { key, query: '', operation: 'get' }, options, async (path, signed, attempts) => ({ ...(await read(path, signed, attempts)), attempts }));
   }
 
   /** One try of getInto() over a raw connection. */
@@ -304,20 +350,22 @@ export class LeanGet {
   }
 
   /** Runs `attempt` with freshly signed headers until it succeeds, fails for good, or the tries or the retry quota are spent. */
-  private async withRetries<T>(target: Target, key: string, options: GetOptions, attempt: Attempt<T>): Promise<T> {
+  private async withRetries<T>(target: Target, what: RequestOf, options: GetOptions, attempt: Attempt<T>): Promise<T> {
+    const { key, query, operation } = what;
     const { signal } = options;
     const headers: Record<string, string> = { host: target.host, 'x-amz-content-sha256': UNSIGNED_PAYLOAD };
     if (options.range) headers.range = `bytes=${options.range.start}-${options.range.end - 1}`;
     if (options.ifMatch !== undefined) headers['if-match'] = `"${options.ifMatch}"`;
-    const path = target.pathPrefix + encodeKeyPath(key);
+    // A listing is a request of the bucket itself; `key` then only names the prefix in errors.
+    const path = target.pathPrefix + (operation === 'list' ? '' : encodeKeyPath(key));
     for (let tries = 1; ; tries++) {
       signal?.throwIfAborted();
       let signed: Record<string, string>;
       try {
-        signed = await this.sign(target, path, headers);
+        signed = await this.sign(target, path, query, headers);
       } catch (error) {
         // Missing or unloadable credentials: final, as in the SDK (CredentialsProviderError becomes AccessDenied).
-        throw this.options.toError(error, key);
+        throw this.options.toError(error, key, operation);
       }
       let failure: AttemptError;
       try {
@@ -330,7 +378,7 @@ export class LeanGet {
       }
       failure.$metadata.attempts = tries;
       const delay = this.retryDelay(failure, tries);
-      if (delay === undefined) throw this.options.toError(failure, key);
+      if (delay === undefined) throw this.options.toError(failure, key, operation);
       await sleep(delay, signal);
     }
   }
@@ -349,22 +397,14 @@ export class LeanGet {
   }
 
   /** The headers of one try, signed now with the provider's current credentials (a session token included). */
-  private async sign(target: Target, path: string, headers: Record<string, string>): Promise<Record<string, string>> {
+  private async sign(target: Target, path: string, query: string, headers: Record<string, string>): Promise<Record<string, string>> {
     const config = this.options.client.config;
-    const signed = await this.signer.sign({
-      method: 'GET',
-      protocol: target.protocol,
-      hostname: target.hostname,
-      ...(target.port !== undefined && { port: target.port }),
-      path,
-      query: {},
-      headers: { ...headers },
-    }, {
-      signingRegion: target.region,
-      // The SDK's correction for a skewed local clock, learnt from earlier answers.
-      signingDate: new Date(Date.now() + (config.systemClockOffset ?? 0)),
-    });
-    return signed.headers;
+    // The SDK's provider caches and refreshes what it resolves; a static identity may stand in its place.
+    const provider = config.credentials as unknown as (() => Promise<SigningCredentials>) | SigningCredentials;
+    const credentials = typeof provider === 'function' ? await provider() : provider;
+    this.signer ??= new SigV4Signer(target.region, 's3');
+    // The SDK's correction for a skewed local clock, learnt from earlier answers.
+    return this.signer.sign({ method: 'GET', path, query, headers }, credentials, new Date(Date.now() + (config.systemClockOffset ?? 0)));
   }
 
   /** Sends one signed try; resolves with the response once its headers arrive. */

@@ -178,7 +178,7 @@ export class S3Store implements ObjectStore {
       requestTimeoutMs: timeout,
       connectTimeoutMs: connectTimeout,
       rawReads: options.rawReads ?? true,
-      toError: (error, key) => this.toError(error, 'get', key),
+      toError: (error, key, operation) => this.toError(error, operation, key),
     });
   }
 
@@ -203,6 +203,8 @@ export class S3Store implements ObjectStore {
 
   async list(options: ListOptions, signal?: AbortSignal): Promise<ListPage> {
     const maxKeys = pageSize(options);
+    const lean = await this.leanGet?.list({ ...options, maxKeys }, signal);
+    if (lean) return lean;
     const output = await this.call('list', options.prefix, signal, () => this.client.send(new ListObjectsV2Command({
       Bucket: this.bucket,
       Prefix: options.prefix,
