@@ -38,6 +38,29 @@ describe('readDeviceOnWorker', () => {
     }
   });
 
+  it('takes big requests back once their handler is done, and reads later requests into them', async () => {
+    const size = 128 * 1024;
+    const sent = [0, 1, 2, 3].map((n) => Buffer.alloc(size, n + 1));
+    const fd = fileOf(sent);
+    const received: Buffer[] = [];
+    const emptied: number[] = [];
+    await new Promise<void>((resolve) => {
+      readDeviceOnWorker(fd, size, {
+        request: (request, recycle) => {
+          received.push(Buffer.from(request));
+          expect(recycle).toBeDefined();
+          recycle?.();
+          // Handed back: this thread's view of it is gone (detached), it cannot be read or written here any more.
+          emptied.push(request.length);
+        },
+        end: () => resolve(),
+      });
+    });
+    fs.closeSync(fd);
+    expect(received).toEqual(sent);
+    expect(emptied).toEqual([0, 0, 0, 0]);
+  });
+
   it('ends with the read error when reading fails for another reason than the connection ending', async () => {
     const fd = fs.openSync(dir, 'r');
     const { requests, error } = await readAll(fd, 4096);

@@ -340,7 +340,11 @@ export class FuseSession {
     }
     this.activeReaders++;
     device.readOnWorker({
-      request: (request) => void this.dispatch(request),
+      // dispatch() settles only once the handler has finished, even one answered early: then nothing holds the bytes.
+      request: (request, recycle) => {
+        const dispatched = this.dispatch(request);
+        if (recycle) void dispatched.finally(recycle);
+      },
       end: (error) => {
         if (error) this.logger.error({ err: error, mountpoint: this.options.mountpoint }, 'reading /dev/fuse failed; stopping the session');
         this.activeReaders--;
