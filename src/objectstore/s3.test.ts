@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isObjectStoreError } from './errors';
@@ -61,6 +62,22 @@ describe('S3Store', () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+
+  it('uploads without hashing the body over https (TLS guards it), and with its SHA-256 over plain http', async () => {
+    const sent: Record<string, string | undefined> = {};
+    for (const protocol of ['https', 'http']) {
+      const store = new S3Store({ bucket: 'bucket', endpoint: `${protocol}://127.0.0.1:9`, region: 'us-east-1', credentials, maxAttempts: 1 }, {});
+      // Right after signing, the request is looked at and stopped: no server is needed.
+      store.sdk.middlewareStack.addRelativeTo(() => async (args: unknown) => {
+        sent[protocol] = (args as { request: { headers: Record<string, string> } }).request.headers['x-amz-content-sha256'];
+        throw Object.assign(new Error('stopped after signing'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+      }, { relation: 'after', toMiddleware: 'httpSigningMiddleware', name: 'stopAfterSigning' });
+      await expect(store.put('key', Buffer.from('abc'))).rejects.toThrow();
+      store.close();
+    }
+    expect(sent.https).toBe('UNSIGNED-PAYLOAD');
+    expect(sent.http).toBe(createHash('sha256').update('abc').digest('hex'));
   });
 
   it('retries SlowDown (503) with backoff and then succeeds', async () => {
