@@ -51,6 +51,12 @@ export function cacheIdOf(request: Pick<BlockRequest, 'key' | 'etag' | 'start' |
   return `${request.etag}:${request.start}-${request.end}:${request.key}`;
 }
 
+/** A cached range, weighed by the memory it holds: a pooled range sits in a buffer of its size class (buffer-pool.ts). */
+interface CachedRange {
+  readonly length: number;
+  readonly data: Buffer;
+}
+
 interface InFlight {
   scheduled: ScheduledFetch<Buffer>;
 }
@@ -67,7 +73,7 @@ interface InFlight {
 export class BlockCache {
   /** Counters since creation. */
   readonly stats: BlockCacheStats = { hits: 0, joins: 0, demandFetches: 0, readaheadFetches: 0, readaheadFailures: 0, readaheadSkipped: 0, readaheadWasted: 0, released: 0 };
-  private readonly lru: ByteLru<Buffer>;
+  private readonly lru: ByteLru<CachedRange>;
   private readonly limiter: FetchLimiter;
   private readonly inFlight = new Map<string, InFlight>();
   /** Prefetched ranges (in flight or cached) no reader has asked for yet, with their sizes. */
@@ -81,9 +87,9 @@ export class BlockCache {
   private evicted: Buffer[] = [];
 
   constructor(private readonly options: BlockCacheOptions) {
-    this.lru = new ByteLru(options.capacityBytes, (id, value) => {
+    this.lru = new ByteLru<CachedRange>(options.capacityBytes, (id, value) => {
       if (this.markRead(id)) this.stats.readaheadWasted++;
-      this.evicted.push(value);
+      this.evicted.push(value.data);
     });
     this.limiter = new FetchLimiter(options.maxConcurrentFetches);
     if (options.blockSizeBytes !== undefined) this.pool = new BlockBufferPool(options.blockSizeBytes);
@@ -127,7 +133,7 @@ export class BlockCache {
     const cached = this.lru.get(id);
     if (cached) {
       this.stats.hits++;
-      return Promise.resolve(cached);
+      return Promise.resolve(cached.data);
     }
     const running = this.inFlight.get(id);
     if (running) {
@@ -173,7 +179,7 @@ export class BlockCache {
     this.lru.delete(id);
     this.stats.released++;
     // Through the pool's quarantine, like an eviction: a reply holding a view into it may still be on its way.
-    this.evicted.push(cached);
+    this.evicted.push(cached.data);
     this.recycleEvicted();
   }
 
@@ -212,7 +218,7 @@ export class BlockCache {
     scheduled.result.then(
       (data) => {
         if (this.inFlight.get(id) === entry) this.inFlight.delete(id);
-        this.lru.set(id, data);
+        this.lru.set(id, { length: this.pool?.memoryOf(data) ?? data.length, data });
         this.recycleEvicted();
       },
       () => {
@@ -225,8 +231,9 @@ export class BlockCache {
   /** One fetch through the fetcher, into a recycled buffer when the range is a whole block. */
   private async fetch(request: Omit<BlockRequest, 'signal'>, signal: AbortSignal | undefined): Promise<Buffer> {
     const bytes = request.end - request.start;
-    const into = this.pool && bytes === this.pool.bufferBytes ? this.pool.take() : undefined;
-    this.fetchingBytes += bytes;
+    const into = this.pool && bytes <= this.pool.bufferBytes ? this.pool.take(bytes) : undefined;
+    const held = into ? (this.pool as BlockBufferPool).memoryOf(into) : bytes;
+    this.fetchingBytes += held;
     this.trimPool();
     try {
       const data = await this.options.fetcher.fetch({ ...request, ...(signal && { signal }), ...(into && { into }) });
@@ -238,7 +245,7 @@ export class BlockCache {
       if (into) this.pool?.give(into);
       throw error;
     } finally {
-      this.fetchingBytes -= bytes;
+      this.fetchingBytes -= held;
     }
   }
 

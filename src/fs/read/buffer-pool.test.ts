@@ -64,6 +64,36 @@ describe('BlockBufferPool', () => {
     expect(pool.heldBytes).toBe(0);
   });
 
+  it('hands out ranges of any size up to a block from size classes, and recycles them by class', () => {
+    const clock = manualDefer();
+    const pool = new BlockBufferPool(1024 * 1024, clock.defer);
+    const small = pool.take(1000);
+    const mid = pool.take(300 * 1024);
+    expect([small.length, small.buffer.byteLength]).toEqual([1000, 64 * 1024]);
+    expect([mid.length, mid.buffer.byteLength]).toEqual([300 * 1024, 512 * 1024]);
+    expect(pool.memoryOf(mid)).toBe(512 * 1024);
+    expect(pool.memoryOf(Buffer.alloc(10))).toBe(10);
+    pool.give(mid);
+    expect(pool.heldBytes).toBe(512 * 1024);
+    clock.flush();
+    // Another range of the same class reuses its memory; a range of another class does not.
+    expect(pool.take(64 * 1024).buffer).not.toBe(mid.buffer);
+    expect(pool.take(400 * 1024).buffer).toBe(mid.buffer);
+    expect(pool.stats).toMatchObject({ allocated: 3, reused: 1 });
+    expect(() => pool.take(2 * 1024 * 1024)).toThrow(RangeError);
+  });
+
+  it('drops quarantined buffers too when trimmed (dropping is safe; only reuse must wait)', () => {
+    const clock = manualDefer();
+    const pool = new BlockBufferPool(100, clock.defer);
+    pool.give(pool.take());
+    expect(pool.heldBytes).toBe(100);
+    pool.trim(0);
+    expect(pool.heldBytes).toBe(0);
+    clock.flush();
+    expect(pool.heldBytes).toBe(0);
+  });
+
   it('ignores buffers it cannot own: another size, or a view into a larger buffer', () => {
     const clock = manualDefer();
     const pool = new BlockBufferPool(100, clock.defer);

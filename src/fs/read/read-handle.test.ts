@@ -109,6 +109,34 @@ describe('ReadHandle', () => {
     ]);
   });
 
+  it('drops a range fetched exactly for one random read once it is read, and keeps a rounded-out one', async () => {
+    const { cache, open } = setup({ randomReadUnitBytes: 16 * KiB });
+    const handle = open();
+    const exact = { key: 'obj', etag: 'e1', start: 7 * BLOCK + 8 * KiB, end: 7 * BLOCK + 32 * KiB };
+    expect((await handle.read(exact.start, 24 * KiB)).equals(data.subarray(exact.start, exact.end))).toBe(true);
+    expect(cache.holds(exact)).toBe(false);
+    expect(cache.stats.released).toBe(1);
+    // 4 KiB, less than a unit: rounded out to 16 KiB, kept for the neighbouring reads (mmap faults) that share it.
+    await handle.read(3 * BLOCK, 4 * KiB);
+    expect(cache.holds({ key: 'obj', etag: 'e1', start: 3 * BLOCK, end: 3 * BLOCK + 16 * KiB })).toBe(true);
+    expect(cache.stats.released).toBe(1);
+  });
+
+  it('a sequential stream releases the blocks it has passed (beyond the slack), and only its own', async () => {
+    const { cache, open } = setup();
+    // Another reader's block before the stream's start: never released by it.
+    const before = { key: 'obj', etag: 'e1', objectSize: SIZE, start: 2 * BLOCK, end: 3 * BLOCK };
+    await cache.read(before);
+    const handle = open();
+    for (let offset = 4 * BLOCK; offset < 12 * BLOCK; offset += 16 * KiB) await handle.read(offset, 16 * KiB);
+    await cache.idle();
+    expect(cache.holds(before)).toBe(true);
+    // The last read was at 12 blocks less 16 KiB, slack 2 blocks: blocks 4 to 8 end before that less the slack and were
+    // dropped; 9 to 11 stay for the kernel's late requests.
+    for (let index = 4; index <= 8; index++) expect(cache.holds({ key: 'obj', etag: 'e1', start: index * BLOCK, end: (index + 1) * BLOCK })).toBe(false);
+    for (let index = 9; index <= 11; index++) expect(cache.holds({ key: 'obj', etag: 'e1', start: index * BLOCK, end: (index + 1) * BLOCK })).toBe(true);
+  });
+
   it('reads right while recycled block buffers churn through a small cache (sequential and across blocks)', async () => {
     const fetcher = new FakeBlockFetcher(new Map([['obj', data]]));
     fetcher.latencyMs = 1;

@@ -35,6 +35,8 @@ interface Piece {
   range: ByteRange;
   fetched: ByteRange;
   data: Promise<Buffer>;
+  /** Fetched exactly for this read (a random read of at least one unit): released from the cache once read. */
+  once: boolean;
 }
 
 /** The wanted bytes of a piece, as a view into the cached range's buffer. */
@@ -85,8 +87,11 @@ export class ReadHandle implements OpenFile {
       // Streaming: whole aligned blocks, the unit readahead and other readers share. Seeking: the
       // whole block only if it is already here or on its way, else just the wanted bytes, rounded.
       const blockRequest = { key, etag, ...block };
-      const range = decision.sequential || cache.holds(blockRequest) ? block : randomRange(part, block, config.randomReadUnitBytes);
-      pieces.push({ range: part, fetched: range, data: cache.read({ key, etag, objectSize: this.size, ...range }) });
+      const whole = decision.sequential || cache.holds(blockRequest);
+      const range = whole ? block : randomRange(part, block, config.randomReadUnitBytes);
+      // Such a range serves this read only (the kernel keeps the pages): its buffer goes back to the pool at once.
+      const once = !whole && part.end - part.start >= config.randomReadUnitBytes;
+      pieces.push({ range: part, fetched: range, data: cache.read({ key, etag, objectSize: this.size, ...range }), once });
     }
     if (decision.sequential) this.releasePassed(wanted.start);
     // Prefetches are queued after this read's own fetches, and behind every demand fetch of the mount.
@@ -98,11 +103,18 @@ export class ReadHandle implements OpenFile {
       const only = pieces.length === 1 ? pieces[0] : undefined;
       // A view into the cached block, no copy: the reply is written before the block's buffer can be
       // recycled (see BlockCache.read).
-      if (only) return viewOf(only, await only.data);
+      if (only) {
+        const bytes = await only.data;
+        this.done(only);
+        return viewOf(only, bytes);
+      }
       // Several blocks: each piece is copied out as soon as its block arrives, not once all have, since
       // an earlier block could be evicted and its buffer recycled while a later one is still on its way.
       const out = Buffer.allocUnsafe(wanted.end - wanted.start);
-      await Promise.all(pieces.map((piece) => piece.data.then((bytes) => viewOf(piece, bytes).copy(out, piece.range.start - wanted.start))));
+      await Promise.all(pieces.map((piece) => piece.data.then((bytes) => {
+        viewOf(piece, bytes).copy(out, piece.range.start - wanted.start);
+        this.done(piece);
+      })));
       return out;
     } catch (error) {
       throw this.failure(error);
@@ -124,6 +136,11 @@ export class ReadHandle implements OpenFile {
   async release(): Promise<void> {
     // Blocks stay in the mount's cache for other readers; prefetches already queued still complete.
     this.released = true;
+  }
+
+  /** Releases a piece's range when it was fetched for this read only; its bytes are read in this continuation, before the pool can reuse them. */
+  private done(piece: Piece): void {
+    if (piece.once) this.options.cache.release({ key: this.options.key, etag: this.options.etag, ...piece.fetched });
   }
 
   /**
