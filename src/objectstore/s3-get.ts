@@ -12,7 +12,8 @@ import { backoffDelay } from '../util/backoff';
 import { sleep } from '../util/sleep';
 
 /**
- * The lean GET: one signed HTTP request per try, sent straight on the store's keep-alive agents.
+ * The lean GET: one signed HTTP request per try, sent straight on the store's keep-alive agents, for object reads
+ * and for listing pages (ListObjectsV2 is a GET of the bucket too).
  *
  * Why: every data read of the filesystem is a ranged GetObject, and through the SDK each one costs ~1.5 ms of CPU
  * (middleware stack, schema serde, endpoint rules, logging filters, retry plumbing) on top of the signing that is
@@ -240,7 +241,7 @@ function xmlField(xml: string, tag: string): string | undefined {
   return new RegExp(`<${tag}>([^<]*)</${tag}>`).exec(xml)?.[1];
 }
 
-/** The GET of one store, signed with SigV4 from the SDK client's own credentials and sent without the SDK. */
+/** The GETs of one store (objects, listing pages), signed with SigV4 from the SDK client's own credentials and sent without the SDK. */
 export class LeanGet {
   private signer: SigV4Signer | undefined;
   private readonly quota = new RetryQuota();
