@@ -8,12 +8,12 @@ import { MemoryStore } from '../objectstore/memory';
 import { Filesystem } from './filesystem';
 import type { RequestContext } from './fuse/operations';
 import { ROOT_NODE_ID } from './fuse/protocol';
-import { PREFETCH_CONCURRENCY } from './namespace';
+import { PREFETCH_CONCURRENCY, SUBTREE_MAX_PAGES } from './namespace';
 
 const context: RequestContext = { unique: 1n, uid: 0, gid: 0, pid: 1, signal: new AbortController().signal, expired: new AbortController().signal, progress: () => undefined };
 const PREFIX = 'vol/';
 
-/** A MemoryStore that counts LISTs by prefix and can hold them (a gate) to show how many run at once. */
+/** A MemoryStore that counts LISTs by prefix (a subtree's, without a delimiter, as `prefix**`) and can hold them (a gate) to show how many run at once. */
 class GatedStore extends MemoryStore {
   lists: string[] = [];
   running = 0;
@@ -34,11 +34,11 @@ class GatedStore extends MemoryStore {
   }
 
   override async list(options: ListOptions, signal?: AbortSignal): Promise<ListPage> {
-    this.lists.push(options.prefix ?? '');
+    this.lists.push(`${options.prefix ?? ''}${options.delimiter ? '' : '**'}`);
     this.running++;
     this.mostAtOnce = Math.max(this.mostAtOnce, this.running);
     try {
-      if (this.gate && this.held?.test(options.prefix ?? '')) await this.gate;
+      if (this.gate && this.held?.test(`${options.prefix ?? ''}${options.delimiter ? '' : '**'}`)) await this.gate;
       return await super.list(options, signal);
     } finally {
       this.running--;
@@ -61,8 +61,9 @@ describe('listings fetched ahead by a directory read', () => {
   let store: GatedStore;
   let now: number;
   let fs: Filesystem;
-  const make = (prefetchListings: number) =>
-    new Filesystem({ store, prefix: PREFIX, attrTimeoutMs: 1000, listPageSize: 1000, prefetchListings, logger: silentLogger(), clock: () => now });
+  const make = (prefetchListings: number, listPageSize = 1000) =>
+    new Filesystem({ store, prefix: PREFIX, attrTimeoutMs: 1000, listPageSize, prefetchListings, logger: silentLogger(), clock: () => now });
+  const perDirectory = () => store.lists.filter((prefix) => /^vol\/tree\/d\d\/$/.test(prefix));
 
   beforeEach(async () => {
     store = new GatedStore();
@@ -80,14 +81,26 @@ describe('listings fetched ahead by a directory read', () => {
     return entries.map((entry) => entry.name).filter((name) => name !== '.' && name !== '..');
   }
 
-  it('lists a walk of 10 directories with no LIST of their own: all 10 fetched ahead, at most PREFETCH_CONCURRENCY at once', async () => {
+  it('lists a walk of 10 small directories in one subtree LIST: their reads list nothing of their own', async () => {
     fs = make(16);
     expect(await names(['tree'])).toEqual(['d0', 'd1', 'd2', 'd3', 'd4', 'd5', 'd6', 'd7', 'd8', 'd9']);
     await settled(store);
-    const afterTop = store.lists.length;
+    expect(store.lists).toEqual(['vol/', 'vol/tree/', 'vol/tree/**']);
     for (let d = 0; d < 10; d++) expect(await names(['tree', `d${d}`])).toEqual(['f0', 'f1', 'f2']);
-    expect(store.lists.length).toBe(afterTop); // every subdirectory read took its prefetched listing
-    expect(store.lists.filter((prefix) => /^vol\/tree\/d\d\/$/.test(prefix))).toHaveLength(10);
+    expect(store.lists).toHaveLength(3); // every subdirectory read took its listing, cut from the subtree's
+  });
+
+  it('falls back to one LIST per subdirectory, at most PREFETCH_CONCURRENCY at once, when the subtree is larger than SUBTREE_MAX_PAGES pages', async () => {
+    // 30 keys in pages of 5: 6 pages, more than SUBTREE_MAX_PAGES.
+    expect(SUBTREE_MAX_PAGES).toBeLessThan(6);
+    fs = make(16, 5);
+    await names(['tree']);
+    await settled(store);
+    expect(store.lists.filter((prefix) => prefix === 'vol/tree/**')).toHaveLength(SUBTREE_MAX_PAGES);
+    expect(perDirectory().sort()).toEqual(Array.from({ length: 10 }, (_, d) => `vol/tree/d${d}/`));
+    const before = store.lists.length;
+    for (let d = 0; d < 10; d++) expect(await names(['tree', `d${d}`])).toEqual(['f0', 'f1', 'f2']);
+    expect(store.lists.length).toBe(before);
     expect(store.mostAtOnce).toBeLessThanOrEqual(PREFETCH_CONCURRENCY);
   });
 
@@ -95,26 +108,31 @@ describe('listings fetched ahead by a directory read', () => {
     fs = make(3);
     await names(['tree']);
     await settled(store);
-    expect(store.lists.filter((prefix) => /^vol\/tree\/d\d\/$/.test(prefix)).sort()).toEqual(['vol/tree/d0/', 'vol/tree/d1/', 'vol/tree/d2/']);
+    const afterTop = store.lists.length;
+    for (let d = 0; d < 3; d++) await names(['tree', `d${d}`]);
+    expect(store.lists.length).toBe(afterTop);
+    await names(['tree', 'd3']);
+    expect(store.lists.slice(afterTop)).toEqual(['vol/tree/d3/']);
     fs.close();
     store.lists = [];
     fs = make(0);
     await names(['tree']);
     await settled(store);
-    expect(store.lists.filter((prefix) => /^vol\/tree\/d\d\/$/.test(prefix))).toEqual([]);
+    expect(store.lists).toEqual(['vol/', 'vol/tree/']);
   });
 
-  it('joins a prefetch still running instead of listing again', async () => {
+  it('waits for a subtree LIST still running instead of listing again', async () => {
     fs = make(16);
-    store.hold(/^vol\/tree\/d9\/$/);
+    store.hold(/^vol\/tree\/\*\*$/);
     await names(['tree']);
-    await until(() => store.running === 1 && store.lists.includes('vol/tree/d9/')); // d9's prefetch waits at the gate
+    await until(() => store.running === 1 && store.lists.includes('vol/tree/**')); // the subtree's LIST waits at the gate
     const reading = names(['tree', 'd9']);
-    await until(() => store.lists.length > 0 && store.running === 1);
+    for (let spin = 0; spin < 20; spin++) await new Promise((resolve) => setImmediate(resolve));
+    expect(store.lists).toEqual(['vol/', 'vol/tree/', 'vol/tree/**']); // d9's read waits: it has not listed
     store.release();
     expect(await reading).toEqual(['f0', 'f1', 'f2']);
     await settled(store);
-    expect(store.lists.filter((prefix) => prefix === 'vol/tree/d9/')).toHaveLength(1);
+    expect(perDirectory()).toEqual([]);
   });
 
   it('lists afresh when the prefetched listing is older than attrTimeoutMs, so other clients\' objects show', async () => {

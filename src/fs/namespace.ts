@@ -10,6 +10,8 @@ import { Errno, errnoOf } from './errno';
 import { FuseError } from './fuse/operations';
 import { parentPath, type InodeTable } from './inodes';
 import type { WritingFiles } from './writing-files';
+import { listingsOfSubtree } from './subtree-listing';
+import { PrefetchGate } from './prefetch-gate';
 
 /** renameat2(2) flags (linux/fs.h). */
 export const RenameFlag = {
@@ -63,16 +65,27 @@ export interface NamedStat {
 /** Listings fetched ahead at once: a walk's next directories, without crowding out the reads. */
 export const PREFETCH_CONCURRENCY = 4;
 
+/**
+ * Pages of a directory's subtree listed without a delimiter, at most, before prefetching falls back to one LIST per
+ * subdirectory: a tree of up to this many pages (4,000 keys at the default page size) is listed in that many requests.
+ */
+export const SUBTREE_MAX_PAGES = 4;
+
+/** The listing of a prefetch that gave up its turn: incomplete, so no read takes it and no lookup trusts its absences. */
+const NOT_FETCHED: DirectoryListing = { children: new Map(), complete: false };
+
 /** The longest name Linux accepts in a path component, in bytes. */
 export const MAX_NAME_BYTES = 255;
 
 /** Path-level operations over the store; the Filesystem maps node ids and errors around them. */
 export class Namespace {
   /** Directories whose listing is to be fetched ahead, oldest first, and how many such LISTs run now. */
-  private readonly prefetchQueue = new Set<string>();
-  private prefetching = 0;
+  private readonly prefetchGate: PrefetchGate;
 
-  constructor(private readonly options: NamespaceOptions) {}
+  constructor(private readonly options: NamespaceOptions) {
+    // A walk over wide directories keeps only the most recent ones waiting.
+    this.prefetchGate = new PrefetchGate(PREFETCH_CONCURRENCY, 4 * Math.max(1, options.prefetchListings));
+  }
 
   /** The object key of a path. */
   keyOf(path: string): string {
@@ -164,7 +177,6 @@ export class Namespace {
     if (!directories.enabled) listing = await listStored();
     else if (prefetchListings <= 0) listing = await directories.refresh(path, listStored);
     else {
-      this.prefetchQueue.delete(path); // this read lists it now: its queued prefetch would be skipped anyway
       listing = (await directories.takePrefetched(path, prefetchedListingMaxAgeMs)) ?? (await directories.refresh(path, listStored));
       this.prefetchSubdirectories(path, listing);
     }
@@ -179,40 +191,50 @@ export class Namespace {
   }
 
   /**
-   * Queues the listings of the first prefetchListings subdirectories of `path` (name order, as a walk goes)
-   * that no listing covers yet: one LIST page each, PREFETCH_CONCURRENCY at a time, kept in the DirectoryCache
-   * where the walk's next directory read (and lookups) find them. A failure costs only the prefetch.
+   * Fetches ahead the listings of the first prefetchListings subdirectories of `path` (name order, as a walk goes)
+   * that no listing covers yet, kept in the DirectoryCache where the walk's next directory read (and lookups) find
+   * them, or join them while they run. First the whole subtree without a delimiter, up to SUBTREE_MAX_PAGES pages:
+   * a small tree is then listed in a request or two; a larger one falls back to one LIST page per subdirectory,
+   * PREFETCH_CONCURRENCY at a time. Each subdirectory's prefetch is registered before any LIST starts, so that a
+   * change this mount makes there meanwhile keeps it from being taken. A failure costs only the prefetch.
    */
   private prefetchSubdirectories(path: string, listing: DirectoryListing): void {
-    const { directories, prefetchListings } = this.options;
+    const { directories, prefetchListings, logger } = this.options;
     const names = [...listing.children].flatMap(([name, stat]) => (stat?.kind === 'directory' ? [name] : [])).sort();
-    for (const name of names.slice(0, prefetchListings)) {
-      const child = path === '' ? name : `${path}/${name}`;
-      if (!directories.has(child)) this.prefetchQueue.add(child);
+    const children = names.slice(0, prefetchListings).map((name) => (path === '' ? name : `${path}/${name}`)).filter((child) => !directories.has(child));
+    if (children.length === 0) return;
+    let subtree: Promise<Map<string, DirectoryListing> | undefined> | undefined;
+    const subtreeListings = () => (subtree ??= this.listSubtree(path).catch((error: unknown) => {
+      logger.debug({ err: error, path }, 'listing a directory subtree failed; prefetching its subdirectories one by one');
+      return undefined;
+    }));
+    for (const child of children) {
+      const prefetch = directories.prefetch(child, async () => (await subtreeListings())?.get(child) ?? (await this.prefetchGate.run(() => this.listStored(child, 1))) ?? NOT_FETCHED);
+      prefetch?.catch((error: unknown) => logger.debug({ err: error, path: child }, 'prefetching a directory listing failed'));
     }
-    // Bounded: a walk over wide directories keeps only the most recent ones waiting.
-    for (const oldest of this.prefetchQueue) {
-      if (this.prefetchQueue.size <= 4 * prefetchListings) break;
-      this.prefetchQueue.delete(oldest);
-    }
-    this.startPrefetches();
   }
 
-  private startPrefetches(): void {
-    const { directories, logger } = this.options;
-    for (const child of this.prefetchQueue) {
-      if (this.prefetching >= PREFETCH_CONCURRENCY) return;
-      this.prefetchQueue.delete(child);
-      const prefetch = directories.prefetch(child, () => this.listStored(child, 1));
-      if (!prefetch) continue;
-      this.prefetching++;
-      prefetch
-        .catch((error: unknown) => logger.debug({ err: error, path: child }, 'prefetching a directory listing failed'))
-        .finally(() => {
-          this.prefetching--;
-          this.startPrefetches();
-        });
+  /**
+   * The listings of every directory under `path` from one listing of its keys without a delimiter, or undefined when
+   * the subtree holds more than SUBTREE_MAX_PAGES pages of keys.
+   */
+  private async listSubtree(path: string): Promise<Map<string, DirectoryListing> | undefined> {
+    const prefix = this.directoryPrefix(path);
+    const objects: ObjectInfo[] = [];
+    let continuationToken: string | undefined;
+    for (let pages = 0; ; pages++) {
+      if (pages >= SUBTREE_MAX_PAGES) return undefined;
+      const page = await this.options.store.list({ prefix, maxKeys: this.options.listPageSize, ...(continuationToken !== undefined && { continuationToken }) });
+      objects.push(...page.objects);
+      continuationToken = page.nextToken;
+      if (continuationToken === undefined) break;
     }
+    return listingsOfSubtree({
+      prefix, path, objects,
+      listable: (name, directory) => this.isListableName(name, directory),
+      fileStat,
+      directoryStat: { kind: 'directory', size: 0, mtimeMs: this.options.mountedAtMs },
+    });
   }
 
   /**
