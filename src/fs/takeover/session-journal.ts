@@ -3,10 +3,18 @@
 // using those ids and handles across the crash (the connection outlives the process: see the mount holder), so the
 // next process must map them exactly as the dead one did.
 //
-// An append-only file of JSON lines in the volume's state directory, written with write(2) before the kernel gets an
-// answer that holds a new id or handle: a process killed right after still left the record in the page cache, which
-// its successor reads (the machine crashing ends the mount anyway). Compacted when it holds many more records than
-// live entries, by writing the live ones to a new file and renaming it over.
+// An append-only file of JSON lines in the volume's state directory. Records are kept in memory as they come and
+// written together, with one write(2), right before the kernel gets the next reply (FuseSession's beforeReply): so an
+// answer that holds a new id or handle never reaches the kernel before its record, and a process killed right after
+// still left the record in the page cache, which its successor reads (the machine crashing ends the mount anyway). A
+// listing of many new entries costs one write, not one per entry. Compacted when it holds many more records than live
+// entries, by writing the live ones to a new file and renaming it over.
+//
+// Records that gate no reply wait for the next one: a FORGET gets no answer, and neither does the undo of an answer
+// the kernel never got. A successor that misses such a record (`F`, or a `C` of a discarded handle) keeps a node or a
+// handle the kernel no longer holds, as it keeps every restored node anyway (their lookup counts are unknown): an
+// entry in memory until unmount, never used wrongly, since ids and handles are not reused and a later LOOKUP of that
+// path answering the same id gives the kernel a fresh inode.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NegotiatedProtocol, RequestsInFlight } from '../fuse/session';
@@ -44,6 +52,8 @@ type JournalRecord =
 
 /** Records past which a journal is compacted, at least (and past twice its live entries). */
 const COMPACT_AFTER_RECORDS = 10_000;
+
+const NOTHING = Buffer.alloc(0);
 
 /** Applies one record to a replay's state. */
 function apply(state: JournalState, record: JournalRecord): void {
@@ -86,6 +96,10 @@ export class SessionJournal implements InodeObserver, HandleObserver {
   private fd: number;
   private readonly state: JournalState;
   private records: number;
+  /** Lines appended since the last flush. */
+  private pending = '';
+  /** What the last flush could not write (it failed part way): written first by the next one. */
+  private unwritten = NOTHING;
 
   private constructor(
     private readonly file: string,
@@ -161,13 +175,51 @@ export class SessionJournal implements InodeObserver, HandleObserver {
     this.append(['C', handle]);
   }
 
-  /** The requests in flight now (ids as decimal strings: JSON has no 64-bit integers). */
+  /**
+   * The requests in flight now (ids as decimal strings: JSON has no 64-bit integers). Written at once, not at the next
+   * reply: this record comes from a timer, and the requests it names are the ones stuck unanswered.
+   */
   requests(requests: RequestsInFlight): void {
     this.append(['R', requests.inFlight.map(String), String(requests.highest)]);
+    this.flush();
   }
 
-  /** Closes the file (the journal stays for a successor). */
+  /**
+   * Writes the records appended since the last flush, with one write(2): called before the kernel gets a reply, which
+   * may hold what they record. Throws when the file cannot be written; the records stay for the next flush.
+   */
+  flush(): void {
+    if (this.pending === '' && this.unwritten.length === 0) return;
+    const text = Buffer.from(this.pending);
+    const bytes = this.unwritten.length === 0 ? text : Buffer.concat([this.unwritten, text]);
+    this.pending = '';
+    let written = 0;
+    try {
+      // A regular file takes the whole write but when the disk is full: the rest then goes with the next flush.
+      while (written < bytes.length) written += fs.writeSync(this.fd, bytes, written);
+    } finally {
+      this.unwritten = bytes.subarray(written);
+    }
+  }
+
+  /** Writes what is left and closes the file (the journal stays for a successor). */
   close(): void {
+    try {
+      this.flush();
+    } finally {
+      this.closeFile();
+    }
+  }
+
+  /** Removes the journal: the session ended (unmounted), nobody will take it over. */
+  remove(): void {
+    this.pending = '';
+    this.unwritten = NOTHING;
+    this.closeFile();
+    fs.rmSync(this.file, { force: true });
+  }
+
+  private closeFile(): void {
     try {
       fs.closeSync(this.fd);
     } catch {
@@ -175,15 +227,9 @@ export class SessionJournal implements InodeObserver, HandleObserver {
     }
   }
 
-  /** Removes the journal: the session ended (unmounted), nobody will take it over. */
-  remove(): void {
-    this.close();
-    fs.rmSync(this.file, { force: true });
-  }
-
   private append(record: JournalRecord): void {
     apply(this.state, record);
-    fs.writeSync(this.fd, `${JSON.stringify(record)}\n`);
+    this.pending += `${JSON.stringify(record)}\n`;
     this.records++;
     const live = this.state.nodes.size + this.state.handles.size;
     if (this.records > COMPACT_AFTER_RECORDS && this.records > 2 * live) this.compact();
@@ -203,7 +249,10 @@ export class SessionJournal implements InodeObserver, HandleObserver {
     const temporary = `${this.file}.${process.pid}.tmp`;
     fs.writeFileSync(temporary, lines.length > 0 ? `${lines.join('\n')}\n` : '');
     fs.renameSync(temporary, this.file);
-    this.close();
+    // The new file holds what the records not yet written say (the state has them): they need no write of their own.
+    this.pending = '';
+    this.unwritten = NOTHING;
+    this.closeFile();
     this.fd = fs.openSync(this.file, 'a');
     this.records = lines.length;
   }
