@@ -132,7 +132,10 @@ describe('mountFilesystem keeping a session journal (over the fake kernel)', () 
     await Promise.all([...lookups, opened].map((unique) => kernel.reply(unique)));
     const handle = (await kernel.reply(opened)).body.readBigUInt64LE(0);
     expect((await request(Opcode.READ, file, handleBody(handle, 0, 100))).toString()).toBe('file 50');
+    // A release is no reply's concern: it waits for the next write.
+    const beforeRelease = journalWrites;
     await request(Opcode.RELEASEDIR, Number(directory), handleBody(listing));
+    expect(journalWrites).toBe(beforeRelease);
     // (b) Every reply found in the file what it gives the kernel: the session (INIT's first), its nodes and handles.
     expect(replies.length).toBeGreaterThan(25);
     for (const { message, journal } of replies) {

@@ -173,8 +173,8 @@ export async function mountFilesystem(config: MountConfig, options: FilesystemMo
       ...(options.fuseFd !== undefined && { deviceFd: options.fuseFd }),
       ...(journal && {
         agreed: (protocol: NegotiatedProtocol) => journal.session({ protocol, mountpoint }),
-        // The records the reply depends on reach the file first, all of them in one write.
-        beforeReply: () => journal.flush(),
+        // The records the reply may depend on reach the file first, all of them in one write.
+        beforeReply: () => journal.beforeReply(),
       }),
     },
     filesystem,

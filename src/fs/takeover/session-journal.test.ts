@@ -117,6 +117,25 @@ describe('SessionJournal', () => {
     }
   });
 
+  it('lets releases and forgets wait before a reply, and writes them with the next record a reply may hold', () => {
+    const journal = SessionJournal.create(dir);
+    const file = path.join(dir, JOURNAL_FILE);
+    journal.session({ protocol, mountpoint: '/m' });
+    journal.node(2, 'file', 'f');
+    journal.opened(7, { kind: 'directory', nodeId: 1 });
+    journal.beforeReply();
+    journal.released(7);
+    journal.forgotten([2]);
+    journal.beforeReply();
+    const written = replay(fs.readFileSync(file, 'utf8'));
+    expect([written.nodes.size, written.handles.size]).toEqual([1, 1]);
+    journal.node(3, 'file', 'g');
+    journal.beforeReply();
+    const after = replay(fs.readFileSync(file, 'utf8'));
+    expect([[...after.nodes.keys()], after.handles.size]).toEqual([[3], 0]);
+    journal.close();
+  });
+
   it('keeps what a failed flush could not write for the next one, completing a line cut short', () => {
     const journal = SessionJournal.create(dir);
     const file = path.join(dir, JOURNAL_FILE);

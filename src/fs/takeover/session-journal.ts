@@ -10,11 +10,12 @@
 // listing of many new entries costs one write, not one per entry. Compacted when it holds many more records than live
 // entries, by writing the live ones to a new file and renaming it over.
 //
-// Records that gate no reply wait for the next one: a FORGET gets no answer, and neither does the undo of an answer
-// the kernel never got. A successor that misses such a record (`F`, or a `C` of a discarded handle) keeps a node or a
-// handle the kernel no longer holds, as it keeps every restored node anyway (their lookup counts are unknown): an
-// entry in memory until unmount, never used wrongly, since ids and handles are not reused and a later LOOKUP of that
-// path answering the same id gives the kernel a fresh inode.
+// A release (`C`) and a forget (`F`) are no reply's concern: they wait for the next write that holds more. A successor
+// that misses them keeps a handle or a node the kernel no longer holds, as it keeps every restored node anyway (their
+// lookup counts are unknown): an entry in memory until unmount, never used wrongly, since handles and ids are not
+// reused, a later LOOKUP of that path answering the same id gives the kernel a fresh inode, and any record written
+// after them (a new node of that path) is written with them, after them. A detach (`X`) is not one of those: missed,
+// the successor would answer a new file at that path with the id of the deleted one, which the kernel may still hold.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NegotiatedProtocol, RequestsInFlight } from '../fuse/session';
@@ -100,6 +101,8 @@ export class SessionJournal implements InodeObserver, HandleObserver {
   private pending = '';
   /** What the last flush could not write (it failed part way): written first by the next one. */
   private unwritten = NOTHING;
+  /** Whether a record not written yet may be held by the next reply (anything but a release or a forget). */
+  private replyWaits = false;
 
   private constructor(
     private readonly file: string,
@@ -185,8 +188,16 @@ export class SessionJournal implements InodeObserver, HandleObserver {
   }
 
   /**
-   * Writes the records appended since the last flush, with one write(2): called before the kernel gets a reply, which
-   * may hold what they record. Throws when the file cannot be written; the records stay for the next flush.
+   * Before the kernel gets a reply: writes the records not written yet, in one write(2), unless they are only releases
+   * and forgets, which no reply holds (they wait: see the file comment).
+   */
+  beforeReply(): void {
+    if (this.replyWaits) this.flush();
+  }
+
+  /**
+   * Writes the records appended since the last flush, with one write(2). Throws when the file cannot be written; the
+   * records stay for the next flush.
    */
   flush(): void {
     if (this.pending === '' && this.unwritten.length === 0) return;
@@ -197,6 +208,7 @@ export class SessionJournal implements InodeObserver, HandleObserver {
     try {
       // A regular file takes the whole write but when the disk is full: the rest then goes with the next flush.
       while (written < bytes.length) written += fs.writeSync(this.fd, bytes, written);
+      this.replyWaits = false;
     } finally {
       this.unwritten = bytes.subarray(written);
     }
@@ -230,6 +242,7 @@ export class SessionJournal implements InodeObserver, HandleObserver {
   private append(record: JournalRecord): void {
     apply(this.state, record);
     this.pending += `${JSON.stringify(record)}\n`;
+    if (record[0] !== 'C' && record[0] !== 'F') this.replyWaits = true;
     this.records++;
     const live = this.state.nodes.size + this.state.handles.size;
     if (this.records > COMPACT_AFTER_RECORDS && this.records > 2 * live) this.compact();
@@ -252,6 +265,7 @@ export class SessionJournal implements InodeObserver, HandleObserver {
     // The new file holds what the records not yet written say (the state has them): they need no write of their own.
     this.pending = '';
     this.unwritten = NOTHING;
+    this.replyWaits = false;
     this.closeFile();
     this.fd = fs.openSync(this.file, 'a');
     this.records = lines.length;
