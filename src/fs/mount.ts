@@ -171,7 +171,11 @@ export async function mountFilesystem(config: MountConfig, options: FilesystemMo
       // O_TRUNC arrives with OPEN, so the write handle starts empty instead of a separate SETATTR(size 0) uploading an empty object first.
       initFlags: DEFAULT_INIT_FLAGS | InitFlag.ATOMIC_O_TRUNC,
       ...(options.fuseFd !== undefined && { deviceFd: options.fuseFd }),
-      ...(journal && { agreed: (protocol: NegotiatedProtocol) => journal.session({ protocol, mountpoint }) }),
+      ...(journal && {
+        agreed: (protocol: NegotiatedProtocol) => journal.session({ protocol, mountpoint }),
+        // The records the reply may depend on reach the file first, all of them in one write.
+        beforeReply: () => journal.beforeReply(),
+      }),
     },
     filesystem,
     logger,

@@ -171,6 +171,44 @@ describe('FuseSession', () => {
     expect(sizes).toEqual([4096]);
   });
 
+  it('runs beforeReply right before each reply is written; when it fails, a successful answer is undone and answered EIO', async () => {
+    const events: string[] = [];
+    const forgets: Array<[number, number]> = [];
+    let failing = false;
+    await start({
+      lookup: async (_context, _parent, name) => {
+        events.push(`handled ${name}`);
+        if (name === 'missing') throw new FuseError(errno.ENOENT);
+        return { nodeId: 2, generation: 0, entryTimeoutMs: 1000, attrTimeoutMs: 1000, attributes };
+      },
+      forget: (nodeId, lookups) => forgets.push([nodeId, lookups]),
+    }, {
+      beforeReply: () => {
+        events.push('beforeReply');
+        if (failing) throw new Error('the journal cannot be written');
+      },
+    });
+    const device = kernel.devices[0] as (typeof kernel.devices)[number];
+    const write = device.write.bind(device);
+    device.write = (chunks) => {
+      events.push('write');
+      write(chunks);
+    };
+    const lookup = async (name: string) => (await kernel.request(Opcode.LOOKUP, 1, nameBody(name))).header.error;
+    events.length = 0; // INIT's
+    expect(await lookup('a')).toBe(0);
+    expect(await lookup('missing')).toBe(-errno.ENOENT);
+    expect(events.splice(0)).toEqual(['handled a', 'beforeReply', 'write', 'handled missing', 'beforeReply', 'write']);
+    failing = true;
+    expect(await lookup('a')).toBe(-errno.EIO);
+    expect(forgets).toEqual([[2, 1]]);
+    // An error reply holds nothing to keep: it goes.
+    expect(await lookup('missing')).toBe(-errno.ENOENT);
+    expect(events.splice(0)).toEqual(['handled a', 'beforeReply', 'write', 'handled missing', 'beforeReply', 'write']);
+    failing = false;
+    expect(await lookup('a')).toBe(0);
+  });
+
   it('keeps many requests in flight with only a few device reads', async () => {
     const pending: Array<() => void> = [];
     await start({ getattr: () => new Promise((resolve) => pending.push(() => resolve({ attributes, timeoutMs: 1 }))) }, { deviceReaders: 2 });

@@ -1,7 +1,8 @@
 // A FUSE session: one mount, served by reading requests from /dev/fuse and dispatching each to a
 // FuseOperations handler. The device is read by a worker thread (device-reader.ts), or, for a device without
 // one, by `deviceReaders` reads on the libuv threadpool; every request is handled asynchronously as soon as it
-// is read, so many requests are in flight at once. Replies are written synchronously, one write per reply.
+// is read, so many requests are in flight at once. Replies are written synchronously, one write per reply, each
+// right after options.beforeReply (the session journal writes what the kernel is about to be given).
 import { constants as osConstants } from 'node:os';
 import type { Logger } from '../../log/logger';
 import { linuxFuseSystem, type FuseDevice, type FuseSystem } from './device';
@@ -108,6 +109,12 @@ export interface FuseSessionOptions {
   deviceFd?: number;
   /** Hears the protocol INIT agreed, before the kernel has the answer (to keep it for a successor process). */
   agreed?: (protocol: NegotiatedProtocol) => void;
+  /**
+   * Runs right before each reply is written: what the reply holds (a new node id, a handle, the protocol) is written
+   * where a successor process finds it first (the session journal's flush). When it throws, a successful answer is
+   * not sent: the request fails with EIO and what the answer held is undone; an error reply holds nothing and goes.
+   */
+  beforeReply?: () => void;
 }
 
 /** What a handled request answers: a body (or none), and how to undo what the answer gives the kernel if it never gets it. */
@@ -461,7 +468,12 @@ export class FuseSession {
         return;
       }
       if (handled !== NO_REPLY) {
-        this.reply(unique, handled.body);
+        if (!this.reply(unique, handled.body)) {
+          // What the answer holds could not be kept for a successor: the kernel must not have it either.
+          handled.undo?.();
+          this.write(unique, [encodeOutHeader(unique, -errno.EIO, 0)]);
+          return;
+        }
         handled.sent?.();
       }
     } catch (error) {
@@ -674,15 +686,33 @@ export class FuseSession {
     };
   }
 
-  /** Sends a successful reply with an optional body (header and body go out in one write). */
-  private reply(unique: bigint, body?: Buffer): void {
+  /**
+   * Sends a successful reply with an optional body (header and body go out in one write), after options.beforeReply;
+   * false, sending nothing, when that failed.
+   */
+  private reply(unique: bigint, body?: Buffer): boolean {
+    if (!this.beforeReply(unique)) return false;
     const length = body?.length ?? 0;
     this.write(unique, body && length > 0 ? [encodeOutHeader(unique, 0, length), body] : [encodeOutHeader(unique, 0, 0)]);
+    return true;
   }
 
   /** Sends an error reply: `errnoValue` is a positive errno, sent negated as the protocol wants. */
   private replyError(unique: bigint, errnoValue: number): void {
+    // It holds no id or handle, so it goes even when what came before it could not be kept.
+    this.beforeReply(unique);
     this.write(unique, [encodeOutHeader(unique, -Math.abs(errnoValue), 0)]);
+  }
+
+  /** Runs options.beforeReply; false (logged) when it threw. */
+  private beforeReply(unique: bigint): boolean {
+    try {
+      this.options.beforeReply?.();
+      return true;
+    } catch (error) {
+      this.logger.error({ err: error, unique: String(unique), mountpoint: this.options.mountpoint }, 'writing what a FUSE reply may hold, for a successor process, failed: a successful reply is answered EIO instead');
+      return false;
+    }
   }
 
   /** Writes to the device; false when the kernel refused it (no such request, unmounted). */

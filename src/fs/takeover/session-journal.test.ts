@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import nodeFs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { InodeTable } from '../inodes';
@@ -89,6 +90,89 @@ describe('SessionJournal', () => {
     const resumed = SessionJournal.resume(dir);
     expect([...(resumed?.current.nodes.values() ?? [])]).toEqual([{ id: kept.id, kind: 'file', path: 'kept' }]);
     resumed?.close();
+  });
+
+  it('keeps records in memory until flushed, then writes them all with one write(2); requests and close write at once', () => {
+    const writes = jest.spyOn(nodeFs, 'writeSync');
+    try {
+      const journal = SessionJournal.create(dir);
+      const file = path.join(dir, JOURNAL_FILE);
+      journal.session({ protocol, mountpoint: '/m' });
+      for (let id = 2; id < 102; id++) journal.node(id, 'file', `f${id}`);
+      journal.opened(7, { kind: 'directory', nodeId: 1 });
+      expect(fs.readFileSync(file, 'utf8')).toBe('');
+      journal.flush();
+      expect(writes).toHaveBeenCalledTimes(1);
+      expect(replay(fs.readFileSync(file, 'utf8')).nodes.size).toBe(100);
+      journal.flush();
+      expect(writes).toHaveBeenCalledTimes(1);
+      // The requests in flight come from a timer, not before a reply: written at once.
+      journal.requests({ inFlight: [8n], highest: 8n });
+      expect(replay(fs.readFileSync(file, 'utf8')).requests).toEqual({ inFlight: [8n], highest: 8n });
+      journal.released(7);
+      journal.close();
+      expect(replay(fs.readFileSync(file, 'utf8')).handles.size).toBe(0);
+    } finally {
+      writes.mockRestore();
+    }
+  });
+
+  it('lets releases and forgets wait before a reply, and writes them with the next record a reply may hold', () => {
+    const journal = SessionJournal.create(dir);
+    const file = path.join(dir, JOURNAL_FILE);
+    journal.session({ protocol, mountpoint: '/m' });
+    journal.node(2, 'file', 'f');
+    journal.opened(7, { kind: 'directory', nodeId: 1 });
+    journal.beforeReply();
+    journal.released(7);
+    journal.forgotten([2]);
+    journal.beforeReply();
+    const written = replay(fs.readFileSync(file, 'utf8'));
+    expect([written.nodes.size, written.handles.size]).toEqual([1, 1]);
+    journal.node(3, 'file', 'g');
+    journal.beforeReply();
+    const after = replay(fs.readFileSync(file, 'utf8'));
+    expect([[...after.nodes.keys()], after.handles.size]).toEqual([[3], 0]);
+    journal.close();
+  });
+
+  it('keeps what a failed flush could not write for the next one, completing a line cut short', () => {
+    const journal = SessionJournal.create(dir);
+    const file = path.join(dir, JOURNAL_FILE);
+    journal.session({ protocol, mountpoint: '/m' });
+    journal.node(2, 'file', 'f');
+    const real = nodeFs.writeSync;
+    const full = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    // The first write takes 5 bytes only (the disk filled up), the next fails.
+    const cutShort = ((fd: number, buffer: Buffer, offset: number) => real(fd, buffer, offset, 5)) as typeof nodeFs.writeSync;
+    const writes = jest.spyOn(nodeFs, 'writeSync')
+      .mockImplementationOnce(cutShort)
+      .mockImplementationOnce(() => {
+        throw full;
+      });
+    try {
+      expect(() => journal.flush()).toThrow(full);
+      expect(fs.readFileSync(file, 'utf8')).toHaveLength(5);
+      journal.node(3, 'file', 'g');
+      journal.flush();
+    } finally {
+      writes.mockRestore();
+    }
+    expect([...replay(fs.readFileSync(file, 'utf8')).nodes.keys()]).toEqual([2, 3]);
+    journal.close();
+  });
+
+  it('compacts the records not written yet with the rest: the new file holds them, once', () => {
+    const journal = SessionJournal.create(dir);
+    const inodes = new InodeTable(journal);
+    journal.session({ protocol, mountpoint: '/m' });
+    for (let i = 0; i < 10_001; i++) inodes.forget(inodes.remember(`churn-${i}`, 'file').id, 1);
+    const kept = inodes.remember('kept', 'file');
+    journal.flush();
+    const lines = fs.readFileSync(path.join(dir, JOURNAL_FILE), 'utf8').split('\n').filter(Boolean);
+    expect(lines.length).toBeLessThan(10);
+    expect([...replay(lines.join('\n')).nodes.values()]).toEqual([{ id: kept.id, kind: 'file', path: 'kept' }]);
+    journal.close();
   });
 
   it('is removed when the session ends, so a later mount never takes over a stale one', () => {

@@ -3,10 +3,19 @@
 // using those ids and handles across the crash (the connection outlives the process: see the mount holder), so the
 // next process must map them exactly as the dead one did.
 //
-// An append-only file of JSON lines in the volume's state directory, written with write(2) before the kernel gets an
-// answer that holds a new id or handle: a process killed right after still left the record in the page cache, which
-// its successor reads (the machine crashing ends the mount anyway). Compacted when it holds many more records than
-// live entries, by writing the live ones to a new file and renaming it over.
+// An append-only file of JSON lines in the volume's state directory. Records are kept in memory as they come and
+// written together, with one write(2), right before the kernel gets the next reply (FuseSession's beforeReply): so an
+// answer that holds a new id or handle never reaches the kernel before its record, and a process killed right after
+// still left the record in the page cache, which its successor reads (the machine crashing ends the mount anyway). A
+// listing of many new entries costs one write, not one per entry. Compacted when it holds many more records than live
+// entries, by writing the live ones to a new file and renaming it over.
+//
+// A release (`C`) and a forget (`F`) are no reply's concern: they wait for the next write that holds more. A successor
+// that misses them keeps a handle or a node the kernel no longer holds, as it keeps every restored node anyway (their
+// lookup counts are unknown): an entry in memory until unmount, never used wrongly, since handles and ids are not
+// reused, a later LOOKUP of that path answering the same id gives the kernel a fresh inode, and any record written
+// after them (a new node of that path) is written with them, after them. A detach (`X`) is not one of those: missed,
+// the successor would answer a new file at that path with the id of the deleted one, which the kernel may still hold.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { NegotiatedProtocol, RequestsInFlight } from '../fuse/session';
@@ -44,6 +53,8 @@ type JournalRecord =
 
 /** Records past which a journal is compacted, at least (and past twice its live entries). */
 const COMPACT_AFTER_RECORDS = 10_000;
+
+const NOTHING = Buffer.alloc(0);
 
 /** Applies one record to a replay's state. */
 function apply(state: JournalState, record: JournalRecord): void {
@@ -86,6 +97,12 @@ export class SessionJournal implements InodeObserver, HandleObserver {
   private fd: number;
   private readonly state: JournalState;
   private records: number;
+  /** Lines appended since the last flush. */
+  private pending = '';
+  /** What the last flush could not write (it failed part way): written first by the next one. */
+  private unwritten = NOTHING;
+  /** Whether a record not written yet may be held by the next reply (anything but a release or a forget). */
+  private replyWaits = false;
 
   private constructor(
     private readonly file: string,
@@ -161,13 +178,60 @@ export class SessionJournal implements InodeObserver, HandleObserver {
     this.append(['C', handle]);
   }
 
-  /** The requests in flight now (ids as decimal strings: JSON has no 64-bit integers). */
+  /**
+   * The requests in flight now (ids as decimal strings: JSON has no 64-bit integers). Written at once, not at the next
+   * reply: this record comes from a timer, and the requests it names are the ones stuck unanswered.
+   */
   requests(requests: RequestsInFlight): void {
     this.append(['R', requests.inFlight.map(String), String(requests.highest)]);
+    this.flush();
   }
 
-  /** Closes the file (the journal stays for a successor). */
+  /**
+   * Before the kernel gets a reply: writes the records not written yet, in one write(2), unless they are only releases
+   * and forgets, which no reply holds (they wait: see the file comment).
+   */
+  beforeReply(): void {
+    if (this.replyWaits) this.flush();
+  }
+
+  /**
+   * Writes the records appended since the last flush, with one write(2). Throws when the file cannot be written; the
+   * records stay for the next flush.
+   */
+  flush(): void {
+    if (this.pending === '' && this.unwritten.length === 0) return;
+    const text = Buffer.from(this.pending);
+    const bytes = this.unwritten.length === 0 ? text : Buffer.concat([this.unwritten, text]);
+    this.pending = '';
+    let written = 0;
+    try {
+      // A regular file takes the whole write but when the disk is full: the rest then goes with the next flush.
+      while (written < bytes.length) written += fs.writeSync(this.fd, bytes, written);
+      this.replyWaits = false;
+    } finally {
+      this.unwritten = bytes.subarray(written);
+    }
+  }
+
+  /** Writes what is left and closes the file (the journal stays for a successor). */
   close(): void {
+    try {
+      this.flush();
+    } finally {
+      this.closeFile();
+    }
+  }
+
+  /** Removes the journal: the session ended (unmounted), nobody will take it over. */
+  remove(): void {
+    this.pending = '';
+    this.unwritten = NOTHING;
+    this.closeFile();
+    fs.rmSync(this.file, { force: true });
+  }
+
+  private closeFile(): void {
     try {
       fs.closeSync(this.fd);
     } catch {
@@ -175,15 +239,10 @@ export class SessionJournal implements InodeObserver, HandleObserver {
     }
   }
 
-  /** Removes the journal: the session ended (unmounted), nobody will take it over. */
-  remove(): void {
-    this.close();
-    fs.rmSync(this.file, { force: true });
-  }
-
   private append(record: JournalRecord): void {
     apply(this.state, record);
-    fs.writeSync(this.fd, `${JSON.stringify(record)}\n`);
+    this.pending += `${JSON.stringify(record)}\n`;
+    if (record[0] !== 'C' && record[0] !== 'F') this.replyWaits = true;
     this.records++;
     const live = this.state.nodes.size + this.state.handles.size;
     if (this.records > COMPACT_AFTER_RECORDS && this.records > 2 * live) this.compact();
@@ -203,7 +262,11 @@ export class SessionJournal implements InodeObserver, HandleObserver {
     const temporary = `${this.file}.${process.pid}.tmp`;
     fs.writeFileSync(temporary, lines.length > 0 ? `${lines.join('\n')}\n` : '');
     fs.renameSync(temporary, this.file);
-    this.close();
+    // The new file holds what the records not yet written say (the state has them): they need no write of their own.
+    this.pending = '';
+    this.unwritten = NOTHING;
+    this.replyWaits = false;
+    this.closeFile();
     this.fd = fs.openSync(this.file, 'a');
     this.records = lines.length;
   }
