@@ -65,7 +65,7 @@ describe('mountFilesystem keeping a session journal (over the fake kernel)', () 
       const device = adopt();
       const write = device.write.bind(device);
       device.write = (chunks) => {
-        replies.push({ message: Buffer.concat(chunks), journal: replay(fs.readFileSync(journalFile, 'utf8')), journalWrites });
+        replies.push({ message: Buffer.concat(chunks), journal: replay(fs.existsSync(journalFile) ? fs.readFileSync(journalFile, 'utf8') : ''), journalWrites });
         write(chunks);
       };
       return device;
@@ -160,6 +160,28 @@ describe('mountFilesystem keeping a session journal (over the fake kernel)', () 
       expect(fresh).toBe((await kernel.reply(lookups[0] as bigint)).body.readBigUInt64LE(0));
     } finally {
       await successor.unmount();
+    }
+  });
+
+  it('gives the journal up when its directory cannot be written, and serves on: replies never fail for it', async () => {
+    const served = await mount();
+    try {
+      const journalFile = path.join(stateDir, JOURNAL_FILE);
+      // The state disk fills up: the next journal write fails.
+      const realWrite = writes.getMockImplementation() as typeof nodeFs.writeSync;
+      writes.mockImplementation(((fd: number, ...rest: unknown[]) => {
+        if (fs.readlinkSync(`/proc/self/fd/${fd}`) === journalFile) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+        return (realWrite as (...args: unknown[]) => number)(fd, ...rest);
+      }) as typeof nodeFs.writeSync);
+      const directory = (await request(Opcode.LOOKUP, 1, nameBody('many'))).readBigUInt64LE(0);
+      const listing = (await request(Opcode.OPENDIR, Number(directory), Buffer.alloc(Size.OPEN_IN))).readBigUInt64LE(0);
+      const entries = decodeDirentsPlus(await request(Opcode.READDIRPLUS, Number(directory), handleBody(listing, 0, 64 * 1024)));
+      expect(entries.filter((entry) => entry.entry)).toHaveLength(FILES);
+      // No journal a successor could misread is left behind.
+      expect(fs.existsSync(journalFile)).toBe(false);
+    } finally {
+      writes.mockRestore();
+      await served.unmount();
     }
   });
 });

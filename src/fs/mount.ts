@@ -173,8 +173,16 @@ export async function mountFilesystem(config: MountConfig, options: FilesystemMo
       ...(options.fuseFd !== undefined && { deviceFd: options.fuseFd }),
       ...(journal && {
         agreed: (protocol: NegotiatedProtocol) => journal.session({ protocol, mountpoint }),
-        // The records the reply may depend on reach the file first, all of them in one write.
-        beforeReply: () => journal.beforeReply(),
+        // The records the reply may depend on reach the file first, all of them in one write. A state directory that
+        // cannot be written (full, read-only) costs the takeover, never a reply: the journal is given up, loudly.
+        beforeReply: () => {
+          try {
+            journal.beforeReply();
+          } catch (error) {
+            logger.error({ err: error, stateDir: config.stateDir }, `the session journal cannot be written in ${config.stateDir}: this mount serves on, but a crash of its serving process will now end it (no takeover); free or fix that directory and remount to get takeover back`);
+            journal.abandon();
+          }
+        },
       }),
     },
     filesystem,

@@ -103,6 +103,8 @@ export class SessionJournal implements InodeObserver, HandleObserver {
   private unwritten = NOTHING;
   /** Whether a record not written yet may be held by the next reply (anything but a release or a forget). */
   private replyWaits = false;
+  /** Given up (abandon()): it keeps nothing more, and its file is gone. */
+  private abandoned = false;
 
   private constructor(
     private readonly file: string,
@@ -200,7 +202,7 @@ export class SessionJournal implements InodeObserver, HandleObserver {
    * records stay for the next flush.
    */
   flush(): void {
-    if (this.pending === '' && this.unwritten.length === 0) return;
+    if (this.abandoned || (this.pending === '' && this.unwritten.length === 0)) return;
     const text = Buffer.from(this.pending);
     const bytes = this.unwritten.length === 0 ? text : Buffer.concat([this.unwritten, text]);
     this.pending = '';
@@ -223,6 +225,22 @@ export class SessionJournal implements InodeObserver, HandleObserver {
     }
   }
 
+  /**
+   * Gives up keeping the session: drops what is not written and removes the file (a journal missing records would map
+   * a successor's ids wrongly; none is better). Later records are ignored. For a state directory that cannot be
+   * written: the mount serves on, and a crash of its serving process then ends it, as without takeover.
+   */
+  abandon(): void {
+    if (this.abandoned) return;
+    this.abandoned = true;
+    this.remove();
+  }
+
+  /** Whether abandon() gave up the journal. */
+  get kept(): boolean {
+    return !this.abandoned;
+  }
+
   /** Removes the journal: the session ended (unmounted), nobody will take it over. */
   remove(): void {
     this.pending = '';
@@ -240,6 +258,7 @@ export class SessionJournal implements InodeObserver, HandleObserver {
   }
 
   private append(record: JournalRecord): void {
+    if (this.abandoned) return;
     apply(this.state, record);
     this.pending += `${JSON.stringify(record)}\n`;
     if (record[0] !== 'C' && record[0] !== 'F') this.replyWaits = true;
