@@ -6,8 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createBucket, startS3Server, type S3Server } from '../e2e/support/s3-server';
+import { selfSignedCertificate } from '../e2e/support/self-signed';
 import versions from '../e2e/tools/versions.json';
-import { S3Store } from '../src/objectstore/s3';
 import type { Cleanup } from './cleanup';
 import { messageOf } from './exec';
 import { startExpectProxy } from './expect-proxy';
@@ -15,7 +15,7 @@ import { buildFixture, uploadFixture, VOLUME_PREFIX, type Fixture } from './fixt
 import type { BenchOptions, SideName } from './options';
 import { watchUsage, type MountUsage } from './mount-usage';
 import { killAllMounts } from './sides/mount-process';
-import type { Side, Volume } from './sides/side';
+import { volumeStore, type Side, type Volume } from './sides/side';
 import { filesystemOf, originPreparer, removeScratch } from './system';
 import type { Outcome, RowResult } from './table';
 import { formatNumber } from './table';
@@ -58,9 +58,12 @@ function rejectAfter(ms: number, what: string): { promise: Promise<never>; cance
   return { promise, cancel: () => clearTimeout(timer) };
 }
 
-/** Starts the server (registered for clean-up; with `keep`, its data dir stays) and makes the bucket. */
-async function startOrigin(options: BenchOptions, cleanup: Cleanup, progress: Progress): Promise<{ server: S3Server; bucket: string }> {
-  const server = await startS3Server();
+/**
+ * Starts the server (registered for clean-up; with `keep`, its data dir stays) and makes the bucket; with `tls`, the
+ * server speaks https with a certificate made now in `scratchRoot` for 127.0.0.1 and localhost.
+ */
+async function startOrigin(options: BenchOptions, scratchRoot: string, cleanup: Cleanup, progress: Progress): Promise<{ server: S3Server; bucket: string }> {
+  const server = await startS3Server(options.tls ? { tls: selfSignedCertificate(fs.mkdtempSync(path.join(scratchRoot, 'tls-'))) } : {});
   cleanup.add('the S3 server', async () => {
     if (!options.keep) return server.stop();
     try {
@@ -111,20 +114,25 @@ export async function runBench(options: BenchOptions, sides: readonly Side[], un
   cleanup.add('any mount process left', killAllMounts);
 
   progress('bench: starting the S3 server (versitygw)');
-  const { server, bucket } = await startOrigin(options, cleanup, progress);
-  const volume: Volume = { endpoint: server.endpoint, region: server.region, accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey, bucket, prefix: VOLUME_PREFIX };
+  const { server, bucket } = await startOrigin(options, scratchRoot, cleanup, progress);
+  const volume: Volume = { endpoint: server.endpoint, region: server.region, accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey, bucket, prefix: VOLUME_PREFIX, ...(server.tls && { caFile: server.tls.certFile }) };
+  notes.push(server.tls
+    ? `TLS on: versitygw serves ${server.endpoint} with a self-signed certificate openssl made for this run (RSA 2048, CN 127.0.0.1, subjectAltName IP:127.0.0.1 and DNS:localhost), in CERT = ${server.tls.certFile}; every side verifies it: ` +
+      `${sides.map((side) => `${side.name} trusts it through ${side.trust}`).join('; ')}`
+    : 'TLS off: versitygw serves plain http (`--tls` for https)');
   // Only the sides that need it go through the proxy, and only in the rows that upload: copying every byte through
   // the bench process costs CPU this 2-core machine does not have to spare (it cut rclone's sequential read by ~15%).
   const uploadRows = options.only.filter((id) => WORKLOADS[id].uploads);
   const fixed = options.expectFix && uploadRows.length > 0 ? sides.filter((side) => side.sendsMixedCaseExpect && !unavailable[side.name]).map((side) => side.name) : [];
   let proxiedVolume = volume;
   if (fixed.length > 0) {
-    const proxy = await startExpectProxy(server.endpoint);
+    const proxy = await startExpectProxy(server.endpoint, server.tls);
     cleanup.add('the Expect proxy', () => proxy.close());
     proxiedVolume = { ...volume, endpoint: proxy.endpoint };
-    notes.push(`${fixed.join(', ')} reach the server in ${uploadRows.join(', ')} through bench/expect-proxy.ts (in the bench process), which lower-cases \`Expect: 100-Continue\`: versitygw ${versitygwVersion} answers only \`100-continue\`, and aws-sdk-go v1 clients would otherwise wait 1 s before every part body`);
+    notes.push(`${fixed.join(', ')} reach the server in ${uploadRows.join(', ')} through bench/expect-proxy.ts (in the bench process), which lower-cases \`Expect: 100-Continue\`: versitygw ${versitygwVersion} answers only \`100-continue\`, and aws-sdk-go v1 clients would otherwise wait 1 s before every part body` +
+      (server.tls ? '; over TLS the proxy ends each client\'s TLS with the run\'s certificate (which the client trusts as the server\'s, and which names 127.0.0.1) and opens its own TLS to versitygw, verifying it: it must read the request heads in plain text, and the sides behind it still pay for TLS as the others do' : ''));
   }
-  const verifier = new S3Store({ bucket, endpoint: server.endpoint, region: server.region, credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey } }, {});
+  const verifier = volumeStore(volume);
   cleanup.add('the verifying client', () => verifier.close());
 
   let started = performance.now();

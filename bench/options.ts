@@ -46,6 +46,8 @@ export interface BenchOptions {
   seed: number;
   /** Put bench/expect-proxy.ts in front of the server for the sides that send `Expect: 100-Continue` (off: to see the wait it removes). */
   expectFix: boolean;
+  /** The server speaks https, with a self-signed certificate made for the run that every side trusts (off: plain http). */
+  tls: boolean;
 }
 
 /** Defaults: the issue's sizes. */
@@ -64,6 +66,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   timeoutMs: 900_000,
   seed: 42,
   expectFix: true,
+  tls: false,
 };
 
 /** Parses a comma-separated list of allowed names; throws naming the allowed ones. */

@@ -37,13 +37,14 @@ function buildProgram(): Command {
     .option('--timeout <seconds>', 'longest one measured run may take', wholeFlag, d.timeoutMs / 1000)
     .option('--granary-cli <file>', 'the granary CLI to run (default: this checkout\'s dist/src/cli/index.js), e.g. a build of a clean worktree')
     .option('--no-expect-fix', 'let the sides that send `Expect: 100-Continue` reach versitygw directly (they then wait 1 s before every part body)')
+    .option('--tls', 'the server speaks https, with a self-signed certificate made for the run that every side verifies', false)
     .option('--keep', 'keep the bucket (the server\'s data dir) at the end', false)
     .option('--json <file>', 'also write every run\'s numbers to this file');
 }
 
 async function main(): Promise<number> {
   const program = buildProgram().parse(process.argv);
-  const flags = program.opts<{ size: number; files: number; fileSize: number; parallel: number; runs: number; only: string; sides: string; randomReads: number; timeout: number; keep: boolean; expectFix: boolean; json?: string; granaryCli?: string }>();
+  const flags = program.opts<{ size: number; files: number; fileSize: number; parallel: number; runs: number; only: string; sides: string; randomReads: number; timeout: number; keep: boolean; expectFix: boolean; tls: boolean; json?: string; granaryCli?: string }>();
   const options: BenchOptions = {
     ...DEFAULT_OPTIONS,
     size: flags.size,
@@ -57,6 +58,7 @@ async function main(): Promise<number> {
     timeoutMs: flags.timeout * 1000,
     keep: flags.keep,
     expectFix: flags.expectFix,
+    tls: flags.tls,
     ...(flags.json && { json: path.resolve(flags.json) }),
   };
   checkOptions(options);

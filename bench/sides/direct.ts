@@ -1,7 +1,6 @@
 // The baseline: the SDK straight at the bucket, as fast as this process can drive it.
 import * as fs from 'node:fs';
-import { S3Store } from '../../src/objectstore/s3';
-import type { Attachment, Side, Volume } from './side';
+import { volumeStore, type Attachment, type Side, type Volume } from './side';
 
 /** The direct side; `parallel` and `rangeBytes` only describe it (the workloads use them). */
 export function directSide(parallel: number, rangeBytes: number): Side {
@@ -14,13 +13,9 @@ export function directSide(parallel: number, rangeBytes: number): Side {
       const manifest = require.resolve('@aws-sdk/client-s3/package.json');
       return `@aws-sdk/client-s3 ${(JSON.parse(fs.readFileSync(manifest, 'utf8')) as { version: string }).version}`;
     },
+    trust: 'the `ca` option of its S3Store (its https agent and raw connections): NODE_EXTRA_CA_CERTS is read when a process starts, before the bench made the certificate',
     async attach(volume: Volume): Promise<Attachment> {
-      const store = new S3Store({
-        bucket: volume.bucket,
-        endpoint: volume.endpoint,
-        region: volume.region,
-        credentials: { accessKeyId: volume.accessKeyId, secretAccessKey: volume.secretAccessKey },
-      }, {});
+      const store = volumeStore(volume);
       return { kind: 'store', store, keyPrefix: `${volume.prefix}/`, detach: async () => store.close() };
     },
   };

@@ -31,6 +31,8 @@ export interface FuseSideSpec {
   fsType: string;
   /** Flags and why, for the footer. */
   settings: string;
+  /** How it trusts the server's certificate in a TLS run, for the footer. */
+  trust: string;
   /** The side's version from `command --version` output. */
   parseVersion(output: string): string;
   /** The mount's command line, environment and credential files, for the volume mounted at `mountpoint`. */
@@ -60,6 +62,7 @@ export function fuseSide(spec: FuseSideSpec): Side {
     name: spec.name,
     kind: 'mount',
     settings: spec.settings,
+    trust: spec.trust,
     ...(spec.sendsMixedCaseExpect && { sendsMixedCaseExpect: true }),
     ...(spec.notObjects && { notObjects: spec.notObjects }),
     async version() {

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { version as granaryVersion } from '../../src/version';
 import { startMount } from './mount-process';
-import type { Attachment, MountAttachment, Side, Volume } from './side';
+import { caEnv, type Attachment, type MountAttachment, type Side, type Volume } from './side';
 
 /** The built CLI (the bench runs from dist/bench/, the CLI is dist/src/cli/index.js). */
 export const GRANARY_CLI = path.join(__dirname, '..', '..', 'src', 'cli', 'index.js');
@@ -14,6 +14,7 @@ export function granarySide(revision: string, cli = GRANARY_CLI): Side {
     name: 'granary',
     kind: 'mount',
     settings: '`granary mount s3://BUCKET/vol MNT` with every default (endpoint and credentials from AWS_* in its environment)',
+    trust: 'NODE_EXTRA_CA_CERTS=CERT in the mount\'s environment (what a mount with a private CA is given)',
     version: async () => `${granaryVersion} (${revision})`,
     attach: (volume: Volume, scratch: string): Promise<Attachment> => mountGranary(cli, volume, scratch),
   };
@@ -32,6 +33,7 @@ export async function mountGranary(cli: string, volume: Volume, scratch: string,
       AWS_REGION: volume.region,
       AWS_ACCESS_KEY_ID: volume.accessKeyId,
       AWS_SECRET_ACCESS_KEY: volume.secretAccessKey,
+      ...caEnv(volume, 'NODE_EXTRA_CA_CERTS'),
     },
     mountpoint,
     fsType: 'fuse.granary',

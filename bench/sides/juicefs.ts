@@ -4,12 +4,11 @@
 // files in through a mount (untimed); each run then mounts it afresh with an empty cache dir.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { S3Store } from '../../src/objectstore/s3';
 import { run } from '../exec';
 import { getBytes } from '../workloads/store-ops';
 import { fuseSide, versionLine, type MountPlan } from './fuse-side';
 import { startMount } from './mount-process';
-import type { Side, Volume } from './side';
+import { caEnv, volumeStore, type Side, type Volume } from './side';
 
 /** The JuiceFS volume's name: its chunks go under BUCKET/NAME/. */
 export const JUICEFS_NAME = 'juicefs-bench';
@@ -24,23 +23,23 @@ export const stateDirOf = (scratch: string) => path.join(path.dirname(scratch), 
 export function juicefsFormatPlan(volume: Volume, stateDir: string): MountPlan {
   return {
     args: ['format', '--storage', 's3', '--bucket', `${volume.endpoint}/${volume.bucket}`, metaUrl(stateDir), JUICEFS_NAME],
-    env: { PATH: process.env.PATH, HOME: stateDir, ACCESS_KEY: volume.accessKeyId, SECRET_KEY: volume.secretAccessKey },
+    env: { PATH: process.env.PATH, HOME: stateDir, ACCESS_KEY: volume.accessKeyId, SECRET_KEY: volume.secretAccessKey, ...caEnv(volume, 'SSL_CERT_FILE') },
     secrets: [],
   };
 }
 
 /** `juicefs mount` of the bench's volume at `mountpoint`, cache in `scratch` (the credentials are in the metadata since format). */
-export function juicefsMountPlan(_volume: Volume, mountpoint: string, scratch: string): MountPlan {
+export function juicefsMountPlan(volume: Volume, mountpoint: string, scratch: string): MountPlan {
   return {
     args: ['mount', metaUrl(stateDirOf(scratch)), mountpoint, '--cache-dir', path.join(scratch, 'cache'), '-o', 'allow_other'],
-    env: { PATH: process.env.PATH, HOME: scratch },
+    env: { PATH: process.env.PATH, HOME: scratch, ...caEnv(volume, 'SSL_CERT_FILE') },
     secrets: [],
   };
 }
 
 /** Copies every object under the volume's prefix into the JuiceFS mount at `root` (untimed set-up). */
 async function copyVolumeIn(volume: Volume, root: string): Promise<void> {
-  const store = new S3Store({ bucket: volume.bucket, endpoint: volume.endpoint, region: volume.region, credentials: { accessKeyId: volume.accessKeyId, secretAccessKey: volume.secretAccessKey } }, {});
+  const store = volumeStore(volume);
   try {
     let token: string | undefined;
     do {
@@ -89,6 +88,7 @@ export function juicefsSide(): Side {
     fsType: 'fuse.juicefs',
     settings: `\`juicefs format --storage s3 --bucket ENDPOINT/BUCKET sqlite3://STATE/meta.db ${JUICEFS_NAME}\` once (object store credentials in ACCESS_KEY/SECRET_KEY), the volume's files copied in (untimed), ` +
       'then per run `juicefs mount sqlite3://STATE/meta.db MNT --cache-dir SCRATCH/cache -o allow_other`; all else default (4 MiB blocks, 64 MiB buffer, 100 GiB disk cache, empty each run)',
+    trust: 'SSL_CERT_FILE=CERT in the environment of its format and mount (Go\'s crypto/x509 takes its roots from it)',
     parseVersion: (output) => versionLine(output, /version\s+(\S+)/i),
     prepare: prepareVolume,
     plan: juicefsMountPlan,

@@ -76,9 +76,29 @@ describe('juicefs', () => {
   });
 });
 
+describe('a TLS run', () => {
+  const secure: Volume = { ...volume, endpoint: 'https://127.0.0.1:7070', caFile: '/tmp/granary-bench-1/tls-x/cert.pem' };
+
+  it('gives each peer the run\'s certificate the way its client reads a CA file, and none over plain http', () => {
+    const stateDir = stateDirOf(scratch);
+    const plans: Array<[string, MountPlan, MountPlan, string]> = [
+      ['s3fs', s3fsPlan(secure, mnt, scratch), s3fsPlan(volume, mnt, scratch), 'CURL_CA_BUNDLE'],
+      ['geesefs', geesefsPlan(secure, mnt, scratch), geesefsPlan(volume, mnt, scratch), 'SSL_CERT_FILE'],
+      ['mount-s3', mountS3Plan(secure, mnt, scratch), mountS3Plan(volume, mnt, scratch), 'AWS_CA_BUNDLE'],
+      ['juicefs format', juicefsFormatPlan(secure, stateDir), juicefsFormatPlan(volume, stateDir), 'SSL_CERT_FILE'],
+      ['juicefs mount', juicefsMountPlan(secure, mnt, scratch), juicefsMountPlan(volume, mnt, scratch), 'SSL_CERT_FILE'],
+    ];
+    for (const [name, overTls, plain, variable] of plans) {
+      expect({ name, ca: overTls.env[variable] }).toEqual({ name, ca: secure.caFile });
+      expect({ name, ca: plain.env[variable] }).toEqual({ name, ca: undefined });
+    }
+    expect(s3fsPlan(secure, mnt, scratch).args[4]).toMatch(/^url=https:\/\/127\.0\.0\.1:7070,/);
+  });
+});
+
 describe('a peer\'s side', () => {
   it('says "not installed" when its mounter is not on PATH', async () => {
-    const side = fuseSide({ name: 'geesefs', command: 'granary-no-such-mounter', fsType: 'fuse.x', settings: '', parseVersion: () => 'x', plan: geesefsPlan });
+    const side = fuseSide({ name: 'geesefs', command: 'granary-no-such-mounter', fsType: 'fuse.x', settings: '', trust: '', parseVersion: () => 'x', plan: geesefsPlan });
     await expect(side.version()).rejects.toThrow(notInstalled('granary-no-such-mounter'));
     expect(notInstalled('geesefs')).toBe('not installed (geesefs is not on PATH)');
   });

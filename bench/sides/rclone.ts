@@ -26,6 +26,7 @@ export function rcloneSide(): Side {
     settings: `\`rclone mount ${REMOTE}:BUCKET/vol MNT ${RCLONE_FLAGS.join(' ')} --cache-dir TMP\`; all else default ` +
       '(--buffer-size 16Mi, --vfs-read-chunk-size 128Mi doubling without limit, --max-read-ahead 128Ki, --async-read, --dir-cache-time 5m, --attr-timeout 1s, --transfers 4, --s3-upload-cutoff 200Mi, --s3-chunk-size 5Mi, --s3-upload-concurrency 4); ' +
       `remote from the environment (RCLONE_CONFIG_${REMOTE.toUpperCase()}_TYPE=s3, _PROVIDER=Other, _ENDPOINT, _REGION, _ACCESS_KEY_ID, _SECRET_ACCESS_KEY)`,
+    trust: '`--ca-cert CERT`',
     async version() {
       const result = await run('rclone', ['version']);
       if (result.code !== 0) throw new Error(`rclone is not installed: run 'bash bench/install.sh' (${result.stderr.trim()})`);
@@ -36,7 +37,7 @@ export function rcloneSide(): Side {
       const mountpoint = path.join(scratch, 'mnt');
       const mount = await startMount({
         command: 'rclone',
-        args: ['mount', `${REMOTE}:${volume.bucket}/${volume.prefix}`, mountpoint, ...RCLONE_FLAGS, '--cache-dir', path.join(scratch, 'cache')],
+        args: ['mount', `${REMOTE}:${volume.bucket}/${volume.prefix}`, mountpoint, ...RCLONE_FLAGS, '--cache-dir', path.join(scratch, 'cache'), ...(volume.caFile ? ['--ca-cert', volume.caFile] : [])],
         env: {
           PATH: process.env.PATH,
           HOME: scratch,

@@ -1,15 +1,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { stopProcess } from './process';
+import type { SelfSignedCertificate } from './self-signed';
 import { toolPath } from './tools';
 
 /** A running real S3-compatible server (versitygw over a temporary directory) for tests. */
 export interface S3Server {
+  /** http://127.0.0.1:PORT, or https:// when started with a certificate. */
   readonly endpoint: string;
+  /** The certificate and key an https server presents (its clients trust `tls.cert`); undefined for http. */
+  readonly tls: SelfSignedCertificate | undefined;
   readonly region: string;
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
@@ -37,6 +43,8 @@ export interface S3ServerOptions {
   dataDir?: string;
   /** The root secret key (the access key id is fixed); default a fresh one. */
   secretAccessKey?: string;
+  /** Serve https with this certificate and key (versitygw's --cert and --key); default plain http. */
+  tls?: SelfSignedCertificate;
 }
 
 /** Returns a TCP port that was free a moment ago on 127.0.0.1. */
@@ -80,7 +88,8 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
   // Credentials go through the environment, never argv.
   let child: ChildProcess;
   try {
-    child = spawn(toolPath('versitygw'), ['--port', `127.0.0.1:${port}`, '--quiet', '--keep-alive', 'posix', dataDir], {
+    const tls = options.tls ? ['--cert', options.tls.certFile, '--key', options.tls.keyFile] : [];
+    child = spawn(toolPath('versitygw'), ['--port', `127.0.0.1:${port}`, ...tls, '--quiet', '--keep-alive', 'posix', dataDir], {
       env: { ...process.env, ...options.env, ROOT_ACCESS_KEY_ID: accessKeyId, ROOT_SECRET_ACCESS_KEY: secretAccessKey, VGW_REGION: region },
       stdio: ['ignore', logFd, logFd],
     });
@@ -111,7 +120,8 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
     await exited;
     fs.rmSync(logPath, { force: true });
   };
-  return { endpoint: `http://127.0.0.1:${port}`, region, accessKeyId, secretAccessKey, dataDir, pid: child.pid ?? -1, logPath, stop, kill };
+  const endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  return { endpoint, tls: options.tls, region, accessKeyId, secretAccessKey, dataDir, pid: child.pid ?? -1, logPath, stop, kill };
 }
 
 /**
@@ -120,16 +130,17 @@ export async function startS3Server(options: S3ServerOptions = {}): Promise<S3Se
  */
 export async function restartS3Server(previous: S3Server, options: Pick<S3ServerOptions, 'env'> = {}): Promise<S3Server> {
   const port = Number(new URL(previous.endpoint).port);
-  return startS3Server({ ...options, dataDir: previous.dataDir, port, secretAccessKey: previous.secretAccessKey });
+  return startS3Server({ ...options, dataDir: previous.dataDir, port, secretAccessKey: previous.secretAccessKey, ...(previous.tls && { tls: previous.tls }) });
 }
 
-/** A plain SDK client for a test server, to set up and inspect buckets outside granary. */
-export function s3Client(server: Pick<S3Server, 'endpoint' | 'region' | 'accessKeyId' | 'secretAccessKey'>): S3Client {
+/** A plain SDK client for a test server, to set up and inspect buckets outside granary; it trusts the server's certificate, if any. */
+export function s3Client(server: Pick<S3Server, 'endpoint' | 'region' | 'accessKeyId' | 'secretAccessKey'> & { tls?: Pick<SelfSignedCertificate, 'cert'> }): S3Client {
   return new S3Client({
     endpoint: server.endpoint,
     region: server.region,
     forcePathStyle: true,
     credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+    ...(server.tls && { requestHandler: new NodeHttpHandler({ httpsAgent: new https.Agent({ ca: server.tls.cert }) }) }),
   });
 }
 

@@ -103,6 +103,7 @@ const PEER_ERROR_OF: Record<ConnectionErrorCode, PeerErrorCode> = {
   ConnectionRefused: 'Unavailable',
   ConnectFailed: 'Unavailable',
   ConnectionReset: 'Unavailable',
+  TlsRefused: 'Unavailable',
   ShortBody: 'Unavailable',
   BadHead: 'Unavailable',
   BadBody: 'Unavailable',

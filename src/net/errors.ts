@@ -4,12 +4,17 @@
 
 /** Why a raw exchange failed. */
 export type ConnectionErrorCode =
-  /** The TCP connection did not open within the connect timeout (or, without one, the headers timeout). */
+  /** The connection (TCP, then for https the TLS handshake) did not open within the connect timeout (or, without one, the headers timeout). */
   | 'ConnectTimeout'
   /** The peer refused the connection (ECONNREFUSED): nothing listens on that port. */
   | 'ConnectionRefused'
   /** The connection could not be opened for another reason: the name did not resolve, the host or network is unreachable. */
   | 'ConnectFailed'
+  /**
+   * TLS refused the https peer: its certificate (not trusted, expired, for another host), or the handshake itself
+   * (not TLS on that port, no common protocol version or cipher). Final: another try meets the same certificate.
+   */
+  | 'TlsRefused'
   /** The connection opened, then broke (closed, reset, any socket error) before the response head was whole. */
   | 'ConnectionReset'
   /** The connection opened but no complete response head came within the headers timeout. */
@@ -30,7 +35,7 @@ const TRANSIENT: ReadonlySet<string> = new Set<ConnectionErrorCode>([
 
 /**
  * Whether a failure with this code may pass on another try (a timeout, a refused or broken connection), unlike an
- * answer that is not HTTP or not the body asked for (BadHead, BadBody). Takes any string, as error names are.
+ * answer that is not HTTP or not the body asked for (BadHead, BadBody), or a peer TLS refused (TlsRefused). Takes any string, as error names are.
  */
 export function isTransientConnectionFailure(code: string): boolean {
   return TRANSIENT.has(code);

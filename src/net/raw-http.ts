@@ -3,10 +3,13 @@
 // several hundred MiB/s that allocation (and its garbage collection) and the copy were two thirds of a
 // mount's CPU on reads. Here each keep-alive connection reads with `onread`: the response head into a
 // small scratch buffer, the body directly into the destination, with no allocation and no copy. Used for
-// block reads only (a mount's reads from cache servers, and ranged GETs of plain-http object stores);
-// everything else uses node:http. Plain TCP: https stays on node:https.
+// block reads only (a mount's reads from cache servers, and ranged GETs of object stores); everything else uses
+// node:http(s). An https peer is reached with tls.connect, which takes the same `onread`: OpenSSL decrypts each
+// record straight into the buffer, so TLS costs the decryption and nothing more.
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { ConnectionError, isConnectionError } from './errors';
+import { isTlsRefusal, tlsRefusalMessage } from './tls-refusal';
 
 /** The parts of a response the caller needs. */
 export interface RawResponse {
@@ -31,12 +34,17 @@ const HEAD_END = Buffer.from('\r\n\r\n');
  */
 export const KEEP_ALIVE_MARGIN_MS = 1000;
 
-/** Timeouts of a pool's connections, besides the headers timeout each request gives. */
+/** How a pool's connections open and time out, besides the headers timeout each request gives. */
 export interface RawHttpPoolOptions {
-  /** The longest a new connection may take to open (ms). Default: none of its own (the headers timeout covers connecting). */
+  /** The longest a new connection may take to open, TLS handshake included (ms). Default: none of its own (the headers timeout covers connecting). */
   connectTimeoutMs?: number;
   /** The longest a response body may go without a byte arriving (ms). Default: none (the caller's cancel bounds it). */
   bodyTimeoutMs?: number;
+  /**
+   * The certificates an https peer's must chain to, in place of Node's default CAs (Mozilla's, plus those of
+   * NODE_EXTRA_CA_CERTS, which this replaces too). Default: Node's, as node:https trusts.
+   */
+  ca?: string | Buffer | Array<string | Buffer>;
 }
 
 type Phase = 'idle' | 'head' | 'body' | 'error-body';
@@ -51,9 +59,15 @@ interface Exchange {
 /** One keep-alive connection to a peer, reading into whatever buffer the current phase needs. */
 class RawConnection {
   readonly socket: net.Socket;
+  /** host:port, for messages. */
+  private readonly peer: string;
+  /** Whether this is an https connection (TLS over TCP). */
+  private readonly secure: boolean;
   /** Whether a response has been read whole on this connection (a failure then may be a stale keep-alive). */
   private served = false;
-  /** Whether the TCP connection has opened. */
+  /** Whether the TCP connection has opened (an https one may still be in its TLS handshake). */
+  private connected = false;
+  /** Whether the connection can carry requests: TCP open, and for https the TLS handshake done with the certificate accepted. */
   private opened = false;
   /** Until when (Date.now()) the connection may carry another request: the server's announced idle timeout, or its "connection: close". */
   private reusableUntil = Infinity;
@@ -69,31 +83,47 @@ class RawConnection {
   private connectTimer: NodeJS.Timeout | undefined;
   private bodyTimer: NodeJS.Timeout | undefined;
 
+  /** Opens a connection to `origin` (http: or https:). */
   constructor(
-    private readonly peer: string,
-    host: string,
-    port: number,
-    private readonly timeouts: RawHttpPoolOptions,
+    origin: URL,
+    private readonly options: RawHttpPoolOptions,
     onIdleClose: (connection: RawConnection) => void,
   ) {
-    this.socket = net.connect({
-      host,
-      port,
-      noDelay: true,
-      onread: {
-        buffer: () => this.nextBuffer(),
-        callback: (count: number) => {
-          this.onRead(count);
-          return true;
-        },
+    this.peer = origin.host;
+    this.secure = origin.protocol === 'https:';
+    const { secure } = this;
+    const host = origin.hostname.replace(/^\[|\]$/g, '');
+    const port = Number(origin.port || (secure ? 443 : 80));
+    const onread = {
+      buffer: () => this.nextBuffer(),
+      callback: (count: number) => {
+        this.onRead(count);
+        return true;
       },
-    });
-    this.socket.setKeepAlive(true, 30_000);
-    const { connectTimeoutMs } = timeouts;
-    if (connectTimeoutMs !== undefined) {
-      this.connectTimer = setTimeout(() => this.destroy(this.error('ConnectTimeout', `the connection to ${peer} did not open within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+    };
+    if (secure) {
+      const { ca } = options;
+      // Node documents onread for tls.connect as for net.connect; @types/node leaves it out of ConnectionOptions.
+      const tlsOptions: tls.ConnectionOptions & Pick<net.TcpNetConnectOpts, 'onread'> = {
+        host,
+        port,
+        onread,
+        // SNI names a host, never an address (RFC 6066); the certificate is checked against `host` either way.
+        ...(net.isIP(host) === 0 && { servername: host }),
+        ...(ca !== undefined && { ca }),
+      };
+      this.socket = tls.connect(tlsOptions);
+    } else {
+      this.socket = net.connect({ host, port, onread });
     }
-    this.socket.once('connect', () => {
+    this.socket.setNoDelay(true);
+    this.socket.setKeepAlive(true, 30_000);
+    const { connectTimeoutMs } = options;
+    if (connectTimeoutMs !== undefined) {
+      this.connectTimer = setTimeout(() => this.destroy(this.error('ConnectTimeout', `the connection to ${this.peer} did not open within ${connectTimeoutMs} ms`)), connectTimeoutMs);
+    }
+    this.socket.once('connect', () => (this.connected = true));
+    this.socket.once(secure ? 'secureConnect' : 'connect', () => {
       this.opened = true;
       clearTimeout(this.connectTimer);
     });
@@ -119,7 +149,9 @@ class RawConnection {
           ? this.error('HeadersTimeout', `no answer within ${headTimeoutMs} ms`)
           : this.error('ConnectTimeout', `the connection to ${this.peer} did not open within ${headTimeoutMs} ms`));
       }, headTimeoutMs);
-      this.socket.write(request);
+      // An https request waits for the handshake: written during it, a refusal would surface as the write's EPROTO, without TLS's reason.
+      if (this.secure && !this.opened) this.socket.once('secureConnect', () => this.socket.write(request));
+      else this.socket.write(request);
     });
   }
 
@@ -200,7 +232,7 @@ class RawConnection {
       return;
     }
     if (this.bodyFilled >= this.body.length) return this.finish();
-    const { bodyTimeoutMs } = this.timeouts;
+    const { bodyTimeoutMs } = this.options;
     if (bodyTimeoutMs !== undefined) {
       // Refreshed by every read of the body: it fires only when no byte came for bodyTimeoutMs.
       this.bodyTimer = setTimeout(() => this.destroy(this.error('BodyTimeout', `no byte of the body came for ${bodyTimeoutMs} ms (${this.bodyFilled} of ${this.body.length} read)`)), bodyTimeoutMs);
@@ -239,6 +271,7 @@ class RawConnection {
   private broken(cause: NodeJS.ErrnoException | undefined): ConnectionError {
     const why = cause?.message ?? 'the peer closed the connection';
     if (!this.opened) {
+      if (this.connected && isTlsRefusal(cause)) return this.error('TlsRefused', tlsRefusalMessage(this.peer, cause as NodeJS.ErrnoException), cause);
       return cause?.code === 'ECONNREFUSED'
         ? this.error('ConnectionRefused', `${this.peer} refused the connection: ${why}`, cause)
         : this.error('ConnectFailed', `connecting to ${this.peer} failed: ${why}`, cause);
@@ -273,14 +306,14 @@ export class RawHttpPool {
   private readonly idle = new Map<string, RawConnection[]>();
   private closed = false;
 
-  /** `maxIdlePerPeer` connections are kept open between requests; `timeouts` bound every connection's opening and bodies. */
+  /** `maxIdlePerPeer` connections are kept open between requests; `options` bound every connection's opening and bodies, and say whom an https peer's certificate must chain to. */
   constructor(
     private readonly maxIdlePerPeer: number,
-    private readonly timeouts: RawHttpPoolOptions = {},
+    private readonly options: RawHttpPoolOptions = {},
   ) {}
 
   /**
-   * Sends `GET path` to `peer` (http://host:port) with `headers`, and reads the response; a 2xx body of exactly
+   * Sends `GET path` to `peer` (http://host:port or https://host:port) with `headers`, and reads the response; a 2xx body of exactly
    * into.length bytes goes into `into`. An idle connection is reused until a second before the idle timeout
    * the server announced; one that had served before and breaks before the head (ConnectionReset: the server
    * closed it while idle) is retried once on a new connection; nothing else is retried. `cancel` aborts it:
@@ -314,7 +347,7 @@ export class RawHttpPool {
   }
 
   private take(peer: URL): RawConnection {
-    const connections = this.idle.get(peer.host) ?? [];
+    const connections = this.idle.get(peer.origin) ?? [];
     for (let connection = connections.pop(); connection; connection = connections.pop()) {
       if (connection.reusable) return connection;
       connection.socket.destroy();
@@ -323,21 +356,21 @@ export class RawHttpPool {
   }
 
   private connect(peer: URL): RawConnection {
-    return new RawConnection(peer.host, peer.hostname.replace(/^\[|\]$/g, ''), Number(peer.port || 80), this.timeouts, (closed) => this.forget(peer.host, closed));
+    return new RawConnection(peer, this.options, (closed) => this.forget(peer.origin, closed));
   }
 
   private giveBack(peer: URL, connection: RawConnection): void {
-    const connections = this.idle.get(peer.host) ?? [];
+    const connections = this.idle.get(peer.origin) ?? [];
     if (this.closed || !connection.reusable || connections.length >= this.maxIdlePerPeer) {
       connection.socket.destroy();
       return;
     }
     connections.push(connection);
-    this.idle.set(peer.host, connections);
+    this.idle.set(peer.origin, connections);
   }
 
-  private forget(host: string, connection: RawConnection): void {
-    const connections = this.idle.get(host);
+  private forget(origin: string, connection: RawConnection): void {
+    const connections = this.idle.get(origin);
     const index = connections?.indexOf(connection) ?? -1;
     if (connections && index >= 0) connections.splice(index, 1);
   }

@@ -1,6 +1,11 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { freePort } from '../../e2e/support/s3-server';
+import { createBucket, freePort, startS3Server } from '../../e2e/support/s3-server';
+import { selfSignedCertificate } from '../../e2e/support/self-signed';
 import { storeFailure, testStores } from '../../e2e/support/test-stores';
+import { S3Store } from './s3';
 
 async function readAll(body: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -66,7 +71,7 @@ describe('the lean GET against the real S3-compatible server, beside the SDK GET
     expect(await sdk.getInto('into/plain.bin', viaSdk, { range: { start: 0, end: 10 } })).toMatchObject({ size: data.length, range: { start: 0, end: 10 }, attempts: 1 });
     expect(viaSdk.equals(data.subarray(0, 10))).toBe(true);
     await storeFailure(sdk.getInto('into/plain.bin', Buffer.alloc(10), { range: { start: 0, end: 10 }, ifMatch: 'nope' }), 'PreconditionFailed');
-    // Through node:http (as an https endpoint reads), with the same answers.
+    // Through node:http (raw reads off), with the same answers.
     const streamed = Buffer.alloc(100_000);
     expect(await open({ rawReads: false }).getInto('into/plain.bin', streamed, { range: { start: 150_000, end: 250_000 } })).toMatchObject({ size: data.length, attempts: 1 });
     expect(streamed.equals(data.subarray(150_000, 250_000))).toBe(true);
@@ -111,5 +116,38 @@ describe('the lean GET against the real S3-compatible server, beside the SDK GET
     await expect(readAll(result.body)).rejects.toThrow();
     // The store still works afterwards (the broken connection left the pool).
     expect((await readAll((await store.get('ab/big.bin', { range: { start: 0, end: 10 } })).body)).length).toBe(10);
+  });
+});
+
+describe('the lean GET of an https endpoint (versitygw serving TLS)', () => {
+  it('reads ranges over raw TLS connections as over node:https, and refuses a server whose certificate it does not trust', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-s3-tls-'));
+    const certificate = selfSignedCertificate(dir);
+    const server = await startS3Server({ tls: certificate });
+    const stores: S3Store[] = [];
+    let bucket = '';
+    const open = (options: { ca?: string; rawReads?: boolean }) => {
+      stores.push(new S3Store({ bucket, endpoint: server.endpoint, region: server.region, credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey }, ...options }, {}));
+      return stores[stores.length - 1] as S3Store;
+    };
+    try {
+      bucket = await createBucket(server, 'tls');
+      const data = Buffer.from(Array.from({ length: 3 << 20 }, (_, i) => (i * 13) % 251));
+      const put = await open({ ca: certificate.cert }).put('tls/data.bin', data);
+      for (const rawReads of [true, false]) {
+        const store = open({ ca: certificate.cert, rawReads });
+        for (const range of [{ start: 0, end: 1 << 20 }, { start: 1_500_000, end: 3 << 20 }]) {
+          const into = Buffer.alloc(range.end - range.start);
+          expect(await store.getInto('tls/data.bin', into, { range, ifMatch: put.etag })).toEqual({ size: data.length, etag: put.etag, range, attempts: 1 });
+          expect(into.equals(data.subarray(range.start, range.end))).toBe(true);
+        }
+      }
+      const error = await storeFailure(open({}).getInto('tls/data.bin', Buffer.alloc(10), { range: { start: 0, end: 10 } }), 'Internal');
+      expect(error).toMatchObject({ attempts: 1, message: expect.stringMatching(/TlsRefused .*TLS certificate was refused: self-signed certificate/) });
+    } finally {
+      for (const store of stores) store.close();
+      await server.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

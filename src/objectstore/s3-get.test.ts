@@ -6,6 +6,7 @@ import { isObjectStoreError } from './errors';
 import { S3Store } from './s3';
 import { bucketTarget, encodeKeyPath, readBodyInto } from './s3-get';
 import { scriptedServer } from './testing';
+import { selfSignedCertificate } from '../../e2e/support/self-signed';
 
 async function text(body: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
@@ -147,6 +148,32 @@ describe('the lean GET of S3Store', () => {
     } finally {
       store.close();
       await server.close();
+    }
+  });
+
+  it('reads a range of an https endpoint over a raw TLS connection trusting what its https agent trusts, and refuses a certificate it does not trust at once', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-s3-tls-'));
+    const certificate = selfSignedCertificate(dir);
+    const server = await scriptedServer([], certificate);
+    const trusting = new S3Store({ bucket: 'bucket', endpoint: server.endpoint, region: 'us-east-1', credentials, ca: certificate.cert }, {});
+    const streaming = new S3Store({ bucket: 'bucket', endpoint: server.endpoint, region: 'us-east-1', credentials, ca: certificate.cert, rawReads: false }, {});
+    const untrusting = new S3Store({ bucket: 'bucket', endpoint: server.endpoint, region: 'us-east-1', credentials }, {});
+    try {
+      const into = Buffer.alloc(5);
+      expect(await trusting.getInto('k', into, { range: { start: 0, end: 5 } })).toEqual({ size: 5, etag: 'e1', range: { start: 0, end: 5 }, attempts: 1 });
+      expect(into.toString()).toBe('hello');
+      // A raw connection sends only the host and the signed headers; node:https's agent adds its own.
+      expect(server.requests[0]?.headers.connection).toBeUndefined();
+      await streaming.getInto('k', Buffer.alloc(5), { range: { start: 0, end: 5 } });
+      expect(server.requests[1]?.headers.connection).toBe('keep-alive');
+      const error = await untrusting.getInto('k', Buffer.alloc(5), { range: { start: 0, end: 5 } }).catch((e: unknown) => e);
+      expect(isObjectStoreError(error, 'Internal')).toBe(true);
+      expect(error).toMatchObject({ attempts: 1, message: expect.stringMatching(/\(TlsRefused DEPTH_ZERO_SELF_SIGNED_CERT: 127\.0\.0\.1:\d+'s TLS certificate was refused: self-signed certificate .*NODE_EXTRA_CA_CERTS/) });
+      expect(server.requests).toHaveLength(2);
+    } finally {
+      for (const store of [trusting, streaming, untrusting]) store.close();
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 

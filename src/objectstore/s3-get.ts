@@ -77,7 +77,7 @@ export interface LeanGetOptions {
   requestTimeoutMs: number;
   /** The longest a new connection may take to open. */
   connectTimeoutMs: number;
-  /** getInto() of a plain-http endpoint over raw connections (src/net/raw-http.ts); false: through node:http, as for https. */
+  /** getInto() over raw connections (src/net/raw-http.ts), which trust what httpsAgent trusts; false: through node:http(s). */
   rawReads: boolean;
   /** Maps a failure of `operation` ('get' or 'list') to the store's error (message with key, bucket, next step, no credentials). */
   toError(error: unknown, key: string, operation: 'get' | 'list'): ObjectStoreError;
@@ -250,8 +250,10 @@ export class LeanGet {
   private readonly raw: RawHttpPool;
 
   constructor(private readonly options: LeanGetOptions) {
-    // The raw connections keep the node:http path's bounds: connecting, then each body, may stall at most so long.
-    this.raw = new RawHttpPool(options.maxSockets, { connectTimeoutMs: options.connectTimeoutMs, bodyTimeoutMs: options.requestTimeoutMs });
+    // The raw connections keep the node:http path's bounds (connecting, then each body, may stall at most so long)
+    // and trust the certificates its https agent does.
+    const { ca } = options.httpsAgent.options;
+    this.raw = new RawHttpPool(options.maxSockets, { connectTimeoutMs: options.connectTimeoutMs, bodyTimeoutMs: options.requestTimeoutMs, ...(ca !== undefined && { ca }) });
   }
 
   /** Gets the object, or returns undefined when the client is set up in a way this path does not address (use the SDK then). */
@@ -289,20 +291,21 @@ export class LeanGet {
 
   /**
    * Reads a range into `into` (exactly its size), the body inside each try, so that a body that breaks off is
-   * retried like a failed request. A plain-http endpoint is read over a raw keep-alive connection, straight into
-   * the buffer with no per-chunk allocation and no copy (see src/net/raw-http.ts for why); an https one through
-   * node:https, its chunks copied in. Undefined when the client is set up in a way this path does not address.
+   * retried like a failed request. The body is read over a raw keep-alive connection (TCP, or TLS for https),
+   * straight into the buffer with no per-chunk allocation and no copy (see src/net/raw-http.ts for why); with
+   * rawReads off, through node:http(s), its chunks copied in. Undefined when the client is set up in a way this
+   * path does not address.
    */
   async getInto(key: string, into: Buffer, options: GetOptions & { range: ByteRange }): Promise<RangeRead | undefined> {
     const target = await (this.target ??= this.resolveTarget());
     if (!target) return undefined;
-    const read = target.protocol === 'http:' && this.options.rawReads ? this.rawRead(target, into, options) : this.streamedRead(target, into, options);
+    const read = this.options.rawReads ? this.rawRead(target, into, options) : this.streamedRead(target, into, options);
     return this.withRetries(target, { key, query: '', operation: 'get' }, options, async (path, signed, attempts) => ({ ...(await read(path, signed, attempts)), attempts }));
   }
 
   /** One try of getInto() over a raw connection. */
   private rawRead(target: Target, into: Buffer, options: GetOptions & { range: ByteRange }): Attempt<Omit<RangeRead, 'attempts'>> {
-    const origin = new URL(`http://${target.host}`);
+    const origin = new URL(`${target.protocol}//${target.host}`);
     const { signal } = options;
     return async (path, signed) => {
       let onAbort: (() => void) | undefined;

@@ -80,11 +80,17 @@ export interface S3StoreOptions {
    */
   fastGet?: boolean;
   /**
-   * getInto() of a plain-http endpoint over raw connections that read each body straight into the buffer
-   * (src/net/raw-http.ts); false reads it through node:http like an https endpoint's. Default true; exposed for
-   * testing the node:https path without TLS.
+   * getInto() over raw connections that read each body straight into the buffer, over TCP or TLS
+   * (src/net/raw-http.ts); false reads it through node:http(s), its chunks copied in. Default true; exposed for
+   * testing, and for measuring what the raw path saves.
    */
   rawReads?: boolean;
+  /**
+   * PEM certificates an https endpoint's certificate must chain to, in place of Node's default CAs. Default: Node's,
+   * which a private CA joins through NODE_EXTRA_CA_CERTS (the way for a mount); exposed for tests and the bench,
+   * whose servers' certificates are made after the process started.
+   */
+  ca?: string | Buffer;
 }
 
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '');
@@ -149,7 +155,7 @@ export class S3Store implements ObjectStore {
     const connectTimeout = Math.min(timeout, CONNECT_TIMEOUT_MS);
     // One pool of keep-alive connections, shared by the SDK's calls and the lean GET.
     const httpAgent = new http.Agent({ keepAlive: true, maxSockets });
-    const httpsAgent = new https.Agent({ keepAlive: true, maxSockets });
+    const httpsAgent = new https.Agent({ keepAlive: true, maxSockets, ...(options.ca !== undefined && { ca: options.ca }) });
     this.agents = [httpAgent, httpsAgent];
     this.client = new S3Client({
       region: region ?? regionFromProfile,
@@ -239,8 +245,8 @@ export class S3Store implements ObjectStore {
   }
 
   /**
-   * A range read into `into`, the body read inside each try: by the lean path (raw connections for a plain-http
-   * endpoint, node:https otherwise), else by the SDK, whose retry strategy then retries a body that breaks off too.
+   * A range read into `into`, the body read inside each try: by the lean path (raw connections, over TLS for an https
+   * endpoint), else by the SDK, whose retry strategy then retries a body that breaks off too.
    */
   async getInto(key: string, into: Buffer, options: GetOptions & { range: ByteRange }): Promise<RangeRead> {
     checkKey(key, this.location);

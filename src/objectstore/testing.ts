@@ -1,6 +1,7 @@
 // Test helpers for object stores: a scripted HTTP server standing in for S3, to drive S3Store's retries and
 // failures from unit tests (of the store and of what sits on it) without a real server.
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /** S3's throttling answer, the default body of a scripted error status. */
@@ -19,10 +20,13 @@ export interface ScriptedServer {
   close(): Promise<void>;
 }
 
-/** A scripted HTTP server standing in for S3: answers each request with the next scripted answer (then 200 "hello"). */
-export async function scriptedServer(answers: Answer[]): Promise<ScriptedServer> {
+/**
+ * A scripted HTTP server standing in for S3: answers each request with the next scripted answer (then 200 "hello");
+ * with `tls` (a PEM certificate and its key), an https one.
+ */
+export async function scriptedServer(answers: Answer[], tls?: { cert: string; key: string }): Promise<ScriptedServer> {
   const requests: ScriptedServer['requests'] = [];
-  const server = http.createServer((req, res) => {
+  const respond = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
     const answer = answers.shift() ?? { status: 200, body: 'hello' };
     req.resume();
@@ -44,10 +48,11 @@ export async function scriptedServer(answers: Answer[]): Promise<ScriptedServer>
     const body = answer.body ?? SLOW_DOWN;
     res.writeHead(answer.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body), etag: '"e1"' });
     res.end(body);
-  });
+  };
+  const server = tls ? https.createServer(tls, respond) : http.createServer(respond);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    endpoint: `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
