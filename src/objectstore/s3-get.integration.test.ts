@@ -141,6 +141,8 @@ describe('the lean GET of an https endpoint (versitygw serving TLS)', () => {
           expect(await store.getInto('tls/data.bin', into, { range, ifMatch: put.etag })).toEqual({ size: data.length, etag: put.etag, range, attempts: 1 });
           expect(into.equals(data.subarray(range.start, range.end))).toBe(true);
         }
+        // The lean listing goes over the same trusted https agent; the upload above went as UNSIGNED-PAYLOAD (TLS).
+        expect((await store.list({ prefix: 'tls/' })).objects.map((object) => [object.key, object.size, object.etag])).toEqual([['tls/data.bin', data.length, put.etag]]);
       }
       const error = await storeFailure(open({}).getInto('tls/data.bin', Buffer.alloc(10), { range: { start: 0, end: 10 } }), 'Internal');
       expect(error).toMatchObject({ attempts: 1, message: expect.stringMatching(/TlsRefused .*TLS certificate was refused: self-signed certificate/) });
