@@ -129,7 +129,7 @@ export async function runBench(options: BenchOptions, sides: readonly Side[], un
     const proxy = await startExpectProxy(server.endpoint, server.tls);
     cleanup.add('the Expect proxy', () => proxy.close());
     proxiedVolume = { ...volume, endpoint: proxy.endpoint };
-    notes.push(`${fixed.join(', ')} reach the server in ${uploadRows.join(', ')} through bench/expect-proxy.ts (in the bench process), which lower-cases \`Expect: 100-Continue\`: versitygw ${versitygwVersion} answers only \`100-continue\`, and aws-sdk-go v1 clients would otherwise wait 1 s before every part body` +
+    notes.push(`${fixed.join(' and ')} ${fixed.length === 1 ? 'reaches' : 'reach'} the server in ${uploadRows.join(', ')} through bench/expect-proxy.ts (in the bench process), which lower-cases \`Expect: 100-Continue\`: versitygw ${versitygwVersion} answers only \`100-continue\`, and aws-sdk-go v1 clients would otherwise wait 1 s before every part body` +
       (server.tls ? '; over TLS the proxy ends each client\'s TLS with the run\'s certificate (which the client trusts as the server\'s, and which names 127.0.0.1) and opens its own TLS to versitygw, verifying it: it must read the request heads in plain text, and the sides behind it still pay for TLS as the others do' : ''));
   }
   const verifier = volumeStore(volume);
