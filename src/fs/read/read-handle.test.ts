@@ -23,6 +23,7 @@ const config = (input: ReadPathConfigInput = {}) =>
     sequentialSlackBytes: 2 * BLOCK,
     sequentialThresholdBytes: BLOCK / 2,
     readaheadMaxBlocks: 8,
+    keepBehindBytes: 0,
     ...input,
   });
 
@@ -31,7 +32,7 @@ function setup(input: ReadPathConfigInput = {}, latencyMs = 1) {
   fetcher.latencyMs = latencyMs;
   const parsed = config(input);
   const cache = new BlockCache({ fetcher, capacityBytes: parsed.cacheBytes, maxConcurrentFetches: parsed.maxConcurrentFetches, readaheadBudgetBytes: parsed.cacheBytes / 2, logger: silentLogger() });
-  const open = () => createReadHandle({ key: 'obj', etag: 'e1', size: SIZE, cache, config: parsed, logger: silentLogger() });
+  const open = (alone?: () => boolean) => createReadHandle({ key: 'obj', etag: 'e1', size: SIZE, cache, config: parsed, logger: silentLogger(), ...(alone && { alone }) });
   return { fetcher, cache, open };
 }
 
@@ -111,7 +112,8 @@ describe('ReadHandle', () => {
 
   it('drops a range fetched exactly for one random read once it is read, and keeps a rounded-out one', async () => {
     const { cache, open } = setup({ randomReadUnitBytes: 16 * KiB });
-    const handle = open();
+    // Not alone: other handles on the version do not keep a range fetched for one read.
+    const handle = open(() => false);
     const exact = { key: 'obj', etag: 'e1', start: 7 * BLOCK + 8 * KiB, end: 7 * BLOCK + 32 * KiB };
     expect((await handle.read(exact.start, 24 * KiB)).equals(data.subarray(exact.start, exact.end))).toBe(true);
     expect(cache.holds(exact)).toBe(false);
@@ -127,7 +129,7 @@ describe('ReadHandle', () => {
     // Another reader's block before the stream's start: never released by it.
     const before = { key: 'obj', etag: 'e1', objectSize: SIZE, start: 2 * BLOCK, end: 3 * BLOCK };
     await cache.read(before);
-    const handle = open();
+    const handle = open(() => true);
     for (let offset = 4 * BLOCK; offset < 12 * BLOCK; offset += 16 * KiB) await handle.read(offset, 16 * KiB);
     await cache.idle();
     expect(cache.holds(before)).toBe(true);
@@ -135,6 +137,25 @@ describe('ReadHandle', () => {
     // dropped; 9 to 11 stay for the kernel's late requests.
     for (let index = 4; index <= 8; index++) expect(cache.holds({ key: 'obj', etag: 'e1', start: index * BLOCK, end: (index + 1) * BLOCK })).toBe(false);
     for (let index = 9; index <= 11; index++) expect(cache.holds({ key: 'obj', etag: 'e1', start: index * BLOCK, end: (index + 1) * BLOCK })).toBe(true);
+  });
+
+  it('keeps keepBehindBytes more of what a stream alone has read, for a reader that opens a moment later', async () => {
+    const { cache, open } = setup({ keepBehindBytes: 3 * BLOCK });
+    const handle = open(() => true);
+    for (let offset = 0; offset < 12 * BLOCK; offset += 16 * KiB) await handle.read(offset, 16 * KiB);
+    await cache.idle();
+    // Last read at 12 blocks less 16 KiB: slack (2 blocks) and 3 blocks more are kept, so blocks 0 to 5 went back.
+    for (let index = 0; index <= 5; index++) expect(cache.holds({ key: 'obj', etag: 'e1', start: index * BLOCK, end: (index + 1) * BLOCK })).toBe(false);
+    for (let index = 6; index <= 11; index++) expect(cache.holds({ key: 'obj', etag: 'e1', start: index * BLOCK, end: (index + 1) * BLOCK })).toBe(true);
+  });
+
+  it('keeps what a stream has passed while another handle is open on the same version (it may need it next)', async () => {
+    const { cache, open } = setup();
+    const handle = open(() => false);
+    for (let offset = 0; offset < 8 * BLOCK; offset += 16 * KiB) await handle.read(offset, 16 * KiB);
+    await cache.idle();
+    expect(cache.stats.released).toBe(0);
+    for (let index = 0; index < 8; index++) expect(cache.holds({ key: 'obj', etag: 'e1', start: index * BLOCK, end: (index + 1) * BLOCK })).toBe(true);
   });
 
   it('reads right while recycled block buffers churn through a small cache (sequential and across blocks)', async () => {
@@ -212,6 +233,18 @@ describe('ReadHandle over the object store (ReadPath)', () => {
     const path = new ReadPath({ store, config: config({ fetchTimeoutMs: 100, ...input }), logger: silentLogger() });
     return { store, path, handle: path.open({ key: 'vol/obj', etag: info.etag, size: SIZE }) };
   }
+
+  it('gives back what a stream has read only while it is the one handle open on its version', async () => {
+    const { store, path, handle } = await storeSetup({ sequentialSlackBytes: BLOCK });
+    const other = path.open({ key: 'vol/obj', etag: (await store.head('vol/obj')).etag, size: SIZE });
+    for (let offset = 0; offset < 6 * BLOCK; offset += 32 * KiB) await handle.read(offset, 32 * KiB);
+    await path.cache.idle();
+    expect(path.cache.stats.released).toBe(0); // two handles open: the other may read these blocks next
+    await other.release();
+    for (let offset = 6 * BLOCK; offset < 12 * BLOCK; offset += 32 * KiB) await handle.read(offset, 32 * KiB);
+    expect(path.cache.stats.released).toBeGreaterThan(0); // alone now
+    path.close();
+  });
 
   it('reads the object', async () => {
     const { handle } = await storeSetup();

@@ -13,7 +13,7 @@ import { Readahead } from './readahead';
 /** The settings a ReadHandle uses, a subset of ReadPathConfig. */
 export type ReadHandleConfig = Pick<
   ReadPathConfig,
-  'blockSizeBytes' | 'randomReadUnitBytes' | 'readaheadInitialBlocks' | 'readaheadMaxBlocks' | 'sequentialSlackBytes' | 'sequentialThresholdBytes'
+  'blockSizeBytes' | 'randomReadUnitBytes' | 'readaheadInitialBlocks' | 'readaheadMaxBlocks' | 'sequentialSlackBytes' | 'sequentialThresholdBytes' | 'keepBehindBytes'
 >;
 
 /** What createReadHandle needs: the object version opened, and the mount's cache. */
@@ -26,6 +26,16 @@ export interface ReadHandleOptions {
   size: number;
   /** The mount's cache (ReadPath.cache), shared by all handles. */
   cache: BlockCache;
+  /**
+   * Whether this handle is the only one open on its object version now (ReadPath counts them). Only then are the
+   * blocks a sequential stream has passed given back to the pool at once: another reader of the same version (readers
+   * sharing a node's mount, O_DIRECT ones the kernel keeps no pages for) may still need them. (A range fetched
+   * exactly for one random read goes back whatever: another reader wanting those very bytes joins the fetch while it
+   * runs, and seldom comes later.) Absent: never alone.
+   */
+  alone?: () => boolean;
+  /** Hears the handle's release (ReadPath's count of open handles). */
+  onRelease?: () => void;
   config: ReadHandleConfig;
   logger: Logger;
 }
@@ -46,6 +56,7 @@ function viewOf(piece: Piece, bytes: Buffer): Buffer {
 
 /** Bytes of a page: the kernel's READ requests are page-aligned, so an exact range is whole pages anyway. */
 const PAGE_BYTES = 4096;
+
 
 /**
  * What a random read of `part` fetches: a piece of at least one unit exactly (whole pages), since rounding a
@@ -93,7 +104,7 @@ export class ReadHandle implements OpenFile {
       const once = !whole && part.end - part.start >= config.randomReadUnitBytes;
       pieces.push({ range: part, fetched: range, data: cache.read({ key, etag, objectSize: this.size, ...range }), once });
     }
-    if (decision.sequential) this.releasePassed(wanted.start);
+    if (decision.sequential && this.options.alone?.()) this.releasePassed(wanted.start);
     // Prefetches are queued after this read's own fetches, and behind every demand fetch of the mount.
     for (let index = last + 1; index <= Math.min(last + decision.windowBlocks, this.lastBlock); index++) {
       cache.prefetch({ key, etag, objectSize: this.size, ...blockSpan(index, config.blockSizeBytes, this.size) });
@@ -135,6 +146,7 @@ export class ReadHandle implements OpenFile {
 
   async release(): Promise<void> {
     // Blocks stay in the mount's cache for other readers; prefetches already queued still complete.
+    if (!this.released) this.options.onRelease?.();
     this.released = true;
   }
 
@@ -145,11 +157,12 @@ export class ReadHandle implements OpenFile {
 
   /**
    * Releases the blocks a sequential stream reading at `offset` has passed: its own (from the block it started in)
-   * that end more than the sequential slack before it (the kernel's readahead requests arrive that much out of order).
+   * that end more than the sequential slack (the kernel's readahead requests arrive that much out of order) and
+   * keepBehindBytes before it.
    */
   private releasePassed(offset: number): void {
     const { cache, config, key, etag } = this.options;
-    const passed = blockIndexOf(Math.max(0, offset - config.sequentialSlackBytes), config.blockSizeBytes) - 1;
+    const passed = blockIndexOf(Math.max(0, offset - config.sequentialSlackBytes - config.keepBehindBytes), config.blockSizeBytes) - 1;
     // Only blocks of this stream: from where it started (another reader may be using those before it).
     const first = Math.max(this.releasedBelow, blockIndexOf(Math.max(0, this.readahead.start), config.blockSizeBytes));
     for (let index = first; index <= passed; index++) {

@@ -34,6 +34,8 @@ export class ReadPath {
   /** The object store's fetcher, whose counters show origin GETs, bytes and retries. */
   readonly origin: OriginFetcher;
   private readonly closing = new AbortController();
+  /** Read handles open now, by object version (ETag and key). */
+  private readonly openHandles = new Map<string, number>();
 
   constructor(private readonly options: ReadPathOptions) {
     const { config, logger } = options;
@@ -51,7 +53,21 @@ export class ReadPath {
 
   /** A read handle for one open(2) of `object`. */
   open(object: OpenedObject): ReadHandle {
-    return createReadHandle({ ...object, cache: this.cache, config: this.options.config, logger: this.options.logger });
+    // Handles open per object version: a handle alone on its version gives back what it has read at once (see ReadHandleOptions.alone).
+    const version = `${object.etag}:${object.key}`;
+    this.openHandles.set(version, (this.openHandles.get(version) ?? 0) + 1);
+    return createReadHandle({
+      ...object,
+      cache: this.cache,
+      config: this.options.config,
+      logger: this.options.logger,
+      alone: () => this.openHandles.get(version) === 1,
+      onRelease: () => {
+        const left = (this.openHandles.get(version) ?? 1) - 1;
+        if (left > 0) this.openHandles.set(version, left);
+        else this.openHandles.delete(version);
+      },
+    });
   }
 
   /** At unmount: aborts fetches in flight (their reads fail with EIO) and drops the cache. */
