@@ -5,7 +5,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { ObjectStoreError } from './errors';
 import { isConnectionError, isTransientConnectionFailure } from '../net/errors';
 import { RawHttpPool } from '../net/raw-http';
-import { SigV4Signer, type SigningCredentials } from './sigv4';
+import { SigV4Signer, uriEncode, type SigningCredentials } from './sigv4';
 import type { ByteRange, GetOptions, GetResult, ListOptions, ListPage, RangeRead } from './store';
 import { listQuery, parseListPage } from './list-xml';
 import { backoffDelay } from '../util/backoff';
@@ -161,14 +161,9 @@ export async function readBodyInto(body: Readable, declared: number | undefined,
   if (filled !== into.length) throw new AttemptError('ShortBody', `the body ended after ${filled} of ${into.length} bytes`, { code: 'ECONNRESET' });
 }
 
-/** S3's encoding of one key segment in a URI path: everything but RFC 3986 unreserved characters is escaped. */
-export function encodeKeySegment(segment: string): string {
-  return encodeURIComponent(segment).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
 /** The encoded path of `key` (segments escaped, slashes kept), which is also its SigV4 canonical URI for S3. */
 export function encodeKeyPath(key: string): string {
-  return key.split('/').map(encodeKeySegment).join('/');
+  return key.split('/').map(uriEncode).join('/');
 }
 
 /** Parses `bytes 0-9/100` into the returned range and the object's size. */
@@ -520,7 +515,7 @@ export function bucketTarget(where: { bucket: string; endpoint: string | undefin
     hostname: hostname.replace(/^\[|\]$/g, ''),
     port: url.port === '' ? undefined : Number(url.port),
     host,
-    pathPrefix: virtualHost ? `${basePath}/` : `${basePath}/${encodeKeySegment(bucket)}/`,
+    pathPrefix: virtualHost ? `${basePath}/` : `${basePath}/${uriEncode(bucket)}/`,
     region,
   };
 }

@@ -25,6 +25,11 @@ export interface RequestToSign {
 
 const ALGORITHM = 'AWS4-HMAC-SHA256';
 
+/** SigV4's URI encoding of a path segment or a query name or value: everything but RFC 3986 unreserved characters is escaped. */
+export function uriEncode(value: string): string {
+  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
 /** `20261206T073000Z`: SigV4's basic ISO 8601 time. */
 export function amzDate(date: Date): string {
   return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');

@@ -28,7 +28,7 @@ export interface BufferPoolStats {
 export type Defer = (callback: () => void) => void;
 
 /** The smallest buffer the pool recycles: smaller ranges (metadata-sized reads) are not worth keeping apart. */
-export const MIN_POOLED_BYTES = 64 * 1024;
+const MIN_POOLED_BYTES = 64 * 1024;
 
 /**
  * Recycles buffers by size class: powers of two from MIN_POOLED_BYTES up to `bufferBytes` (the block size, itself

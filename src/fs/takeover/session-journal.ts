@@ -236,11 +236,6 @@ export class SessionJournal implements InodeObserver, HandleObserver {
     this.remove();
   }
 
-  /** Whether abandon() gave up the journal. */
-  get kept(): boolean {
-    return !this.abandoned;
-  }
-
   /** Removes the journal: the session ended (unmounted), nobody will take it over. */
   remove(): void {
     this.pending = '';
