@@ -67,7 +67,7 @@ async function main(): Promise<number> {
   if (rcloneNeeded && install('bench/install.sh') !== 0) rcloneUnavailable = "rclone is not installed: run 'bash bench/install.sh'";
 
   const cli = flags.granaryCli ? path.resolve(flags.granaryCli) : GRANARY_CLI;
-  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run 'npx tsc -p tsconfig.json' first`);
+  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run 'npm run build' first`);
   const revision = await gitRevision(path.resolve(path.dirname(cli), '..', '..', '..'));
   const versionList: Record<string, string> = { node: process.version, versitygw: versions.versitygw.version, granary: await granarySide(revision, cli).version() };
   if (rcloneNeeded) {

@@ -16,7 +16,7 @@ else
   bash e2e/tools/install.sh
 fi
 echo "== build (tsc)"
-npx tsc -p tsconfig.json
+npm run --silent build
 echo "== lint (eslint)"
 npx eslint .
 echo "== tests (jest)"

@@ -22,7 +22,7 @@ export function granarySide(revision: string, cli = GRANARY_CLI): Side {
 
 /** Mounts the volume with the CLI at `cli` in `scratch`/mnt, with `flags` after the mountpoint (e.g. the cache's); logs to `scratch`/granary-mount.log. */
 export async function mountGranary(cli: string, volume: Volume, scratch: string, flags: readonly string[] = []): Promise<MountAttachment> {
-  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run 'npx tsc -p tsconfig.json' first`);
+  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run 'npm run build' first`);
   const mountpoint = path.join(scratch, 'mnt');
   const mount = await startMount({
     command: process.execPath,

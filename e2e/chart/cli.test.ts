@@ -100,4 +100,10 @@ describe('the granary command line accepts the commands the chart and the exampl
     expect(packageJson.bin.granary).toBe('dist/src/cli/index.js');
     expect(fs.existsSync(path.join(ROOT, 'src', 'cli', 'index.ts'))).toBe(true);
   });
+
+  it("is executable after npm run build (npm test's build): npx runs the bin itself, and tsc writes it without the x bit", () => {
+    const packageJson = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> };
+    expect(packageJson.scripts.build).toContain(`chmod +x ${packageJson.bin.granary}`);
+    expect(fs.statSync(path.join(ROOT, packageJson.bin.granary ?? '')).mode & 0o111).toBe(0o111);
+  });
 });

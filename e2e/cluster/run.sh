@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 bash e2e/cluster/install.sh
-npx tsc -p tsconfig.json
+npm run --silent build
 trap 'node dist/e2e/cluster/cli.js cleanup' EXIT
 # jest itself, not through npx: a kill of the test process then reaches the process that owns the node.
 node node_modules/jest/bin/jest.js -c e2e/cluster/jest.config.js --runInBand "$@"

@@ -5,6 +5,6 @@ import * as path from 'node:path';
 export function builtCli(): string {
   const root = path.join(__dirname, '..', '..');
   const cli = path.join(root, 'dist', 'src', 'cli', 'index.js');
-  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run 'npx tsc -p tsconfig.json' first (npm test does)`);
+  if (!fs.existsSync(cli)) throw new Error(`${cli} is missing: run 'npm run build' first (npm test does)`);
   return cli;
 }

@@ -37,7 +37,7 @@ function assertBuilt(): void {
   };
   BUILT_FOLDERS.forEach((folder) => walk(path.join(ROOT, folder)));
   if (!fs.existsSync(CLI) || stale.length > 0) {
-    throw new Error(`the built CLI is missing or older than ${stale.slice(0, 3).join(', ') || 'src'}: run npx tsc -p tsconfig.json first (npm test does)`);
+    throw new Error(`the built CLI is missing or older than ${stale.slice(0, 3).join(', ') || 'src'}: run npm run build first (npm test does)`);
   }
 }
 

@@ -1,6 +1,6 @@
 // The POSIX namespace through a real FUSE mount of the built CLI on the real S3 server: what
 // applications do (mkdir, cp -r, tar x, rm -rf, mv, checkpoints) and what other S3 tools then see
-// with the raw SDK. Build first (npx tsc -p tsconfig.json; npm test does).
+// with the raw SDK. Build first (npm run build; npm test does).
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
