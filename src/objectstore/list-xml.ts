@@ -14,6 +14,7 @@ export function listQuery(options: ListOptions): string {
   const parameters: Array<[string, string]> = [['list-type', '2'], ['max-keys', String(options.maxKeys ?? MAX_PAGE_KEYS)], ['prefix', options.prefix]];
   if (options.delimiter) parameters.push(['delimiter', options.delimiter]);
   if (options.continuationToken) parameters.push(['continuation-token', options.continuationToken]);
+  else if (options.startAfter) parameters.push(['start-after', options.startAfter]);
   return parameters
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([name, value]) => `${uriEncode(name)}=${uriEncode(value)}`)

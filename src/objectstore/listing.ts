@@ -31,12 +31,14 @@ export async function collectPage<Entry extends { key: string }>(
   const limit = pageSize(options);
   const { prefix, delimiter, continuationToken: token } = options;
   const tokenIsCommonPrefix = token !== undefined && commonPrefixOf(token, prefix, delimiter) === token;
+  const after = token === undefined ? options.startAfter : undefined;
   const page: KeyPage<Entry> = { objects: [], commonPrefixes: [] };
   let count = 0;
   let last: string | undefined;
   for await (const entry of entries) {
     if (!entry.key.startsWith(prefix)) continue;
     if (token !== undefined && (compareKeys(entry.key, token) <= 0 || (tokenIsCommonPrefix && entry.key.startsWith(token)))) continue;
+    if (after !== undefined && compareKeys(entry.key, after) <= 0) continue;
     const common = commonPrefixOf(entry.key, prefix, delimiter);
     if (common !== undefined && common === last) continue;
     if (count === limit) return { ...page, nextToken: last };

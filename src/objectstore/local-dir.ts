@@ -368,10 +368,12 @@ export class LocalDirStore implements ObjectStore {
   /**
    * Yields files and folders (as markers `dir/`) under the prefix in key order. Folders sort as `name/`, so a
    * depth-first walk of each folder's sorted names is in global key order. A folder whose whole subtree rolls up
-   * into one common prefix, or lies before the continuation token, is not entered.
+   * into one common prefix, or lies before the continuation token or start-after key, is not entered.
    */
   private async *walk(options: ListOptions): AsyncGenerator<ListEntry> {
-    const { prefix, delimiter, continuationToken: token } = options;
+    const { prefix, delimiter } = options;
+    // Keys up to here are skipped (collectPage decides exactly which): the folders wholly before it are not entered.
+    const token = options.continuationToken ?? options.startAfter;
     const base = prefix.slice(0, prefix.lastIndexOf('/') + 1);
     let folder = this.root;
     if (base !== '') {

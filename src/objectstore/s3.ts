@@ -229,7 +229,7 @@ export class S3Store implements ObjectStore {
       Bucket: this.bucket,
       Prefix: options.prefix,
       ...(options.delimiter && { Delimiter: options.delimiter }),
-      ...(options.continuationToken && { ContinuationToken: options.continuationToken }),
+      ...(options.continuationToken ? { ContinuationToken: options.continuationToken } : options.startAfter && { StartAfter: options.startAfter }),
       MaxKeys: maxKeys,
     }), { abortSignal: signal }));
     return {

@@ -26,6 +26,8 @@ export interface ListOptions {
   prefix: string;
   delimiter?: string;
   continuationToken?: string;
+  /** Only keys after this one (S3's start-after): where a listing split into ranges starts. A continuation token overrides it. */
+  startAfter?: string;
   /** Upper bound on objects + common prefixes in this page (the store may return fewer); default 1000. */
   maxKeys?: number;
 }
