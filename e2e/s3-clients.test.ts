@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { boto3DownloadFile, boto3Head, boto3ListAll, rcloneCopy, s3Target, type S3Target } from './support/s3-clients';
 import { RequestHeads } from './support/request-heads';
+import { selfSignedCertificate } from './support/self-signed';
 import { createBucket, s3Client, startS3Server, type S3Server } from './support/s3-server';
 import { startCountingRelay, type CountingRelay } from './support/tcp-relay';
 import versions from './tools/versions.json';
@@ -162,5 +163,34 @@ describe('rclone', () => {
     const destinationDir = path.join(temp as string, 'rclone-refused');
     await expect(rcloneCopy({ ...wrong, source: `${bucket}/data`, destinationDir })).rejects.toThrow(/rclone copy of .* failed .*SignatureDoesNotMatch/s);
     expect(fs.existsSync(destinationDir) ? fs.readdirSync(destinationDir) : []).toEqual([]);
+  });
+});
+
+describe('over https', () => {
+  it('both clients trust the endpoint through caFile, and refuse it without', async () => {
+    const dir = makeTemp('s3-clients-tls');
+    const tlsServer = await startS3Server({ tls: selfSignedCertificate(dir) });
+    const tlsClient = s3Client(tlsServer);
+    try {
+      const tlsTarget = s3Target(tlsServer);
+      expect(tlsTarget.caFile).toBe(tlsServer.tls?.certFile);
+      const tlsBucket = await createBucket(tlsServer, 'clients-tls');
+      const content = seededBytes('tls', 0, 3 * MiB + 1);
+      await putObjects(tlsClient, tlsBucket, [['tls/a b.bin', content]]);
+
+      const download = await boto3DownloadFile({ ...tlsTarget, bucket: tlsBucket, key: 'tls/a b.bin', file: path.join(dir, 'a b.bin'), multipartChunkBytes: MiB });
+      expect(download.sha256).toBe(sha256(content));
+      expect(download.requests.filter((request) => request.range)).toHaveLength(4);
+      const copy = await rcloneCopy({ ...tlsTarget, source: `${tlsBucket}/tls`, destinationDir: path.join(dir, 'rclone') });
+      expect(copy.files).toEqual([{ path: 'a b.bin', bytes: content.length, sha256: sha256(content) }]);
+
+      const untrusted = { ...tlsTarget, caFile: undefined };
+      await expect(boto3Head({ ...untrusted, bucket: tlsBucket, key: 'tls/a b.bin' })).rejects.toThrow(/CERTIFICATE_VERIFY_FAILED/);
+      await expect(rcloneCopy({ ...untrusted, source: `${tlsBucket}/tls`, destinationDir: path.join(dir, 'refused') })).rejects.toThrow(/certificate signed by unknown authority/);
+    } finally {
+      tlsClient.destroy();
+      await tlsServer.stop();
+      removeTemp(dir);
+    }
   });
 });

@@ -31,7 +31,7 @@ export interface S3Target {
   endpoint: string;
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
-  /** A PEM file with the certificate an https endpoint's chains to; default the system's trust store. */
+  /** A PEM file with the certificate an https endpoint's chains to; default each client's own trust (botocore's bundled CAs, the system's for rclone). */
   caFile?: string;
   /** Kill the client after this long (ms); default CLIENT_TIMEOUT_MS. */
   timeoutMs?: number;
