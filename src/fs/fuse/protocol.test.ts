@@ -64,6 +64,7 @@ describe('fuse_attr', () => {
   it('round-trips', () => {
     const buffer = Buffer.alloc(Size.ATTR + 8);
     encodeAttr(buffer, 8, { ...attributes, size: 2 ** 40 + 3, mtimeMs: 1_700_000_000_123 });
+    expect(buffer.readBigUInt64LE(8 + 8)).toBe(2n ** 40n + 3n); // a u64 above 2^32, little-endian as the kernel reads it
     expect(decodeAttr(buffer, 8)).toEqual({ ...attributes, size: 2 ** 40 + 3, blocks: Math.ceil((2 ** 40 + 3) / 512), mtimeMs: 1_700_000_000_123, rdev: 0 });
   });
 });

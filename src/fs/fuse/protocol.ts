@@ -216,11 +216,15 @@ function need(buffer: Buffer, bytes: number, what: string): void {
 }
 
 function u64(buffer: Buffer, offset: number): number {
-  return Number(buffer.readBigUInt64LE(offset));
+  // Exact below 2^53, as Number(readBigUInt64LE) is, without a BigInt per field.
+  return buffer.readUInt32LE(offset) + buffer.readUInt32LE(offset + 4) * 0x1_0000_0000;
 }
 
 function writeU64(buffer: Buffer, value: number, offset: number): void {
-  buffer.writeBigUInt64LE(BigInt(Math.max(0, Math.trunc(value))), offset);
+  // Two 32-bit halves rather than writeBigUInt64LE: no BigInt per field (a READDIRPLUS entry writes ten of them).
+  const whole = Math.max(0, Math.trunc(value));
+  buffer.writeUInt32LE(whole % 0x1_0000_0000, offset);
+  buffer.writeUInt32LE(Math.floor(whole / 0x1_0000_0000), offset + 4);
 }
 
 // ---------------------------------------------------------------------------------------------
