@@ -2,30 +2,19 @@
 // and /metrics. Every request is validated and answered with a JSON error saying what to fix. Whoever
 // reaches the port, token or not, meets bounds first: connections per source address and in all (refused
 // at accept), time to send the headers, their size, time idle between requests.
-import * as http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log/logger';
 import { isObjectStoreError } from '../objectstore/errors';
 import { blockRange } from './block';
 import type { BlockStore } from './block-store';
-import { ConnectionGate } from './connection-gate';
+import { BoundedHttpServer, type ServerLimits } from './bounded-http';
 import type { CacheMetrics, RefusalCap } from './metrics';
 import { BadBlockQuery, BlockPastEnd, HEADERS, PATHS, parseBlockQuery, tokenMatches, type ErrorBody, type ServerInfo } from './protocol';
 
 /** Runs a warm-up for POST /v1/warmup: calls `progress` with lines to stream, resolves with the summary line. */
 export type WarmupRunner = (source: string, progress: (line: object) => void, signal: AbortSignal) => Promise<object>;
-
-/** The bounds a CacheServer holds every client to (CacheServerConfig documents each and its default). */
-export interface ServerLimits {
-  headersTimeoutMs: number;
-  requestTimeoutMs: number;
-  idleTimeoutMs: number;
-  maxConnections: number;
-  maxConnectionsPerAddress: number;
-  maxHeaderBytes: number;
-}
 
 /** What a CacheServer serves and with what. */
 export interface CacheServerOptions {
@@ -59,75 +48,36 @@ class HttpError extends Error {
 
 const MAX_JSON_BODY = 64 * 1024;
 
-/** The longest a header timeout may be overdue: Node checks the connections for it on an interval, this one at most. */
-const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1000;
-
-/**
- * Connections the kernel may queue for accept() (clamped to net.core.somaxconn, 4096 by default since Linux 5.4).
- * Node's default, 511, overflows when many clients dial at once (a node's mounts after a restart, or a flood):
- * the kernel then drops the handshake's last ACK and the client, which believes itself connected, waits out
- * SYN-ACK retransmits (1, 2, 4, 8 s...) before the server ever sees it.
- */
-const LISTEN_BACKLOG = 4096;
-
 /** A refused connection is logged at most this often (a flood would otherwise flood the log). */
 const REFUSAL_LOG_INTERVAL_MS = 60_000;
 
 /** The cache server: listen(), then close() at shutdown (stops accepting, waits for requests in flight). */
 export class CacheServer {
-  private readonly server: http.Server;
-  private readonly gate: ConnectionGate;
+  private readonly server: BoundedHttpServer;
   private readonly buckets: ReadonlySet<string>;
   private ready = false;
   private readonly closing = new AbortController();
   private lastRefusalLog = 0;
 
   constructor(private readonly options: CacheServerOptions) {
-    const { limits } = options;
     this.buckets = new Set(options.buckets);
-    this.gate = new ConnectionGate(limits.maxConnectionsPerAddress);
-    this.server = http.createServer(
-      {
-        headersTimeout: limits.headersTimeoutMs,
-        requestTimeout: limits.requestTimeoutMs,
-        keepAliveTimeout: limits.idleTimeoutMs,
-        maxHeaderSize: limits.maxHeaderBytes,
-        connectionsCheckingInterval: Math.max(50, Math.min(MAX_TIMEOUT_CHECK_INTERVAL_MS, Math.floor(limits.headersTimeoutMs / 4))),
-      },
-      (request, response) => void this.handle(request, response),
-    );
-    // The total: Node closes the excess right after accept(), before any socket object exists.
-    this.server.maxConnections = limits.maxConnections;
-    this.server.on('drop', (peer?: { remoteAddress?: string }) => this.refused('total', peer?.remoteAddress, limits.maxConnections));
-    // Per address: the gate stands in front of http.Server's own 'connection' listener (which attaches the HTTP
-    // parser), so that a refused socket is destroyed before it has a parser, listeners or a byte read. Under a
-    // flood of refused connections that is most of the garbage (and so of the memory) a refusal would cost.
-    const parse = this.server.listeners('connection') as Array<(socket: Socket) => void>;
-    this.server.removeAllListeners('connection');
-    this.server.on('connection', (socket: Socket) => {
-      if (!this.gate.admit(socket)) {
-        this.refused('address', socket.remoteAddress, limits.maxConnectionsPerAddress);
-        return;
-      }
-      for (const listener of parse) listener.call(this.server, socket);
+    this.server = new BoundedHttpServer({
+      limits: options.limits,
+      handle: (request, response) => void this.handle(request, response),
+      faultBody: ({ code, message }) => ({ contentType: 'application/json', body: JSON.stringify({ error: { code, message } } satisfies ErrorBody) }),
+      onFault: ({ status }) => this.options.metrics.requests.inc({ path: 'other', code: String(status) }),
+      onRefused: (cap, address, limit) => this.refused(cap, address, limit),
     });
-    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => this.answerClientError(error, socket));
   }
 
   /** Connections open now. */
   get openConnections(): number {
-    return this.gate.open;
+    return this.server.openConnections;
   }
 
   /** Starts listening on host:port (port 0 picks one); resolves with the bound address. */
   listen(host: string, port: number): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
-        this.server.off('error', reject);
-        resolve(this.server.address() as AddressInfo);
-      });
-    });
+    return this.server.listen(host, port);
   }
 
   /** Marks the server ready (/readyz answers 200): call once the tiers are open. */
@@ -139,10 +89,7 @@ export class CacheServer {
   async close(): Promise<void> {
     this.ready = false;
     this.closing.abort(new Error('the cache server is shutting down'));
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      this.server.closeIdleConnections();
-    });
+    await this.server.close();
   }
 
   private async handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
@@ -306,30 +253,6 @@ export class CacheServer {
     if (isObjectStoreError(error, 'AccessDenied')) return new HttpError(502, 'OriginRefused', message);
     this.options.logger.warn({ err: error, path }, 'cache request failed');
     return new HttpError(502, 'OriginUnavailable', `filling the block from the object store failed: ${message}`);
-  }
-
-  /**
-   * Answers what Node could not parse as a request (headers too large, too slow, malformed) with a status and a
-   * JSON body saying which bound it hit, then closes the connection; a reset needs no answer.
-   */
-  private answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
-    const { limits } = this.options;
-    const inFlight = (socket as Duplex & { _httpMessage?: http.ServerResponse })._httpMessage;
-    if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
-      socket.destroy();
-      return;
-    }
-    const [status, code, message] =
-      error.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'HeadersTooLarge', `the request line and headers are larger than ${limits.maxHeaderBytes} bytes`]
-        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? [408, 'RequestTimeout', `the request did not arrive in time: headers within ${limits.headersTimeoutMs} ms, the whole request within ${limits.requestTimeoutMs} ms`]
-          : [400, 'BadRequest', `the request is not valid HTTP/1.1 (${error.code ?? 'parse error'})`];
-    this.options.metrics.requests.inc({ path: 'other', code: String(status) });
-    const body: ErrorBody = { error: { code, message } };
-    const text = JSON.stringify(body);
-    socket.write(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
-    socket.destroy();
   }
 
   /** Counts a connection refused at accept and logs it, at most once a minute. */
