@@ -132,8 +132,9 @@ function optionalElement(name: string, value: string | undefined, text: (value: 
  * encoding of a path), so a space is %20 and '+' is %2B. Decoders differ on '+': botocore unquotes with
  * urllib.parse.unquote_plus, rclone with Go's url.QueryUnescape and the Java SDK with URLDecoder, all of which read
  * '+' as a space, while the JS SDK gives the text as it is and its users decodeURIComponent it. Never writing a bare
- * '+' makes every one of them read the key back exactly; S3 itself encodes '(' and ')' too (its documentation's
- * test_file(3).png is test_file%283%29.png) and keeps '/'.
+ * '+' makes every one of them read the key back exactly. S3 itself keeps '/', encodes '(' and ')' (its
+ * documentation's test_file(3).png is test_file%283%29.png) and has been seen writing a space as '+': %20 reads
+ * back as a space under every decoder above, and under a plain unquote too, which '+' would not.
  */
 function keyText(encodingType: 'url' | undefined): (text: string) => string {
   if (encodingType === 'url') return (text) => wellFormed(text).split('/').map(uriEncode).join('/');

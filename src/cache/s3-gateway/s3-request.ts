@@ -53,7 +53,7 @@ interface ListParameters {
   prefix: string;
   /** Absent when none or empty (S3 ignores an empty delimiter). */
   delimiter?: string;
-  /** At most MAX_LIST_KEYS (larger asks are clamped), possibly 0. */
+  /** At most MAX_LIST_KEYS (larger asks are clamped); 0 asks for an empty page, which the origin's list() refuses. */
   maxKeys: number;
   /** `url`: keys and prefixes in the reply are URL-encoded. */
   encodingType?: 'url';
@@ -137,7 +137,8 @@ export function unsupportedError(request: UnsupportedRequest): S3Error {
  * The bytes [start, end) of an object of `size` bytes that `range` selects, as S3 resolves it: the end clipped to the
  * object, a suffix longer than the object the whole of it. Undefined means the whole object with 200, not 206: no
  * range, or a suffix range of an empty object (S3 answers it 200 with the empty body). Throws InvalidRange (416)
- * when nothing can be selected: a start at or past the end (so any `bytes=a-` of an empty object), or `bytes=-0`.
+ * when nothing can be selected: a start at or past the end (so any `bytes=a-` of an empty object), or `bytes=-0`;
+ * with that 416 S3 sends the Content-Range of an unsatisfied range (RFC 9110 14.4: `bytes`, an asterisk, the size).
  */
 export function resolveRange(range: RequestedRange | undefined, size: number): ByteRange | undefined {
   if (range === undefined) return undefined;
