@@ -81,7 +81,8 @@ export function decodeQuery(query: string): Array<[name: string, value: string]>
   return pairs;
 }
 
-function decodeUriPart(text: string): string {
+/** `text` percent-decoded as UTF-8 ('+' stays a plus sign); throws S3Error InvalidURI on a malformed escape. */
+export function decodeUriPart(text: string): string {
   try {
     return decodeURIComponent(text);
   } catch (error) {
