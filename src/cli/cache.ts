@@ -30,6 +30,16 @@ interface ServeFlags {
   maxConnections?: number;
   maxConnectionsPerAddress?: number;
   logLevel: (typeof LOG_LEVELS)[number];
+  s3Listen?: string;
+  s3KeysFile?: string;
+  s3Region?: string;
+  s3VirtualHost?: string[];
+  s3Readahead?: number;
+}
+
+/** Collects a repeatable flag's values. */
+function repeated(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
 }
 
 function bucketList(value: string): string[] {
@@ -61,9 +71,17 @@ export function register(program: Command): void {
     .option('--idle-timeout <ms>', `time a keep-alive connection may sit idle between requests (default: ${CACHE_SERVER_LIMITS.idleTimeoutMs})`, wholeNumber)
     .option('--max-connections <n>', `open connections in all; the excess is closed at accept (default: ${CACHE_SERVER_LIMITS.maxConnections}, lowered to fit the open file limit)`, wholeNumber)
     .option('--max-connections-per-address <n>', `open connections from one source address; the excess is closed at accept (default: ${CACHE_SERVER_LIMITS.maxConnectionsPerAddress})`, wholeNumber)
+    .option('--s3-listen <host:port>', 'serve a read-only S3 API (GetObject, HeadObject, ListObjects) through the cache on this address (default: off)')
+    .option('--s3-keys-file <file>', 'the S3 access keys file (JSON from a Secret: keys with their grants); required with --s3-listen')
+    .option('--s3-region <region>', 'the region the S3 API answers GetBucketLocation with (default: AWS_REGION, else us-east-1)')
+    .option('--s3-virtual-host <suffix>', 'a host suffix for virtual-hosted-style S3 requests (BUCKET.SUFFIX), repeatable; path style always works', repeated)
+    .option('--s3-readahead <blocks>', 'blocks of an object fetched ahead of the one the S3 API is sending (default: 4)', wholeNumber)
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .addOption(logFormatOption())
     .action(async (flags: ServeFlags) => {
+      if (flags.s3Listen === undefined && (flags.s3KeysFile ?? flags.s3Region ?? flags.s3VirtualHost ?? flags.s3Readahead) !== undefined) {
+        throw new Error('--s3-keys-file, --s3-region, --s3-virtual-host and --s3-readahead configure the S3 API: give --s3-listen HOST:PORT too');
+      }
       const config = parseCacheServerConfig({
         listen: flags.listen,
         tokenFile: flags.tokenFile,
@@ -79,6 +97,15 @@ export function register(program: Command): void {
         ...(flags.idleTimeout !== undefined && { idleTimeoutMs: flags.idleTimeout }),
         ...(flags.maxConnections !== undefined && { maxConnections: flags.maxConnections }),
         ...(flags.maxConnectionsPerAddress !== undefined && { maxConnectionsPerAddress: flags.maxConnectionsPerAddress }),
+        ...(flags.s3Listen !== undefined && {
+          s3: {
+            listen: flags.s3Listen,
+            keysFile: flags.s3KeysFile ?? '',
+            region: flags.s3Region ?? process.env.AWS_REGION ?? 'us-east-1',
+            virtualHostSuffixes: flags.s3VirtualHost ?? [],
+            ...(flags.s3Readahead !== undefined && { readaheadBlocks: flags.s3Readahead }),
+          },
+        }),
         discovery: {
           peers: flags.peers ?? [],
           ...(flags.kubernetesService !== undefined && { kubernetesService: flags.kubernetesService }),

@@ -48,6 +48,20 @@ export const discoverySchema = z.object({
   kubernetesNamespace: z.string().min(1).optional(),
 });
 
+/** The S3 gateway's options (`granary cache serve --s3-listen`). */
+export const s3GatewaySchema = z.object({
+  /** Address of the S3 API, HOST:PORT; its own port (the cache port keeps the block protocol, probes and metrics). */
+  listen: listenAddressSchema('0.0.0.0:9000'),
+  /** The access keys file: a JSON file from a Secret (src/cache/s3-gateway/access-keys.ts); nothing is served anonymously. */
+  keysFile: z.string().trim().min(1, '--s3-keys-file is required with --s3-listen: the gateway serves only requests signed with its access keys'),
+  /** The region GetBucketLocation answers (clients sign with theirs; any is accepted). Default us-east-1. */
+  region: z.string().trim().regex(/^[a-z0-9-]{1,32}$/, 'not a region name (lower-case letters, digits and hyphens)').default('us-east-1'),
+  /** Host suffixes of virtual-hosted-style requests (BUCKET.SUFFIX); path style always works. */
+  virtualHostSuffixes: z.array(z.string().trim().toLowerCase().regex(/^[a-z0-9.-]+$/, 'not a host name suffix')).default([]),
+  /** Blocks of an object fetched ahead of the one being sent to the client. Default 4. */
+  readaheadBlocks: z.number().int().min(0).max(64).default(4),
+});
+
 /** Options of `granary cache serve`. */
 export const cacheServerConfigSchema = z
   .object({
@@ -101,6 +115,8 @@ export const cacheServerConfigSchema = z
     maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(CACHE_SERVER_LIMITS.maxHeaderBytes),
     /** Log level of the JSON log on stderr. Default info. */
     logLevel: z.enum(LOG_LEVELS).default('info'),
+    /** The read-only S3 API on its own port (src/cache/s3-gateway). Default none: off. */
+    s3: s3GatewaySchema.optional(),
   })
   .refine((config) => (config.diskDir === undefined) === (config.diskBytes === undefined), {
     message: '--disk-dir and --disk-bytes go together: give both for a disk tier, or neither for RAM only',

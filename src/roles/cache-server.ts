@@ -32,6 +32,9 @@ import { RamTier } from '../cache/tiers/ram';
 import type { Tier } from '../cache/tiers/tier';
 import { readTokenFile } from '../cache/token';
 import { warmPrefix } from '../cache/warmup';
+import { readAccessKeysFile } from '../cache/s3-gateway/access-keys';
+import { S3Gateway } from '../cache/s3-gateway/gateway';
+import { isSelfMemo, ringFetcher } from '../cache/s3-gateway/ring-fetcher';
 import { readMemoryLimit } from '../system/memory-limit';
 
 /** The facts of the machine the server checks its flags against, injectable for tests. */
@@ -69,6 +72,8 @@ export interface CacheServeDependencies {
 export interface RunningCache {
   /** The bound address, host:port. */
   address: string;
+  /** The S3 API's bound address, host:port, when it serves one. */
+  s3Address?: string;
   stop(): Promise<void>;
 }
 
@@ -85,6 +90,8 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
     if (problem !== undefined) throw new Error(`--disk-dir ${config.diskDir} cannot hold the disk tier: ${problem}; give a writable directory (or no --disk-dir for RAM only)`);
   }
   const token = await readTokenFile(config.tokenFile);
+  // Read at start: a missing or malformed keys file stops the server with what to fix, not the first request.
+  const s3Keys = config.s3 ? await readAccessKeysFile(config.s3.keysFile) : undefined;
   const endpoint = endpointIdentity(endpointFromEnv(env));
   // The stores are made on first use; a wrong AWS_REGION is said at start, not at the first fill.
   checkRegionEnv(env);
@@ -198,12 +205,48 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
   if (peers.length > 0 && !(await peersListSelf(peers, { ...machine.self, listenHost: host, port: address.port }))) {
     logger.warn({ listen: config.listen, peers }, selfMissingWarning(config.listen, peers));
   }
+  let gateway: S3Gateway | undefined;
+  let s3Address: string | undefined;
+  if (config.s3 && s3Keys) {
+    const isSelf = isSelfMemo((url) => peersListSelf([url], { ...machine.self, listenHost: host, port: address.port }));
+    const fetchers = new Map<string, BlockFetcher>();
+    const fetcherOf = (bucket: string) => {
+      let fetcher = fetchers.get(bucket);
+      if (!fetcher) {
+        fetcher = ringFetcher({ store, client, ring: () => membership, isSelf, origin: originOf(bucket), endpoint, bucket, blockSize: config.blockSize, logger });
+        fetchers.set(bucket, fetcher);
+      }
+      return fetcher;
+    };
+    gateway = new S3Gateway({
+      keys: s3Keys,
+      region: config.s3.region,
+      virtualHostSuffixes: config.s3.virtualHostSuffixes,
+      buckets: config.buckets,
+      limits,
+      origin: {
+        head: (bucket, key, signal) => origins.use(bucket, ({ store: objects }) => objects.head(key, signal)),
+        list: (bucket, options, signal) => origins.use(bucket, ({ store: objects }) => objects.list(options, signal)),
+        fetcherOf,
+      },
+      blockSize: config.blockSize,
+      readaheadBlocks: config.s3.readaheadBlocks,
+      registry,
+      logger,
+    });
+    const s3 = splitHostPort(config.s3.listen);
+    const s3Bound = await gateway.listen(s3.host, s3.port);
+    s3Address = `${s3Bound.address.includes(':') ? `[${s3Bound.address}]` : s3Bound.address}:${s3Bound.port}`;
+    logger.info({ s3Listen: s3Address, region: config.s3.region, accessKeys: s3Keys.size, readaheadBlocks: config.s3.readaheadBlocks }, 'S3 API ready');
+  }
   const bound = `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
   logger.info({ listen: bound, endpoint: endpoint || 'aws', ramBytes: config.ramBytes, disk: disk ? { dir: config.diskDir, capacityBytes: disk.capacityBytes, blocks: disk.blockCount, usedBytes: disk.usedBytes } : 'none', blockSize: config.blockSize, buckets: config.buckets.length > 0 ? config.buckets : 'any', originClients: config.originClients, limits, openFileLimit: fileLimit }, 'cache server ready');
 
   return {
     address: bound,
+    ...(s3Address !== undefined && { s3Address }),
     async stop() {
+      await gateway?.close();
       await server.close();
       shutdown.abort(new Error('the cache server is stopping'));
       await store.flush();

@@ -31,14 +31,17 @@ export type S3ErrorCode = keyof typeof S3_ERROR_STATUS;
 export class S3Error extends Error {
   override readonly name = 'S3Error';
   readonly status: number;
+  /** Headers the answer carries besides the body (a 416's Content-Range). */
+  readonly headers: Readonly<Record<string, string>>;
 
   constructor(
     readonly code: S3ErrorCode,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; headers?: Record<string, string> },
   ) {
     super(message, options);
     this.status = S3_ERROR_STATUS[code];
+    this.headers = options?.headers ?? {};
   }
 }
 
@@ -70,7 +73,7 @@ export function escapeXml(text: string): string {
 
 /** S3's answer to `error` for the request in `context`: `<Error>` with Code, Message, Resource and RequestId. */
 export function errorReply(error: S3Error, context: ErrorContext): ErrorReply {
-  const headers: Record<string, string> = { 'x-amz-request-id': context.requestId };
+  const headers: Record<string, string> = { ...error.headers, 'x-amz-request-id': context.requestId };
   if (context.method === 'HEAD') return { status: error.status, headers, body: '' };
   const body =
     '<?xml version="1.0" encoding="UTF-8"?>' +

@@ -38,7 +38,11 @@ const SELF_ONLY: PeerPicker = { pickPeer: () => SELF, members: [{ url: SELF, wei
 export function ringFetcher(options: RingFetcherOptions): BlockFetcher {
   const { store, client, ring, isSelf } = options;
   const directory: OwnerDirectory = {
-    picker: () => ring()?.picker() ?? SELF_ONLY,
+    // A ring with no member ready (this server's first probes still out) is read as no ring: from this server's store.
+    picker: () => {
+      const picker = ring()?.picker();
+      return picker && picker.members.length > 0 ? picker : SELF_ONLY;
+    },
     reportFailure: (url) => ring()?.reportFailure(url),
     reportSlow: (url) => ring()?.reportSlow(url),
   };
