@@ -65,10 +65,10 @@ export function run(file: string, args: string[], input?: string): ToolRun {
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** `helm template` of the chart with the given values files and --set pairs. */
-export function helmTemplate(files: string[], set: string[] = []): ToolRun {
+/** `helm template` of the chart (or a changed copy of it in `chartDir`) with the given values files and --set pairs. */
+export function helmTemplate(files: string[], set: string[] = [], chartDir = CHART_DIR): ToolRun {
   return run(toolPath('helm'), [
-    'template', RELEASE.name, CHART_DIR,
+    'template', RELEASE.name, chartDir,
     '--namespace', RELEASE.namespace,
     '--kube-version', KUBE_VERSION,
     ...files.flatMap((file) => ['-f', file]),

@@ -77,6 +77,24 @@ function gatewayParts(objects: KubeObject[]): { flags: string[]; ports: string[]
 
 const NOTHING = { flags: [], ports: [], mounts: [], volumes: [] };
 
+/**
+ * Renders a copy of the chart whose lookup of the keys Secret finds `liveKeysJson` in it, as `helm upgrade` would
+ * (`helm template` has no cluster to look in, so the chart itself finds nothing there).
+ */
+function renderWithLiveKeys(liveKeysJson: string, set: string[]): KubeObject[] {
+  const copy = fs.mkdtempSync(path.join(workDir, 'chart-'));
+  fs.cpSync(CHART_DIR, copy, { recursive: true });
+  const template = path.join(copy, 'templates', 'cache-s3-gateway-keys-secret.yaml');
+  const lookup = '{{- $existing := lookup "v1" "Secret" .Release.Namespace $name }}';
+  const text = fs.readFileSync(template, 'utf8');
+  if (!text.includes(lookup)) throw new Error(`${template} no longer has the line ${lookup}: change this test with it`);
+  const live = Buffer.from(liveKeysJson).toString('base64');
+  fs.writeFileSync(template, text.replace(lookup, `{{- $existing := dict "data" (dict "keys.json" "${live}") }}`));
+  const result = helmTemplate([], set, copy);
+  if (result.status !== 0) throw new Error(`helm template failed: ${result.stderr}`);
+  return parseObjects(result.stdout);
+}
+
 let workDir: string;
 
 beforeAll(() => {
@@ -141,6 +159,22 @@ describe('the S3 endpoint with access keys (cache.s3Gateway.keys)', () => {
     const server = cacheServer(objects);
     expect((server.env ?? []).filter((variable) => variable.valueFrom?.secretKeyRef?.name === 'granary-s3-gateway-keys')).toEqual([]);
     expect(server.envFrom).toBeUndefined();
+  });
+
+  it('keeps the secret the live Secret holds for a key without secretAccessKey, and drops the keys no longer listed', () => {
+    const live = JSON.stringify({ keys: [
+      { accessKeyId: 'GRANARYMODELREADER01', secretAccessKey: 'kept-secret-of-the-first-install-000000', grants: ['models'] },
+      { accessKeyId: 'GRANARYREMOVED000001', secretAccessKey: 'secret-of-a-key-since-removed-000000000', grants: ['models'] },
+    ] });
+    const objects = renderWithLiveKeys(live, [CREATE, 'cache.s3Gateway.keys.create.GRANARYDATASETS0001.grants={datasets}']);
+    const keys = parseAccessKeys(keysSecret(objects)?.stringData['keys.json'] ?? '', 'keys.json');
+    expect(keys.size).toBe(2);
+    expect(keys.secretOf('GRANARYMODELREADER01')).toBe('kept-secret-of-the-first-install-000000');
+    expect(keys.grantsOf('GRANARYMODELREADER01')).toEqual([{ bucket: 'models', prefix: '' }, { bucket: 'datasets', prefix: 'imagenet/' }]);
+    expect(keys.secretOf('GRANARYDATASETS0001')).toMatch(/^[A-Za-z0-9]{40}$/);
+    expect(keys.secretOf('GRANARYREMOVED000001')).toBeUndefined();
+    // A Secret edited into another shape is not read, and not a failed upgrade either.
+    expect(parseAccessKeys(keysSecret(renderWithLiveKeys('{"keys":[1,{"accessKeyId":2}]}', [CREATE]))?.stringData['keys.json'] ?? '', 'keys.json').size).toBe(1);
   });
 
   it('takes a secretAccessKey given in keys.create as it is', () => {
