@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { toolPath } from '../support/tools';
@@ -64,10 +65,10 @@ export function run(file: string, args: string[], input?: string): ToolRun {
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
-/** `helm template` of the chart with the given values files and --set pairs. */
-export function helmTemplate(files: string[], set: string[] = []): ToolRun {
+/** `helm template` of the chart (or a changed copy of it in `chartDir`) with the given values files and --set pairs. */
+export function helmTemplate(files: string[], set: string[] = [], chartDir = CHART_DIR): ToolRun {
   return run(toolPath('helm'), [
-    'template', RELEASE.name, CHART_DIR,
+    'template', RELEASE.name, chartDir,
     '--namespace', RELEASE.namespace,
     '--kube-version', KUBE_VERSION,
     ...files.flatMap((file) => ['-f', file]),
@@ -96,6 +97,28 @@ export function parseObjects(text: string): KubeObject[] {
 /** Runs kube-validate (API-server validation, offline) on files; resolves to its report. */
 export function kubeValidate(files: string[], namespace = 'default'): ToolRun {
   return run(toolPath('kube-validate'), ['-namespace', namespace, ...files]);
+}
+
+/** One render to validate: values files and --set pairs, named for its file. */
+export interface NamedRender {
+  name: string;
+  files: string[];
+  set: string[];
+}
+
+/** Renders each of `renders` into a file of a temporary folder and runs kube-validate on them all (the folder removed after). */
+export function kubeValidateRenders(renders: NamedRender[]): ToolRun {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-renders-'));
+  try {
+    const files = renders.map((rendered) => {
+      const file = path.join(dir, `${rendered.name}.yaml`);
+      fs.writeFileSync(file, render(rendered.files, rendered.set));
+      return file;
+    });
+    return kubeValidate(files, RELEASE.namespace);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The pod spec of a workload (Deployment, DaemonSet, Job, Pod), or undefined for other kinds. */

@@ -2,11 +2,9 @@
 // registration socket and /healthz itself, and sidecars, where node-driver-registrar and livenessprobe do. Each
 // render is checked for what the kubelet will meet: the containers, the flags, the host paths behind them and the
 // probe's port, and is validated like every other render.
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseCsiConfig } from '../../src/config/csi';
-import { kubeValidate, parseObjects, podSpec, render, RELEASE, type KubeObject } from './chart';
+import { kubeValidateRenders, parseObjects, podSpec, render, type KubeObject } from './chart';
 
 interface ProbedContainer {
   name: string;
@@ -134,21 +132,12 @@ describe('livenessProbe: false', () => {
   });
 
   it('passes API validation in every combination', () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'granary-kubelet-integration-'));
-    try {
-      const files = ['builtin', 'sidecars'].flatMap((mode) =>
-        ['true', 'false'].map((probe) => {
-          const file = path.join(dir, `${mode}-${probe}.yaml`);
-          fs.writeFileSync(file, render([], [`kubeletIntegration=${mode}`, `node.livenessProbe=${probe}`, `controller.livenessProbe=${probe}`]));
-          return file;
-        }),
-      );
-      const result = kubeValidate(files, RELEASE.namespace);
-      expect(result.stdout).toBe('');
-      expect(result.status).toBe(0);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    const renders = ['builtin', 'sidecars'].flatMap((mode) =>
+      ['true', 'false'].map((probe) => ({ name: `${mode}-${probe}`, files: [], set: [`kubeletIntegration=${mode}`, `node.livenessProbe=${probe}`, `controller.livenessProbe=${probe}`] })),
+    );
+    const result = kubeValidateRenders(renders);
+    expect(result.stdout).toBe('');
+    expect(result.status).toBe(0);
   });
 });
 

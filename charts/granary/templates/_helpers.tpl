@@ -68,6 +68,39 @@ version, and --kube-version (as Argo CD passes) is taken as given.
 {{/* Where every pod that talks to the cache mounts the token Secret. */}}
 {{- define "granary.tokenDir" -}}/etc/granary/token{{- end }}
 
+{{/*
+"true" when the cache pods serve the S3 endpoint (cache.s3Gateway): the cache and the gateway enabled and access
+keys given, as an existing Secret or made by the chart; else empty (without keys it would refuse every request:
+NOTES.txt says what to set). Fails the render for keys given both ways, or the gateway on the cache's own port.
+*/}}
+{{- define "granary.s3Gateway" -}}
+{{- $gateway := .Values.cache.s3Gateway -}}
+{{- if and .Values.cache.enabled $gateway.enabled -}}
+{{- if and $gateway.keys.existingSecret $gateway.keys.create -}}
+{{- fail "cache.s3Gateway.keys: set existingSecret (a Secret you manage, with the key keys.json) or create (a Secret the chart makes), not both" -}}
+{{- end -}}
+{{- if or $gateway.keys.existingSecret $gateway.keys.create -}}
+{{- if eq (int $gateway.port) (int .Values.cache.port) -}}
+{{- fail (printf "cache.s3Gateway.port %d is the cache server's own port (cache.port): give the S3 endpoint another, such as 9000" (int $gateway.port)) -}}
+{{- end -}}
+true
+{{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/* Name of the cache's S3 endpoint Service: clients set AWS_ENDPOINT_URL=http://NAME.NAMESPACE.svc:PORT. */}}
+{{- define "granary.s3GatewayServiceName" -}}
+{{ include "granary.fullname" . }}-s3
+{{- end }}
+
+{{/* Name of the S3 endpoint's access keys Secret (an existing one, or the chart's from cache.s3Gateway.keys.create). */}}
+{{- define "granary.s3GatewayKeysSecretName" -}}
+{{ .Values.cache.s3Gateway.keys.existingSecret | default (printf "%s-s3-gateway-keys" (include "granary.fullname" .)) }}
+{{- end }}
+
+{{/* Where the cache pods mount the access keys Secret; the gateway reads keys.json there (granary cache serve --s3-keys-file). */}}
+{{- define "granary.s3GatewayKeysDir" -}}/etc/granary/s3-keys{{- end }}
+
 {{/* A size value as written (8Gi, 1.5TiB, 4194304), a number as its digits: what a template passes to a granary flag, whose parser reads it. */}}
 {{- define "granary.sizeText" -}}
 {{- if or (kindIs "float64" .) (kindIs "int64" .) (kindIs "int" .) -}}
