@@ -51,16 +51,9 @@ function isGranaryImage(image: string): boolean {
   return /^(.*\/)?granary:[^/]+$/.test(image);
 }
 
-/**
- * PENDING (issue 15): `granary cache serve` has no --s3-listen, --s3-keys-file, --s3-region or --s3-virtual-host
- * until the S3 gateway's branch is merged, so the renders checked here turn the gateway off. Once the flags exist:
- * delete this, and the `.failing` of the gateway test below (jest then reports that it passes).
- */
-const GATEWAY_OFF_UNTIL_ITS_FLAGS_EXIST = ['cache.s3Gateway.enabled=false'];
-
 function sources(): Array<{ name: string; objects: KubeObject[] }> {
   return [
-    ...valuesSets().map((set) => ({ name: set.name, objects: parseObjects(render(set.files, GATEWAY_OFF_UNTIL_ITS_FLAGS_EXIST)) })),
+    ...valuesSets().map((set) => ({ name: set.name, objects: parseObjects(render(set.files)) })),
     ...exampleManifests().map((file) => ({ name: path.relative(ROOT, file), objects: parseObjects(fs.readFileSync(file, 'utf8')) })),
   ];
 }
@@ -98,14 +91,13 @@ describe('the granary command line accepts the commands the chart and the exampl
     expect(checked).toBeGreaterThan(10);
   });
 
-  // PENDING (issue 15): fails until `granary cache serve` has the gateway's flags; then remove `.failing` (see above).
-  it.failing('accepts the S3 gateway flags of the cache server, with region and virtual hosts', async () => {
+  it('accepts the S3 gateway flags of the cache server, with region and virtual hosts', async () => {
     const objects = parseObjects(render([path.join(CHART_DIR, 'examples', 'on-prem-minio.yaml')], ['cache.s3Gateway.region=eu-west-1', 'cache.s3Gateway.virtualHostSuffixes={s3.example.com,s3.internal}']));
     const cache = containers(objects).find(({ owner, container }) => owner.metadata.name.endsWith('-cache') && container.name === 'granary')?.container;
     expect(cache?.args).toEqual(expect.arrayContaining(['--s3-listen=0.0.0.0:9000', '--s3-region=eu-west-1']));
     await expect(parseCli(expandEnvironment(cache!))).resolves.toMatchObject({
       command: 'cache serve',
-      options: { s3Listen: '0.0.0.0:9000', s3KeysFile: '/etc/granary/s3-keys/keys.json', s3Region: 'eu-west-1' },
+      options: { s3Listen: '0.0.0.0:9000', s3KeysFile: '/etc/granary/s3-keys/keys.json', s3Region: 'eu-west-1', s3VirtualHost: ['s3.example.com', 's3.internal'] },
     });
   });
 
