@@ -32,7 +32,7 @@ import { RamTier } from '../cache/tiers/ram';
 import type { Tier } from '../cache/tiers/tier';
 import { readTokenFile } from '../cache/token';
 import { warmPrefix } from '../cache/warmup';
-import { readAccessKeysFile } from '../cache/s3-gateway/access-keys';
+import { ReloadingAccessKeys } from '../cache/s3-gateway/keys-reloader';
 import { S3Gateway } from '../cache/s3-gateway/gateway';
 import { isSelfMemo, ringFetcher } from '../cache/s3-gateway/ring-fetcher';
 import { readMemoryLimit } from '../system/memory-limit';
@@ -91,7 +91,7 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
   }
   const token = await readTokenFile(config.tokenFile);
   // Read at start: a missing or malformed keys file stops the server with what to fix, not the first request.
-  const s3Keys = config.s3 ? await readAccessKeysFile(config.s3.keysFile) : undefined;
+  const s3Keys = config.s3 ? await ReloadingAccessKeys.open(config.s3.keysFile, logger) : undefined;
   const endpoint = endpointIdentity(endpointFromEnv(env));
   // The stores are made on first use; a wrong AWS_REGION is said at start, not at the first fill.
   checkRegionEnv(env);
@@ -219,7 +219,7 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
       return fetcher;
     };
     gateway = new S3Gateway({
-      keys: s3Keys,
+      keys: () => s3Keys.current,
       region: config.s3.region,
       virtualHostSuffixes: config.s3.virtualHostSuffixes,
       buckets: config.buckets,
@@ -237,7 +237,7 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
     const s3 = splitHostPort(config.s3.listen);
     const s3Bound = await gateway.listen(s3.host, s3.port);
     s3Address = `${s3Bound.address.includes(':') ? `[${s3Bound.address}]` : s3Bound.address}:${s3Bound.port}`;
-    logger.info({ s3Listen: s3Address, region: config.s3.region, accessKeys: s3Keys.size, readaheadBlocks: config.s3.readaheadBlocks }, 'S3 API ready');
+    logger.info({ s3Listen: s3Address, region: config.s3.region, accessKeys: s3Keys.current.size, readaheadBlocks: config.s3.readaheadBlocks }, 'S3 API ready');
   }
   const bound = `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
   logger.info({ listen: bound, endpoint: endpoint || 'aws', ramBytes: config.ramBytes, disk: disk ? { dir: config.diskDir, capacityBytes: disk.capacityBytes, blocks: disk.blockCount, usedBytes: disk.usedBytes } : 'none', blockSize: config.blockSize, buckets: config.buckets.length > 0 ? config.buckets : 'any', originClients: config.originClients, limits, openFileLimit: fileLimit }, 'cache server ready');
@@ -247,6 +247,7 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
     ...(s3Address !== undefined && { s3Address }),
     async stop() {
       await gateway?.close();
+      s3Keys?.close();
       await server.close();
       shutdown.abort(new Error('the cache server is stopping'));
       await store.flush();

@@ -28,7 +28,8 @@ export interface GatewayOrigin {
 
 /** What an S3Gateway serves with. */
 export interface S3GatewayOptions {
-  keys: AccessKeys;
+  /** The access keys in force now (they may change while the gateway runs: keys-reloader.ts). */
+  keys: () => AccessKeys;
   /** What GetBucketLocation answers. */
   region: string;
   virtualHostSuffixes: readonly string[];
@@ -69,7 +70,7 @@ export class S3Gateway {
   private lastRefusalLog = 0;
 
   constructor(private readonly options: S3GatewayOptions) {
-    this.verifier = new SigV4Verifier(options.keys.secretOf);
+    this.verifier = new SigV4Verifier((accessKeyId) => options.keys().secretOf(accessKeyId));
     this.metrics = new GatewayMetrics(options.registry);
     this.buckets = new Set(options.buckets);
     this.server = new BoundedHttpServer({
@@ -107,7 +108,7 @@ export class S3Gateway {
       const caller = this.verifier.verify({ method: request.method ?? 'GET', path, query, headers }, (this.options.clock ?? (() => new Date()))());
       const parsed = parseS3Request({ method: request.method ?? 'GET', path, query, headers }, { virtualHostSuffixes: this.options.virtualHostSuffixes });
       operation = parsed.kind;
-      await this.serve(parsed, this.options.keys.grantsOf(caller.accessKeyId), request, response, requestId);
+      await this.serve(parsed, this.options.keys().grantsOf(caller.accessKeyId), request, response, requestId);
     } catch (error) {
       this.answerError(error, request, response, path, requestId);
     } finally {
