@@ -1,4 +1,22 @@
-import { notesPerRun } from './report';
+import { DEFAULT_CACHE_OPTIONS, withServerCaps } from './options';
+import { columnSettings, notesPerRun } from './report';
+
+describe('columnSettings', () => {
+  const options = withServerCaps(DEFAULT_CACHE_OPTIONS);
+
+  it('says how the S3 gateway rows read, for granary+cache and for direct, when they run', () => {
+    const settings = columnSettings(options);
+    expect(settings['granary+cache']).toContain('in the S3 gateway rows, no mount: the servers also get `--s3-listen NODE:PORT --s3-keys-file FILE`');
+    expect(settings['granary+cache']).toContain("at 127.0.0.11's gateway");
+    expect(settings.direct).toContain("(its GETs take S3Store's lean SigV4 path, not the SDK's GetObject); in the S3 gateway rows, the gateway's client at the object store: a new plain @aws-sdk/client-s3 S3Client per read");
+  });
+
+  it('leaves the other columns\' settings as they were without the gateway rows', () => {
+    const settings = columnSettings({ ...options, only: ['cold', 'warm-ram'] });
+    expect(settings['granary+cache']).toMatch(/disk tier in a fresh temp dir each run\)$/);
+    expect(settings.direct).toBe("@aws-sdk/client-s3 through granary's S3Store in the bench process: 16 × 8 MiB ranged GETs in flight, hashed in order");
+  });
+});
 
 describe('notesPerRun', () => {
   it('gives one line per measurement, naming every row it filled, and skips runs without a note', () => {
