@@ -113,7 +113,10 @@ async function startServer(spec: CacheClusterSpec, peers: readonly string[], s3E
 
 /** Whether the server at `origin` sees a ring of `members` and its S3 gateway at `s3` answers. */
 async function gatewayReady(origin: string, s3: string, members: number): Promise<boolean> {
-  const answers = await fetch(s3).then(() => true, () => false);
+  const answers = await fetch(s3).then(async (response) => {
+    await response.body?.cancel();
+    return true;
+  }, () => false);
   if (!answers) return false;
   const metrics = await fetch(`${origin}/metrics`).then((response) => (response.ok ? response.text() : ''), () => '');
   return sumSamples(metrics, RING_MEMBERS_METRIC) === members;
