@@ -33,4 +33,21 @@ describe('notesPerRun', () => {
       'fan-out-origin granary run 2: object store sent 768 MiB',
     ]);
   });
+
+  it('keeps two measurements apart whose notes read alike (the mount\'s and the gateway\'s cold reads)', () => {
+    const ok = { ok: true as const, value: 1 };
+    const note = 'cache servers filled 1024 MiB from the object store';
+    expect(notesPerRun({
+      raw: [
+        { row: 'cold', column: 'granary+cache', run: 1, outcome: ok, note },
+        { row: 'warm-ram', column: 'granary+cache', run: 1, outcome: ok, note: 'served ram 1024 MiB' },
+        { row: 'gateway-cold', column: 'granary+cache', run: 1, outcome: ok, note },
+        { row: 'gateway-cold-origin', column: 'granary+cache', run: 1, outcome: ok, note },
+      ],
+    })).toEqual([
+      `cold granary+cache run 1: ${note}`,
+      'warm-ram granary+cache run 1: served ram 1024 MiB',
+      `gateway-cold + gateway-cold-origin granary+cache run 1: ${note}`,
+    ]);
+  });
 });

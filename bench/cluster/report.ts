@@ -68,17 +68,22 @@ export function renderCacheReport(result: CacheBenchResult, options: CacheBenchO
   ].join('\n');
 }
 
-/** One line per measurement with a note (the rows one measurement filled share it): `rows column run N: note`. */
+/**
+ * One line per measurement with a note: `rows column run N: note`. The rows one measurement filled share its note
+ * and come one after another in `raw`; two measurements whose notes read alike (the mount's and the S3 gateway's cold
+ * reads) stay two lines.
+ */
 export function notesPerRun(result: Pick<CacheBenchResult, 'raw'>): string[] {
-  const lines = new Map<string, { rows: string[]; line: (rows: string) => string }>();
+  const lines: Array<{ rows: string[]; line: (rows: string) => string }> = [];
+  let previous: CacheBenchResult['raw'][number] | undefined;
   for (const run of result.raw) {
+    const same = previous?.note !== undefined && previous.note === run.note && previous.column === run.column && previous.run === run.run;
+    previous = run;
     if (!run.note) continue;
-    const key = `${run.column}\n${run.run}\n${run.note}`;
-    const entry = lines.get(key) ?? { rows: [], line: (rows: string) => `${rows} ${run.column} run ${run.run}: ${run.note}` };
-    entry.rows.push(run.row);
-    lines.set(key, entry);
+    if (same) lines.at(-1)!.rows.push(run.row);
+    else lines.push({ rows: [run.row], line: (rows: string) => `${rows} ${run.column} run ${run.run}: ${run.note}` });
   }
-  return [...lines.values()].map((entry) => entry.line(entry.rows.join(' + ')));
+  return lines.map((entry) => entry.line(entry.rows.join(' + ')));
 }
 
 /** The lines of "How to read it" on the rows that ran. */
