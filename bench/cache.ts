@@ -21,7 +21,7 @@ import { formatSize } from './units';
 function buildProgram(): Command {
   const d = DEFAULT_CACHE_OPTIONS;
   return new Command('cache-bench')
-    .description('The cluster cache against granary alone, rclone and the SDK on a local real S3 server: cold, warm RAM, warm disk, fan-out, hot blocks and the page-cache ceiling; prints a markdown table on stdout.')
+    .description('The cluster cache against granary alone, rclone and the SDK on a local real S3 server: cold, warm RAM, warm disk, the S3 gateway, fan-out, hot blocks and the page-cache ceiling; prints a markdown table on stdout.')
     .option('--size <size>', 'size of the file every row reads', sizeFlag, d.size)
     .option('--runs <n>', 'measured runs per cell (the table shows the median)', wholeFlag, d.runs)
     .option('--only <groups>', `rows to run, comma-separated: ${CACHE_ROW_GROUPS.join(',')}`, d.only.join(','))
@@ -31,7 +31,7 @@ function buildProgram(): Command {
     .option('--stagger <size>', 'a hot-blocks reader starts once the one before it has read this much', sizeFlag, d.staggerBytes)
     .option('--server-ram <size>', 'RAM tier of each cache server (default: the file size)', sizeFlag)
     .option('--server-disk <size>', 'disk tier of each cache server (default: twice the RAM tier)', sizeFlag)
-    .option('--parallel <n>', 'the direct side\'s ranged GETs in flight', wholeFlag, d.parallel)
+    .option('--parallel <n>', 'the direct side\'s ranged GETs in flight, and the S3 gateway rows\' GetObject calls', wholeFlag, d.parallel)
     .option('--timeout <seconds>', 'longest one measured run may take', wholeFlag, d.timeoutMs / 1000)
     .option('--granary-cli <file>', 'the granary CLI to run for mounts and cache servers (default: this checkout\'s dist/src/cli/index.js)')
     .option('--json <file>', 'also write every run\'s numbers to this file');

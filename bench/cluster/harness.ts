@@ -3,14 +3,16 @@
 // 2. for every run: (a) on fresh cache servers, a cold read through a new mount, then a warm read from the
 //    servers' RAM through another new mount, the hot-blocks readers on new mounts, and after a restart of
 //    the servers (RAM empty, disk kept, page cache dropped) a warm read from their disks; (b) the cold read
-//    of granary without cache, rclone and the SDK; (c) the fan-out on each side; (d) the page-cache ceiling;
+//    of granary without cache, rclone and the SDK; (b') on fresh cache servers with their S3 gateways, the SDK's
+//    cold read through node 0's gateway and the same read again (warm), and the same SDK read straight from the
+//    store; (c) the fan-out on each side; (d) the page-cache ceiling;
 // 3. leave nothing behind. Every outcome, good or bad, becomes a cell.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createBucket, startS3Server } from '../../e2e/support/s3-server';
+import { createBucket, s3Client, startS3Server } from '../../e2e/support/s3-server';
 import { S3Store } from '../../src/objectstore/s3';
 import type { Cleanup } from '../cleanup';
 import { messageOf } from '../exec';
@@ -24,9 +26,9 @@ import { filesystemOf, originPreparer, removeScratch } from '../system';
 import { formatNumber, type Outcome } from '../table';
 import { formatSize, MIB } from '../units';
 import { startCacheCluster, type CacheCluster } from './cache-servers';
-import { checkTier, counterDelta, totalServed } from './metrics';
+import { checkTier, checkWarmGateway, counterDelta, GATEWAY_SENT_BYTES_METRIC, totalServed } from './metrics';
 import { nodeAddress, type CacheBenchOptions, type CacheColumn } from './options';
-import { readThroughStore, readWholeFiles, type TimedRead } from './reads';
+import { readThroughStore, readWholeFiles, sdkGetter, type TimedRead } from './reads';
 import { startRelayProcess, type RelayProcess } from './relay';
 import { selectedRows, type CacheRowId } from './rows';
 import type { CacheRowResult } from './table';
@@ -100,6 +102,8 @@ export async function runCacheBench(options: CacheBenchOptions, tools: CacheBenc
 
   const tokenFile = path.join(scratchRoot, 'token');
   fs.writeFileSync(tokenFile, randomBytes(24).toString('hex'), { mode: 0o600 });
+  // The S3 gateways' one access key, read-only on the bucket; written (0600) in each gateway cluster's folder, removed with it.
+  const gatewayKey = { accessKeyId: `BENCH${randomBytes(8).toString('hex').toUpperCase()}`, secretAccessKey: randomBytes(24).toString('hex') };
   const hosts = Array.from({ length: options.nodes }, (_, index) => nodeAddress(index));
   const serverEnv = { AWS_ENDPOINT_URL: volume.endpoint, AWS_REGION: volume.region, AWS_ACCESS_KEY_ID: volume.accessKeyId, AWS_SECRET_ACCESS_KEY: volume.secretAccessKey };
   const bucketDir = path.join(server.dataDir, bucket);
@@ -139,10 +143,14 @@ export async function runCacheBench(options: CacheBenchOptions, tools: CacheBenc
     return attachment;
   };
 
-  /** Starts cache servers on fresh disk dirs, stopped (and their dirs removed) once `work` is done. */
-  const withCluster = async <T>(name: string, work: (cluster: CacheCluster) => Promise<T>): Promise<T> => {
+  /** Starts cache servers on fresh disk dirs (with `gateway`, each with its S3 gateway), stopped (and their dirs removed) once `work` is done. */
+  const withCluster = async <T>(name: string, work: (cluster: CacheCluster) => Promise<T>, gateway = false): Promise<T> => {
     const dir = scratchFor(name);
-    const cluster = await startCacheCluster({ cli: tools.cli, hosts, dir, ramBytes: options.serverRamBytes, diskBytes: options.serverDiskBytes, tokenFile, env: serverEnv });
+    const keysFile = path.join(dir, 'keys.json');
+    if (gateway) fs.writeFileSync(keysFile, JSON.stringify({ keys: [{ ...gatewayKey, grants: [bucket] }] }), { mode: 0o600 });
+    const cluster = await startCacheCluster({
+      cli: tools.cli, hosts, dir, ramBytes: options.serverRamBytes, diskBytes: options.serverDiskBytes, tokenFile, env: serverEnv, ...(gateway && { s3: { keysFile } }),
+    });
     const stop = cleanup.add(`the cache servers of ${name}`, () => cluster.stop());
     try {
       return await work(cluster);
@@ -198,6 +206,25 @@ export async function runCacheBench(options: CacheBenchOptions, tools: CacheBenc
     }
   };
 
+  /**
+   * A read that also warms the cache servers for the measurements after it: measured as the cells of `rowIds` when
+   * they are wanted and none failed before, else run off the table. Resolves true when it ran well.
+   */
+  const prime = async (rowIds: CacheRowId[], column: CacheColumn, run: number, measure: () => Promise<Measured>): Promise<boolean> => {
+    const targets = rows.filter((row) => rowIds.includes(row.id));
+    if (targets.length > 0 && targets.every((row) => (row.runs[column] ?? []).every((outcome) => outcome.ok))) return record(rowIds, column, run, measure);
+    return measure().then(() => true, (error: unknown) => {
+      progress(`bench: the read that warms the cache servers failed: ${messageOf(error)}`);
+      return false;
+    });
+  };
+
+  /** `measure`, unless the read that was to warm the cache servers failed. */
+  const afterPriming = (primed: boolean, measure: () => Promise<Measured>) => async () => {
+    if (!primed) throw new Error('skipped: the cold read that warms the cache servers failed');
+    return measure();
+  };
+
   /** One reader reads the file through a new mount. */
   const singleRead = async (attach: () => Promise<MountAttachment>): Promise<TimedRead> => {
     await prepare();
@@ -231,29 +258,55 @@ export async function runCacheBench(options: CacheBenchOptions, tools: CacheBenc
       return { values: { cold: mibPerSecond(read) }, note: `cache servers filled ${mib(counters.originBytes)} from the object store` };
     };
     // The cold read is also what warms the servers for the rest: it runs, off the table, even when its cell is not wanted or failed before.
-    const coldMeasured = wants('cold') && (rows.find((row) => row.id === 'cold')?.runs[column] ?? []).every((outcome) => outcome.ok);
-    const primed = coldMeasured ? await record(['cold'], column, run, cold) : await cold().then(() => true, (error: unknown) => {
-      progress(`bench: the read that warms the cache servers failed: ${messageOf(error)}`);
-      return false;
-    });
-    const afterPriming = (measure: () => Promise<Measured>) => async () => {
-      if (!primed) throw new Error('skipped: the cold read that warms the cache servers failed');
-      return measure();
-    };
-    await record(['warm-ram'], column, run, afterPriming(async () => {
+    const primed = await prime(['cold'], column, run, cold);
+    await record(['warm-ram'], column, run, afterPriming(primed, async () => {
       const before = await cluster.counters();
       const read = await singleRead(granaryMount('warm-ram', cacheFlags(cluster)));
       return { values: { 'warm-ram': mibPerSecond(read) }, note: checkTier('ram', counterDelta(before, await cluster.counters()), fixture.size) };
     }));
-    await record(['hot-served', 'hot-speed'], column, run, afterPriming(() => hotBlocks(cluster, 'shared')));
-    await record(['hot-alone-served', 'hot-alone-speed'], column, run, afterPriming(() => hotBlocks(cluster, 'alone')));
-    await record(['warm-disk'], column, run, afterPriming(async () => {
+    await record(['hot-served', 'hot-speed'], column, run, afterPriming(primed, () => hotBlocks(cluster, 'shared')));
+    await record(['hot-alone-served', 'hot-alone-speed'], column, run, afterPriming(primed, () => hotBlocks(cluster, 'alone')));
+    await record(['warm-disk'], column, run, afterPriming(primed, async () => {
       await cluster.restart();
       // After the restart and this page-cache drop, the servers' blocks are on the disk only.
       const read = await singleRead(granaryMount('warm-disk', cacheFlags(cluster)));
       return { values: { 'warm-disk': mibPerSecond(read) }, note: checkTier('disk', await cluster.counters(), fixture.size) };
     }));
   });
+
+  /**
+   * The file read by a new plain @aws-sdk/client-s3 client (`parallel` ranged GetObject calls), after the usual
+   * preparation: the timed read, and the object store's bytes through the relay meanwhile (× the file).
+   */
+  const sdkRead = async (endpoint: string, key: { accessKeyId: string; secretAccessKey: string }): Promise<{ read: TimedRead; fromStore: number }> => {
+    await prepare();
+    const client = s3Client({ endpoint, region: volume.region, ...key });
+    try {
+      const before = await relay.downstreamBytes();
+      const read = await readThroughStore(sdkGetter(client, bucket), `${VOLUME_PREFIX}/${BIG_FILE}`, fixture, options.rangeBytes, options.parallel);
+      return { read, fromStore: ((await relay.downstreamBytes()) - before) / fixture.size };
+    } finally {
+      client.destroy();
+    }
+  };
+
+  /** (b') The SDK through node 0's S3 gateway on fresh cache servers: the cold read, then the same read again by a new client (warm). */
+  const gatewayChain = (run: number) => withCluster(`gateway-${run}`, async (cluster) => {
+    const column: CacheColumn = 'granary+cache';
+    const gatewayRead = () => sdkRead(cluster.s3Endpoints[0]!, gatewayKey);
+    const primed = await prime(['gateway-cold', 'gateway-cold-origin'], column, run, async () => {
+      const { read, fromStore } = await gatewayRead();
+      const counters = await cluster.counters();
+      return { values: { 'gateway-cold': mibPerSecond(read), 'gateway-cold-origin': fromStore }, note: `cache servers filled ${mib(counters.originBytes)} from the object store` };
+    });
+    await record(['gateway-warm', 'gateway-warm-origin'], column, run, afterPriming(primed, async () => {
+      const before = await cluster.counters();
+      const sentBefore = await cluster.metricSum(GATEWAY_SENT_BYTES_METRIC);
+      const { read, fromStore } = await gatewayRead();
+      const sent = (await cluster.metricSum(GATEWAY_SENT_BYTES_METRIC)) - sentBefore;
+      return { values: { 'gateway-warm': mibPerSecond(read), 'gateway-warm-origin': fromStore }, note: checkWarmGateway(counterDelta(before, await cluster.counters()), sent, fixture.size) };
+    }));
+  }, true);
 
   /** (c) Every node's mount (one per node) with its readers, all at once: bytes from the object store and the aggregate. */
   const fanOut = async (attaches: Array<() => Promise<MountAttachment>>): Promise<Measured> => {
@@ -276,6 +329,7 @@ export async function runCacheBench(options: CacheBenchOptions, tools: CacheBenc
 
   const needsChain = ['cold', 'warm-ram', 'warm-disk', 'hot-served', 'hot-alone-served'].some((row) => wants(row as CacheRowId));
   const fanOutRows: CacheRowId[] = ['fan-out-origin', 'fan-out-speed'];
+  const gatewayRows: CacheRowId[] = ['gateway-cold', 'gateway-cold-origin', 'gateway-warm', 'gateway-warm-origin'];
   for (let run = 1; run <= options.runs; run += 1) {
     if (needsChain) await cacheChain(run).catch((error: unknown) => failUnmeasured(['cold', 'warm-ram', 'hot-served', 'hot-speed', 'hot-alone-served', 'hot-alone-speed', 'warm-disk'], 'granary+cache', run, error));
     await record(['cold'], 'granary', run, async () => ({ values: { cold: mibPerSecond(await singleRead(granaryMount('cold-granary', ['--read-only']))) } }));
@@ -289,6 +343,13 @@ export async function runCacheBench(options: CacheBenchOptions, tools: CacheBenc
         store.close();
       }
     });
+    if (wants('gateway-cold')) {
+      await gatewayChain(run).catch((error: unknown) => failUnmeasured(gatewayRows, 'granary+cache', run, error));
+      await record(['gateway-cold', 'gateway-cold-origin'], 'direct', run, async () => {
+        const { read, fromStore } = await sdkRead(volume.endpoint, credentials);
+        return { values: { 'gateway-cold': mibPerSecond(read), 'gateway-cold-origin': fromStore } };
+      });
+    }
     await record(fanOutRows, 'granary+cache', run, () => withCluster(`fan-out-${run}`, (cluster) => fanOut(perNode((index) => granaryMount(`fan-out-cache-${index}`, cacheFlags(cluster))))));
     await record(fanOutRows, 'granary', run, () => fanOut(perNode((index) => granaryMount(`fan-out-granary-${index}`, ['--read-only']))));
     await record(fanOutRows, 'rclone', run, () => fanOut(perNode((index) => rcloneMount(`fan-out-rclone-${index}`))));

@@ -1,4 +1,4 @@
-import { addCounters, checkTier, counterDelta, countersOf, NO_COUNTERS, sumSamples, totalServed, type CacheCounters } from './metrics';
+import { addCounters, checkTier, checkWarmGateway, counterDelta, countersOf, NO_COUNTERS, sumSamples, totalServed, type CacheCounters } from './metrics';
 
 const METRICS = [
   '# HELP granary_cache_served_bytes_total Bytes sent to readers, by where the block was found.',
@@ -58,5 +58,19 @@ describe('checkTier', () => {
 
   it('refuses a read for which the servers went to the object store, however little', () => {
     expect(() => checkTier('disk', counters(0, file, 4194304, 4194304), file)).toThrow('NOT FROM THE DISK TIER');
+  });
+});
+
+describe('checkWarmGateway', () => {
+  const file = 100 * 1024 * 1024;
+
+  it('accepts a read for which the gateways sent the whole file and the servers filled nothing, and notes what they did', () => {
+    // A third of the blocks are the gateway's own server's, read from its store: no peer served them.
+    expect(checkWarmGateway(counters(file * 2 / 3, 0, 0, 0), file, file)).toBe('the S3 gateways sent 100 MiB; the cache servers served each other ram 67 MiB, disk 0 MiB, origin 0 MiB and filled 0 MiB from the object store');
+  });
+
+  it('refuses a read for which the servers went to the object store, or the gateways sent less than the file', () => {
+    expect(() => checkWarmGateway(counters(0, 0, 4194304, 4194304), file, file)).toThrow('NOT WARM: the S3 gateways sent 100 MiB; the cache servers served each other ram 0 MiB, disk 0 MiB, origin 4 MiB and filled 4 MiB from the object store for a 100 MiB file');
+    expect(() => checkWarmGateway(NO_COUNTERS, file / 2, file)).toThrow('NOT WARM: the S3 gateways sent 50 MiB');
   });
 });

@@ -61,6 +61,9 @@ export function totalServed(counters: CacheCounters): number {
   return counters.served.ram + counters.served.disk + counters.served.origin;
 }
 
+/** Bytes as whole MiB, for the notes. */
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+
 /** Share of `fileBytes` a warm read must have been served from the tier it claims (the rest: blocks read twice, retries). */
 export const TIER_SHARE_REQUIRED = 0.95;
 
@@ -70,10 +73,24 @@ export const TIER_SHARE_REQUIRED = 0.95;
  * the servers did instead, when the claim does not hold.
  */
 export function checkTier(tier: 'ram' | 'disk', delta: CacheCounters, fileBytes: number): string {
-  const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
   const seen = `served ram ${mib(delta.served.ram)}, disk ${mib(delta.served.disk)}, origin ${mib(delta.served.origin)}; filled from the object store ${mib(delta.originBytes)}`;
   if (delta.served[tier] < TIER_SHARE_REQUIRED * fileBytes || delta.originBytes > 0) {
     throw new Error(`NOT FROM THE ${tier.toUpperCase()} TIER: the cache servers ${seen} for a ${mib(fileBytes)} file`);
   }
   return `cache servers ${seen}`;
+}
+
+/** Object bytes the S3 gateways sent to clients. */
+export const GATEWAY_SENT_BYTES_METRIC = 'granary_s3_gateway_sent_bytes_total';
+
+/**
+ * Checks that a warm read of `fileBytes` through the S3 gateways was one: the gateways sent the whole file and the
+ * cache servers filled nothing from the object store. (The blocks a gateway's own server owns come from its store
+ * without a peer request, so served-bytes counters do not add up to the file here, unlike checkTier's.) Returns the
+ * note for the footer; throws, naming what the servers did instead, when the claim does not hold.
+ */
+export function checkWarmGateway(delta: CacheCounters, sentBytes: number, fileBytes: number): string {
+  const seen = `the S3 gateways sent ${mib(sentBytes)}; the cache servers served each other ram ${mib(delta.served.ram)}, disk ${mib(delta.served.disk)}, origin ${mib(delta.served.origin)} and filled ${mib(delta.originBytes)} from the object store`;
+  if (sentBytes < fileBytes || delta.originBytes > 0) throw new Error(`NOT WARM: ${seen} for a ${mib(fileBytes)} file`);
+  return seen;
 }

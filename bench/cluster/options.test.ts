@@ -1,5 +1,14 @@
+import { parseList } from '../options';
 import { GIB, MIB } from '../units';
-import { checkCacheOptions, DEFAULT_CACHE_OPTIONS, nodeAddress, withServerCaps } from './options';
+import { CACHE_ROW_GROUPS, checkCacheOptions, DEFAULT_CACHE_OPTIONS, nodeAddress, withServerCaps } from './options';
+
+describe('row groups', () => {
+  it('runs every group by default, the S3 gateway included, and takes --only gateway in table order', () => {
+    expect(DEFAULT_CACHE_OPTIONS.only).toEqual(['cold', 'warm-ram', 'warm-disk', 'gateway', 'fan-out', 'hot-blocks', 'ceiling']);
+    expect(parseList('gateway,warm-ram,cold', CACHE_ROW_GROUPS, 'row group')).toEqual(['cold', 'warm-ram', 'gateway']);
+    expect(() => parseList('s3', CACHE_ROW_GROUPS, 'row group')).toThrow('choose from cold,warm-ram,warm-disk,gateway,fan-out,hot-blocks,ceiling');
+  });
+});
 
 describe('nodeAddress', () => {
   it('puts simulated node i on 127.0.0.(11 + i)', () => {

@@ -3,7 +3,7 @@ import { DEFAULT_READ_PATH_CONFIG } from '../../src/config/read-path';
 import { GIB, MIB } from '../units';
 
 /** The groups of rows (`--only` takes a comma-separated list of these), in table order. */
-export const CACHE_ROW_GROUPS = ['cold', 'warm-ram', 'warm-disk', 'fan-out', 'hot-blocks', 'ceiling'] as const;
+export const CACHE_ROW_GROUPS = ['cold', 'warm-ram', 'warm-disk', 'gateway', 'fan-out', 'hot-blocks', 'ceiling'] as const;
 
 /** One group of rows. */
 export type CacheRowGroup = (typeof CACHE_ROW_GROUPS)[number];
@@ -35,7 +35,7 @@ export interface CacheBenchOptions {
   serverDiskBytes: number;
   /** Size of each read() on a mount. */
   blockBytes: number;
-  /** The direct side's ranged GETs: size and number in flight. */
+  /** The direct side's ranged GETs, and the S3 gateway rows' GetObject calls: size and number in flight. */
   rangeBytes: number;
   parallel: number;
   /** Longest one measured run may take before it is stopped and shown as an error. */

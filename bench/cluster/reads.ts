@@ -2,6 +2,9 @@
 // staggered), and the SDK's ranged GETs; every reader's bytes are checked against the source.
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { parseContentRange } from '../../src/objectstore/s3-get';
 import type { ObjectStore } from '../../src/objectstore/store';
 import type { Fixture } from '../fixture';
 import { readInOrder } from '../workloads/store-ops';
@@ -38,11 +41,29 @@ export async function readWholeFiles(files: readonly string[], fixture: Fixture,
 }
 
 /** The SDK straight at the object: `parallel` ranged GETs of `rangeBytes` in flight, hashed in order. */
-export async function readThroughStore(store: ObjectStore, key: string, fixture: Fixture, rangeBytes: number, parallel: number): Promise<TimedRead> {
+export async function readThroughStore(store: Pick<ObjectStore, 'get'>, key: string, fixture: Fixture, rangeBytes: number, parallel: number): Promise<TimedRead> {
   const start = performance.now();
   const hash = createHash('sha256');
   const bytes = await readInOrder(store, key, fixture.size, rangeBytes, parallel, (data) => hash.update(data));
   const seconds = (performance.now() - start) / 1000;
   checkWholeFile({ bytes, sha256: hash.digest('hex') }, fixture, 'the SDK');
   return { bytes, seconds };
+}
+
+/**
+ * A bucket read with a plain @aws-sdk/client-s3 client's GetObject, as an S3 user's program reads it (a model
+ * loader pointed at the S3 gateway, or at the object store): the response body is the SDK's stream, unread until
+ * the caller reads it. Only get() of an ObjectStore, for readThroughStore.
+ */
+export function sdkGetter(client: S3Client, bucket: string): Pick<ObjectStore, 'get'> {
+  return {
+    async get(key, options = {}) {
+      const { range } = options;
+      const output = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(range && { Range: `bytes=${range.start}-${range.end - 1}` }) }));
+      if (!(output.Body instanceof Readable)) throw new Error(`GetObject of ${key} returned no readable body`);
+      const answered = parseContentRange(output.ContentRange);
+      const size = answered?.size ?? output.ContentLength ?? 0;
+      return { body: output.Body, size, etag: output.ETag ?? '', range: answered?.range ?? { start: 0, end: size } };
+    },
+  };
 }

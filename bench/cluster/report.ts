@@ -18,12 +18,16 @@ export interface CacheReportContext {
 /** How each column is set up, for the footer. */
 export function columnSettings(options: CacheBenchOptions): Record<CacheColumn, string> {
   const last = nodeAddress(options.nodes - 1);
+  const gateway = options.only.includes('gateway');
+  const sdk = `a new plain @aws-sdk/client-s3 S3Client per read (path style, SDK defaults otherwise) with ${options.parallel} × ${formatSize(options.rangeBytes)} ranged GetObject calls in flight, each body streamed into its range's buffer, the ranges hashed in order`;
   return {
     'granary+cache': `\`granary mount s3://BUCKET/vol MNT --read-only --cache-peers URLS --cache-token-file FILE\` (RAM copy ${formatSize(DEFAULT_MOUNT_RAM_CACHE_BYTES)} by default) reading through ${options.nodes} ` +
-      `\`granary cache serve\` on ${nodeAddress(0)}–${last} (--ram-bytes ${formatSize(options.serverRamBytes)} --disk-bytes ${formatSize(options.serverDiskBytes)} --disk-free-floor 0, disk tier in a fresh temp dir each run)`,
+      `\`granary cache serve\` on ${nodeAddress(0)}–${last} (--ram-bytes ${formatSize(options.serverRamBytes)} --disk-bytes ${formatSize(options.serverDiskBytes)} --disk-free-floor 0, disk tier in a fresh temp dir each run)` +
+      (gateway ? `; in the S3 gateway rows, no mount: the servers also get \`--s3-listen NODE:PORT --s3-keys-file FILE\` (one key granted the bucket, in a 0600 file of the run's temp dir, removed with it), and the reader is ${sdk}, signed with that key, at ${nodeAddress(0)}'s gateway` : ''),
     granary: '`granary mount s3://BUCKET/vol MNT --read-only`, no cache servers: each mount reads the object store',
     rclone: 'the main bench\'s `rclone mount` (bench/sides/rclone.ts: --vfs-cache-mode writes, else defaults), a fresh cache dir per mount',
-    direct: `@aws-sdk/client-s3 through granary's S3Store in the bench process: ${options.parallel} × ${formatSize(options.rangeBytes)} ranged GETs in flight, hashed in order`,
+    direct: `@aws-sdk/client-s3 through granary's S3Store in the bench process: ${options.parallel} × ${formatSize(options.rangeBytes)} ranged GETs in flight, hashed in order` +
+      (gateway ? ` (its GETs take S3Store's lean SigV4 path, not the SDK's GetObject); in the S3 gateway rows, the gateway's client at the object store: ${sdk}` : ''),
     local: 'a copy of the file on the scratch folder\'s local disk, read once to fill the page cache, then read again (timed) by the same reader thread',
   };
 }
@@ -64,17 +68,22 @@ export function renderCacheReport(result: CacheBenchResult, options: CacheBenchO
   ].join('\n');
 }
 
-/** One line per measurement with a note (the rows one measurement filled share it): `rows column run N: note`. */
+/**
+ * One line per measurement with a note: `rows column run N: note`. The rows one measurement filled share its note
+ * and come one after another in `raw`; two measurements whose notes read alike (the mount's and the S3 gateway's cold
+ * reads) stay two lines.
+ */
 export function notesPerRun(result: Pick<CacheBenchResult, 'raw'>): string[] {
-  const lines = new Map<string, { rows: string[]; line: (rows: string) => string }>();
+  const lines: Array<{ rows: string[]; line: (rows: string) => string }> = [];
+  let previous: CacheBenchResult['raw'][number] | undefined;
   for (const run of result.raw) {
+    const same = previous?.note !== undefined && previous.note === run.note && previous.column === run.column && previous.run === run.run;
+    previous = run;
     if (!run.note) continue;
-    const key = `${run.column}\n${run.run}\n${run.note}`;
-    const entry = lines.get(key) ?? { rows: [], line: (rows: string) => `${rows} ${run.column} run ${run.run}: ${run.note}` };
-    entry.rows.push(run.row);
-    lines.set(key, entry);
+    if (same) lines.at(-1)!.rows.push(run.row);
+    else lines.push({ rows: [run.row], line: (rows: string) => `${rows} ${run.column} run ${run.run}: ${run.note}` });
   }
-  return [...lines.values()].map((entry) => entry.line(entry.rows.join(' + ')));
+  return lines.map((entry) => entry.line(entry.rows.join(' + ')));
 }
 
 /** The lines of "How to read it" on the rows that ran. */
@@ -87,6 +96,8 @@ function method(options: CacheBenchOptions): string[] {
     ...(options.only.includes('warm-ram') || options.only.includes('warm-disk')
       ? ['- Each warm read is checked against the servers\' /metrics: at least 95% of the file served from the tier claimed and nothing filled from the object store, else the cell is an error (the counts are in the notes per run).']
       : []),
+    ...about('gateway', 'S3 gateway: new cache servers on empty disk dirs, each also serving the S3 API; a new SDK client reads the file through the gateway of one node (its server fetches every block from the block\'s owner on the ring, its own from its store), then a second new client reads it again (warm: at least the whole file sent by the gateways, nothing filled from the object store, else the cell is an error). ' +
+      'Direct in these rows is the same SDK code reading the object store itself, so the ratio is the gateway\'s cost alone. "Read from the object store" is what the server sent through the relay during the read ÷ the file size; it includes the HEAD the gateway asks the object store for each GetObject (to learn the version it serves).'),
     ...about('fan-out', `Fan-out: ${options.nodes} nodes × ${options.readersPerNode} readers start at once, one mount per node (granary+cache: on new, empty cache servers). ` +
       '"Read from the object store" is what the server sent through the relay during the reads, ÷ the file size: 1× = the bucket was read once for the whole cluster. ' +
       'It counts whole responses, also the part of a range a client abandoned: when readers of one file seek, rclone opens a new range to the end of its read chunk and drops the old one (visible with its --dump headers).'),

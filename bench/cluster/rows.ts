@@ -8,6 +8,10 @@ export type CacheRowId =
   | 'cold'
   | 'warm-ram'
   | 'warm-disk'
+  | 'gateway-cold'
+  | 'gateway-warm'
+  | 'gateway-cold-origin'
+  | 'gateway-warm-origin'
   | 'fan-out-origin'
   | 'fan-out-speed'
   | 'hot-served'
@@ -56,6 +60,8 @@ export function cacheRows(options: CacheBenchOptions): CacheRowSpec[] {
   const shared = `readers share the node's mount (RAM copy ${formatSize(DEFAULT_MOUNT_RAM_CACHE_BYTES)})`;
   const alone = 'each reader on a mount of its own (no shared copy)';
   const versusCold: Comparison[] = [{ label: 'cold granary', row: 'cold', column: 'granary' }, { label: 'cold rclone', row: 'cold', column: 'rclone' }];
+  const getObjects = `${options.parallel} × ${formatSize(options.rangeBytes)} ranged GetObject in flight`;
+  const gateway = 'SDK through the S3 gateway';
   return [
     {
       id: 'cold', group: 'cold', title: `cold read of a ${file} file, cache servers empty`, unit: 'MiB/s', better: 'higher',
@@ -70,6 +76,26 @@ export function cacheRows(options: CacheBenchOptions): CacheRowSpec[] {
     {
       id: 'warm-disk', group: 'warm-disk', title: 'warm read from the disk tier (servers restarted, page cache dropped), new mount', unit: 'MiB/s', better: 'higher', readers: `1, ${read} reads`,
       columns: ['granary+cache'], comparisons: versusCold,
+    },
+    {
+      id: 'gateway-cold', group: 'gateway', title: `${gateway}: cold read of the ${file} file, cache servers empty`, unit: 'MiB/s', better: 'higher',
+      readers: `1 @aws-sdk/client-s3 client, ${getObjects}, bodies streamed, hashed in order; direct: the same at the object store`,
+      columns: ['granary+cache', 'direct'],
+      comparisons: [{ label: 'direct', row: 'gateway-cold', column: 'direct' }, { label: 'cold mount', row: 'cold', column: 'granary+cache' }],
+    },
+    {
+      id: 'gateway-warm', group: 'gateway', title: `${gateway}: warm read (the same read again, new client)`, unit: 'MiB/s', better: 'higher',
+      readers: `1 @aws-sdk/client-s3 client, ${getObjects}`, columns: ['granary+cache'],
+      comparisons: [{ label: 'direct', row: 'gateway-cold', column: 'direct' }, { label: 'warm-RAM mount', row: 'warm-ram', column: 'granary+cache' }],
+    },
+    {
+      id: 'gateway-cold-origin', group: 'gateway', title: `${gateway}, cold read: read from the object store`, unit: '× file', better: 'lower',
+      readers: 'the cold read above; direct: its read', columns: ['granary+cache', 'direct'],
+      comparisons: [{ label: 'direct', row: 'gateway-cold-origin', column: 'direct' }],
+    },
+    {
+      id: 'gateway-warm-origin', group: 'gateway', title: `${gateway}, warm read: read from the object store`, unit: '× file', better: 'lower',
+      readers: 'the warm read above', columns: ['granary+cache'], comparisons: [],
     },
     {
       id: 'fan-out-origin', group: 'fan-out', title: `fan-out, ${fanOut}, all at once: read from the object store`, unit: '× file', better: 'lower',

@@ -50,6 +50,24 @@ describe('comparisons', () => {
     expect(comparisonText(rows, row('page-cache'))).toBe('–');
   });
 
+  it('compares the S3 gateway\'s reads with the same SDK read of the object store and with the mount\'s cold and warm reads', () => {
+    const gateway = results({
+      cold: { 'granary+cache': ok(200) },
+      'warm-ram': { 'granary+cache': ok(600) },
+      'gateway-cold': { 'granary+cache': ok(150, 100, 120), direct: ok(300) },
+      'gateway-warm': { 'granary+cache': ok(450) },
+      'gateway-cold-origin': { 'granary+cache': ok(1.02), direct: ok(1.0) },
+      'gateway-warm-origin': { 'granary+cache': ok(0.0001) },
+    });
+    const of = (id: CacheRowId) => gateway.find((candidate) => candidate.id === id)!;
+    expect(comparisonText(gateway, of('gateway-cold'))).toBe('0.40× direct, 0.60× cold mount');
+    expect(comparisonText(gateway, of('gateway-warm'))).toBe('1.50× direct, 0.75× warm-RAM mount');
+    expect(comparisonText(gateway, of('gateway-cold-origin'))).toBe('0.98× direct');
+    expect(comparisonText(gateway, of('gateway-warm-origin'))).toBe('–');
+    // Run alone (--only gateway), the rows still compare with their own direct cell.
+    expect(comparisonText(gateway.filter((row) => row.group === 'gateway'), of('gateway-warm'))).toBe('1.50× direct');
+  });
+
   it('states the ceiling as warm RAM ÷ page cache, or nothing when either is missing', () => {
     expect(ceilingNote(rows)).toBe('warm read from the RAM tier 600 MiB/s ÷ local page-cache read 1500 MiB/s = 0.40× of the ceiling on this machine');
     expect(ceilingNote(results({ 'warm-ram': { 'granary+cache': ok(600) } }))).toBeUndefined();
@@ -69,6 +87,18 @@ describe('renderCacheTable', () => {
     expect(lines).toHaveLength(4);
   });
 
+  it('prints the S3 gateway rows in the granary+cache and direct columns only, saying how the SDK reads', () => {
+    const rows = results({
+      'gateway-cold': { 'granary+cache': ok(120), direct: ok(300) },
+      'gateway-warm-origin': { 'granary+cache': ok(0.0001) },
+    }).filter((row) => row.group === 'gateway');
+    const lines = renderCacheTable(rows, CACHE_COLUMNS).split('\n');
+    expect(lines[0]).toBe('| measurement | readers | granary+cache | direct | granary+cache is (>1× = better than) |');
+    expect(lines[2]).toBe('| SDK through the S3 gateway: cold read of the 1 GiB file, cache servers empty (MiB/s) | 1 @aws-sdk/client-s3 client, 16 × 8 MiB ranged GetObject in flight, bodies streamed, hashed in order; direct: the same at the object store | 120 | 300 | 0.40× direct |');
+    expect(lines[5]).toBe(`| SDK through the S3 gateway, warm read: read from the object store (× file) | the warm read above | 0.00 | ${NOT_APPLICABLE} | – |`);
+    expect(lines).toHaveLength(6);
+  });
+
   it('leaves out the columns no row has, and spreads every cell', () => {
     const rows = results({ 'page-cache': { local: ok(2000, 1000, 1500) } }).filter((row) => row.id === 'page-cache');
     expect(usedColumns(rows, CACHE_COLUMNS)).toEqual(['local']);
@@ -79,6 +109,13 @@ describe('renderCacheTable', () => {
 describe('rows', () => {
   it('keeps the rows of the chosen groups, in table order', () => {
     expect(selectedRows({ ...DEFAULT_CACHE_OPTIONS, only: ['hot-blocks', 'cold'] }).map((row) => row.id)).toEqual(['cold', 'hot-served', 'hot-speed', 'hot-alone-served', 'hot-alone-speed']);
+  });
+
+  it('makes the S3 gateway a group of its own, between the mount\'s warm rows and the fan-out', () => {
+    expect(selectedRows({ ...DEFAULT_CACHE_OPTIONS, only: ['gateway'] }).map((row) => row.id)).toEqual(['gateway-cold', 'gateway-warm', 'gateway-cold-origin', 'gateway-warm-origin']);
+    const all = cacheRows(DEFAULT_CACHE_OPTIONS).map((row) => row.id);
+    expect(all.indexOf('gateway-cold')).toBe(all.indexOf('warm-disk') + 1);
+    expect(all.indexOf('fan-out-origin')).toBe(all.indexOf('gateway-warm-origin') + 1);
   });
 
   it('compares only with rows that exist, and every row has a column', () => {

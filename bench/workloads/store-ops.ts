@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { ByteRange, ObjectStore } from '../../src/objectstore/store';
 
 /** Reads an object, or a range of it, into one Buffer. */
-export async function getBytes(store: ObjectStore, key: string, range?: ByteRange): Promise<Buffer> {
+export async function getBytes(store: Pick<ObjectStore, 'get'>, key: string, range?: ByteRange): Promise<Buffer> {
   const result = await store.get(key, range ? { range } : {});
   const length = result.range.end - result.range.start;
   const buffer = Buffer.allocUnsafe(length);
@@ -22,7 +22,7 @@ export async function getBytes(store: ObjectStore, key: string, range?: ByteRang
  * Reads `size` bytes of an object as ranged GETs of `rangeBytes`, `parallel` in flight, and hands each range to
  * `consume` in order (so that a hash sees the bytes in sequence); returns the bytes consumed.
  */
-export async function readInOrder(store: ObjectStore, key: string, size: number, rangeBytes: number, parallel: number, consume: (data: Buffer) => void): Promise<number> {
+export async function readInOrder(store: Pick<ObjectStore, 'get'>, key: string, size: number, rangeBytes: number, parallel: number, consume: (data: Buffer) => void): Promise<number> {
   const count = Math.ceil(size / rangeBytes);
   const pending = new Map<number, Promise<Buffer>>();
   let next = 0;
