@@ -39,7 +39,8 @@ export interface ClusterConfig {
 
 /**
  * The defaults. 10.213.0.0/16 is used only on the harness's own bridge; nothing routes it off the
- * machine (ip_forward stays as it is and the drop rule refuses anything else from the pod network).
+ * machine (ip_forward stays as it is, forwarding is switched on for the bridge alone when a Service is
+ * routed to pods, and the drop rule refuses anything else from the pod network).
  * GRANARY_CLUSTER_DIR moves baseDir (default /var/tmp/granary-cluster).
  */
 export function defaultClusterConfig(): ClusterConfig {

@@ -5,21 +5,26 @@
 // read-only from a static PV. The object store is a versitygw on the host behind a relay that counts
 // the bytes it sends, outside granary. What differs from the README is only what this node needs: the
 // local image names, the test endpoint and credentials, where the node's kubelet and disks are, and a
-// reclaim-delete StorageClass (the README's values have none). Prometheus (the Debian package) scrapes the
-// cache pods and the node plugin (its mounts' metrics), and every query of the chart's dashboard must answer.
-import { createHash } from 'node:crypto';
+// reclaim-delete StorageClass (the README's values have none) and an access key of the cache's S3 endpoint.
+// Prometheus (the Debian package) scrapes the cache pods and the node plugin (its mounts' metrics), and every
+// query of the chart's dashboard must answer. A Pod of another namespace downloads a model with boto3 through the
+// node-local S3 endpoint, as the README's "Reading through the cache without a mount" configures one.
+import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { stringify } from 'yaml';
+import type { Boto3Download } from '../support/s3-clients';
 import { type S3Server, s3Client, startS3Server } from '../support/s3-server';
 import { type CountingRelay, startCountingRelay } from '../support/tcp-relay';
 import { toolPath } from '../support/tools';
+import toolVersions from '../tools/versions.json';
 import { findLeftovers } from './cleanup';
 import { waitFor } from './daemon';
 import { run } from './exec';
 import { mountsOfType } from './mounts';
 import { type ClusterNode, bootNode } from './node';
+import { runPod } from './pods';
 import { type Prometheus, SCRAPE_INTERVAL_S, dashboardQueries, resolveQuery, startPrometheus } from './prometheus';
 import { type StorageClassValues, helmInstallArgs, localExample, readmeInstall, storageClassesOf } from './readme';
 
@@ -43,6 +48,14 @@ const SCALE_OUT_READ_LIMIT = 1.05;
 const TERMINATION_GRACE_S = 30;
 /** The inference Deployment's replicas after the scale-out. */
 const REPLICAS = 3;
+/** The cache's S3 endpoint: the access key the values give it (cache.s3Gateway.keys.create, the chart makes its secret) and the folder of the test bucket the key reads. */
+const GATEWAY_KEY_ID = 'GRANARYCLUSTERTEST01';
+const GATEWAY_PREFIX = 'models/boto3/';
+/** The namespace of the Pod that loads a model through the S3 endpoint: its own, as the README's client pods. */
+const CLIENT_NAMESPACE = 'model-loaders';
+/** That model: five 4 MiB blocks of the cache and a part of a sixth, which boto3 reads in ranged GETs of its default 8 MiB chunk. */
+const GATEWAY_MODEL_BYTES = 20 * 1024 * 1024 + 12_345;
+const BOTO3_CHUNK_BYTES = 8 * 1024 * 1024;
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 const seconds = (since: number): number => Math.round((Date.now() - since) / 100) / 10;
@@ -75,7 +88,7 @@ describe('granary installed as the README says, with its examples, on a one-node
     await add('kubectl get pods -A -o wide', async () => (await kubectl(['get', 'pods', '-A', '-o', 'wide'])).stdout);
     await add('kubectl get pvc,pv -A', async () => (await kubectl(['get', 'pvc,pv', '-A'])).stdout);
     await add('kubectl get events -A (latest last)', async () => (await kubectl(['get', 'events', '-A', '--sort-by=.lastTimestamp'])).stdout);
-    for (const namespace of [NAMESPACE, 'default']) {
+    for (const namespace of [NAMESPACE, 'default', CLIENT_NAMESPACE]) {
       const pods = await json<{ items: { metadata: { name: string } }[] }>(['get', 'pods', '-n', namespace]).catch(() => ({ items: [] }));
       for (const pod of pods.items) {
         await add(`kubectl logs -n ${namespace} ${pod.metadata.name} --all-containers`,
@@ -202,7 +215,11 @@ describe('granary installed as the README says, with its examples, on a one-node
       secrets: { endpoint: relay.endpoint },
       // The kubelet's root dir here, and host paths inside the harness's folder (its teardown removes them).
       node: { kubeletDir: node.dirs.kubelet, stateDir },
-      cache: { disk: { hostPath: path.join(node.config.baseDir, 'granary', 'cache') } },
+      cache: {
+        disk: { hostPath: path.join(node.config.baseDir, 'granary', 'cache') },
+        // The S3 endpoint's key for the boto3 Pod, as the README's trial way gives one: a folder of the test bucket.
+        s3Gateway: { keys: { create: { [GATEWAY_KEY_ID]: { grants: [`${bucket}/${GATEWAY_PREFIX}`] } } } },
+      },
       // Helm replaces lists: the README's classes, and one that deletes its prefix with its PVC.
       storageClasses: [...readmeClasses, scratch],
     };
@@ -477,6 +494,76 @@ describe('granary installed as the README says, with its examples, on a one-node
     await kubectl(['delete', 'pvc', 'llm-checkpoints', '-n', 'default', '--wait=true']);
     await kubectl(['wait', '--for=jsonpath={.status.phase}=Released', `pv/${trainingVolume}`, `--timeout=${KUBECTL_WAIT}`]);
     expect(await keysUnder('default/llm-checkpoints/')).toContain('default/llm-checkpoints/final/model.bin');
+  });
+
+  step('a Pod of another namespace downloads a model with boto3 through the node-local S3 endpoint: ranged GETs, one read from the store, the cache pod\'s counters', 'gateway', async () => {
+    // The model, put in the bucket straight (not through the relay, which counts what granary reads).
+    const data = randomBytes(GATEWAY_MODEL_BYTES);
+    const key = `${GATEWAY_PREFIX}model.safetensors`;
+    await store.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: data }));
+
+    // The chart's Service. This node runs neither kube-proxy nor cluster DNS: the harness routes the ClusterIP to the endpoint
+    // kube-proxy would pick (Local: this node's cache pod, the one the upgrade of the survival step made), and the Pod
+    // resolves the Service's name to it through hostAliases, as cluster DNS would answer.
+    const service = `${RELEASE}-s3`;
+    const host = `${service}.${NAMESPACE}.svc`;
+    expect((await kubectl(['get', 'service', service, '-n', NAMESPACE, '-o', 'jsonpath={.spec.internalTrafficPolicy}'])).stdout).toBe('Local');
+    const clusterIp = await node.routeService(NAMESPACE, service);
+
+    // The key from the Secret the chart made (NOTES.txt's kubectl), copied into a Secret of the client's namespace.
+    type Keys = { keys: { accessKeyId: string; secretAccessKey: string; grants: string[] }[] };
+    const keysJson = (await kubectl(['get', 'secret', `${RELEASE}-s3-gateway-keys`, '-n', NAMESPACE, '-o', 'jsonpath={.data.keys\\.json}'])).stdout;
+    const reader = (JSON.parse(Buffer.from(keysJson, 'base64').toString('utf8')) as Keys).keys.find((entry) => entry.accessKeyId === GATEWAY_KEY_ID);
+    expect(reader?.grants).toEqual([`${bucket}/${GATEWAY_PREFIX}`]);
+    await kubectl(['create', 'namespace', CLIENT_NAMESPACE]);
+    await kubectl(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'model-reader', namespace: CLIENT_NAMESPACE },
+      stringData: { AWS_ACCESS_KEY_ID: reader!.accessKeyId, AWS_SECRET_ACCESS_KEY: reader!.secretAccessKey } }));
+    // The tests' own boto3 runner (e2e/support/s3_client.py), its endpoint and region left to boto3's environment.
+    await kubectl(['create', 'configmap', 's3-client', '-n', CLIENT_NAMESPACE, `--from-file=${path.join(ROOT, 'e2e', 'support', 's3_client.py')}`]);
+    const job = { operation: 'download', endpoint: null, region: null, bucket, key, file: '/scratch/model.safetensors',
+      chunkBytes: BOTO3_CHUNK_BYTES, concurrency: 4 };
+
+    const before = relay.downstreamBytes;
+    const endpoint = `http://${host}:9000`;
+    const pod = await runPod(node, 'boto3-download', {
+      image: node.images.boto3,
+      args: ['/scripts/s3_client.py', JSON.stringify(job)],
+      envFrom: [{ secretRef: { name: 'model-reader' } }],
+      // The README's settings; AWS_DEFAULT_REGION besides its AWS_REGION, since boto3 reads only the former.
+      env: [{ name: 'AWS_ENDPOINT_URL', value: endpoint }, { name: 'AWS_REGION', value: 'us-east-1' }, { name: 'AWS_DEFAULT_REGION', value: 'us-east-1' }],
+      securityContext: { runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+      volumeMounts: [{ name: 'scripts', mountPath: '/scripts', readOnly: true }, { name: 'scratch', mountPath: '/scratch' }],
+    }, {
+      hostAliases: [{ ip: clusterIp, hostnames: [host] }],
+      volumes: [{ name: 'scripts', configMap: { name: 's3-client' } }, { name: 'scratch', emptyDir: {} }],
+    }, CLIENT_NAMESPACE);
+    const readFromStore = relay.downstreamBytes - before;
+    timings.gatewayPodSeconds = pod.startSeconds;
+    expect({ phase: pod.phase, exitCode: pod.exitCode }).toEqual({ phase: 'Succeeded', exitCode: 0 });
+
+    // The Pod's own account: the pinned boto3, the model's bytes, a HeadObject then one ranged GET per 8 MiB (s3transfer
+    // leaves the last one open-ended), all at the Service's name.
+    const download = JSON.parse(pod.logs.trim().split('\n').at(-1)!) as Boto3Download;
+    expect(download).toMatchObject({ sha256: sha256(data), bytes: GATEWAY_MODEL_BYTES, versions: { boto3: toolVersions.boto3.version } });
+    expect(download.requests.map((request) => request.operation).sort()).toEqual(['GetObject', 'GetObject', 'GetObject', 'HeadObject']);
+    expect(download.requests.filter((request) => request.operation === 'GetObject').map((request) => request.range).sort())
+      .toEqual(['bytes=0-8388607', 'bytes=16777216-', 'bytes=8388608-16777215']);
+    expect(download.requests.every((request) => request.url.startsWith(`${endpoint}/${bucket}/${GATEWAY_PREFIX}`))).toBe(true);
+    // The cache read the model from the store once (a cold object: every block filled, none twice).
+    expect(readFromStore).toBeGreaterThanOrEqual(GATEWAY_MODEL_BYTES);
+    expect(readFromStore).toBeLessThanOrEqual(SCALE_OUT_READ_LIMIT * GATEWAY_MODEL_BYTES);
+    timings.gatewayReadMiB = Math.round(readFromStore / 1024 / 102.4) / 10;
+
+    // The cache pod's S3 counters, as Prometheus scraped them: every answer the Pod had, and the model's bytes, sent by the gateway.
+    if (!prometheus) throw new Error('no Prometheus');
+    const promql = prometheus;
+    const sent = `sum(granary_s3_gateway_sent_bytes_total{namespace="${NAMESPACE}"})`;
+    await waitFor('Prometheus to have scraped the S3 endpoint\'s answers', async () =>
+      Number((await promql.query(sent))[0]?.value[1] ?? 0) >= GATEWAY_MODEL_BYTES, READY_TIMEOUT_MS);
+    expect(Number((await promql.query(sent))[0]!.value[1])).toBe(GATEWAY_MODEL_BYTES);
+    const answers = await promql.query(`sum by (operation, code) (granary_s3_gateway_requests_total{namespace="${NAMESPACE}"})`);
+    expect(answers.map((sample) => `${sample.metric.operation} ${sample.metric.code} ${sample.value[1]}`).sort())
+      .toEqual(['GetObject 206 3', 'HeadObject 200 1']);
   });
 
   step('deleting the examples and helm uninstall unstage every volume; the teardown leaves nothing on the machine', 'uninstall', async () => {

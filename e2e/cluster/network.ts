@@ -1,6 +1,7 @@
 import * as fs from 'node:fs/promises';
 import type { ClusterConfig } from './config';
 import { run, succeeds } from './exec';
+import type { ServiceRoute } from './services';
 
 /** The harness's iptables chains: one that refuses pod traffic to foreign addresses, one for the Service DNAT. */
 export function chainNames(config: ClusterConfig): { readonly filter: string; readonly nat: string } {
@@ -38,6 +39,38 @@ export async function setUpNetwork(config: ClusterConfig): Promise<void> {
     '-j', 'DNAT', '--to-destination', `${config.nodeIp}:${config.apiServerPort}`]);
   await iptables('nat', ['-I', 'PREROUTING', '1', '-i', config.bridge, '-d', config.serviceCidr, ...comment, '-j', nat]);
   await iptables('nat', ['-I', 'OUTPUT', '1', '-d', config.serviceCidr, ...comment, '-j', nat]);
+}
+
+/** Where br_netfilter says whether bridged IPv4 traffic passes through iptables (and conntrack). */
+const BRIDGE_NF_CALL_IPTABLES = '/proc/sys/net/bridge/bridge-nf-call-iptables';
+
+/**
+ * Routes a Service's port to pods in place of kube-proxy (iptables mode), in the harness's nat chain: ClusterIP:port
+ * is DNAT-ed to one of the endpoints, each as likely (statistic random, as kube-proxy does), replacing the rules an
+ * earlier call made for it. A pod's packet to the ClusterIP goes to the host, its gateway; DNAT-ed to another pod, it
+ * is routed back onto the bridge, so forwarding is switched on for the bridge alone (not ip_forward: what other
+ * interfaces receive is not forwarded, and the egress chain refuses whatever leaves the bridge for an address
+ * outside the pod network; the setting goes with the bridge). The answer goes from pod to pod across the bridge and
+ * is un-DNAT-ed only because br_netfilter passes bridged traffic through conntrack, as kube-proxy requires too.
+ */
+export async function routeService(config: ClusterConfig, route: ServiceRoute): Promise<void> {
+  if ((await fs.readFile(BRIDGE_NF_CALL_IPTABLES, 'utf8').catch(() => 'missing')).trim() !== '1') {
+    throw new Error(`routing Service ${route.clusterIp}:${route.port} to pods needs bridged traffic to pass through iptables ` +
+      `(${BRIDGE_NF_CALL_IPTABLES} is not 1): 'modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1', as for kube-proxy`);
+  }
+  await fs.writeFile(`/proc/sys/net/ipv4/conf/${config.bridge}/forwarding`, '1');
+  const { nat } = chainNames(config);
+  const match = ['-d', `${route.clusterIp}/32`, '-p', 'tcp', '-m', 'tcp', '--dport', String(route.port)];
+  const { stdout } = await run('iptables', ['-w', '5', '-t', 'nat', '-S', nat]);
+  for (const rule of stdout.split('\n').filter((line) => line.startsWith(`-A ${nat} ${match.join(' ')} `))) {
+    await iptables('nat', ['-D', ...rule.split(' ').slice(1).map((word) => word.replace(/^"|"$/g, ''))]);
+  }
+  for (const [index, endpoint] of route.endpoints.entries()) {
+    const left = route.endpoints.length - index;
+    const pick = left > 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', (1 / left).toFixed(5)] : [];
+    await iptables('nat', ['-A', nat, ...match, ...pick, '-m', 'comment', '--comment', config.iptablesName,
+      '-j', 'DNAT', '--to-destination', `${endpoint.address}:${endpoint.port}`]);
+  }
 }
 
 /** The packets the egress chain has refused so far (its REJECT rules' counters). */

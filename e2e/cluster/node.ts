@@ -13,11 +13,15 @@ import { type CommandOutput, run } from './exec';
 import { type BuiltImage, IMAGE_NAMES, buildImages, importImages } from './images/build';
 import { acquireLock, releaseLock } from './lock';
 import { makeSharedMount } from './mounts';
-import { setUpNetwork } from './network';
+import { routeService, setUpNetwork } from './network';
 import { createPki, kubeconfig } from './pki';
+import { type EndpointSliceObject, type ServiceObject, type ServiceRoute, serviceRoutes } from './services';
 
 /** How long each part of the boot may take on a busy 2-core machine (generous: a deadline is a failure). */
 export const BOOT_TIMEOUTS_MS = { etcd: 60_000, apiServer: 120_000, containerd: 60_000, nodeReady: 180_000, serviceAccount: 120_000 };
+
+/** How long routeService waits for a Service's endpoints by default (the EndpointSlice controller follows pods' readiness). */
+export const SERVICE_ENDPOINTS_TIMEOUT_MS = 60_000;
 
 /** Seconds each boot phase took, for the report. */
 export type BootTimings = Record<string, number>;
@@ -32,6 +36,13 @@ export interface ClusterNode {
   readonly timings: BootTimings;
   /** Runs kubectl as the admin; rejects with its stderr on a non-zero exit. */
   kubectl(args: readonly string[], input?: string): Promise<CommandOutput>;
+  /**
+   * Lets pods reach a ClusterIP Service, in place of the kube-proxy this node does not run: its ports are routed to
+   * the endpoints kube-proxy would pick for this node (services.ts), once they are ready (waiting up to timeoutMs).
+   * The routes are fixed: a later change of the endpoints (a restarted pod) needs another call. Resolves with the
+   * Service's ClusterIP.
+   */
+  routeService(namespace: string, name: string, timeoutMs?: number): Promise<string>;
   /** Deletes every pod (so the kubelet tears their sandboxes down), stops every daemon, removes all the harness made. */
   stop(): Promise<void>;
 }
@@ -177,7 +188,19 @@ export async function bootNode(options: BootOptions = {}): Promise<ClusterNode> 
     mark('service-account');
     timings.boot = elapsed(bootStarted);
     log(`cluster: booted in ${timings.boot} s`);
-    return { config, dirs, kubeconfig: adminKubeconfig, images: IMAGE_NAMES, timings, kubectl, stop };
+    const routeServiceToPods = async (namespace: string, name: string, timeoutMs = SERVICE_ENDPOINTS_TIMEOUT_MS): Promise<string> => {
+      let routes: ServiceRoute[] = [];
+      await waitFor(`Service ${namespace}/${name} to have ready endpoints`, async () => {
+        const service = JSON.parse((await kubectl(['get', 'service', name, '-n', namespace, '-o', 'json'])).stdout) as ServiceObject;
+        const slices = JSON.parse((await kubectl(['get', 'endpointslices', '-n', namespace, '-l', `kubernetes.io/service-name=${name}`,
+          '-o', 'json'])).stdout) as { items: EndpointSliceObject[] };
+        routes = serviceRoutes(service, slices.items, config.nodeName);
+        return true;
+      }, timeoutMs, all);
+      for (const route of routes) await routeService(config, route);
+      return routes[0]!.clusterIp;
+    };
+    return { config, dirs, kubeconfig: adminKubeconfig, images: IMAGE_NAMES, timings, kubectl, routeService: routeServiceToPods, stop };
   } catch (error) {
     await stop().catch((cleanupError: Error) => log(`cluster: teardown after a failed boot failed: ${cleanupError.message}`));
     throw error;

@@ -1,10 +1,12 @@
 """Runs one job with the real boto3 S3 client, for e2e/support/s3-clients.ts.
 
-Reads the job as JSON on stdin, prints the result as JSON on stdout; a failure is a traceback on stderr and exit 1.
-Credentials come from the environment only (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), never from the job.
-Run with PYTHONPATH set to the pinned boto3 folder of e2e/tools/install.sh.
+Reads the job as JSON from its first argument or, without one, from stdin; prints the result as JSON on stdout; a
+failure is a traceback on stderr and exit 1. Credentials come from the environment only (AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY), never from the job. Run with PYTHONPATH set to the pinned boto3 folder of e2e/tools/install.sh
+(the cluster's boto3 image has it so, and runs this script in a Pod).
 
-Jobs (every one has "operation", "endpoint", "region", "bucket", and "caFile" or null):
+Jobs (every one has "operation", "endpoint", "region", "bucket", and "caFile" or null; an "endpoint" or "region" of
+null is boto3's own from the environment, AWS_ENDPOINT_URL and AWS_DEFAULT_REGION, as a configured Pod gives them):
   download  "key", "file", "chunkBytes", "concurrency": boto3's download_file, multipart when the object is larger
             than chunkBytes -> {"sha256", "bytes"}
   list      "prefix", "pageSize", "delimiter" or null: the list_objects_v2 paginator -> {"keys", "commonPrefixes", "pages"}
@@ -25,7 +27,6 @@ from botocore.config import Config
 
 def make_client(job, requests):
     config = Config(
-        region_name=job["region"],
         s3={"addressing_style": "path"},
         # One attempt: a failing request fails the job instead of being retried out of sight.
         retries={"total_max_attempts": 1},
@@ -34,7 +35,9 @@ def make_client(job, requests):
         max_pool_connections=max(10, job.get("concurrency") or 0),
     )
     verify = job.get("caFile") or True
-    client = boto3.session.Session().client("s3", endpoint_url=job["endpoint"], config=config, verify=verify)
+    if job.get("region") is not None:
+        config = config.merge(Config(region_name=job["region"]))
+    client = boto3.session.Session().client("s3", endpoint_url=job.get("endpoint"), config=config, verify=verify)
 
     def record(request, event_name, **_):
         headers = request.headers
@@ -96,7 +99,7 @@ OPERATIONS = {"download": download, "list": list_all, "head": head}
 
 
 def main():
-    job = json.load(sys.stdin)
+    job = json.loads(sys.argv[1]) if len(sys.argv) > 1 else json.load(sys.stdin)
     requests = []
     result = OPERATIONS[job["operation"]](make_client(job, requests), job)
     result["versions"] = {"boto3": boto3.__version__, "botocore": botocore.__version__, "s3transfer": s3transfer.__version__}

