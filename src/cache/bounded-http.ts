@@ -4,6 +4,8 @@
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { Counter } from 'prom-client';
+import type { Logger } from '../log/logger';
 import { ConnectionGate } from './connection-gate';
 import type { RefusalCap } from './metrics';
 
@@ -36,8 +38,8 @@ export interface BoundedHttpOptions {
   handle: (request: http.IncomingMessage, response: http.ServerResponse) => void;
   /** The body for a request Node could not parse (it is answered, then the connection closed). */
   faultBody: (fault: ClientFault) => FaultBody;
-  /** Hears each connection refused at accept, with the cap it went over. */
-  onRefused: (cap: RefusalCap, address: string | undefined, limit: number) => void;
+  /** Where a connection refused at accept is counted (by the cap it went over) and logged, at most once a minute. */
+  refusals: { counter: Counter<'cap'>; metricName: string; logger: Logger };
   /** Hears each request Node could not parse, once answered. */
   onFault?: (fault: ClientFault) => void;
 }
@@ -53,10 +55,19 @@ const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1000;
  */
 const LISTEN_BACKLOG = 4096;
 
+/** A refused connection is logged at most this often (a flood would otherwise flood the log). */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
+
+/** Whether the request announced a body (a length above zero, or chunks) that has not been read to its end. */
+export function hasUnreadBody(request: http.IncomingMessage): boolean {
+  return (request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0) && !request.complete;
+}
+
 /** An http.Server behind the connection caps and timeouts: listen(), then close() at shutdown. */
 export class BoundedHttpServer {
   private readonly server: http.Server;
   private readonly gate: ConnectionGate;
+  private lastRefusalLog = 0;
 
   constructor(private readonly options: BoundedHttpOptions) {
     const { limits } = options;
@@ -73,7 +84,7 @@ export class BoundedHttpServer {
     );
     // The total: Node closes the excess right after accept(), before any socket object exists.
     this.server.maxConnections = limits.maxConnections;
-    this.server.on('drop', (peer?: { remoteAddress?: string }) => options.onRefused('total', peer?.remoteAddress, limits.maxConnections));
+    this.server.on('drop', (peer?: { remoteAddress?: string }) => this.refused('total', peer?.remoteAddress, limits.maxConnections));
     // Per address: the gate stands in front of http.Server's own 'connection' listener (which attaches the HTTP
     // parser), so that a refused socket is destroyed before it has a parser, listeners or a byte read. Under a
     // flood of refused connections that is most of the garbage (and so of the memory) a refusal would cost.
@@ -81,7 +92,7 @@ export class BoundedHttpServer {
     this.server.removeAllListeners('connection');
     this.server.on('connection', (socket: Socket) => {
       if (!this.gate.admit(socket)) {
-        options.onRefused('address', socket.remoteAddress, limits.maxConnectionsPerAddress);
+        this.refused('address', socket.remoteAddress, limits.maxConnectionsPerAddress);
         return;
       }
       for (const listener of parse) listener.call(this.server, socket);
@@ -111,6 +122,17 @@ export class BoundedHttpServer {
       this.server.close(() => resolve());
       this.server.closeIdleConnections();
     });
+  }
+
+  /** Counts a connection refused at accept and logs it, at most once a minute. */
+  private refused(cap: RefusalCap, address: string | undefined, limit: number): void {
+    const { counter, metricName, logger } = this.options.refusals;
+    counter.inc({ cap });
+    const now = Date.now();
+    if (now - this.lastRefusalLog < REFUSAL_LOG_INTERVAL_MS) return;
+    this.lastRefusalLog = now;
+    const flag = cap === 'address' ? '--max-connections-per-address' : '--max-connections';
+    logger.warn({ address, cap, limit }, `refused a connection over the cap of ${limit} (${flag}); further refusals are counted in ${metricName} and logged at most once a minute`);
   }
 
   /**

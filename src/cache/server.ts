@@ -9,8 +9,8 @@ import type { Logger } from '../log/logger';
 import { isObjectStoreError } from '../objectstore/errors';
 import { blockRange } from './block';
 import type { BlockStore } from './block-store';
-import { BoundedHttpServer, type ServerLimits } from './bounded-http';
-import type { CacheMetrics, RefusalCap } from './metrics';
+import { BoundedHttpServer, hasUnreadBody, type ServerLimits } from './bounded-http';
+import type { CacheMetrics } from './metrics';
 import { BadBlockQuery, BlockPastEnd, HEADERS, PATHS, parseBlockQuery, tokenMatches, type ErrorBody, type ServerInfo } from './protocol';
 
 /** Runs a warm-up for POST /v1/warmup: calls `progress` with lines to stream, resolves with the summary line. */
@@ -48,16 +48,12 @@ class HttpError extends Error {
 
 const MAX_JSON_BODY = 64 * 1024;
 
-/** A refused connection is logged at most this often (a flood would otherwise flood the log). */
-const REFUSAL_LOG_INTERVAL_MS = 60_000;
-
 /** The cache server: listen(), then close() at shutdown (stops accepting, waits for requests in flight). */
 export class CacheServer {
   private readonly server: BoundedHttpServer;
   private readonly buckets: ReadonlySet<string>;
   private ready = false;
   private readonly closing = new AbortController();
-  private lastRefusalLog = 0;
 
   constructor(private readonly options: CacheServerOptions) {
     this.buckets = new Set(options.buckets);
@@ -66,7 +62,7 @@ export class CacheServer {
       handle: (request, response) => void this.handle(request, response),
       faultBody: ({ code, message }) => ({ contentType: 'application/json', body: JSON.stringify({ error: { code, message } } satisfies ErrorBody) }),
       onFault: ({ status }) => this.options.metrics.requests.inc({ path: 'other', code: String(status) }),
-      onRefused: (cap, address, limit) => this.refused(cap, address, limit),
+      refusals: { counter: options.metrics.refusedConnections, metricName: 'granary_cache_refused_connections_total', logger: options.logger },
     });
   }
 
@@ -104,7 +100,7 @@ export class CacheServer {
         const text = JSON.stringify(body);
         // Without the token, or with a body not read, the connection ends with the answer: Node would otherwise
         // read (and drop) whatever body the client announced before taking its next request.
-        const close = answer.status === 401 || (hasBody(request) && !request.complete);
+        const close = answer.status === 401 || hasUnreadBody(request);
         response.writeHead(answer.status, {
           'content-type': 'application/json',
           'content-length': Buffer.byteLength(text),
@@ -255,16 +251,6 @@ export class CacheServer {
     return new HttpError(502, 'OriginUnavailable', `filling the block from the object store failed: ${message}`);
   }
 
-  /** Counts a connection refused at accept and logs it, at most once a minute. */
-  private refused(cap: RefusalCap, address: string | undefined, limit: number): void {
-    this.options.metrics.refusedConnections.inc({ cap });
-    const now = Date.now();
-    if (now - this.lastRefusalLog < REFUSAL_LOG_INTERVAL_MS) return;
-    this.lastRefusalLog = now;
-    const flag = cap === 'address' ? '--max-connections-per-address' : '--max-connections';
-    this.options.logger.warn({ address, cap, limit }, `refused a connection over the cap of ${limit} (${flag}); further refusals are counted in granary_cache_refused_connections_total and logged at most once a minute`);
-  }
-
   private text(response: http.ServerResponse, status: number, text: string): void {
     response.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) });
     response.end(text);
@@ -275,11 +261,6 @@ export class CacheServer {
     response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     response.end(text);
   }
-}
-
-/** Whether the request announced a body (a length above zero, or chunks). */
-function hasBody(request: http.IncomingMessage): boolean {
-  return request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0;
 }
 
 /** The HTTP status the object store answered, when the error's cause kept it (the SDK's and the lean GET's errors do). */

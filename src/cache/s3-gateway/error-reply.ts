@@ -71,13 +71,16 @@ export function escapeXml(text: string): string {
     .replace(/[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/gu, '\uFFFD');
 }
 
+/** S3's `<Error>` document: Code and Message, then Resource and RequestId when the request got that far. */
+export function errorDocument(code: string, message: string, context?: Omit<ErrorContext, 'method'>): string {
+  const about = context ? `<Resource>${escapeXml(context.resource)}</Resource><RequestId>${escapeXml(context.requestId)}</RequestId>` : '';
+  return `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message>${about}</Error>`;
+}
+
 /** S3's answer to `error` for the request in `context`: `<Error>` with Code, Message, Resource and RequestId. */
 export function errorReply(error: S3Error, context: ErrorContext): ErrorReply {
   const headers: Record<string, string> = { ...error.headers, 'x-amz-request-id': context.requestId };
   if (context.method === 'HEAD') return { status: error.status, headers, body: '' };
-  const body =
-    '<?xml version="1.0" encoding="UTF-8"?>' +
-    `<Error><Code>${error.code}</Code><Message>${escapeXml(error.message)}</Message>` +
-    `<Resource>${escapeXml(context.resource)}</Resource><RequestId>${escapeXml(context.requestId)}</RequestId></Error>`;
+  const body = errorDocument(error.code, error.message, context);
   return { status: error.status, headers: { ...headers, 'content-type': 'application/xml' }, body };
 }

@@ -9,10 +9,9 @@ import { Counter, type Registry } from 'prom-client';
 import type { BlockFetcher } from '../../blocks/block-fetcher';
 import type { Logger } from '../../log/logger';
 import type { ListOptions, ListPage, ObjectInfo } from '../../objectstore/store';
-import { BoundedHttpServer, type ServerLimits } from '../bounded-http';
-import type { RefusalCap } from '../metrics';
+import { BoundedHttpServer, hasUnreadBody, type ServerLimits } from '../bounded-http';
 import { mayList, mayLocate, mayRead, type AccessKeys, type Grant } from './access-keys';
-import { errorReply, escapeXml, S3Error } from './error-reply';
+import { errorDocument, errorReply, S3Error } from './error-reply';
 import { bucketLocationXml, listObjectsV1Xml, listObjectsV2Xml, originListOptionsForV1 } from './list-reply';
 import { objectStoreFailure, replyObject } from './object-reply';
 import { parseS3Request, resolveRange, unsupportedError, type S3Request } from './s3-request';
@@ -45,9 +44,6 @@ export interface S3GatewayOptions {
   clock?: () => Date;
 }
 
-/** A refused connection is logged at most this often (a flood would otherwise flood the log). */
-const REFUSAL_LOG_INTERVAL_MS = 60_000;
-
 /** The gateway's counters, on the cache server's registry. */
 class GatewayMetrics {
   readonly requests: Counter<'operation' | 'code'>;
@@ -67,7 +63,6 @@ export class S3Gateway {
   private readonly verifier: SigV4Verifier;
   private readonly metrics: GatewayMetrics;
   private readonly buckets: ReadonlySet<string>;
-  private lastRefusalLog = 0;
 
   constructor(private readonly options: S3GatewayOptions) {
     this.verifier = new SigV4Verifier((accessKeyId) => options.keys().secretOf(accessKeyId));
@@ -76,12 +71,9 @@ export class S3Gateway {
     this.server = new BoundedHttpServer({
       limits: options.limits,
       handle: (request, response) => void this.handle(request, response),
-      faultBody: ({ code, message }) => ({
-        contentType: 'application/xml',
-        body: `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${escapeXml(code)}</Code><Message>${escapeXml(message)}</Message></Error>`,
-      }),
+      faultBody: ({ code, message }) => ({ contentType: 'application/xml', body: errorDocument(code, message) }),
       onFault: ({ status }) => this.metrics.requests.inc({ operation: 'Unparsable', code: String(status) }),
-      onRefused: (cap, address, limit) => this.refused(cap, address, limit),
+      refusals: { counter: this.metrics.refused, metricName: 'granary_s3_gateway_refused_connections_total', logger: options.logger },
     });
   }
 
@@ -125,7 +117,7 @@ export class S3Gateway {
       case 'HeadObject': {
         this.expectBucket(parsed.bucket);
         if (!mayRead(grants, parsed.bucket, parsed.key)) throw new S3Error('AccessDenied', `this access key may not read ${parsed.bucket}/${parsed.key}: its grants do not cover it`);
-        return replyObject(parsed, response, requestId, {
+        return replyObject(parsed, response, requestId, stop.signal, {
           head: (bucket, key, signal) => origin.head(bucket, key, signal),
           fetcherOf: (bucket) => origin.fetcherOf(bucket),
           rangeOf: (size) => resolveRange(parsed.range, size),
@@ -191,17 +183,8 @@ export class S3Gateway {
     }
     const reply = errorReply(s3Error, { method: request.method ?? 'GET', resource, requestId });
     // A body not read (a write's payload) ends the connection with the answer, as the cache server does.
-    const unreadBody = (request.headers['transfer-encoding'] !== undefined || Number(request.headers['content-length'] ?? 0) > 0) && !request.complete;
-    response.writeHead(reply.status, { ...reply.headers, 'x-amz-request-id': requestId, ...(unreadBody && { connection: 'close' }) });
+    response.writeHead(reply.status, { ...reply.headers, ...(hasUnreadBody(request) && { connection: 'close' }) });
     response.end(reply.body);
   }
 
-  /** Counts a connection refused at accept and logs it, at most once a minute. */
-  private refused(cap: RefusalCap, address: string | undefined, limit: number): void {
-    this.metrics.refused.inc({ cap });
-    const now = Date.now();
-    if (now - this.lastRefusalLog < REFUSAL_LOG_INTERVAL_MS) return;
-    this.lastRefusalLog = now;
-    this.options.logger.warn({ address, cap, limit }, `the S3 API refused a connection over the cap of ${limit}; further refusals are counted in granary_s3_gateway_refused_connections_total and logged at most once a minute`);
-  }
 }

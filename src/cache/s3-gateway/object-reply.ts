@@ -96,17 +96,15 @@ export function objectStoreFailure(error: unknown, bucket: string, key: string):
 }
 
 /**
- * Answers a GetObject or HeadObject. The object changing between the HEAD and the first block (the fill's If-Match
- * fails) is taken once more from a new HEAD; a second change answers 503 for the client to retry.
+ * Answers a GetObject or HeadObject; `signal` ends it (the client went away). The object changing between the HEAD
+ * and the first block (the fill's If-Match fails) is taken once more from a new HEAD; a second change answers 503.
  */
-export async function replyObject(read: ObjectRequest, response: http.ServerResponse, requestId: string, context: ObjectReplyContext): Promise<void> {
+export async function replyObject(read: ObjectRequest, response: http.ServerResponse, requestId: string, signal: AbortSignal, context: ObjectReplyContext): Promise<void> {
   if (read.partNumber !== undefined) throw new S3Error('NotImplemented', 'GetObject with partNumber is not served by the granary gateway: ask for the same bytes with a Range header');
-  const stop = new AbortController();
-  response.once('close', () => stop.abort(new Error('the client went away')));
   for (let attempt = 1; ; attempt++) {
     let object: ObjectInfo;
     try {
-      object = await context.head(read.bucket, read.key, stop.signal);
+      object = await context.head(read.bucket, read.key, signal);
     } catch (error) {
       throw objectStoreFailure(error, read.bucket, read.key);
     }
@@ -135,7 +133,7 @@ export async function replyObject(read: ObjectRequest, response: http.ServerResp
       response.end();
       return;
     }
-    const pieces = objectBytes({ fetcher: context.fetcherOf(read.bucket), version: { key: read.key, etag: object.etag, size: object.size }, start, end, blockSize: context.blockSize, readahead: context.readaheadBlocks, signal: stop.signal });
+    const pieces = objectBytes({ fetcher: context.fetcherOf(read.bucket), version: { key: read.key, etag: object.etag, size: object.size }, start, end, blockSize: context.blockSize, readahead: context.readaheadBlocks, signal });
     let first: IteratorResult<Buffer>;
     try {
       first = await pieces.next();
