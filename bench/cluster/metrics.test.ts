@@ -36,6 +36,11 @@ describe('counters', () => {
     expect(countersOf(METRICS)).toEqual(counters(4194304, 8388608, 1048576, 1048576));
   });
 
+  it('reads an older build\'s served bytes, labelled `source` instead of `from`', () => {
+    const older = METRICS.replaceAll('{from=', '{source=');
+    expect(countersOf(older)).toEqual(counters(4194304, 8388608, 1048576, 1048576));
+  });
+
   it('sums servers and subtracts readings source by source', () => {
     const sum = [counters(1, 2, 3, 4), counters(10, 20, 30, 40)].reduce(addCounters, NO_COUNTERS);
     expect(sum).toEqual(counters(11, 22, 33, 44));

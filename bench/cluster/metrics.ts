@@ -36,7 +36,9 @@ export function sumSamples(text: string, name: string, labels = ''): number {
 
 /** The counters one server's /metrics text holds. */
 export function countersOf(text: string): CacheCounters {
-  const served = (from: ServedFrom) => sumSamples(text, SERVED_BYTES_METRIC, `from="${from}"`);
+  // Builds before 9067a0a named the label `source`; a server has only one of the two, so both are summed, and the
+  // bench can measure an older build (`--granary-cli`) beside this one.
+  const served = (from: ServedFrom) => sumSamples(text, SERVED_BYTES_METRIC, `from="${from}"`) + sumSamples(text, SERVED_BYTES_METRIC, `source="${from}"`);
   return { served: { ram: served('ram'), disk: served('disk'), origin: served('origin') }, originBytes: sumSamples(text, ORIGIN_BYTES_METRIC) };
 }
 
