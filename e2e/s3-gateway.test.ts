@@ -40,6 +40,8 @@ describe('the S3 gateway on the cache servers, read by real S3 clients', () => {
   let relay: CountingRelay;
   let base: string;
   let nodes: Node[] = [];
+  let tokenFile: string;
+  let keysFile: string;
   const model = seededBytes('gateway-model', 0, MODEL_SIZE);
   const small = SMALL_KEYS.map((key, i) => seededBytes(key, 0, 1000 + i * 313));
 
@@ -52,9 +54,9 @@ describe('the S3 gateway on the cache servers, read by real S3 clients', () => {
     const s3 = new URL(server.endpoint);
     relay = await startCountingRelay({ host: s3.hostname, port: Number(s3.port) });
     base = makeTemp('gateway');
-    const tokenFile = path.join(base, 'token');
+    tokenFile = path.join(base, 'token');
     fs.writeFileSync(tokenFile, `token-${randomBytes(12).toString('hex')}`, { mode: 0o600 });
-    const keysFile = path.join(base, 'keys.json');
+    keysFile = path.join(base, 'keys.json');
     fs.writeFileSync(keysFile, JSON.stringify({ keys: [{ accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET, grants: [`${bucket}/models/`] }] }), { mode: 0o600 });
     const ports = await Promise.all(NODES.map(() => freePort()));
     const s3Ports = await Promise.all(NODES.map(() => freePort()));
@@ -155,6 +157,46 @@ describe('the S3 gateway on the cache servers, read by real S3 clients', () => {
     const answer = await get(`${node.s3}${url.pathname}?${query}`);
     expect({ status: answer.status, body: answer.status === 200 ? '' : answer.body.toString() }).toEqual({ status: 200, body: '' });
     expect(sha256(answer.body)).toBe(sha256(small[3] as Buffer));
+  });
+
+  it("keeps an object's version for a download (one origin HEAD for boto3's ranged GETs), and serves the new version when a fill finds the object changed", async () => {
+    // A server of its own, whose versions live 10 minutes, so that what it keeps does not depend on the machine's speed.
+    const host = '127.0.0.4';
+    const [port, s3Port] = [await freePort(), await freePort()];
+    const cache = await startCacheServer({
+      host,
+      port,
+      ramBytes: '64MiB',
+      diskDir: path.join(base, 'disk-pinned'),
+      diskBytes: '128MiB',
+      peers: [`http://${host}:${port}`],
+      tokenFile,
+      env: { ...s3MountEnv(server), AWS_ENDPOINT_URL: relay.endpoint },
+      args: ['--s3-listen', `${host}:${s3Port}`, '--s3-keys-file', keysFile, '--s3-version-ttl', '600000'],
+    });
+    try {
+      const node: Node = { cache, s3: `http://${host}:${s3Port}` };
+      const lookups = (answer: string) => cache.metric('granary_s3_gateway_version_lookups_total', `answer="${answer}"`);
+      const download = await boto3DownloadFile({ ...target(node), bucket, key: MODEL_KEY, file: path.join(base, 'pinned-model.bin'), multipartChunkBytes: 8 * MiB });
+      expect(download.sha256).toBe(sha256(model));
+      expect(download.requests.filter((request) => request.range !== undefined)).toHaveLength(Math.ceil(MODEL_SIZE / (8 * MiB)));
+      expect({ origin: await lookups('origin'), cache: await lookups('cache') }).toEqual({ origin: 1, cache: download.requests.length - 1 });
+
+      // The version kept says v1; the origin has v2 by the time the first block is filled: the fill's If-Match fails,
+      // and the gateway asks the origin again instead of answering with v1's headers.
+      const key = 'models/llama/changing.bin';
+      const [v1, v2] = [seededBytes('changing v1', 0, 3 * MiB), seededBytes('changing v2', 0, 5 * MiB + 7)];
+      await putObjects(origin, bucket, [[key, v1]]);
+      const kept = await sdk(node).send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      expect(kept.ContentLength).toBe(v1.length);
+      await putObjects(origin, bucket, [[key, v2]]);
+      const got = await sdk(node).send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      expect({ length: got.ContentLength, same: sha256(Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray())) === sha256(v2) }).toEqual({ length: v2.length, same: true });
+      expect(got.ETag).not.toBe(kept.ETag);
+      expect(await lookups('origin')).toBe(3);
+    } finally {
+      await cache.stop();
+    }
   });
 
   it('refuses what a key may not read, a bad signature, anonymous requests and every write, in S3 XML', async () => {

@@ -132,7 +132,7 @@ describe('the S3 endpoint with access keys (cache.s3Gateway.keys)', () => {
   it('serves S3 on the pod port the Service targets, reads its keys from the mounted Secret, and keeps /healthz on the cache port', () => {
     const objects = parseObjects(render([ON_PREM]));
     const server = cacheServer(objects);
-    expect(server.args.filter((arg) => arg.startsWith('--s3-'))).toEqual(['--s3-listen=0.0.0.0:9000', `--s3-keys-file=${KEYS_DIR}/keys.json`]);
+    expect(server.args.filter((arg) => arg.startsWith('--s3-'))).toEqual(['--s3-listen=0.0.0.0:9000', `--s3-keys-file=${KEYS_DIR}/keys.json`, '--s3-version-ttl=1000']);
     expect(server.volumeMounts.filter((mount) => mount.name === 's3-gateway-keys')).toEqual([{ name: 's3-gateway-keys', mountPath: KEYS_DIR, readOnly: true }]);
     expect(cachePod(objects).volumes.find((volume) => volume.name === 's3-gateway-keys')).toEqual({
       name: 's3-gateway-keys',
@@ -194,14 +194,14 @@ describe('the S3 endpoint with access keys (cache.s3Gateway.keys)', () => {
     expect(other.filter((object) => object.kind === 'Secret').map((object) => object.metadata.name).sort()).toEqual(['granary-cache-token', 'granary-s3']);
   });
 
-  it('passes the port, the region and each virtual host suffix as flags, and Cluster as the traffic policy when asked', () => {
+  it('passes the port, the region, each virtual host suffix and the version TTL as flags, and Cluster as the traffic policy when asked', () => {
     const objects = parseObjects(render([], [
-      CREATE, 'cache.s3Gateway.port=9100', 'cache.s3Gateway.region=eu-west-1',
+      CREATE, 'cache.s3Gateway.port=9100', 'cache.s3Gateway.region=eu-west-1', 'cache.s3Gateway.versionTtlMs=0',
       'cache.s3Gateway.virtualHostSuffixes={s3.example.com,granary-s3.granary.svc.cluster.local}', 'cache.s3Gateway.service.internalTrafficPolicy=Cluster',
     ]));
     expect(gatewayParts(objects).flags).toEqual([
       '--s3-listen=0.0.0.0:9100', `--s3-keys-file=${KEYS_DIR}/keys.json`, '--s3-region=eu-west-1',
-      '--s3-virtual-host=s3.example.com', '--s3-virtual-host=granary-s3.granary.svc.cluster.local',
+      '--s3-virtual-host=s3.example.com', '--s3-virtual-host=granary-s3.granary.svc.cluster.local', '--s3-version-ttl=0',
     ]);
     expect(cacheServer(objects).ports.find((port) => port.name === 's3')?.containerPort).toBe(9100);
     expect(gatewayService(objects)?.spec).toMatchObject({ internalTrafficPolicy: 'Cluster', ports: [{ port: 9100, targetPort: 's3' }] });
@@ -274,6 +274,7 @@ describe('renders the chart refuses', () => {
     ['cache.s3Gateway.region=eu west', "at '/cache/s3Gateway/region': 'eu west' does not match pattern"],
     ['cache.s3Gateway.virtualHostSuffixes={S3.Example.com}', "at '/cache/s3Gateway/virtualHostSuffixes/0': 'S3.Example.com' does not match pattern"],
     ['cache.s3Gateway.virtualHostSuffixes={s3.example.com:9000}', "at '/cache/s3Gateway/virtualHostSuffixes/0': 's3.example.com:9000' does not match pattern"],
+    ['cache.s3Gateway.versionTtlMs=-1', "at '/cache/s3Gateway/versionTtlMs': minimum: got -1, want 0"],
     ['cache.s3Gateway.service.internalTrafficPolicy=Node', "at '/cache/s3Gateway/service/internalTrafficPolicy': value must be one of"],
     // helm's validator names a wrong place for a property name; the name and the pattern are right.
     ['cache.s3Gateway.keys.create.shortid.grants={models}', "invalid propertyName 'shortid'\n  - at '': 'shortid' does not match pattern '^[A-Z0-9]{16,128}$'"],

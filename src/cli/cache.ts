@@ -35,6 +35,7 @@ interface ServeFlags {
   s3Region?: string;
   s3VirtualHost?: string[];
   s3Readahead?: number;
+  s3VersionTtl?: number;
 }
 
 /** Collects a repeatable flag's values. */
@@ -76,11 +77,12 @@ export function register(program: Command): void {
     .option('--s3-region <region>', 'the region the S3 API answers GetBucketLocation with (default: AWS_REGION, else us-east-1)')
     .option('--s3-virtual-host <suffix>', 'a host suffix for virtual-hosted-style S3 requests (BUCKET.SUFFIX), repeatable; path style always works', repeated)
     .option('--s3-readahead <blocks>', 'blocks of an object fetched ahead of the one the S3 API is sending (default: 4)', wholeNumber)
+    .option('--s3-version-ttl <ms>', "how long an object's version (the origin's HEAD) answers the S3 reads that follow it; 0: a HEAD per read (default: 1000)", wholeNumber)
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .addOption(logFormatOption())
     .action(async (flags: ServeFlags) => {
-      if (flags.s3Listen === undefined && (flags.s3KeysFile ?? flags.s3Region ?? flags.s3VirtualHost ?? flags.s3Readahead) !== undefined) {
-        throw new Error('--s3-keys-file, --s3-region, --s3-virtual-host and --s3-readahead configure the S3 API: give --s3-listen HOST:PORT too');
+      if (flags.s3Listen === undefined && (flags.s3KeysFile ?? flags.s3Region ?? flags.s3VirtualHost ?? flags.s3Readahead ?? flags.s3VersionTtl) !== undefined) {
+        throw new Error('--s3-keys-file, --s3-region, --s3-virtual-host, --s3-readahead and --s3-version-ttl configure the S3 API: give --s3-listen HOST:PORT too');
       }
       const config = parseCacheServerConfig({
         listen: flags.listen,
@@ -104,6 +106,7 @@ export function register(program: Command): void {
             region: flags.s3Region ?? process.env.AWS_REGION ?? 'us-east-1',
             virtualHostSuffixes: flags.s3VirtualHost ?? [],
             ...(flags.s3Readahead !== undefined && { readaheadBlocks: flags.s3Readahead }),
+            ...(flags.s3VersionTtl !== undefined && { versionTtlMs: flags.s3VersionTtl }),
           },
         }),
         discovery: {

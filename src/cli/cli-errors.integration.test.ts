@@ -81,6 +81,21 @@ describe('granary on an expected error', () => {
     expect(lines(run.stderr)).toEqual([`granary: cannot read the cache token file ${token} (ENOENT): mount the cluster token Secret there, or pass the right file to --token-file (cache serve) or --cache-token-file (mount, warmup, csi)`]);
   });
 
+  it('says what is wrong with --s3-version-ttl: not a whole number (then the usage), above an hour, or without --s3-listen', async () => {
+    const tokenFile = path.join(dir, 'token');
+    fs.writeFileSync(tokenFile, 'a-cluster-token-of-enough-length-0123456789');
+    const serve = (...flags: string[]) => granary(['cache', 'serve', '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--ram-bytes', '64Mi', ...flags]);
+    const fraction = await serve('--s3-listen', '127.0.0.1:0', '--s3-keys-file', tokenFile, '--s3-version-ttl', '1.5');
+    expect(fraction.code).toBe(1);
+    expect(lines(fraction.stderr)[0]).toBe("error: option '--s3-version-ttl <ms>' argument '1.5' is invalid. expected a whole number");
+    const tooLong = await serve('--s3-listen', '127.0.0.1:0', '--s3-keys-file', tokenFile, '--s3-version-ttl', '3600001');
+    expect(tooLong.code).toBe(1);
+    expect(lines(tooLong.stderr)).toEqual([expect.stringMatching(/versionTtlMs.*3600000/)]);
+    const alone = await serve('--s3-version-ttl', '0');
+    expect(alone.code).toBe(1);
+    expect(lines(alone.stderr)).toEqual(['granary: --s3-keys-file, --s3-region, --s3-virtual-host, --s3-readahead and --s3-version-ttl configure the S3 API: give --s3-listen HOST:PORT too']);
+  });
+
   it('names AWS_ENDPOINT_URL and the fix when it has no scheme', async () => {
     const run = await mount('s3://bucket/prefix', { AWS_ENDPOINT_URL: '127.0.0.1:9000', AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' });
     expect(run).toEqual({ code: 1, stderr: 'granary: AWS_ENDPOINT_URL=127.0.0.1:9000 is not an http:// or https:// URL: give the scheme too, e.g. AWS_ENDPOINT_URL=http://127.0.0.1:9000 (https:// for TLS)\n' });

@@ -60,6 +60,12 @@ export const s3GatewaySchema = z.object({
   virtualHostSuffixes: z.array(z.string().trim().toLowerCase().regex(/^[a-z0-9.-]+$/, 'not a host name suffix')).default([]),
   /** Blocks of an object fetched ahead of the one being sent to the client. Default 4. */
   readaheadBlocks: z.number().int().min(0).max(64).default(4),
+  /**
+   * How long an object's version (the origin's HEAD: ETag, size, date) answers the GetObjects that follow it, so that
+   * a download in ranged chunks costs the origin one HEAD, not one per chunk; 0 sends a HEAD for every request.
+   * Default 1 s, as a mount keeps attributes (attrTimeoutMs). At most 1 hour.
+   */
+  versionTtlMs: z.number().int().min(0).max(3_600_000).default(1000),
 });
 
 /** Options of `granary cache serve`. */

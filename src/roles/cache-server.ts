@@ -231,13 +231,14 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
       },
       blockSize: config.blockSize,
       readaheadBlocks: config.s3.readaheadBlocks,
+      versionTtlMs: config.s3.versionTtlMs,
       registry,
       logger,
     });
     const s3 = splitHostPort(config.s3.listen);
     const s3Bound = await gateway.listen(s3.host, s3.port);
     s3Address = `${s3Bound.address.includes(':') ? `[${s3Bound.address}]` : s3Bound.address}:${s3Bound.port}`;
-    logger.info({ s3Listen: s3Address, region: config.s3.region, accessKeys: s3Keys.current.size, readaheadBlocks: config.s3.readaheadBlocks }, 'S3 API ready');
+    logger.info({ s3Listen: s3Address, region: config.s3.region, accessKeys: s3Keys.current.size, readaheadBlocks: config.s3.readaheadBlocks, versionTtlMs: config.s3.versionTtlMs }, 'S3 API ready');
   }
   const bound = `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
   logger.info({ listen: bound, endpoint: endpoint || 'aws', ramBytes: config.ramBytes, disk: disk ? { dir: config.diskDir, capacityBytes: disk.capacityBytes, blocks: disk.blockCount, usedBytes: disk.usedBytes } : 'none', blockSize: config.blockSize, buckets: config.buckets.length > 0 ? config.buckets : 'any', originClients: config.originClients, limits, openFileLimit: fileLimit }, 'cache server ready');

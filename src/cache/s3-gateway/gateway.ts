@@ -16,6 +16,10 @@ import { bucketLocationXml, listObjectsV1Xml, listObjectsV2Xml, originListOption
 import { objectStoreFailure, replyObject } from './object-reply';
 import { parseS3Request, resolveRange, unsupportedError, type S3Request } from './s3-request';
 import { SigV4Verifier } from './sigv4-verify';
+import { VersionCache } from './version-cache';
+
+/** Object versions kept at most: far more than the objects a node's readers download within a version's lifetime. */
+const VERSIONS_KEPT = 10_000;
 
 /** What the gateway reads from the object store, with the cache server's own credentials. */
 export interface GatewayOrigin {
@@ -38,6 +42,8 @@ export interface S3GatewayOptions {
   origin: GatewayOrigin;
   blockSize: number;
   readaheadBlocks: number;
+  /** How long an object's version (the origin's HEAD) answers the requests that follow it; 0: a HEAD per request. */
+  versionTtlMs: number;
   registry: Registry;
   logger: Logger;
   /** Now, for the signatures' clocks (tests move it). */
@@ -49,10 +55,13 @@ class GatewayMetrics {
   readonly requests: Counter<'operation' | 'code'>;
   readonly sentBytes: Counter;
   readonly refused: Counter<'cap'>;
+  readonly versionLookups: Counter<'answer'>;
 
   constructor(registry: Registry) {
     this.requests = new Counter({ name: 'granary_s3_gateway_requests_total', help: 'S3 API requests answered, by operation and HTTP status', labelNames: ['operation', 'code'], registers: [registry] });
     this.sentBytes = new Counter({ name: 'granary_s3_gateway_sent_bytes_total', help: 'Object bytes the S3 API sent to clients', registers: [registry] });
+    this.versionLookups = new Counter({ name: 'granary_s3_gateway_version_lookups_total', help: 'Object versions GetObject and HeadObject needed, by who answered: the origin (a HEAD sent for the request) or cache (kept from a recent HEAD, or shared with one in flight)', labelNames: ['answer'], registers: [registry] });
+    for (const answer of ['origin', 'cache']) this.versionLookups.inc({ answer }, 0);
     this.refused = new Counter({ name: 'granary_s3_gateway_refused_connections_total', help: 'Connections to the S3 API closed at accept, by the cap they went over', labelNames: ['cap'], registers: [registry] });
   }
 }
@@ -63,11 +72,13 @@ export class S3Gateway {
   private readonly verifier: SigV4Verifier;
   private readonly metrics: GatewayMetrics;
   private readonly buckets: ReadonlySet<string>;
+  private readonly versions: VersionCache;
 
   constructor(private readonly options: S3GatewayOptions) {
     this.verifier = new SigV4Verifier((accessKeyId) => options.keys().secretOf(accessKeyId));
     this.metrics = new GatewayMetrics(options.registry);
     this.buckets = new Set(options.buckets);
+    this.versions = new VersionCache((bucket, key, signal) => options.origin.head(bucket, key, signal), { ttlMs: options.versionTtlMs, maxEntries: VERSIONS_KEPT });
     this.server = new BoundedHttpServer({
       limits: options.limits,
       handle: (request, response) => void this.handle(request, response),
@@ -118,7 +129,11 @@ export class S3Gateway {
         this.expectBucket(parsed.bucket);
         if (!mayRead(grants, parsed.bucket, parsed.key)) throw new S3Error('AccessDenied', `this access key may not read ${parsed.bucket}/${parsed.key}: its grants do not cover it`);
         return replyObject(parsed, response, requestId, stop.signal, {
-          head: (bucket, key, signal) => origin.head(bucket, key, signal),
+          head: async (bucket, key, signal, fresh) => {
+            const { object, fromOrigin } = await this.versions.lookup(bucket, key, signal, fresh);
+            this.metrics.versionLookups.inc({ answer: fromOrigin ? 'origin' : 'cache' });
+            return object;
+          },
           fetcherOf: (bucket) => origin.fetcherOf(bucket),
           rangeOf: (size) => resolveRange(parsed.range, size),
           blockSize: this.options.blockSize,

@@ -12,8 +12,11 @@ import type { Conditions, ObjectRequest, ResponseOverrides } from './s3-request'
 
 /** What answering a read needs of the server. */
 export interface ObjectReplyContext {
-  /** The origin's HEAD of the object (throws the store's NotFound, NoSuchBucket...). */
-  head: (bucket: string, key: string, signal: AbortSignal) => Promise<ObjectInfo>;
+  /**
+   * The object's version, from the origin's HEAD or kept from a recent one (version-cache.ts); `fresh` asks the origin
+   * (throws the store's NotFound, NoSuchBucket...).
+   */
+  head: (bucket: string, key: string, signal: AbortSignal, fresh: boolean) => Promise<ObjectInfo>;
   /** The ring's fetcher for the bucket's blocks. */
   fetcherOf: (bucket: string) => BlockFetcher;
   /** The range asked for, resolved against the object's size ([start, end) or undefined for all of it); throws InvalidRange. */
@@ -97,18 +100,22 @@ export function objectStoreFailure(error: unknown, bucket: string, key: string):
 
 /**
  * Answers a GetObject or HeadObject; `signal` ends it (the client went away). The object changing between the HEAD
- * and the first block (the fill's If-Match fails) is taken once more from a new HEAD; a second change answers 503.
+ * and the first block (the fill's If-Match fails) is taken once more from a fresh HEAD; a second change answers 503.
+ * A 412 judged on a kept version is judged again on a fresh one, since the client may know a newer ETag than the
+ * one kept.
  */
 export async function replyObject(read: ObjectRequest, response: http.ServerResponse, requestId: string, signal: AbortSignal, context: ObjectReplyContext): Promise<void> {
   if (read.partNumber !== undefined) throw new S3Error('NotImplemented', 'GetObject with partNumber is not served by the granary gateway: ask for the same bytes with a Range header');
   for (let attempt = 1; ; attempt++) {
+    const fresh = attempt > 1;
     let object: ObjectInfo;
     try {
-      object = await context.head(read.bucket, read.key, signal);
+      object = await context.head(read.bucket, read.key, signal, fresh);
     } catch (error) {
       throw objectStoreFailure(error, read.bucket, read.key);
     }
     const decided = conditionStatus(read.conditions, object);
+    if (decided === 412 && !fresh) continue;
     if (decided === 412) throw new S3Error('PreconditionFailed', `the object's ETag is "${object.etag}", which the request's If-Match or If-Unmodified-Since excludes`);
     const headers = objectHeaders(object, read.responseOverrides, requestId);
     if (decided === 304) {
