@@ -39,6 +39,9 @@ const READ_SIZE = 8 * MiB;
 /** What each probe's call must wait in: the FUSE request the mount log names, and the deadline that bounds it. */
 const CALLS: Record<ProbeOperation, { request: RegExp; deadline: keyof typeof SHORT }> = {
   lookup: { request: /^LOOKUP$/, deadline: 'metadataMs' },
+  // A stat of a name whose cached entry expired: the kernel revalidates it, and on a failure looks it up afresh at
+  // once; the caller still waits one deadline, not two.
+  revalidate: { request: /^LOOKUP$/, deadline: 'metadataMs' },
   getattr: { request: /^GETATTR$/, deadline: 'metadataMs' },
   readdir: { request: /^READDIR(PLUS)?$/, deadline: 'metadataMs' },
   open: { request: /^OPEN$/, deadline: 'metadataMs' },
@@ -60,6 +63,7 @@ const sdk = () => client as S3Client;
 function seed(round: string): Array<readonly [string, Buffer]> {
   return [
     [`${round}/getattr.bin`, seededBytes(`${round}-getattr`, 0, 4096)],
+    [`${round}/revalidate.bin`, seededBytes(`${round}-revalidate`, 0, 4096)],
     [`${round}/read.bin`, seededBytes(`${round}-read`, 0, READ_SIZE)],
     [`${round}/write.bin`, Buffer.from('the old content, which must survive an abandoned write')],
     [`${round}/dir/a.txt`, Buffer.from('a')],
@@ -165,7 +169,10 @@ test(`every call fails with EIO within its deadline (metadata ${SHORT.metadataMs
     continueStore();
     for (const probe of probes.values()) await probe.finish();
 
-    const timedOut = mount.log().split('\n').filter((line) => line.includes('exceeded its deadline')).map((line) => (JSON.parse(line) as { op: string }).op);
+    const expiries = mount.log().split('\n').filter((line) => line.includes('exceeded its deadline')).map((line) => JSON.parse(line) as { op: string; name?: string });
+    const timedOut = expiries.map((line) => line.op);
+    // The revalidation's LOOKUP waited its deadline; the kernel's fresh LOOKUP right after was answered at once.
+    expect(expiries.filter((line) => line.op === 'LOOKUP' && line.name === 'revalidate.bin')).toHaveLength(1);
     for (const operation of OPERATIONS) {
       const { request, deadline } = CALLS[operation];
       const result = results.get(operation) as ProbeResult;

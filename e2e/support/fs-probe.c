@@ -60,7 +60,7 @@ static void report(int result, double started) {
 
 int main(int argc, char **argv) {
   if (argc != 3) {
-    fprintf(stderr, "usage: fs-probe lookup|getattr|readdir|open|read|write|fsync|close PATH\n");
+    fprintf(stderr, "usage: fs-probe lookup|revalidate|getattr|readdir|open|read|write|fsync|close PATH\n");
     return 64;
   }
   const char *op = argv[1], *path = argv[2];
@@ -78,6 +78,12 @@ int main(int argc, char **argv) {
   double started;
 
   if (strcmp(op, "lookup") == 0) {
+    wait_for_go();
+    started = now_ms();
+    result = stat(path, &st);
+  } else if (strcmp(op, "revalidate") == 0) {
+    /* The name is looked up now; by the go its entry has expired, so the kernel revalidates it with a LOOKUP. */
+    if (stat(path, &st) != 0) fail("stat");
     wait_for_go();
     started = now_ms();
     result = stat(path, &st);

@@ -10,7 +10,7 @@ import { spawnStepped, type SteppedChild } from '../scenarios/helpers';
 const SOURCE = path.join(__dirname, 'fs-probe.c');
 
 /** The calls fs-probe makes (see fs-probe.c for what each prepares). */
-export type ProbeOperation = 'lookup' | 'getattr' | 'readdir' | 'open' | 'read' | 'write' | 'fsync' | 'close';
+export type ProbeOperation = 'lookup' | 'revalidate' | 'getattr' | 'readdir' | 'open' | 'read' | 'write' | 'fsync' | 'close';
 
 /** How one call ended: its errno name (OK on success) and how long it took, as the probe measured it. */
 export interface ProbeResult {

@@ -414,6 +414,45 @@ describe('FuseSession: interrupts and deadlines', () => {
     expect(contexts[2]?.signal.reason).toBeInstanceOf(DeadlineExceeded);
   });
 
+  it("answers at once the kernel's fresh LOOKUP of a name whose LOOKUP just passed its deadline and still waits, until that one is done or a second has passed", async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    const contexts: RequestContext[] = [];
+    const names: string[] = [];
+    const stalled = new Map([['dir', gate<EntryReply>()], ['stuck', gate<EntryReply>()]]);
+    await start({
+      lookup: (context, parent, name) => {
+        contexts.push(context);
+        names.push(`${parent}/${name}`);
+        const first = stalled.get(name);
+        stalled.delete(name);
+        return first ? first.promise : Promise.resolve(entryOf(names.length + 10));
+      },
+      forget: () => undefined,
+    });
+    const dirGate = stalled.get('dir')!;
+    const first = [kernel.enqueue(Opcode.LOOKUP, 1, nameBody('dir')), kernel.enqueue(Opcode.LOOKUP, 1, nameBody('stuck'))];
+    await called(contexts, 2);
+    await jest.advanceTimersByTimeAsync(deadlines.metadataMs);
+    for (const unique of first) expect(kernel.captured.get(unique)?.header.error).toBe(-errno.EIO);
+    // The revalidation failed: the kernel looks the names up afresh straight away, and is answered at once.
+    const retries = [kernel.enqueue(Opcode.LOOKUP, 1, nameBody('dir')), kernel.enqueue(Opcode.LOOKUP, 1, nameBody('stuck'))];
+    for (const unique of retries) expect((await kernel.reply(unique)).header.error).toBe(-errno.EIO);
+    expect(names).toEqual(['1/dir', '1/stuck']);
+    // Another name, and the same name under another parent, go to the handler.
+    const other = [kernel.enqueue(Opcode.LOOKUP, 1, nameBody('other')), kernel.enqueue(Opcode.LOOKUP, 2, nameBody('dir'))];
+    for (const unique of other) expect((await kernel.reply(unique)).header.error).toBe(0);
+    // The stalled LOOKUP of dir is done (the store answered): dir goes to the handler again, within the second.
+    dirGate.open(entryOf(7));
+    await kernel.request(4242, 1);
+    const dirAgain = kernel.enqueue(Opcode.LOOKUP, 1, nameBody('dir'));
+    expect((await kernel.reply(dirAgain)).header.error).toBe(0);
+    // stuck still waits, but a second has passed: it goes to the handler again.
+    await jest.advanceTimersByTimeAsync(1000);
+    const stuckAgain = kernel.enqueue(Opcode.LOOKUP, 1, nameBody('stuck'));
+    expect((await kernel.reply(stuckAgain)).header.error).toBe(0);
+    expect(names).toEqual(['1/dir', '1/stuck', '1/other', '2/dir', '1/dir', '1/stuck']);
+  });
+
   it('still answers EIO at its deadline a WRITE whose handler ignored the interrupt, telling the handler through `expired`', async () => {
     jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
     const contexts: RequestContext[] = [];

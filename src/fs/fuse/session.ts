@@ -157,6 +157,15 @@ const UNIQUE_STEP = 2n;
 /** How long a successor without FUSE_NOTIFY_RESEND waits for a request to learn the kernel's next id. */
 const NEXT_REQUEST_WAIT_MS = 10_000;
 
+/**
+ * How long after a LOOKUP was answered EIO at its deadline the next LOOKUP of the same name, while the first still
+ * waits on the store, is answered EIO at once. The kernel takes a failed revalidation of a cached name for a stale
+ * entry and looks the name up afresh straight away, so without this one stat(2) or `ls` of a cached name on a stalled
+ * store waited twice the metadata deadline (measured: 60 s for a 30 s deadline). A caller's own retry a moment later
+ * asks the store again.
+ */
+const LOOKUP_RETRY_WINDOW_MS = 1000;
+
 /** Serves one FUSE mount: mount(), then requests flow to `operations` until unmount() or an external umount. */
 export class FuseSession {
   private readonly system: FuseSystem;
@@ -167,6 +176,8 @@ export class FuseSession {
   private protocol: NegotiatedProtocol | undefined;
   /** Requests read and not yet answered, by id: what an INTERRUPT names. */
   private readonly inFlight = new Map<bigint, InFlightRequest>();
+  /** LOOKUPs answered EIO at their deadline whose handlers still wait, by parent and name: when each was answered. */
+  private readonly lookupsPastDeadline = new Map<string, number>();
   /** The highest request id read so far (INTERRUPTs aside). */
   private highestUnique = 0n;
   /** Hears the id of the next request read (INTERRUPTs aside), once: how a successor learns where the dead process stopped. */
@@ -432,6 +443,15 @@ export class FuseSession {
       if (plainUnique > this.highestUnique) this.highestUnique = plainUnique;
       this.onNextRequest?.(plainUnique);
     }
+    const lookupId = header.opcode === Opcode.LOOKUP ? `${nodeId}/${body.toString('latin1')}` : undefined;
+    if (lookupId !== undefined && this.lookupsPastDeadline.size > 0) {
+      const since = this.lookupsPastDeadline.get(lookupId);
+      if (since !== undefined && Date.now() - since < LOOKUP_RETRY_WINDOW_MS) {
+        this.logger.debug({ op: operation, nodeId }, 'LOOKUP of a name whose last LOOKUP just passed its deadline and still waits; answered EIO at once');
+        this.replyError(unique, errno.EIO);
+        return;
+      }
+    }
     let answered = false;
     const answer = (): boolean => {
       if (answered) return false;
@@ -445,7 +465,13 @@ export class FuseSession {
       // A WRITE is answered early only at its deadline: on an interrupt its handler decides (see RequestContext.signal).
       if (header.opcode === Opcode.WRITE && reason instanceof RequestInterrupted) return;
       if (!answer()) return;
-      if (reason instanceof DeadlineExceeded) this.logger.warn({ op: operation, nodeId, deadline: reason.deadline }, `${reason.message}; answered EIO`);
+      if (reason instanceof DeadlineExceeded) {
+        // A LOOKUP names what it looked for (the name without its NUL): which file the stalled store held up.
+        const end = lookupId !== undefined ? body.indexOf(0) : -1;
+        const name = lookupId !== undefined ? { name: body.toString('utf8', 0, end < 0 ? body.length : end) } : {};
+        this.logger.warn({ op: operation, nodeId, ...name, deadline: reason.deadline }, `${reason.message}; answered EIO`);
+      }
+      if (reason instanceof DeadlineExceeded && lookupId !== undefined) this.lookupsPastDeadline.set(lookupId, Date.now());
       else this.logger.debug({ op: operation, nodeId, unique: String(unique) }, 'FUSE request interrupted; answered EINTR');
       this.replyError(unique, reason.errno);
     });
@@ -487,6 +513,9 @@ export class FuseSession {
         this.logger.error({ err: error, op: operation, nodeId }, 'FUSE request failed unexpectedly');
         this.replyError(unique, errno.EIO);
       }
+    } finally {
+      // The store answered this name (or failed it): its next LOOKUP goes to the handler again.
+      if (lookupId !== undefined && this.lookupsPastDeadline.size > 0) this.lookupsPastDeadline.delete(lookupId);
     }
   }
 
