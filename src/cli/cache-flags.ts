@@ -3,6 +3,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { z } from 'zod';
 import type { cacheClientSchema } from '../config/cache';
+import type { OptionFlags } from '../config/parse';
 import { parseByteSize } from '../config/size';
 import { parsePeerList } from '../cache/membership/static';
 
@@ -49,6 +50,18 @@ export function addCacheClientOptions(command: Command): Command {
     .option('--cache-token-file <file>', 'file holding the cluster token (required with a cache)')
     .option('--cache-block-size <size>', 'block size of the cache servers (default: 4MiB)', flagParser(parseByteSize))
     .option('--cache-metrics-socket <path>', "granary mount: serve the mount's cluster-cache counters (GET /metrics) on a unix socket there, for the CSI node plugin to collect (default: none)");
+}
+
+/** The flag of each option of the cache section (`section`.peers...), for the configuration's messages. */
+export function cacheClientFlags(section = 'cache'): OptionFlags {
+  return {
+    [`${section}.peers`]: '--cache-peers',
+    [`${section}.kubernetesService`]: '--cache-kubernetes-service',
+    [`${section}.kubernetesNamespace`]: '--cache-kubernetes-namespace',
+    [`${section}.tokenFile`]: '--cache-token-file',
+    [`${section}.blockSize`]: '--cache-block-size',
+    [`${section}.metricsSocket`]: '--cache-metrics-socket',
+  };
 }
 
 /** The cache section of a config built from the flags. */

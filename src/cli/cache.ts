@@ -8,8 +8,36 @@ import { parsePeerList } from '../cache/membership/static';
 import { peerProblem } from '../cache/peer-problem';
 import { readTokenFile } from '../cache/token';
 import { createLogger } from '../log/logger';
+import type { OptionFlags } from '../config/parse';
 import { flagParser, wholeNumber } from './cache-flags';
 import { logFormatOption } from './log-flags';
+
+/** The flag of each option of `granary cache serve`, for the configuration's messages. */
+const SERVE_FLAGS: OptionFlags = {
+  listen: '--listen',
+  tokenFile: '--token-file',
+  logLevel: '--log-level',
+  ramBytes: '--ram-bytes',
+  diskDir: '--disk-dir',
+  diskBytes: '--disk-bytes',
+  diskFreeFloorBytes: '--disk-free-floor',
+  blockSize: '--block-size',
+  buckets: '--buckets',
+  originClients: '--origin-clients',
+  headersTimeoutMs: '--headers-timeout',
+  idleTimeoutMs: '--idle-timeout',
+  maxConnections: '--max-connections',
+  maxConnectionsPerAddress: '--max-connections-per-address',
+  's3.listen': '--s3-listen',
+  's3.keysFile': '--s3-keys-file',
+  's3.region': '--s3-region',
+  's3.virtualHostSuffixes': '--s3-virtual-host',
+  's3.readaheadBlocks': '--s3-readahead',
+  's3.versionTtlMs': '--s3-version-ttl',
+  'discovery.peers': '--peers',
+  'discovery.kubernetesService': '--kubernetes-service',
+  'discovery.kubernetesNamespace': '--kubernetes-namespace',
+};
 
 /** The flags of `granary cache serve` as commander parses them. */
 interface ServeFlags {
@@ -114,7 +142,7 @@ export function register(program: Command): void {
           ...(flags.kubernetesService !== undefined && { kubernetesService: flags.kubernetesService }),
           ...(flags.kubernetesNamespace !== undefined && { kubernetesNamespace: flags.kubernetesNamespace }),
         },
-      });
+      }, SERVE_FLAGS);
       const logger = createLogger({ level: config.logLevel, name: 'granary-cache' });
       const { startCache } = await import('../roles/cache-server');
       const running = await startCache(config, { logger });

@@ -5,7 +5,8 @@ import { LOG_LEVELS } from '../config/mount';
 import { createLogger } from '../log/logger';
 import { cacheEnabled } from '../config/cache';
 import { readTokenFile } from '../cache/token';
-import { addCacheClientOptions, cacheClientInput, type CacheClientFlags } from './cache-flags';
+import type { OptionFlags } from '../config/parse';
+import { addCacheClientOptions, cacheClientFlags, cacheClientInput, type CacheClientFlags } from './cache-flags';
 import { logFormatOption } from './log-flags';
 
 interface CsiFlags extends CacheClientFlags {
@@ -37,6 +38,32 @@ function integer(flag: string, value: string | undefined): number | undefined {
   if (!/^\d+$/.test(value)) throw new Error(`${flag} takes a whole number, got ${JSON.stringify(value)}`);
   return Number(value);
 }
+
+/** The flag of each option of `granary csi`, for the configuration's messages. */
+const CSI_FLAGS: OptionFlags = {
+  mode: '--mode',
+  endpoint: '--endpoint',
+  nodeId: '--node-id',
+  kubeletDir: '--kubelet-dir',
+  stateDir: '--state-dir',
+  mountReadyTimeoutMs: '--mount-ready-timeout',
+  maxVolumesPerNode: '--max-volumes-per-node',
+  mounter: '--mounter',
+  mountPodImage: '--mount-pod-image',
+  mountPodNamespace: '--mount-pod-namespace',
+  mountPodServiceAccount: '--mount-pod-service-account',
+  mountPodPriorityClass: '--mount-pod-priority-class',
+  mountPodGracePeriodSeconds: '--mount-pod-grace-period',
+  mountPodDir: '--mount-pod-dir',
+  registerWithKubelet: '--register-with-kubelet',
+  registrationDir: '--registration-dir',
+  kubeletRegistrationPath: '--kubelet-registration-path',
+  healthListen: '--health-listen',
+  healthProbeTimeoutMs: '--health-probe-timeout',
+  metricsListen: '--metrics-listen',
+  logLevel: '--log-level',
+  ...cacheClientFlags(),
+};
 
 /** Adds `granary csi` to the program. */
 export function register(program: Command): void {
@@ -90,7 +117,7 @@ export function register(program: Command): void {
       metricsListen: flags.metricsListen,
       logLevel: flags.logLevel,
       cache: cacheClientInput(flags),
-    });
+    }, CSI_FLAGS);
     // Fail at start, not at the first NodeStageVolume, when the node's cache token cannot be read.
     if (config.mode !== 'controller' && config.cache.tokenFile && cacheEnabled(config.cache)) await readTokenFile(config.cache.tokenFile);
     const logger = createLogger({ level: config.logLevel, name: `granary-csi-${config.mode}` });

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { createLogger, type Logger } from '../log/logger';
 import { parseMode, type ModeOption } from '../config/permission-mode';
 import { parseByteSize } from '../config/size';
-import { addCacheClientOptions, cacheClientInput, flagParser, wholeNumber, type CacheClientFlags } from './cache-flags';
+import type { OptionFlags } from '../config/parse';
+import { addCacheClientOptions, cacheClientFlags, cacheClientInput, flagParser, wholeNumber, type CacheClientFlags } from './cache-flags';
 import { logFormatOption } from './log-flags';
 
 function flush(logger: Logger): Promise<void> {
@@ -68,6 +69,25 @@ function exitWithParent(logger: Logger): void {
   process.stdin.resume();
 }
 
+/** The flag (or argument) of each option of `granary mount`, for the configuration's messages. */
+const MOUNT_FLAGS: OptionFlags = {
+  source: 'SOURCE',
+  mountpoint: 'MOUNTPOINT',
+  readOnly: '--read-only',
+  logLevel: '--log-level',
+  stateDir: '--state-dir',
+  uid: '--uid',
+  gid: '--gid',
+  fileMode: '--file-mode',
+  dirMode: '--dir-mode',
+  'deadlines.metadataMs': '--metadata-deadline',
+  'deadlines.readMs': '--read-deadline',
+  'deadlines.writeMs': '--write-deadline',
+  'read.blockSizeBytes': '--cache-block-size',
+  'read.cacheBytes': '--ram-cache-bytes',
+  ...cacheClientFlags(),
+};
+
 /** Adds `granary mount` to the program. */
 export function register(program: Command): void {
   const command = program
@@ -117,7 +137,7 @@ export function register(program: Command): void {
         ...(flags.cacheBlockSize !== undefined && { blockSizeBytes: flags.cacheBlockSize }),
         ...(flags.ramCacheBytes !== undefined && { cacheBytes: flags.ramCacheBytes }),
       },
-    });
+    }, MOUNT_FLAGS);
     if (flags.background) {
       if (config.stateDir === undefined) throw new Error('--background needs a state directory for the log (--state-dir)');
       // The same command line in the foreground, detached; this process only waits for it to be live.

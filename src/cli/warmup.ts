@@ -10,7 +10,8 @@ import { LOG_LEVELS } from '../config/log-levels';
 import { formatByteSize } from '../config/size';
 import { DEFAULT_WARMUP_CONCURRENCY, parseWarmupConfig, type WarmupConfig } from '../config/warmup';
 import { createLogger, type Logger } from '../log/logger';
-import { addCacheClientOptions, cacheClientInput, flagParser, wholeNumber, type CacheClientFlags } from './cache-flags';
+import type { OptionFlags } from '../config/parse';
+import { addCacheClientOptions, cacheClientFlags, cacheClientInput, flagParser, wholeNumber, type CacheClientFlags } from './cache-flags';
 import { cacheServersReport, describeCacheServers, describeUnready, type CacheServersReport } from './cache-servers';
 import { logFormatOption } from './log-flags';
 
@@ -28,6 +29,16 @@ export interface WarmupFlags extends CacheClientFlags {
   logLevel?: (typeof LOG_LEVELS)[number];
 }
 
+/** The flag (or argument) of each option of `granary warmup`, for the configuration's messages. */
+const WARMUP_FLAGS: OptionFlags = {
+  source: 'SOURCE',
+  allowPartial: '--allow-partial',
+  concurrency: '--concurrency',
+  json: '--json',
+  logLevel: '--log-level',
+  ...cacheClientFlags(),
+};
+
 /**
  * Validates the source and flags of `granary warmup` into its WarmupConfig; throws one Error listing every problem,
  * each with the fix. The source must be s3://BUCKET[/PREFIX]: a local folder is not in any cache.
@@ -40,7 +51,7 @@ export function parseWarmupFlags(source: string, flags: WarmupFlags): WarmupConf
     ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
     ...(flags.json !== undefined && { json: flags.json }),
     ...(flags.logLevel !== undefined && { logLevel: flags.logLevel }),
-  });
+  }, WARMUP_FLAGS);
 }
 
 /** A duration as people read it: 850ms, 42s, 3m05s, 1h02m. */

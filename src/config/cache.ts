@@ -7,7 +7,7 @@ import { DEFAULT_ORIGIN_FETCH_POLICY, originFetchPolicySchema } from '../blocks/
 import { bucketNameProblem } from '../objectstore/s3-url';
 import { listenAddressSchema } from './listen-address';
 import { LOG_LEVELS } from './log-levels';
-import { parseConfig } from './parse';
+import { parseConfig, type ConfigParser } from './parse';
 
 const GiB = 1024 ** 3;
 
@@ -196,4 +196,4 @@ export function cacheEnabled(config: CacheClientConfig): boolean {
 }
 
 /** Validates `input` into a CacheServerConfig; throws one readable error listing every problem ("invalid cache configuration: …"). */
-export const parseCacheServerConfig: (input: z.input<typeof cacheServerConfigSchema>) => CacheServerConfig = parseConfig(cacheServerConfigSchema, 'cache');
+export const parseCacheServerConfig: ConfigParser<z.input<typeof cacheServerConfigSchema>, CacheServerConfig> = parseConfig(cacheServerConfigSchema, 'cache');

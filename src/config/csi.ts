@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { cacheClientSchema } from './cache';
 import { listenAddressSchema } from './listen-address';
 import { LOG_LEVELS } from './mount';
-import { parseConfig } from './parse';
+import { parseConfig, type ConfigParser } from './parse';
 
 /** The driver name every Kubernetes object refers to (CSIDriver, StorageClass provisioner, PV driver); fixed, not an option. */
 export const DRIVER_NAME = 'csi.granary.dev';
@@ -178,4 +178,4 @@ export const csiConfigSchema = z
 export type CsiConfig = z.output<typeof csiConfigSchema>;
 
 /** Validates `input` into a CsiConfig; throws one readable error listing every problem ("invalid csi configuration: …"). */
-export const parseCsiConfig: (input: z.input<typeof csiConfigSchema>) => CsiConfig = parseConfig(csiConfigSchema, 'csi');
+export const parseCsiConfig: ConfigParser<z.input<typeof csiConfigSchema>, CsiConfig> = parseConfig(csiConfigSchema, 'csi');

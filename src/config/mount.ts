@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { readPathSchema } from './read-path';
 import { writePathSchema } from './write-path';
 import { cacheClientSchema } from './cache';
-import { parseConfig } from './parse';
+import { parseConfig, type ConfigParser } from './parse';
 
 import { LOG_LEVELS } from './log-levels';
 import { specialBitsProblem, type ModeOption } from './permission-mode';
@@ -169,7 +169,7 @@ export type MountConfig = z.infer<typeof mountConfigSchema>;
 export type MountConfigInput = z.input<typeof mountConfigSchema>;
 
 /** Validates `input` into a MountConfig; throws one readable error listing every problem ("invalid mount configuration: …"). */
-export const parseMountConfig: (input: MountConfigInput) => MountConfig = parseConfig(mountConfigSchema, 'mount');
+export const parseMountConfig: ConfigParser<MountConfigInput, MountConfig> = parseConfig(mountConfigSchema, 'mount');
 
 /**
  * The state directory a mount gets unless told otherwise: `${XDG_STATE_HOME:-$HOME/.local/state}/granary/mounts/<id>`,

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { parseS3Url } from '../objectstore/s3-url';
 import { cacheClientSchemaWith, cacheEnabled } from './cache';
 import { LOG_LEVELS } from './log-levels';
-import { parseConfig } from './parse';
+import { parseConfig, type ConfigParser } from './parse';
 
 /** Blocks loading at once by default: enough to keep a few cache servers busy filling from the origin. */
 export const DEFAULT_WARMUP_CONCURRENCY = 16;
@@ -76,4 +76,4 @@ export type WarmupConfig = z.output<typeof warmupConfigSchema>;
 export type WarmupConfigInput = z.input<typeof warmupConfigSchema>;
 
 /** Validates `input` into a WarmupConfig; throws one readable error listing every problem ("invalid warm-up configuration: …"). */
-export const parseWarmupConfig: (input: WarmupConfigInput) => WarmupConfig = parseConfig(warmupConfigSchema, 'warm-up');
+export const parseWarmupConfig: ConfigParser<WarmupConfigInput, WarmupConfig> = parseConfig(warmupConfigSchema, 'warm-up');
