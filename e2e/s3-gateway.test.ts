@@ -6,13 +6,16 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as path from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { startCacheServer, type CacheServerProcess } from './support/cache-server';
 import { s3MountEnv } from './support/mount';
 import { boto3DownloadFile, boto3ListAll, rcloneCopy, type S3Target } from './support/s3-clients';
 import { createBucket, freePort, s3Client, testS3 } from './support/s3-server';
+import { selfSignedCertificate } from './support/self-signed';
 import { startCountingRelay, type CountingRelay } from './support/tcp-relay';
 import { until } from './support/until';
 import { deleteBucket, makeTemp, MiB, putObjects, removeTemp, seededBytes, sha256 } from './scenarios/helpers';
@@ -80,6 +83,23 @@ describe('the S3 gateway on the cache servers, read by real S3 clients', () => {
     // Every node's ring holds all three before a byte is read: rings that still differ give a block two owners.
     for (const node of nodes) await until(async () => (await node.cache.metric('granary_cache_ring_members')) === NODES.length, 'every cache server sees the whole ring');
   });
+
+  /** A cache server of its own (a ring of one) on `host`, its S3 API with `args` too; the caller stops it. */
+  async function startOwnServer(host: string, args: string[]): Promise<{ cache: CacheServerProcess; s3Port: number }> {
+    const [port, s3Port] = [await freePort(), await freePort()];
+    const cache = await startCacheServer({
+      host,
+      port,
+      ramBytes: '64MiB',
+      diskDir: path.join(base, `disk-${host}`),
+      diskBytes: '128MiB',
+      peers: [`http://${host}:${port}`],
+      tokenFile,
+      env: { ...s3MountEnv(server), AWS_ENDPOINT_URL: relay.endpoint },
+      args: ['--s3-listen', `${host}:${s3Port}`, '--s3-keys-file', keysFile, ...args],
+    });
+    return { cache, s3Port };
+  }
 
   afterAll(async () => {
     await Promise.all(nodes.map((node) => node.cache.stop()));
@@ -161,21 +181,9 @@ describe('the S3 gateway on the cache servers, read by real S3 clients', () => {
 
   it("keeps an object's version for a download (one origin HEAD for boto3's ranged GETs), and serves the new version when a fill finds the object changed", async () => {
     // A server of its own, whose versions live 10 minutes, so that what it keeps does not depend on the machine's speed.
-    const host = '127.0.0.4';
-    const [port, s3Port] = [await freePort(), await freePort()];
-    const cache = await startCacheServer({
-      host,
-      port,
-      ramBytes: '64MiB',
-      diskDir: path.join(base, 'disk-pinned'),
-      diskBytes: '128MiB',
-      peers: [`http://${host}:${port}`],
-      tokenFile,
-      env: { ...s3MountEnv(server), AWS_ENDPOINT_URL: relay.endpoint },
-      args: ['--s3-listen', `${host}:${s3Port}`, '--s3-keys-file', keysFile, '--s3-version-ttl', '600000'],
-    });
+    const { cache, s3Port } = await startOwnServer('127.0.0.4', ['--s3-version-ttl', '600000']);
     try {
-      const node: Node = { cache, s3: `http://${host}:${s3Port}` };
+      const node: Node = { cache, s3: `http://127.0.0.4:${s3Port}` };
       const lookups = (answer: string) => cache.metric('granary_s3_gateway_version_lookups_total', `answer="${answer}"`);
       const download = await boto3DownloadFile({ ...target(node), bucket, key: MODEL_KEY, file: path.join(base, 'pinned-model.bin'), multipartChunkBytes: 8 * MiB });
       expect(download.sha256).toBe(sha256(model));
@@ -194,6 +202,29 @@ describe('the S3 gateway on the cache servers, read by real S3 clients', () => {
       expect({ length: got.ContentLength, same: sha256(Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray())) === sha256(v2) }).toEqual({ length: v2.length, same: true });
       expect(got.ETag).not.toBe(kept.ETag);
       expect(await lookups('origin')).toBe(3);
+    } finally {
+      await cache.stop();
+    }
+  });
+
+  it('serves HTTPS with the certificate of --s3-tls-cert to aws-sdk-js and boto3 trusting it, and no plain HTTP on that port', async () => {
+    const host = '127.0.0.5';
+    const certificate = selfSignedCertificate(fs.mkdtempSync(path.join(base, 'tls-')), [host]);
+    const { cache, s3Port } = await startOwnServer(host, ['--s3-tls-cert', certificate.certFile, '--s3-tls-key', certificate.keyFile]);
+    try {
+      const node: Node = { cache, s3: `https://${host}:${s3Port}` };
+      const client = new S3Client({
+        endpoint: node.s3, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1,
+        credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET },
+        requestHandler: new NodeHttpHandler({ httpsAgent: new https.Agent({ ca: certificate.cert }) }),
+      });
+      const got = await client.send(new GetObjectCommand({ Bucket: bucket, Key: SMALL_KEYS[5] }));
+      expect(sha256(Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()))).toBe(sha256(small[5] as Buffer));
+      const download = await boto3DownloadFile({ ...target(node), caFile: certificate.certFile, bucket, key: MODEL_KEY, file: path.join(base, 'tls-model.bin'), multipartChunkBytes: 8 * MiB });
+      expect(download.sha256).toBe(sha256(model));
+      // A client that does not trust the certificate is refused in the handshake, and plain HTTP gets no answer.
+      await expect(new S3Client({ endpoint: node.s3, region: 'us-east-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: ACCESS_KEY_ID, secretAccessKey: SECRET } }).send(new HeadObjectCommand({ Bucket: bucket, Key: MODEL_KEY }))).rejects.toThrow(/self[- ]signed/i);
+      await expect(get(`http://${host}:${s3Port}/${bucket}/${MODEL_KEY}`)).rejects.toThrow();
     } finally {
       await cache.stop();
     }

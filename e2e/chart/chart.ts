@@ -145,9 +145,9 @@ export function exampleManifests(): string[] {
 
 /**
  * Renders templates/NOTES.txt as `helm install` would print it. `helm template` skips NOTES.txt, so a
- * copy of the chart wraps it in a ConfigMap and the text is read back from there.
+ * copy of the chart wraps it in a ConfigMap and the text is read back from there; `set` holds --set pairs.
  */
-export function renderNotes(files: string[], workDir: string): string {
+export function renderNotes(files: string[], workDir: string, set: readonly string[] = []): string {
   const copy = fs.mkdtempSync(path.join(workDir, 'notes-'));
   fs.cpSync(CHART_DIR, copy, { recursive: true });
   const notes = fs.readFileSync(path.join(copy, 'templates', 'NOTES.txt'), 'utf8');
@@ -159,7 +159,7 @@ export function renderNotes(files: string[], workDir: string): string {
   );
   const result = run(toolPath('helm'), [
     'template', RELEASE.name, copy, '--namespace', RELEASE.namespace, '--kube-version', KUBE_VERSION,
-    '--show-only', 'templates/notes-under-test.yaml', ...files.flatMap((file) => ['-f', file]),
+    '--show-only', 'templates/notes-under-test.yaml', ...files.flatMap((file) => ['-f', file]), ...set.flatMap((pair) => ['--set', pair]),
   ]);
   if (result.status !== 0) throw new Error(`rendering NOTES.txt failed: ${result.stderr}`);
   const [configMap] = parseObjects(result.stdout);

@@ -207,9 +207,28 @@ describe('the S3 endpoint with access keys (cache.s3Gateway.keys)', () => {
     expect(gatewayService(objects)?.spec).toMatchObject({ internalTrafficPolicy: 'Cluster', ports: [{ port: 9100, targetPort: 's3' }] });
   });
 
+  it('serves HTTPS with the certificate of a TLS Secret, mounted read-only beside the keys, and NOTES.txt says https', () => {
+    const objects = parseObjects(render([], [CREATE, 'cache.s3Gateway.tls.existingSecret=granary-s3-tls']));
+    const server = cacheServer(objects);
+    expect(server.args.filter((arg) => arg.startsWith('--s3-tls-'))).toEqual(['--s3-tls-cert=/etc/granary/s3-tls/tls.crt', '--s3-tls-key=/etc/granary/s3-tls/tls.key']);
+    expect(server.volumeMounts.filter((mount) => mount.name === 's3-gateway-tls')).toEqual([{ name: 's3-gateway-tls', mountPath: '/etc/granary/s3-tls', readOnly: true }]);
+    expect(cachePod(objects).volumes.find((volume) => volume.name === 's3-gateway-tls')).toEqual({
+      name: 's3-gateway-tls',
+      secret: { secretName: 'granary-s3-tls', items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] },
+    });
+    // Without the value: plain HTTP, no certificate flag or volume.
+    const plain = cacheServer(parseObjects(render([], [CREATE])));
+    expect(plain.args.filter((arg) => arg.startsWith('--s3-tls-'))).toEqual([]);
+    expect(plain.volumeMounts.filter((mount) => mount.name === 's3-gateway-tls')).toEqual([]);
+    const notes = renderNotes([], workDir, [CREATE, 'cache.s3Gateway.tls.existingSecret=granary-s3-tls']);
+    expect(notes).toContain('AWS_ENDPOINT_URL=https://granary-s3.granary.svc:9000');
+    expect(notes).toContain('AWS_CA_BUNDLE: the CA that signed the certificate in the Secret granary-s3-tls');
+  });
+
   it('passes API validation (kube-validate) with made keys, an existing Secret and either traffic policy', () => {
     const result = kubeValidateRenders([
       { name: 'on-prem', files: [ON_PREM], set: [] },
+      { name: 'tls', files: [], set: [CREATE, 'cache.s3Gateway.tls.existingSecret=granary-s3-tls'] },
       { name: 'existing-secret', files: [EXISTING_SECRET], set: [] },
       { name: 'cluster-policy', files: [], set: [CREATE, 'cache.s3Gateway.service.internalTrafficPolicy=Cluster', 'cache.s3Gateway.virtualHostSuffixes={s3.example.com}'] },
     ]);

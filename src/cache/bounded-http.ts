@@ -2,6 +2,7 @@
 // and in all (refused at accept), time to send the headers, their size, time idle between requests. The cache
 // server's block protocol and the S3 gateway each answer behind one, in their own error format.
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Counter } from 'prom-client';
@@ -42,6 +43,14 @@ export interface BoundedHttpOptions {
   refusals: { counter: Counter<'cap'>; metricName: string; logger: Logger };
   /** Hears each request Node could not parse, once answered. */
   onFault?: (fault: ClientFault) => void;
+  /** Serve HTTPS with this certificate chain and key (PEM) instead of plain HTTP. */
+  tls?: TlsIdentity;
+}
+
+/** A server's certificate chain and private key, PEM. */
+export interface TlsIdentity {
+  cert: Buffer;
+  key: Buffer;
 }
 
 /** The longest a header timeout may be overdue: Node checks the connections for it on an interval, this one at most. */
@@ -65,23 +74,24 @@ export function hasUnreadBody(request: http.IncomingMessage): boolean {
 
 /** An http.Server behind the connection caps and timeouts: listen(), then close() at shutdown. */
 export class BoundedHttpServer {
-  private readonly server: http.Server;
+  private readonly server: http.Server | https.Server;
   private readonly gate: ConnectionGate;
   private lastRefusalLog = 0;
 
   constructor(private readonly options: BoundedHttpOptions) {
     const { limits } = options;
     this.gate = new ConnectionGate(limits.maxConnectionsPerAddress);
-    this.server = http.createServer(
-      {
-        headersTimeout: limits.headersTimeoutMs,
-        requestTimeout: limits.requestTimeoutMs,
-        keepAliveTimeout: limits.idleTimeoutMs,
-        maxHeaderSize: limits.maxHeaderBytes,
-        connectionsCheckingInterval: Math.max(50, Math.min(MAX_TIMEOUT_CHECK_INTERVAL_MS, Math.floor(limits.headersTimeoutMs / 4))),
-      },
-      options.handle,
-    );
+    const bounds: http.ServerOptions = {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.idleTimeoutMs,
+      maxHeaderSize: limits.maxHeaderBytes,
+      connectionsCheckingInterval: Math.max(50, Math.min(MAX_TIMEOUT_CHECK_INTERVAL_MS, Math.floor(limits.headersTimeoutMs / 4))),
+    };
+    // Over TLS the handshake is held to the headers' bound too: a client that never finishes it holds a connection.
+    this.server = options.tls
+      ? https.createServer({ ...bounds, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: limits.headersTimeoutMs }, options.handle)
+      : http.createServer(bounds, options.handle);
     // The total: Node closes the excess right after accept(), before any socket object exists.
     this.server.maxConnections = limits.maxConnections;
     this.server.on('drop', (peer?: { remoteAddress?: string }) => this.refused('total', peer?.remoteAddress, limits.maxConnections));
@@ -98,6 +108,12 @@ export class BoundedHttpServer {
       for (const listener of parse) listener.call(this.server, socket);
     });
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => this.answerClientError(error, socket));
+  }
+
+  /** Serves new TLS connections with another certificate and key (a rotated Secret); throws when they do not load. */
+  setIdentity(identity: TlsIdentity): void {
+    if (!(this.server instanceof https.Server)) throw new Error('this server speaks plain HTTP: it has no certificate to replace');
+    this.server.setSecureContext({ cert: identity.cert, key: identity.key });
   }
 
   /** Connections open now. */

@@ -34,6 +34,8 @@ const SERVE_FLAGS: OptionFlags = {
   's3.virtualHostSuffixes': '--s3-virtual-host',
   's3.readaheadBlocks': '--s3-readahead',
   's3.versionTtlMs': '--s3-version-ttl',
+  's3.tlsCertFile': '--s3-tls-cert',
+  's3.tlsKeyFile': '--s3-tls-key',
   'discovery.peers': '--peers',
   'discovery.kubernetesService': '--kubernetes-service',
   'discovery.kubernetesNamespace': '--kubernetes-namespace',
@@ -64,6 +66,8 @@ interface ServeFlags {
   s3VirtualHost?: string[];
   s3Readahead?: number;
   s3VersionTtl?: number;
+  s3TlsCert?: string;
+  s3TlsKey?: string;
 }
 
 /** Collects a repeatable flag's values. */
@@ -105,12 +109,14 @@ export function register(program: Command): void {
     .option('--s3-region <region>', 'the region the S3 API answers GetBucketLocation with (default: AWS_REGION, else us-east-1)')
     .option('--s3-virtual-host <suffix>', 'a host suffix for virtual-hosted-style S3 requests (BUCKET.SUFFIX), repeatable; path style always works', repeated)
     .option('--s3-readahead <blocks>', 'blocks of an object fetched ahead of the one the S3 API is sending (default: 4)', wholeNumber)
+    .option('--s3-tls-cert <file>', "serve the S3 API over HTTPS with this certificate chain (PEM, a kubernetes.io/tls Secret's tls.crt), re-read when it changes; with --s3-tls-key (default: plain HTTP)")
+    .option('--s3-tls-key <file>', "the S3 API certificate's private key (PEM, tls.key)")
     .option('--s3-version-ttl <ms>', "how long an object's version (the origin's HEAD) answers the S3 reads that follow it; 0: a HEAD per read (default: 1000)", wholeNumber)
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .addOption(logFormatOption())
     .action(async (flags: ServeFlags) => {
-      if (flags.s3Listen === undefined && (flags.s3KeysFile ?? flags.s3Region ?? flags.s3VirtualHost ?? flags.s3Readahead ?? flags.s3VersionTtl) !== undefined) {
-        throw new Error('--s3-keys-file, --s3-region, --s3-virtual-host, --s3-readahead and --s3-version-ttl configure the S3 API: give --s3-listen HOST:PORT too');
+      if (flags.s3Listen === undefined && (flags.s3KeysFile ?? flags.s3Region ?? flags.s3VirtualHost ?? flags.s3Readahead ?? flags.s3VersionTtl ?? flags.s3TlsCert ?? flags.s3TlsKey) !== undefined) {
+        throw new Error('--s3-keys-file, --s3-region, --s3-virtual-host, --s3-readahead, --s3-version-ttl, --s3-tls-cert and --s3-tls-key configure the S3 API: give --s3-listen HOST:PORT too');
       }
       const config = parseCacheServerConfig({
         listen: flags.listen,
@@ -135,6 +141,8 @@ export function register(program: Command): void {
             virtualHostSuffixes: flags.s3VirtualHost ?? [],
             ...(flags.s3Readahead !== undefined && { readaheadBlocks: flags.s3Readahead }),
             ...(flags.s3VersionTtl !== undefined && { versionTtlMs: flags.s3VersionTtl }),
+            ...(flags.s3TlsCert !== undefined && { tlsCertFile: flags.s3TlsCert }),
+            ...(flags.s3TlsKey !== undefined && { tlsKeyFile: flags.s3TlsKey }),
           },
         }),
         discovery: {

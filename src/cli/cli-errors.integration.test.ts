@@ -93,7 +93,7 @@ describe('granary on an expected error', () => {
     expect(lines(tooLong.stderr)).toEqual(['granary: invalid cache configuration: --s3-version-ttl (s3.versionTtlMs): Too big: expected number to be <=3600000']);
     const alone = await serve('--s3-version-ttl', '0');
     expect(alone.code).toBe(1);
-    expect(lines(alone.stderr)).toEqual(['granary: --s3-keys-file, --s3-region, --s3-virtual-host, --s3-readahead and --s3-version-ttl configure the S3 API: give --s3-listen HOST:PORT too']);
+    expect(lines(alone.stderr)).toEqual(['granary: --s3-keys-file, --s3-region, --s3-virtual-host, --s3-readahead, --s3-version-ttl, --s3-tls-cert and --s3-tls-key configure the S3 API: give --s3-listen HOST:PORT too']);
   });
 
   it('names the flag of each option out of range, with its field, in one line', async () => {

@@ -66,6 +66,13 @@ export const s3GatewaySchema = z.object({
    * Default 1 s, as a mount keeps attributes (attrTimeoutMs). At most 1 hour.
    */
   versionTtlMs: z.number().int().min(0).max(3_600_000).default(1000),
+  /** Serve HTTPS with this certificate chain (PEM, e.g. a kubernetes.io/tls Secret's tls.crt); with tlsKeyFile. Default: plain HTTP. */
+  tlsCertFile: z.string().trim().min(1).optional(),
+  /** The certificate's private key (PEM, tls.key); with tlsCertFile. */
+  tlsKeyFile: z.string().trim().min(1).optional(),
+}).refine((s3) => (s3.tlsCertFile === undefined) === (s3.tlsKeyFile === undefined), {
+  message: 'give the certificate and its key together (--s3-tls-cert and --s3-tls-key), or neither for plain HTTP',
+  path: ['tlsCertFile'],
 });
 
 /** Options of `granary cache serve`. */

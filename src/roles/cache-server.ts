@@ -33,6 +33,9 @@ import type { Tier } from '../cache/tiers/tier';
 import { readTokenFile } from '../cache/token';
 import { warmPrefix } from '../cache/warmup';
 import { ReloadingAccessKeys } from '../cache/s3-gateway/keys-reloader';
+import type { TlsIdentity } from '../cache/bounded-http';
+import { ReloadingFiles } from '../cache/s3-gateway/reloading-files';
+import { readTlsIdentity } from '../cache/s3-gateway/tls-identity';
 import { S3Gateway } from '../cache/s3-gateway/gateway';
 import { isSelfMemo, ringFetcher } from '../cache/s3-gateway/ring-fetcher';
 import { readMemoryLimit } from '../system/memory-limit';
@@ -92,6 +95,9 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
   const token = await readTokenFile(config.tokenFile);
   // Read at start: a missing or malformed keys file stops the server with what to fix, not the first request.
   const s3Keys = config.s3 ? await ReloadingAccessKeys.open(config.s3.keysFile, logger) : undefined;
+  // And the certificate: a pair that does not load stops it too; a rotated Secret serves new connections.
+  let gateway: S3Gateway | undefined;
+  const s3Tls = config.s3?.tlsCertFile && config.s3.tlsKeyFile ? await openTlsIdentity(config.s3.tlsCertFile, config.s3.tlsKeyFile, (identity) => gateway?.setIdentity(identity), logger) : undefined;
   const endpoint = endpointIdentity(endpointFromEnv(env));
   // The stores are made on first use; a wrong AWS_REGION is said at start, not at the first fill.
   checkRegionEnv(env);
@@ -205,7 +211,6 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
   if (peers.length > 0 && !(await peersListSelf(peers, { ...machine.self, listenHost: host, port: address.port }))) {
     logger.warn({ listen: config.listen, peers }, selfMissingWarning(config.listen, peers));
   }
-  let gateway: S3Gateway | undefined;
   let s3Address: string | undefined;
   if (config.s3 && s3Keys) {
     const isSelf = isSelfMemo((url) => peersListSelf([url], { ...machine.self, listenHost: host, port: address.port }));
@@ -232,13 +237,14 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
       blockSize: config.blockSize,
       readaheadBlocks: config.s3.readaheadBlocks,
       versionTtlMs: config.s3.versionTtlMs,
+      ...(s3Tls && { tls: s3Tls.current }),
       registry,
       logger,
     });
     const s3 = splitHostPort(config.s3.listen);
     const s3Bound = await gateway.listen(s3.host, s3.port);
     s3Address = `${s3Bound.address.includes(':') ? `[${s3Bound.address}]` : s3Bound.address}:${s3Bound.port}`;
-    logger.info({ s3Listen: s3Address, region: config.s3.region, accessKeys: s3Keys.current.size, readaheadBlocks: config.s3.readaheadBlocks, versionTtlMs: config.s3.versionTtlMs }, 'S3 API ready');
+    logger.info({ s3Listen: s3Address, scheme: s3Tls ? 'https' : 'http', region: config.s3.region, accessKeys: s3Keys.current.size, readaheadBlocks: config.s3.readaheadBlocks, versionTtlMs: config.s3.versionTtlMs }, 'S3 API ready');
   }
   const bound = `${address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}`;
   logger.info({ listen: bound, endpoint: endpoint || 'aws', ramBytes: config.ramBytes, disk: disk ? { dir: config.diskDir, capacityBytes: disk.capacityBytes, blocks: disk.blockCount, usedBytes: disk.usedBytes } : 'none', blockSize: config.blockSize, buckets: config.buckets.length > 0 ? config.buckets : 'any', originClients: config.originClients, limits, openFileLimit: fileLimit }, 'cache server ready');
@@ -249,6 +255,7 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
     async stop() {
       await gateway?.close();
       s3Keys?.close();
+      s3Tls?.close();
       await server.close();
       shutdown.abort(new Error('the cache server is stopping'));
       await store.flush();
@@ -258,4 +265,16 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
       logger.info({ origin: store.stats, tiers: tiers.map((tier) => ({ tier: tier.name, blocks: tier.blockCount, usedBytes: tier.usedBytes, ...tier.stats })) }, 'cache server stopped');
     },
   };
+}
+
+/** The S3 API's certificate and key, read now (throws what to fix) and again when the Secret's files change. */
+function openTlsIdentity(certFile: string, keyFile: string, onChange: (identity: TlsIdentity) => void, logger: Logger): Promise<ReloadingFiles<TlsIdentity>> {
+  return ReloadingFiles.open({
+    files: [certFile, keyFile],
+    read: () => readTlsIdentity(certFile, keyFile),
+    what: 'the S3 API certificate',
+    describe: () => ({}),
+    onChange,
+    logger,
+  });
 }

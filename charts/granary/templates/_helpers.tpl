@@ -101,6 +101,9 @@ true
 {{/* Where the cache pods mount the access keys Secret; the gateway reads keys.json there (granary cache serve --s3-keys-file). */}}
 {{- define "granary.s3GatewayKeysDir" -}}/etc/granary/s3-keys{{- end }}
 
+{{/* Where the cache pods read the S3 endpoint's certificate and key (cache.s3Gateway.tls.existingSecret). */}}
+{{- define "granary.s3GatewayTlsDir" -}}/etc/granary/s3-tls{{- end }}
+
 {{/* A size value as written (8Gi, 1.5TiB, 4194304), a number as its digits: what a template passes to a granary flag, whose parser reads it. */}}
 {{- define "granary.sizeText" -}}
 {{- if or (kindIs "float64" .) (kindIs "int64" .) (kindIs "int" .) -}}

@@ -9,7 +9,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { BlockFetcher } from '../../blocks/block-fetcher';
 import type { Logger } from '../../log/logger';
 import type { ListOptions, ListPage, ObjectInfo } from '../../objectstore/store';
-import { BoundedHttpServer, hasUnreadBody, type ServerLimits } from '../bounded-http';
+import { BoundedHttpServer, hasUnreadBody, type ServerLimits, type TlsIdentity } from '../bounded-http';
 import { mayList, mayLocate, mayRead, type AccessKeys, type Grant } from './access-keys';
 import { errorDocument, errorReply, S3Error } from './error-reply';
 import { bucketLocationXml, listObjectsV1Xml, listObjectsV2Xml, originListOptionsForV1 } from './list-reply';
@@ -44,6 +44,8 @@ export interface S3GatewayOptions {
   readaheadBlocks: number;
   /** How long an object's version (the origin's HEAD) answers the requests that follow it; 0: a HEAD per request. */
   versionTtlMs: number;
+  /** Serve HTTPS with this certificate and key; plain HTTP without. */
+  tls?: TlsIdentity;
   registry: Registry;
   logger: Logger;
   /** Now, for the signatures' clocks (tests move it). */
@@ -85,12 +87,18 @@ export class S3Gateway {
       faultBody: ({ code, message }) => ({ contentType: 'application/xml', body: errorDocument(code, message) }),
       onFault: ({ status }) => this.metrics.requests.inc({ operation: 'Unparsable', code: String(status) }),
       refusals: { counter: this.metrics.refused, metricName: 'granary_s3_gateway_refused_connections_total', logger: options.logger },
+      ...(options.tls && { tls: options.tls }),
     });
   }
 
   /** Starts listening on host:port (port 0 picks one); resolves with the bound address. */
   listen(host: string, port: number): Promise<AddressInfo> {
     return this.server.listen(host, port);
+  }
+
+  /** New HTTPS connections use this certificate and key (a rotated Secret). */
+  setIdentity(identity: TlsIdentity): void {
+    this.server.setIdentity(identity);
   }
 
   /** Stops accepting and resolves once the connections open now have closed. */

@@ -38,7 +38,7 @@ describe('ReloadingAccessKeys', () => {
       await keys.check();
       expect(keys.current.secretOf('GRANARYKEYBBBBBBBBB2')).toBe(SECRET_B);
       expect(keys.current.secretOf('GRANARYKEYAAAAAAAAA1')).toBeUndefined();
-      expect(lines.join('')).toMatch(/its keys are in force now/);
+      expect(lines.join('')).toMatch(/access keys file changed: the new version is in force now/);
     } finally {
       keys.close();
     }
@@ -55,8 +55,8 @@ describe('ReloadingAccessKeys', () => {
       await keys.check();
       expect(keys.current.secretOf('GRANARYKEYAAAAAAAAA1')).toBe(SECRET_A);
       const logged = lines.join('');
-      expect(logged).toMatch(/cannot be used; the keys read before stay in force/);
-      expect(logged).toMatch(/is gone; the keys read before stay in force/);
+      expect(logged).toMatch(/changed but cannot be used; what was read before stays in force/);
+      expect(logged).toMatch(/a file is gone; what was read before stays in force/);
       expect(logged).not.toContain(SECRET_B);
       expect(logged).not.toContain(SECRET_A);
     } finally {
