@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as path from 'node:path';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { startCacheServer, type CacheServerProcess } from './support/cache-server';
@@ -147,6 +147,30 @@ describe('the S3 gateway on the cache servers, read by real S3 clients', () => {
     await expect(client.send(new GetObjectCommand({ Bucket: bucket, Key: MODEL_KEY, IfNoneMatch: etag }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 304 } });
     await expect(client.send(new GetObjectCommand({ Bucket: bucket, Key: MODEL_KEY, Range: `bytes=${MODEL_SIZE}-` }))).rejects.toMatchObject({ name: 'InvalidRange', $metadata: { httpStatusCode: 416 } });
     await expect(client.send(new GetObjectCommand({ Bucket: bucket, Key: 'models/llama/missing.bin' }))).rejects.toMatchObject({ name: 'NoSuchKey', $metadata: { httpStatusCode: 404 } });
+  });
+
+  it('serves GetObject and HeadObject by partNumber: the part of a multipart object, its Content-Range and parts count, 416 past the last', async () => {
+    const key = 'models/multipart/parts.bin';
+    const sizes = [5 * MiB, 5 * MiB, 777];
+    const whole = seededBytes('multipart', 0, sizes.reduce((sum, size) => sum + size, 0));
+    const { UploadId } = await origin.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    const parts: Array<{ PartNumber: number; ETag?: string }> = [];
+    for (const [index, size] of sizes.entries()) {
+      const start = sizes.slice(0, index).reduce((sum, each) => sum + each, 0);
+      const uploaded = await origin.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: index + 1, Body: whole.subarray(start, start + size) }));
+      parts.push({ PartNumber: index + 1, ETag: uploaded.ETag });
+    }
+    await origin.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+    const client = sdk(nodes[0] as Node);
+    const second = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, PartNumber: 2 }));
+    expect({ status: second.$metadata.httpStatusCode, range: second.ContentRange, length: second.ContentLength, parts: second.PartsCount }).toEqual({ status: 206, range: `bytes ${5 * MiB}-${10 * MiB - 1}/${whole.length}`, length: 5 * MiB, parts: 3 });
+    expect(sha256(Buffer.from(await (second.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()))).toBe(sha256(whole.subarray(5 * MiB, 10 * MiB)));
+    const last = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, PartNumber: 3 }));
+    expect({ range: last.ContentRange, length: last.ContentLength, parts: last.PartsCount }).toEqual({ range: `bytes ${10 * MiB}-${whole.length - 1}/${whole.length}`, length: 777, parts: 3 });
+    await expect(client.send(new GetObjectCommand({ Bucket: bucket, Key: key, PartNumber: 4 }))).rejects.toMatchObject({ name: 'InvalidPartNumber', $metadata: { httpStatusCode: 416 } });
+    // An object uploaded whole is its own part 1.
+    const single = await client.send(new GetObjectCommand({ Bucket: bucket, Key: SMALL_KEYS[0], PartNumber: 1 }));
+    expect(sha256(Buffer.from(await (single.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()))).toBe(sha256(small[0] as Buffer));
   });
 
   it('pages a listing for aws-sdk-js and for boto3 (encoding-type=url), keys with spaces, + and &', async () => {

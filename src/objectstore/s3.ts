@@ -121,6 +121,15 @@ async function* partsOf(stream: Readable, size: number): AsyncGenerator<Buffer> 
 const UPLOAD_COMMANDS = new Set(['PutObjectCommand', 'UploadPartCommand']);
 
 /** An object store bucket reached with @aws-sdk/client-s3 (get() with the lean path of s3-get.ts): AWS S3 or any S3-compatible server. */
+/** Where one part of a multipart object lies in it: [start, end) of `object.size`, and how many parts it has. */
+export interface ObjectPart {
+  object: ObjectInfo;
+  start: number;
+  end: number;
+  /** The object's parts (absent for an object uploaded whole). */
+  partsCount?: number;
+}
+
 export class S3Store implements ObjectStore {
   readonly location: string;
   readonly bucket: string;
@@ -219,6 +228,26 @@ export class S3Store implements ObjectStore {
   async head(key: string, signal?: AbortSignal): Promise<ObjectInfo> {
     const output = await this.headObject('head', key, signal);
     return this.infoOf(key, output);
+  }
+
+  /**
+   * The object and where its part `partNumber` lies in it (S3's HEAD with partNumber: the part's Content-Range and
+   * the object's parts count; an object uploaded whole is its own part 1). Throws when the store does not say where
+   * the part lies.
+   */
+  async headPart(key: string, partNumber: number, signal?: AbortSignal): Promise<ObjectPart> {
+    checkKey(key, this.location);
+    const output = await this.call('head', key, signal, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, PartNumber: partNumber }), { abortSignal: signal }));
+    const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(output.ContentRange ?? '');
+    if (range) {
+      const [start, last, size] = [Number(range[1]), Number(range[2]), Number(range[3])];
+      return { object: { ...this.infoOf(key, output), size }, start, end: last + 1, ...(output.PartsCount !== undefined && { partsCount: output.PartsCount }) };
+    }
+    if (partNumber === 1 && (output.PartsCount ?? 1) === 1) {
+      const object = this.infoOf(key, output);
+      return { object, start: 0, end: object.size };
+    }
+    throw new Error(`${this.location}: the HEAD of part ${partNumber} of ${key} did not say where the part lies (no Content-Range)`);
   }
 
   async list(options: ListOptions, signal?: AbortSignal): Promise<ListPage> {

@@ -231,6 +231,7 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
       limits,
       origin: {
         head: (bucket, key, signal) => origins.use(bucket, ({ store: objects }) => objects.head(key, signal)),
+        headPart: (bucket, key, partNumber, signal) => origins.use(bucket, ({ store: objects }) => objects.headPart(key, partNumber, signal)),
         list: (bucket, options, signal) => origins.use(bucket, ({ store: objects }) => objects.list(options, signal)),
         fetcherOf,
       },

@@ -19,6 +19,7 @@ export const S3_ERROR_STATUS = {
   MethodNotAllowed: 405,
   PreconditionFailed: 412,
   InvalidRange: 416,
+  InvalidPartNumber: 416,
   InternalError: 500,
   NotImplemented: 501,
   ServiceUnavailable: 503,

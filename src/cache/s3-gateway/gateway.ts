@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { Counter, type Registry } from 'prom-client';
 import type { BlockFetcher } from '../../blocks/block-fetcher';
 import type { Logger } from '../../log/logger';
+import type { ObjectPart } from '../../objectstore/s3';
 import type { ListOptions, ListPage, ObjectInfo } from '../../objectstore/store';
 import { BoundedHttpServer, hasUnreadBody, type ServerLimits, type TlsIdentity } from '../bounded-http';
 import { mayList, mayLocate, mayRead, type AccessKeys, type Grant } from './access-keys';
@@ -24,6 +25,8 @@ const VERSIONS_KEPT = 10_000;
 /** What the gateway reads from the object store, with the cache server's own credentials. */
 export interface GatewayOrigin {
   head(bucket: string, key: string, signal: AbortSignal): Promise<ObjectInfo>;
+  /** The origin's HEAD of one part: the object and where the part lies. */
+  headPart(bucket: string, key: string, partNumber: number, signal: AbortSignal): Promise<ObjectPart>;
   list(bucket: string, options: ListOptions, signal: AbortSignal): Promise<ListPage>;
   /** The ring's fetcher of the bucket's blocks. */
   fetcherOf(bucket: string): BlockFetcher;
@@ -142,6 +145,7 @@ export class S3Gateway {
             this.metrics.versionLookups.inc({ answer: fromOrigin ? 'origin' : 'cache' });
             return object;
           },
+          headPart: (bucket, key, partNumber, signal) => origin.headPart(bucket, key, partNumber, signal),
           fetcherOf: (bucket) => origin.fetcherOf(bucket),
           rangeOf: (size) => resolveRange(parsed.range, size),
           blockSize: this.options.blockSize,

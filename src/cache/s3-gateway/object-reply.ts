@@ -5,6 +5,7 @@
 import type * as http from 'node:http';
 import type { BlockFetcher } from '../../blocks/block-fetcher';
 import { isObjectStoreError } from '../../objectstore/errors';
+import type { ObjectPart } from '../../objectstore/s3';
 import type { ObjectInfo } from '../../objectstore/store';
 import { S3Error } from './error-reply';
 import { objectBytes } from './object-stream';
@@ -17,6 +18,8 @@ export interface ObjectReplyContext {
    * (throws the store's NotFound, NoSuchBucket...).
    */
   head: (bucket: string, key: string, signal: AbortSignal, fresh: boolean) => Promise<ObjectInfo>;
+  /** The origin's HEAD of one part of the object: the object's version and where the part lies (GetObject partNumber). */
+  headPart: (bucket: string, key: string, partNumber: number, signal: AbortSignal) => Promise<ObjectPart>;
   /** The ring's fetcher for the bucket's blocks. */
   fetcherOf: (bucket: string) => BlockFetcher;
   /** The range asked for, resolved against the object's size ([start, end) or undefined for all of it); throws InvalidRange. */
@@ -88,10 +91,13 @@ function objectHeaders(object: ObjectInfo, overrides: ResponseOverrides | undefi
   return headers;
 }
 
-/** The store's failure as S3 would answer it. */
-export function objectStoreFailure(error: unknown, bucket: string, key: string): S3Error {
+/** The store's failure as S3 would answer it (`partNumber`: the part asked for, which may not exist). */
+export function objectStoreFailure(error: unknown, bucket: string, key: string, partNumber?: number): S3Error {
   if (error instanceof S3Error) return error;
   const message = (error as Error).message;
+  // A HEAD has no body to name its error: a part past the last is the origin's 416 (or an InvalidArgument code).
+  const status = (error as { cause?: { $metadata?: { httpStatusCode?: number } } }).cause?.$metadata?.httpStatusCode;
+  if (partNumber !== undefined && (status === 416 || isObjectStoreError(error, 'InvalidArgument'))) return new S3Error('InvalidPartNumber', `the object ${bucket}/${key} has no part ${partNumber}: ask for a part from 1 to its x-amz-mp-parts-count`);
   if (isObjectStoreError(error, 'NotFound')) return new S3Error('NoSuchKey', `the object ${bucket}/${key} does not exist`);
   if (isObjectStoreError(error, 'NoSuchBucket')) return new S3Error('NoSuchBucket', `the bucket ${bucket} does not exist at the origin`);
   if (isObjectStoreError(error, 'AccessDenied')) return new S3Error('AccessDenied', `the cache's own credentials may not read ${bucket}/${key} at the origin: ${message}`);
@@ -105,14 +111,20 @@ export function objectStoreFailure(error: unknown, bucket: string, key: string):
  * one kept.
  */
 export async function replyObject(read: ObjectRequest, response: http.ServerResponse, requestId: string, signal: AbortSignal, context: ObjectReplyContext): Promise<void> {
-  if (read.partNumber !== undefined) throw new S3Error('NotImplemented', 'GetObject with partNumber is not served by the granary gateway: ask for the same bytes with a Range header');
   for (let attempt = 1; ; attempt++) {
     const fresh = attempt > 1;
     let object: ObjectInfo;
+    // A part is asked of the origin itself, each time: where it lies is not part of the version kept.
+    let part: ObjectPart | undefined;
     try {
-      object = await context.head(read.bucket, read.key, signal, fresh);
+      if (read.partNumber !== undefined) {
+        part = await context.headPart(read.bucket, read.key, read.partNumber, signal);
+        object = part.object;
+      } else {
+        object = await context.head(read.bucket, read.key, signal, fresh);
+      }
     } catch (error) {
-      throw objectStoreFailure(error, read.bucket, read.key);
+      throw objectStoreFailure(error, read.bucket, read.key, read.partNumber);
     }
     const decided = conditionStatus(read.conditions, object);
     if (decided === 412 && !fresh) continue;
@@ -124,8 +136,9 @@ export async function replyObject(read: ObjectRequest, response: http.ServerResp
       return;
     }
     let range: { start: number; end: number } | undefined;
+    if (part?.partsCount !== undefined) headers['x-amz-mp-parts-count'] = String(part.partsCount);
     try {
-      range = context.rangeOf(object.size);
+      range = part ? { start: part.start, end: part.end } : context.rangeOf(object.size);
     } catch (error) {
       // S3 tells the size with a 416, so that the client can ask again within it.
       if (error instanceof S3Error && error.code === 'InvalidRange') throw new S3Error('InvalidRange', error.message, { headers: { 'content-range': `bytes */${object.size}` } });
