@@ -39,6 +39,7 @@ const S3_CODES: Record<string, ObjectStoreErrorCode> = {
   EntityTooLarge: 'InvalidArgument',
   InvalidPart: 'InvalidArgument',
   InvalidPartOrder: 'InvalidArgument',
+  InvalidPartNumber: 'InvalidArgument',
   InvalidArgument: 'InvalidArgument',
   InvalidRequest: 'InvalidArgument',
   KeyTooLongError: 'InvalidArgument',

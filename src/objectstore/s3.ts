@@ -120,7 +120,6 @@ async function* partsOf(stream: Readable, size: number): AsyncGenerator<Buffer> 
 /** Commands whose body is object data, sent over https without its SHA-256 (see the S3Store constructor). */
 const UPLOAD_COMMANDS = new Set(['PutObjectCommand', 'UploadPartCommand']);
 
-/** An object store bucket reached with @aws-sdk/client-s3 (get() with the lean path of s3-get.ts): AWS S3 or any S3-compatible server. */
 /** Where one part of a multipart object lies in it: [start, end) of `object.size`, and how many parts it has. */
 export interface ObjectPart {
   object: ObjectInfo;
@@ -130,6 +129,7 @@ export interface ObjectPart {
   partsCount?: number;
 }
 
+/** An object store bucket reached with @aws-sdk/client-s3 (get() with the lean path of s3-get.ts): AWS S3 or any S3-compatible server. */
 export class S3Store implements ObjectStore {
   readonly location: string;
   readonly bucket: string;
@@ -236,8 +236,7 @@ export class S3Store implements ObjectStore {
    * the part lies.
    */
   async headPart(key: string, partNumber: number, signal?: AbortSignal): Promise<ObjectPart> {
-    checkKey(key, this.location);
-    const output = await this.call('head', key, signal, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, PartNumber: partNumber }), { abortSignal: signal }));
+    const output = await this.headObject('head', key, signal, partNumber);
     const range = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(output.ContentRange ?? '');
     if (range) {
       const [start, last, size] = [Number(range[1]), Number(range[2]), Number(range[3])];
@@ -478,9 +477,9 @@ export class S3Store implements ObjectStore {
     return `${this.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
   }
 
-  private async headObject(operation: string, key: string, signal: AbortSignal | undefined): Promise<HeadObjectCommandOutput> {
+  private async headObject(operation: string, key: string, signal: AbortSignal | undefined, partNumber?: number): Promise<HeadObjectCommandOutput> {
     checkKey(key, this.location);
-    return this.call(operation, key, signal, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal }));
+    return this.call(operation, key, signal, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key, ...(partNumber !== undefined && { PartNumber: partNumber }) }), { abortSignal: signal }));
   }
 
   private infoOf(key: string, output: HeadObjectCommandOutput): ObjectInfo {

@@ -32,10 +32,8 @@ import { RamTier } from '../cache/tiers/ram';
 import type { Tier } from '../cache/tiers/tier';
 import { readTokenFile } from '../cache/token';
 import { warmPrefix } from '../cache/warmup';
-import { ReloadingAccessKeys } from '../cache/s3-gateway/keys-reloader';
-import type { TlsIdentity } from '../cache/bounded-http';
-import { ReloadingFiles } from '../cache/s3-gateway/reloading-files';
-import { readTlsIdentity } from '../cache/s3-gateway/tls-identity';
+import { openAccessKeys } from '../cache/s3-gateway/keys-reloader';
+import { openTlsIdentity } from '../cache/s3-gateway/tls-identity';
 import { S3Gateway } from '../cache/s3-gateway/gateway';
 import { isSelfMemo, ringFetcher } from '../cache/s3-gateway/ring-fetcher';
 import { readMemoryLimit } from '../system/memory-limit';
@@ -94,7 +92,7 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
   }
   const token = await readTokenFile(config.tokenFile);
   // Read at start: a missing or malformed keys file stops the server with what to fix, not the first request.
-  const s3Keys = config.s3 ? await ReloadingAccessKeys.open(config.s3.keysFile, logger) : undefined;
+  const s3Keys = config.s3 ? await openAccessKeys(config.s3.keysFile, logger) : undefined;
   // And the certificate: a pair that does not load stops it too; a rotated Secret serves new connections.
   let gateway: S3Gateway | undefined;
   const s3Tls = config.s3?.tlsCertFile && config.s3.tlsKeyFile ? await openTlsIdentity(config.s3.tlsCertFile, config.s3.tlsKeyFile, (identity) => gateway?.setIdentity(identity), logger) : undefined;
@@ -266,16 +264,4 @@ export async function startCache(config: CacheServerConfig, dependencies: CacheS
       logger.info({ origin: store.stats, tiers: tiers.map((tier) => ({ tier: tier.name, blocks: tier.blockCount, usedBytes: tier.usedBytes, ...tier.stats })) }, 'cache server stopped');
     },
   };
-}
-
-/** The S3 API's certificate and key, read now (throws what to fix) and again when the Secret's files change. */
-function openTlsIdentity(certFile: string, keyFile: string, onChange: (identity: TlsIdentity) => void, logger: Logger): Promise<ReloadingFiles<TlsIdentity>> {
-  return ReloadingFiles.open({
-    files: [certFile, keyFile],
-    read: () => readTlsIdentity(certFile, keyFile),
-    what: 'the S3 API certificate',
-    describe: () => ({}),
-    onChange,
-    logger,
-  });
 }

@@ -141,9 +141,9 @@ export class S3Gateway {
         if (!mayRead(grants, parsed.bucket, parsed.key)) throw new S3Error('AccessDenied', `this access key may not read ${parsed.bucket}/${parsed.key}: its grants do not cover it`);
         return replyObject(parsed, response, requestId, stop.signal, {
           head: async (bucket, key, signal, fresh) => {
-            const { object, fromOrigin } = await this.versions.lookup(bucket, key, signal, fresh);
-            this.metrics.versionLookups.inc({ answer: fromOrigin ? 'origin' : 'cache' });
-            return object;
+            const lookup = await this.versions.lookup(bucket, key, signal, fresh);
+            this.metrics.versionLookups.inc({ answer: lookup.fromOrigin ? 'origin' : 'cache' });
+            return lookup;
           },
           headPart: (bucket, key, partNumber, signal) => origin.headPart(bucket, key, partNumber, signal),
           fetcherOf: (bucket) => origin.fetcherOf(bucket),

@@ -2,13 +2,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createLogger } from '../../log/logger';
-import { ReloadingAccessKeys } from './keys-reloader';
+import { openAccessKeys } from './keys-reloader';
 
 const SECRET_A = 'secret-a-0123456789abcdef';
 const SECRET_B = 'secret-b-0123456789abcdef';
 const keysJson = (id: string, secret: string) => JSON.stringify({ keys: [{ accessKeyId: id, secretAccessKey: secret, grants: ['models'] }] });
 
-describe('ReloadingAccessKeys', () => {
+describe('openAccessKeys', () => {
   let dir: string;
   let file: string;
   let lines: string[];
@@ -29,7 +29,7 @@ describe('ReloadingAccessKeys', () => {
 
   it('puts a rewritten file in force at the next check: a new key works, a removed one no longer does', async () => {
     fs.writeFileSync(file, keysJson('GRANARYKEYAAAAAAAAA1', SECRET_A));
-    const keys = await ReloadingAccessKeys.open(file, logger(), 3_600_000);
+    const keys = await openAccessKeys(file, logger(), 3_600_000);
     try {
       expect(keys.current.secretOf('GRANARYKEYAAAAAAAAA1')).toBe(SECRET_A);
       await keys.check();
@@ -46,7 +46,7 @@ describe('ReloadingAccessKeys', () => {
 
   it('keeps the keys in force when the new file is broken or gone, logging it without a secret', async () => {
     fs.writeFileSync(file, keysJson('GRANARYKEYAAAAAAAAA1', SECRET_A));
-    const keys = await ReloadingAccessKeys.open(file, logger(), 3_600_000);
+    const keys = await openAccessKeys(file, logger(), 3_600_000);
     try {
       replace(`{"keys": [{"accessKeyId": "GRANARYKEYBBBBBBBBB2", "secretAccessKey": "${SECRET_B}", "grants": []`);
       await keys.check();
@@ -65,6 +65,6 @@ describe('ReloadingAccessKeys', () => {
   });
 
   it('refuses to start without a usable file, saying what to fix', async () => {
-    await expect(ReloadingAccessKeys.open(path.join(dir, 'missing.json'), logger())).rejects.toThrow(/mount the access keys Secret there/);
+    await expect(openAccessKeys(path.join(dir, 'missing.json'), logger())).rejects.toThrow(/mount the access keys Secret there/);
   });
 });

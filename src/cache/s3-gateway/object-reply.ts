@@ -9,6 +9,7 @@ import type { ObjectPart } from '../../objectstore/s3';
 import type { ObjectInfo } from '../../objectstore/store';
 import { S3Error } from './error-reply';
 import { objectBytes } from './object-stream';
+import type { VersionLookup } from './version-cache';
 import type { Conditions, ObjectRequest, ResponseOverrides } from './s3-request';
 
 /** What answering a read needs of the server. */
@@ -17,7 +18,7 @@ export interface ObjectReplyContext {
    * The object's version, from the origin's HEAD or kept from a recent one (version-cache.ts); `fresh` asks the origin
    * (throws the store's NotFound, NoSuchBucket...).
    */
-  head: (bucket: string, key: string, signal: AbortSignal, fresh: boolean) => Promise<ObjectInfo>;
+  head: (bucket: string, key: string, signal: AbortSignal, fresh: boolean) => Promise<VersionLookup>;
   /** The origin's HEAD of one part of the object: the object's version and where the part lies (GetObject partNumber). */
   headPart: (bucket: string, key: string, partNumber: number, signal: AbortSignal) => Promise<ObjectPart>;
   /** The ring's fetcher for the bucket's blocks. */
@@ -95,9 +96,8 @@ function objectHeaders(object: ObjectInfo, overrides: ResponseOverrides | undefi
 export function objectStoreFailure(error: unknown, bucket: string, key: string, partNumber?: number): S3Error {
   if (error instanceof S3Error) return error;
   const message = (error as Error).message;
-  // A HEAD has no body to name its error: a part past the last is the origin's 416 (or an InvalidArgument code).
-  const status = (error as { cause?: { $metadata?: { httpStatusCode?: number } } }).cause?.$metadata?.httpStatusCode;
-  if (partNumber !== undefined && (status === 416 || isObjectStoreError(error, 'InvalidArgument'))) return new S3Error('InvalidPartNumber', `the object ${bucket}/${key} has no part ${partNumber}: ask for a part from 1 to its x-amz-mp-parts-count`);
+  // A part past the last: the origin's 416 (a HEAD's, without a body) or InvalidPartNumber, InvalidArgument to the store.
+  if (partNumber !== undefined && isObjectStoreError(error, 'InvalidArgument')) return new S3Error('InvalidPartNumber', `the object ${bucket}/${key} has no part ${partNumber}: ask for a part from 1 to its x-amz-mp-parts-count`);
   if (isObjectStoreError(error, 'NotFound')) return new S3Error('NoSuchKey', `the object ${bucket}/${key} does not exist`);
   if (isObjectStoreError(error, 'NoSuchBucket')) return new S3Error('NoSuchBucket', `the bucket ${bucket} does not exist at the origin`);
   if (isObjectStoreError(error, 'AccessDenied')) return new S3Error('AccessDenied', `the cache's own credentials may not read ${bucket}/${key} at the origin: ${message}`);
@@ -114,6 +114,7 @@ export async function replyObject(read: ObjectRequest, response: http.ServerResp
   for (let attempt = 1; ; attempt++) {
     const fresh = attempt > 1;
     let object: ObjectInfo;
+    let kept = false;
     // A part is asked of the origin itself, each time: where it lies is not part of the version kept.
     let part: ObjectPart | undefined;
     try {
@@ -121,13 +122,15 @@ export async function replyObject(read: ObjectRequest, response: http.ServerResp
         part = await context.headPart(read.bucket, read.key, read.partNumber, signal);
         object = part.object;
       } else {
-        object = await context.head(read.bucket, read.key, signal, fresh);
+        const lookup = await context.head(read.bucket, read.key, signal, fresh);
+        object = lookup.object;
+        kept = !lookup.fromOrigin;
       }
     } catch (error) {
       throw objectStoreFailure(error, read.bucket, read.key, read.partNumber);
     }
     const decided = conditionStatus(read.conditions, object);
-    if (decided === 412 && !fresh) continue;
+    if (decided === 412 && kept) continue;
     if (decided === 412) throw new S3Error('PreconditionFailed', `the object's ETag is "${object.etag}", which the request's If-Match or If-Unmodified-Since excludes`);
     const headers = objectHeaders(object, read.responseOverrides, requestId);
     if (decided === 304) {

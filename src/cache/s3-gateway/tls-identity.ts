@@ -2,7 +2,9 @@
 // together before they are used, so that a wrong pair is refused at start (or kept out at a rotation) with the reason.
 import { promises as fs } from 'node:fs';
 import * as tls from 'node:tls';
+import type { Logger } from '../../log/logger';
 import type { TlsIdentity } from '../bounded-http';
+import { ReloadingFiles } from './reloading-files';
 
 /** Reads one PEM file; throws what to fix (the path and errno, never the contents). */
 async function readPem(file: string, what: string): Promise<Buffer> {
@@ -24,4 +26,16 @@ export async function readTlsIdentity(certFile: string, keyFile: string): Promis
     throw new Error(`the S3 API certificate ${certFile} and key ${keyFile} do not load as a pair: ${(error as Error).message}; give the PEM certificate chain and its own private key`, { cause: error });
   }
   return { cert, key };
+}
+
+/** The S3 API's certificate and key, read now (throws what to fix) and again when the Secret's files change; `onChange` hears each new pair. */
+export function openTlsIdentity(certFile: string, keyFile: string, onChange: (identity: TlsIdentity) => void, logger: Logger): Promise<ReloadingFiles<TlsIdentity>> {
+  return ReloadingFiles.open({
+    files: [certFile, keyFile],
+    read: () => readTlsIdentity(certFile, keyFile),
+    what: 'the S3 API certificate',
+    describe: () => ({}),
+    onChange,
+    logger,
+  });
 }

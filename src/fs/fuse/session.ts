@@ -443,9 +443,11 @@ export class FuseSession {
       if (plainUnique > this.highestUnique) this.highestUnique = plainUnique;
       this.onNextRequest?.(plainUnique);
     }
-    const lookupId = header.opcode === Opcode.LOOKUP ? `${nodeId}/${body.toString('latin1')}` : undefined;
-    if (lookupId !== undefined && this.lookupsPastDeadline.size > 0) {
-      const since = this.lookupsPastDeadline.get(lookupId);
+    const isLookup = header.opcode === Opcode.LOOKUP;
+    // Made only when a LOOKUP has passed its deadline: no string per LOOKUP otherwise.
+    const lookupId = () => `${nodeId}/${body.toString('latin1')}`;
+    if (isLookup && this.lookupsPastDeadline.size > 0) {
+      const since = this.lookupsPastDeadline.get(lookupId());
       if (since !== undefined && Date.now() - since < LOOKUP_RETRY_WINDOW_MS) {
         this.logger.debug({ op: operation, nodeId }, 'LOOKUP of a name whose last LOOKUP just passed its deadline and still waits; answered EIO at once');
         this.replyError(unique, errno.EIO);
@@ -467,11 +469,11 @@ export class FuseSession {
       if (!answer()) return;
       if (reason instanceof DeadlineExceeded) {
         // A LOOKUP names what it looked for (the name without its NUL): which file the stalled store held up.
-        const end = lookupId !== undefined ? body.indexOf(0) : -1;
-        const name = lookupId !== undefined ? { name: body.toString('utf8', 0, end < 0 ? body.length : end) } : {};
+        const end = isLookup ? body.indexOf(0) : -1;
+        const name = isLookup ? { name: body.toString('utf8', 0, end < 0 ? body.length : end) } : {};
         this.logger.warn({ op: operation, nodeId, ...name, deadline: reason.deadline }, `${reason.message}; answered EIO`);
       }
-      if (reason instanceof DeadlineExceeded && lookupId !== undefined) this.lookupsPastDeadline.set(lookupId, Date.now());
+      if (reason instanceof DeadlineExceeded && isLookup) this.lookupsPastDeadline.set(lookupId(), Date.now());
       else this.logger.debug({ op: operation, nodeId, unique: String(unique) }, 'FUSE request interrupted; answered EINTR');
       this.replyError(unique, reason.errno);
     });
@@ -515,7 +517,7 @@ export class FuseSession {
       }
     } finally {
       // The store answered this name (or failed it): its next LOOKUP goes to the handler again.
-      if (lookupId !== undefined && this.lookupsPastDeadline.size > 0) this.lookupsPastDeadline.delete(lookupId);
+      if (isLookup && this.lookupsPastDeadline.size > 0) this.lookupsPastDeadline.delete(lookupId());
     }
   }
 
